@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what satunet needs from Debian's packages (only what is missing), then configures
+# and builds Release into build/. Idempotent: a second run on a built tree takes seconds.
+#   SATUNET_BUILD_DIR   build directory (default: build)
+#   SATUNET_CMAKE_ARGS  extra CMake arguments, e.g. -DCMAKE_PREFIX_PATH=/opt/libtorch-cuda
+#   SATUNET_JOBS        parallel compile jobs (default: number of cores)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(build-essential cmake ninja-build ccache pkg-config
+  libtorch-dev libopenmpi-dev openmpi-bin libgdal-dev gdal-bin libhdf5-dev
+  libboost-program-options-dev libgtest-dev nlohmann-json3-dev shellcheck)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=()
+  if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+build_dir=${SATUNET_BUILD_DIR:-build}
+jobs=${SATUNET_JOBS:-$(nproc)}
+if [[ ! -f "$build_dir/CMakeCache.txt" ]]; then
+  # shellcheck disable=SC2086
+  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release ${SATUNET_CMAKE_ARGS:-}
+fi
+cmake --build "$build_dir" -j "$jobs"

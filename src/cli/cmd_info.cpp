@@ -1,0 +1,73 @@
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/command.hpp"
+#include "common/files.hpp"
+#include "geo/gdal.hpp"
+#include "geo/raster.hpp"
+
+namespace satunet::cli {
+namespace {
+
+nlohmann::json raster_json(const geo::RasterInfo& info) {
+  nlohmann::json bands = nlohmann::json::array();
+  for (const geo::BandInfo& band : info.bands) {
+    bands.push_back({{"index", band.index},
+                     {"dtype", geo::data_type_name(band.type)},
+                     {"description", band.description},
+                     {"colour", band.colour},
+                     {"nodata", band.nodata ? nlohmann::json(*band.nodata) : nlohmann::json()},
+                     {"classes", band.categories},
+                     {"block", {band.block_width, band.block_height}}});
+  }
+  nlohmann::json crs;
+  if (!info.crs_wkt.empty()) {
+    const geo::SpatialRef srs = info.srs();
+    crs = {{"name", srs.name()}, {"wkt", info.crs_wkt}};
+    if (const auto code = srs.epsg())
+      crs["epsg"] = *code;
+  }
+  return {{"kind", "raster"},
+          {"path", info.path},
+          {"driver", info.driver},
+          {"width", info.width},
+          {"height", info.height},
+          {"crs", crs},
+          {"geotransform", info.has_geotransform ? nlohmann::json(info.transform.coefficients())
+                                                 : nlohmann::json()},
+          {"bands", bands}};
+}
+
+}  // namespace
+
+Command info_command() {
+  Command command;
+  command.name = "info";
+  command.summary =
+      "describe a raster (size, bands, data types, CRS, geotransform, nodata, blocks)";
+  command.usage = "PATH [--json]";
+  command.declare = [](po::options_description& options,
+                       po::positional_options_description& positional) {
+    options.add_options()("path", po::value<std::string>()->value_name("PATH"),
+                          "the file to describe")("json", po::bool_switch(),
+                                                  "print JSON instead of text");
+    positional.add("path", 1);
+  };
+  command.run = [](const po::variables_map& values) {
+    if (!values.count("path"))
+      throw UsageError("a PATH to describe is required");
+    const std::string path = values["path"].as<std::string>();
+    if (!file_exists(path))
+      throw Error(path + ": no such file or directory");
+    const geo::Raster raster = geo::Raster::open(path);
+    if (values["json"].as<bool>()) {
+      std::cout << raster_json(raster.info()).dump(2) << "\n";
+    } else {
+      std::cout << raster.info().describe();
+    }
+    return 0;
+  };
+  return command;
+}
+
+}  // namespace satunet::cli

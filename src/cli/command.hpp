@@ -1,0 +1,37 @@
+#pragma once
+// The subcommand framework: each subcommand declares its options once (name, help, default),
+// and gets them from the command line and from `--config FILE.ini` (the command line wins).
+#include <boost/program_options.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace satunet::cli {
+
+namespace po = boost::program_options;
+
+struct Command {
+  std::string name;
+  std::string summary;
+  std::string usage;  // e.g. "--out DIR [options]"
+  std::function<void(po::options_description&, po::positional_options_description&)> declare;
+  std::function<int(const po::variables_map&)> run;
+  bool needs_mpi = false;
+};
+
+const std::vector<Command>& commands();
+
+// Registered by each cmd_*.cpp.
+Command synth_command();
+Command info_command();
+
+// Parses argv (after the subcommand name) into `values`; false if --help was printed.
+bool parse_options(const Command& command, const std::vector<std::string>& args,
+                   po::variables_map& values);
+std::string command_help(const Command& command);
+
+int run_main(int argc, char** argv);
+std::string version_text();
+
+}  // namespace satunet::cli

@@ -1,0 +1,27 @@
+#include <H5public.h>
+#include <gdal.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
+
+#include <sstream>
+
+#include "cli/command.hpp"
+#include "dist/versions.hpp"
+
+namespace satunet::cli {
+
+std::string version_text() {
+  unsigned major = 0, minor = 0, release = 0;
+  H5get_libversion(&major, &minor, &release);
+  std::ostringstream out;
+  out << "satunet " << SATUNET_VERSION << "\n"
+      << "LibTorch: " << TORCH_VERSION
+      << (torch::cuda::is_available() ? " (CUDA available)" : " (CPU)") << "\n"
+      << "GDAL:     " << GDALVersionInfo("RELEASE_NAME") << "\n"
+      << "HDF5:     " << major << "." << minor << "." << release << "\n"
+      << "MPI:      " << dist::mpi_version() << "\n"
+      << "NCCL:     " << dist::nccl_version() << "\n";
+  return out.str();
+}
+
+}  // namespace satunet::cli

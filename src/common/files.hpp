@@ -1,0 +1,30 @@
+#pragma once
+// Outputs are written under a temporary name beside the final one and renamed only when
+// complete, so a crash never leaves a file that looks finished.
+#include <string>
+
+namespace satunet {
+
+class PendingFile {
+ public:
+  explicit PendingFile(std::string final_path);
+  ~PendingFile();  // removes the temporary file unless committed
+  PendingFile(const PendingFile&) = delete;
+  PendingFile& operator=(const PendingFile&) = delete;
+
+  const std::string& temp_path() const { return temp_path_; }
+  const std::string& final_path() const { return final_path_; }
+  // fsyncs the temporary file, renames it over the final path and fsyncs the directory.
+  void commit();
+
+ private:
+  std::string final_path_;
+  std::string temp_path_;
+  bool committed_ = false;
+};
+
+void ensure_directory(const std::string& path);
+bool file_exists(const std::string& path);
+void write_text_file(const std::string& path, const std::string& contents);
+
+}  // namespace satunet

@@ -1,0 +1,69 @@
+#include "common/text.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "common/error.hpp"
+
+namespace satunet::text {
+
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> parts;
+  std::string::size_type begin = 0;
+  while (true) {
+    const auto end = text.find(separator, begin);
+    parts.push_back(trim(text.substr(begin, end - begin)));
+    if (end == std::string::npos)
+      break;
+    begin = end + 1;
+  }
+  return parts;
+}
+
+std::string trim(const std::string& text) {
+  const auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos)
+    return {};
+  const auto last = text.find_last_not_of(" \t\r\n");
+  return text.substr(first, last - first + 1);
+}
+
+std::string join(const std::vector<std::string>& parts, const std::string& separator) {
+  std::string joined;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (i)
+      joined += separator;
+    joined += parts[i];
+  }
+  return joined;
+}
+
+std::pair<std::string, std::string> split_key_value(const std::string& text,
+                                                    const std::string& what) {
+  const auto equals = text.find('=');
+  if (equals == std::string::npos || equals == 0 || equals + 1 == text.size())
+    throw UsageError(what + ": expected KEY=VALUE, got '" + text + "'");
+  return {trim(text.substr(0, equals)), trim(text.substr(equals + 1))};
+}
+
+std::int64_t parse_int(const std::string& text, const std::string& what) {
+  const std::string value = trim(text);
+  char* end = nullptr;
+  errno = 0;
+  const long long parsed = std::strtoll(value.c_str(), &end, 10);
+  if (value.empty() || *end != '\0' || errno == ERANGE)
+    throw UsageError(what + ": expected an integer, got '" + text + "'");
+  return parsed;
+}
+
+double parse_double(const std::string& text, const std::string& what) {
+  const std::string value = trim(text);
+  char* end = nullptr;
+  errno = 0;
+  const double parsed = std::strtod(value.c_str(), &end);
+  if (value.empty() || *end != '\0' || errno == ERANGE)
+    throw UsageError(what + ": expected a number, got '" + text + "'");
+  return parsed;
+}
+
+}  // namespace satunet::text

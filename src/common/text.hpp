@@ -1,0 +1,22 @@
+#pragma once
+// Parsing of user-supplied text (option values, lists, key=value pairs). Every failure is a
+// UsageError naming the option, so the CLI can answer with exit code 2.
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace satunet::text {
+
+std::vector<std::string> split(const std::string& text, char separator);
+std::string trim(const std::string& text);
+std::string join(const std::vector<std::string>& parts, const std::string& separator);
+
+// "key=value" -> {key, value}; `what` names the option in the error message.
+std::pair<std::string, std::string> split_key_value(const std::string& text,
+                                                    const std::string& what);
+
+std::int64_t parse_int(const std::string& text, const std::string& what);
+double parse_double(const std::string& text, const std::string& what);
+
+}  // namespace satunet::text

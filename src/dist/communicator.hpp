@@ -1,0 +1,55 @@
+#pragma once
+// The collective operations a data-parallel job needs, on raw buffers so that the same
+// interface serves host memory (MPI) and device memory (NCCL).
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+
+#define DIST_CHECK(cond, ...) SATUNET_CHECK_IN("dist", cond, __VA_ARGS__)
+
+namespace satunet::dist {
+
+enum class DataType { float32, float64, int64, uint8 };
+std::size_t element_size(DataType type);
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // Rank among the processes of this node (the GPU to use).
+  virtual int local_rank() const = 0;
+  virtual int local_size() const = 0;
+  virtual std::string backend() const = 0;
+
+  // In-place sum over all ranks.
+  virtual void allreduce_sum(void* data, std::size_t count, DataType type) = 0;
+  virtual void broadcast(void* data, std::size_t bytes, int root) = 0;
+  // Every rank contributes `bytes`; `out` receives size() * bytes in rank order.
+  virtual void allgather(const void* data, std::size_t bytes, void* out) = 0;
+  virtual void barrier() = 0;
+
+  // Typed conveniences.
+  void allreduce_sum(std::vector<double>& values) {
+    allreduce_sum(values.data(), values.size(), DataType::float64);
+  }
+  void allreduce_sum(std::vector<std::int64_t>& values) {
+    allreduce_sum(values.data(), values.size(), DataType::int64);
+  }
+  double sum(double value) {
+    allreduce_sum(&value, 1, DataType::float64);
+    return value;
+  }
+  std::int64_t sum(std::int64_t value) {
+    allreduce_sum(&value, 1, DataType::int64);
+    return value;
+  }
+  std::string broadcast_string(const std::string& text, int root);
+  std::vector<std::string> allgather_strings(const std::string& text);
+};
+
+}  // namespace satunet::dist

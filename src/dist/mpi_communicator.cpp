@@ -1,0 +1,133 @@
+#include "dist/mpi_communicator.hpp"
+
+#include <climits>
+#include <cstdlib>
+
+#include "common/log.hpp"
+
+namespace satunet::dist {
+namespace {
+
+int g_runtime_users = 0;
+bool g_we_initialized = false;
+
+void check_mpi(int status, const char* operation, int rank) {
+  if (status == MPI_SUCCESS)
+    return;
+  char message[MPI_MAX_ERROR_STRING];
+  int length = 0;
+  MPI_Error_string(status, message, &length);
+  throw Error(std::string(operation) + " failed on rank " + std::to_string(rank) + ": " +
+              std::string(message, static_cast<std::size_t>(length)));
+}
+
+// MPI counts are int: larger buffers go in pieces.
+constexpr std::size_t kMaxChunk = static_cast<std::size_t>(INT_MAX) / 8;
+
+}  // namespace
+
+MpiRuntime::MpiRuntime() {
+  if (g_runtime_users++ > 0)
+    return;
+  int already = 0;
+  MPI_Initialized(&already);
+  if (already)
+    return;
+  int provided = 0;
+  MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided);
+  g_we_initialized = true;
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  log::set_rank(rank, size);
+  // Errors come back as codes, which check_mpi turns into exceptions with context.
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+}
+
+MpiRuntime::~MpiRuntime() {
+  if (--g_runtime_users > 0 || !g_we_initialized)
+    return;
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized)
+    MPI_Finalize();
+}
+
+bool MpiRuntime::initialized() {
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  return initialized && !finalized;
+}
+
+void MpiRuntime::abort(int exit_code) {
+  if (initialized())
+    MPI_Abort(MPI_COMM_WORLD, exit_code);
+  std::exit(exit_code);
+}
+
+MpiCommunicator::MpiCommunicator(MPI_Comm comm) {
+  DIST_CHECK(MpiRuntime::initialized(), "MPI is not initialised");
+  check_mpi(MPI_Comm_dup(comm, &comm_), "MPI_Comm_dup", 0);
+  MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(comm_, &rank_);
+  MPI_Comm_size(comm_, &size_);
+  MPI_Comm node_comm = MPI_COMM_NULL;
+  check_mpi(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node_comm),
+            "MPI_Comm_split_type", rank_);
+  MPI_Comm_rank(node_comm, &local_rank_);
+  MPI_Comm_size(node_comm, &local_size_);
+  MPI_Comm_free(&node_comm);
+}
+
+MpiCommunicator::~MpiCommunicator() {
+  if (comm_ != MPI_COMM_NULL && MpiRuntime::initialized())
+    MPI_Comm_free(&comm_);
+}
+
+MPI_Datatype mpi_type(DataType type) {
+  switch (type) {
+    case DataType::float32:
+      return MPI_FLOAT;
+    case DataType::float64:
+      return MPI_DOUBLE;
+    case DataType::int64:
+      return MPI_INT64_T;
+    case DataType::uint8:
+      return MPI_UINT8_T;
+  }
+  return MPI_BYTE;
+}
+
+void MpiCommunicator::allreduce_sum(void* data, std::size_t count, DataType type) {
+  auto* bytes = static_cast<char*>(data);
+  const std::size_t size = element_size(type);
+  for (std::size_t done = 0; done < count; done += kMaxChunk) {
+    const std::size_t chunk = std::min(kMaxChunk, count - done);
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, bytes + done * size, static_cast<int>(chunk),
+                            mpi_type(type), MPI_SUM, comm_),
+              "MPI_Allreduce", rank_);
+  }
+}
+
+void MpiCommunicator::broadcast(void* data, std::size_t bytes, int root) {
+  auto* buffer = static_cast<char*>(data);
+  for (std::size_t done = 0; done < bytes; done += kMaxChunk) {
+    const std::size_t chunk = std::min(kMaxChunk, bytes - done);
+    check_mpi(MPI_Bcast(buffer + done, static_cast<int>(chunk), MPI_BYTE, root, comm_), "MPI_Bcast",
+              rank_);
+  }
+}
+
+void MpiCommunicator::allgather(const void* data, std::size_t bytes, void* out) {
+  DIST_CHECK(bytes <= kMaxChunk, "allgather of ", bytes, " bytes per rank is too large");
+  check_mpi(MPI_Allgather(data, static_cast<int>(bytes), MPI_BYTE, out, static_cast<int>(bytes),
+                          MPI_BYTE, comm_),
+            "MPI_Allgather", rank_);
+}
+
+void MpiCommunicator::barrier() {
+  check_mpi(MPI_Barrier(comm_), "MPI_Barrier", rank_);
+}
+
+}  // namespace satunet::dist

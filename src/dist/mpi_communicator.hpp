@@ -1,0 +1,54 @@
+#pragma once
+#include <mpi.h>
+
+#include <memory>
+
+#include "dist/communicator.hpp"
+
+namespace satunet::dist {
+
+// Owns MPI initialisation for the process: the first instance initialises MPI (threads
+// allowed), and finalisation happens when the last one goes away.
+class MpiRuntime {
+ public:
+  MpiRuntime();
+  ~MpiRuntime();
+  MpiRuntime(const MpiRuntime&) = delete;
+  MpiRuntime& operator=(const MpiRuntime&) = delete;
+
+  static bool initialized();
+  // Ends every rank of the job: used when one rank fails so that none hangs.
+  [[noreturn]] static void abort(int exit_code);
+};
+
+class MpiCommunicator final : public Communicator {
+ public:
+  // Duplicates `comm` so that the library's traffic never mixes with the caller's.
+  explicit MpiCommunicator(MPI_Comm comm = MPI_COMM_WORLD);
+  ~MpiCommunicator() override;
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  int local_rank() const override { return local_rank_; }
+  int local_size() const override { return local_size_; }
+  std::string backend() const override { return "mpi"; }
+
+  void allreduce_sum(void* data, std::size_t count, DataType type) override;
+  void broadcast(void* data, std::size_t bytes, int root) override;
+  void allgather(const void* data, std::size_t bytes, void* out) override;
+  void barrier() override;
+  using Communicator::allreduce_sum;
+
+  MPI_Comm comm() const { return comm_; }
+
+ private:
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  int rank_ = 0;
+  int size_ = 1;
+  int local_rank_ = 0;
+  int local_size_ = 1;
+};
+
+MPI_Datatype mpi_type(DataType type);
+
+}  // namespace satunet::dist

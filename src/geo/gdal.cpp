@@ -1,0 +1,80 @@
+#include "geo/gdal.hpp"
+
+#include <cpl_conv.h>
+#include <cpl_error.h>
+#include <gdal_priv.h>
+#include <ogr_api.h>
+
+#include <mutex>
+
+#include "common/log.hpp"
+
+namespace satunet::geo {
+namespace {
+
+void CPL_STDCALL route_gdal_message(CPLErr level, CPLErrorNum number, const char* message) {
+  // Failures are kept in CPLGetLastErrorMsg() for the wrapper to put into its exception.
+  if (level == CE_Warning)
+    log::debug("GDAL warning ", number, ": ", message);
+  if (level == CE_Debug)
+    log::debug("GDAL: ", message);
+}
+
+}  // namespace
+
+void init_gdal(std::int64_t cache_megabytes) {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    GDALAllRegister();
+    CPLSetErrorHandler(route_gdal_message);
+    // Keep traditional lon/lat order for EPSG:4326, as GeoJSON and every GIS does.
+    CPLSetConfigOption("OSR_DEFAULT_AXIS_MAPPING_STRATEGY", "TRADITIONAL_GIS_ORDER");
+  });
+  GDALSetCacheMax64(cache_megabytes * 1024 * 1024);
+}
+
+std::string last_gdal_error() {
+  const char* message = CPLGetLastErrorMsg();
+  return (message && *message) ? std::string(message) : std::string("unknown GDAL error");
+}
+
+void clear_gdal_error() {
+  CPLErrorReset();
+}
+
+std::string data_type_name(GDALDataType type) {
+  switch (type) {
+    case GDT_Byte:
+      return "uint8";
+    case GDT_UInt16:
+      return "uint16";
+    case GDT_Int16:
+      return "int16";
+    case GDT_UInt32:
+      return "uint32";
+    case GDT_Int32:
+      return "int32";
+    case GDT_Float32:
+      return "float32";
+    case GDT_Float64:
+      return "float64";
+    default:
+      return GDALGetDataTypeName(type);
+  }
+}
+
+GDALDataType parse_data_type(const std::string& name) {
+  for (GDALDataType type :
+       {GDT_Byte, GDT_UInt16, GDT_Int16, GDT_UInt32, GDT_Int32, GDT_Float32, GDT_Float64}) {
+    if (data_type_name(type) == name)
+      return type;
+  }
+  throw UsageError("unknown data type '" + name +
+                   "' (expected uint8, uint16, int16, uint32, int32, float32 or float64)");
+}
+
+int data_type_bytes(GDALDataType type) {
+  return GDALGetDataTypeSizeBytes(type);
+}
+
+}  // namespace satunet::geo

@@ -1,0 +1,29 @@
+#pragma once
+// The one place GDAL is set up: drivers registered once, its error messages routed through a
+// single handler (no "ERROR 4: ..." on stderr) and turned into exceptions by the wrappers.
+#include <gdal.h>
+
+#include <cstdint>
+#include <string>
+
+#include "common/error.hpp"
+
+#define GEO_CHECK(cond, ...) SATUNET_CHECK_IN("geo", cond, __VA_ARGS__)
+#define GEO_FAIL(...) SATUNET_FAIL_IN("geo", __VA_ARGS__)
+
+namespace satunet::geo {
+
+// Registers drivers, installs the error handler and bounds GDAL's block cache so that
+// streaming jobs stay in constant memory. Safe to call more than once.
+void init_gdal(std::int64_t cache_megabytes = 256);
+
+// The last error GDAL reported on this thread, or "unknown GDAL error".
+std::string last_gdal_error();
+void clear_gdal_error();
+
+// "uint8", "uint16", ... the names used on the command line and in files.
+std::string data_type_name(GDALDataType type);
+GDALDataType parse_data_type(const std::string& name);  // throws UsageError
+int data_type_bytes(GDALDataType type);
+
+}  // namespace satunet::geo

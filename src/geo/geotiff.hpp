@@ -1,0 +1,49 @@
+#pragma once
+// Streaming GeoTIFF writer: tiled, compressed, georeferenced, written under a temporary name
+// and renamed into place by commit().
+#include <gdal_priv.h>
+
+#include <string>
+#include <vector>
+
+#include "common/files.hpp"
+#include "geo/georef.hpp"
+#include "geo/srs.hpp"
+
+namespace satunet::geo {
+
+struct GeoTiffOptions {
+  int block_size = 256;
+  std::string compress = "DEFLATE";  // DEFLATE, LZW, ZSTD or NONE
+  int level = 6;
+  bool multithreaded = true;  // compress blocks on all cores
+};
+
+class GeoTiffWriter {
+ public:
+  GeoTiffWriter(const std::string& path, std::int64_t width, std::int64_t height, int bands,
+                GDALDataType type, const GeoTransform& transform, const SpatialRef& srs,
+                const GeoTiffOptions& options = {});
+  ~GeoTiffWriter();  // an uncommitted file is removed
+  GeoTiffWriter(const GeoTiffWriter&) = delete;
+  GeoTiffWriter& operator=(const GeoTiffWriter&) = delete;
+
+  void set_nodata(double value);
+  void set_band(int band, const std::string& description, GDALColorInterp colour);
+  // For class maps: a colour table and the class names as category names (band 1).
+  void set_classes(const std::vector<std::string>& names,
+                   const std::vector<GDALColorEntry>& colours);
+
+  // Writes a band-sequential buffer of all bands of `window`, holding values of `type`.
+  void write(const Window& window, GDALDataType type, const void* buffer);
+  // Flushes, closes and renames into place.
+  void commit();
+
+  const std::string& path() const { return pending_.final_path(); }
+
+ private:
+  PendingFile pending_;
+  GDALDatasetUniquePtr dataset_;
+};
+
+}  // namespace satunet::geo

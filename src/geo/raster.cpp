@@ -1,0 +1,127 @@
+#include "geo/raster.hpp"
+
+#include <sstream>
+
+#include "geo/gdal.hpp"
+
+namespace satunet::geo {
+namespace {
+
+RasterInfo describe_dataset(GDALDataset& dataset, const std::string& path) {
+  RasterInfo info;
+  info.path = path;
+  info.driver = dataset.GetDriver() ? dataset.GetDriver()->GetDescription() : "";
+  info.width = dataset.GetRasterXSize();
+  info.height = dataset.GetRasterYSize();
+  std::array<double, 6> coefficients{};
+  info.has_geotransform = dataset.GetGeoTransform(coefficients.data()) == CE_None;
+  info.transform = GeoTransform(coefficients);
+  if (const OGRSpatialReference* srs = dataset.GetSpatialRef()) {
+    char* wkt = nullptr;
+    const char* options[] = {"FORMAT=WKT2_2018", nullptr};
+    srs->exportToWkt(&wkt, options);
+    info.crs_wkt = wkt ? wkt : "";
+    CPLFree(wkt);
+  }
+  for (int index = 1; index <= dataset.GetRasterCount(); ++index) {
+    GDALRasterBand* band = dataset.GetRasterBand(index);
+    BandInfo band_info;
+    band_info.index = index;
+    band_info.type = band->GetRasterDataType();
+    band_info.description = band->GetDescription();
+    band_info.colour = GDALGetColorInterpretationName(band->GetColorInterpretation());
+    int has_nodata = 0;
+    const double nodata = band->GetNoDataValue(&has_nodata);
+    if (has_nodata)
+      band_info.nodata = nodata;
+    if (char** names = band->GetCategoryNames()) {
+      for (int i = 0; names[i]; ++i)
+        band_info.categories.emplace_back(names[i]);
+    }
+    band->GetBlockSize(&band_info.block_width, &band_info.block_height);
+    info.bands.push_back(band_info);
+  }
+  return info;
+}
+
+}  // namespace
+
+std::string RasterInfo::describe() const {
+  std::ostringstream out;
+  out.precision(12);
+  out << "raster:     " << path << " (" << driver << ")\n";
+  out << "size:       " << width << " x " << height << " pixels, " << bands.size() << " band"
+      << (bands.size() == 1 ? "" : "s") << "\n";
+  out << "crs:        " << (crs_wkt.empty() ? std::string("none") : srs().label()) << "\n";
+  if (has_geotransform) {
+    out << "transform:  " << transform.to_string() << "\n";
+    out << "pixel size: " << transform.pixel_width() << " x " << transform.pixel_height()
+        << (transform.is_north_up() ? " (north-up)" : " (rotated)") << "\n";
+    out << "extent:     " << extent().to_string() << "\n";
+  } else {
+    out << "transform:  none\n";
+  }
+  for (const BandInfo& band : bands) {
+    out << "band " << band.index << ":     " << data_type_name(band.type) << ", " << band.colour;
+    if (!band.description.empty())
+      out << ", \"" << band.description << "\"";
+    out << ", nodata ";
+    if (band.nodata) {
+      out << *band.nodata;
+    } else {
+      out << "none";
+    }
+    if (!band.categories.empty()) {
+      out << ", classes";
+      for (std::size_t i = 0; i < band.categories.size(); ++i)
+        out << (i ? ", " : " ") << i << "=" << band.categories[i];
+    }
+    out << ", block " << band.block_width << " x " << band.block_height << "\n";
+  }
+  return out.str();
+}
+
+Raster::Raster(GDALDatasetUniquePtr dataset, const std::string& path)
+    : dataset_(std::move(dataset)), info_(describe_dataset(*dataset_, path)) {}
+
+Raster Raster::open(const std::string& path) {
+  init_gdal();
+  clear_gdal_error();
+  GDALDatasetUniquePtr dataset(
+      GDALDataset::Open(path.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR));
+  if (!dataset)
+    throw Error(path + ": cannot open raster: " + last_gdal_error());
+  if (dataset->GetRasterCount() == 0)
+    throw Error(path + ": raster has no bands");
+  return Raster(std::move(dataset), path);
+}
+
+Raster Raster::open_georeferenced(const std::string& path) {
+  Raster raster = open(path);
+  if (!raster.info_.has_geotransform)
+    throw Error(path + ": raster has no georeferencing (no geotransform)");
+  if (raster.info_.crs_wkt.empty())
+    throw Error(path + ": raster has no CRS");
+  return raster;
+}
+
+void Raster::read(const Window& window, const std::vector<int>& bands, GDALDataType type,
+                  void* buffer) const {
+  GEO_CHECK(window.x_off >= 0 && window.y_off >= 0 && window.x_off + window.width <= info_.width &&
+                window.y_off + window.height <= info_.height,
+            info_.path, ": window (", window.x_off, ", ", window.y_off, ", ", window.width, ", ",
+            window.height, ") lies outside the ", info_.width, " x ", info_.height, " raster");
+  std::vector<int> band_list(bands);
+  clear_gdal_error();
+  const CPLErr status =
+      dataset_->RasterIO(GF_Read, static_cast<int>(window.x_off), static_cast<int>(window.y_off),
+                         static_cast<int>(window.width), static_cast<int>(window.height), buffer,
+                         static_cast<int>(window.width), static_cast<int>(window.height), type,
+                         static_cast<int>(band_list.size()), band_list.data(), 0, 0, 0, nullptr);
+  if (status != CE_None)
+    throw Error(info_.path + ": read of window (" + std::to_string(window.x_off) + ", " +
+                std::to_string(window.y_off) + ", " + std::to_string(window.width) + ", " +
+                std::to_string(window.height) + ") failed: " + last_gdal_error());
+}
+
+}  // namespace satunet::geo

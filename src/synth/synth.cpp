@@ -1,0 +1,162 @@
+#include "synth/synth.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "common/files.hpp"
+#include "common/log.hpp"
+#include "common/progress.hpp"
+#include "geo/gdal.hpp"
+#include "geo/geotiff.hpp"
+#include "geo/srs.hpp"
+#include "geo/vector.hpp"
+#include "synth/layout.hpp"
+#include "synth/render.hpp"
+
+namespace satunet::synth {
+namespace {
+
+constexpr std::int64_t kMinSize = 64;
+constexpr std::int64_t kMaxSize = 200000;
+
+// Where the scene sits: the centre of the CRS's area of use, snapped to whole metres.
+geo::GeoTransform scene_transform(const geo::SpatialRef& srs, const SynthOptions& options) {
+  const geo::Point lon_lat = srs.area_of_use_centre().value_or(geo::Point{0, 0});
+  const geo::Point centre = geo::CoordinateTransform(geo::SpatialRef::wgs84(), srs).apply(lon_lat);
+  const double half = static_cast<double>(options.size) * options.gsd / 2;
+  return geo::GeoTransform::north_up(std::round(centre.x - half), std::round(centre.y + half),
+                                     options.gsd, options.gsd);
+}
+
+std::vector<geo::Point> to_world(const geo::GeoTransform& transform,
+                                 const std::vector<Point>& pixels) {
+  std::vector<geo::Point> world;
+  world.reserve(pixels.size());
+  for (const Point& p : pixels)
+    world.push_back(transform.pixel_to_world(p.x, p.y));
+  return world;
+}
+
+void write_vectors(const Layout& layout, const geo::GeoTransform& transform,
+                   const geo::SpatialRef& srs, SynthResult& result) {
+  const geo::SpatialRef wgs84 = geo::SpatialRef::wgs84();
+  geo::VectorWriter buildings(result.buildings_path, "buildings", wkbPolygon, srs, wgs84,
+                              {{"id", geo::FieldType::integer},
+                               {"class", geo::FieldType::text},
+                               {"height_m", geo::FieldType::real},
+                               {"shape", geo::FieldType::text}});
+  std::int64_t id = 0;
+  for (const Building& building : layout.buildings) {
+    buildings.add_polygon({to_world(transform, building.outline)},
+                          {++id, std::string("building"), std::round(building.height_m * 10) / 10,
+                           std::string(building.l_shaped ? "L" : "rectangle")});
+  }
+  buildings.commit();
+  geo::VectorWriter roads(result.roads_path, "roads", wkbLineString, srs, wgs84,
+                          {{"id", geo::FieldType::integer},
+                           {"class", geo::FieldType::text},
+                           {"width_m", geo::FieldType::real},
+                           {"road_type", geo::FieldType::text}});
+  id = 0;
+  for (const Road& road : layout.roads) {
+    roads.add_line(
+        to_world(transform, road.centre),
+        {++id, std::string("road"), std::round(road.width_px * layout.spec.gsd * 100) / 100,
+         std::string(road.major ? "arterial" : "residential")});
+  }
+  roads.commit();
+  result.buildings = static_cast<std::int64_t>(layout.buildings.size());
+  result.roads = static_cast<std::int64_t>(layout.roads.size());
+  result.trees = static_cast<std::int64_t>(layout.trees.size());
+}
+
+// Reflectance in [0, 1] to digital numbers; 0 is reserved for nodata.
+template <typename T>
+void quantise(const std::vector<float>& reflectance, double scale, std::vector<T>& out) {
+  const double top = static_cast<double>(std::numeric_limits<T>::max());
+  out.resize(reflectance.size());
+  for (std::size_t i = 0; i < reflectance.size(); ++i) {
+    out[i] = reflectance[i] < 0
+                 ? T{0}
+                 : static_cast<T>(std::clamp(std::round(reflectance[i] * scale), 1.0, top));
+  }
+}
+
+}  // namespace
+
+void validate(const SynthOptions& options) {
+  if (options.out_dir.empty())
+    throw UsageError("--out is required");
+  if (options.size < kMinSize || options.size > kMaxSize)
+    throw UsageError("--size must be between " + std::to_string(kMinSize) + " and " +
+                     std::to_string(kMaxSize) + " (got " + std::to_string(options.size) + ")");
+  if (options.bands != 3 && options.bands != 4)
+    throw UsageError("--bands must be 3 or 4 (got " + std::to_string(options.bands) + ")");
+  if (options.dtype != "uint8" && options.dtype != "uint16")
+    throw UsageError("--dtype must be uint8 or uint16 (got '" + options.dtype + "')");
+  if (!(options.gsd > 0 && options.gsd <= 100))
+    throw UsageError("--gsd must be in (0, 100] metres (got " + std::to_string(options.gsd) + ")");
+  if (options.strip_rows < 1)
+    throw UsageError("strip rows must be positive");
+  const geo::SpatialRef srs = geo::SpatialRef::from_epsg(options.epsg);
+  if (!srs.is_projected() || std::abs(srs.linear_units_in_metres() - 1.0) > 1e-9)
+    throw UsageError("--epsg " + std::to_string(options.epsg) + " (" + srs.name() +
+                     ") is not a projected CRS in metres");
+}
+
+SynthResult synthesize(const SynthOptions& options) {
+  validate(options);
+  geo::init_gdal();
+  ensure_directory(options.out_dir);
+  SynthResult result{options.out_dir + "/scene.tif", options.out_dir + "/truth.tif",
+                     options.out_dir + "/buildings.geojson", options.out_dir + "/roads.geojson"};
+  const geo::SpatialRef srs = geo::SpatialRef::from_epsg(options.epsg);
+  const geo::GeoTransform transform = scene_transform(srs, options);
+
+  const Layout layout = make_layout({options.size, options.gsd, options.seed});
+  write_vectors(layout, transform, srs, result);
+  log::info("synth: ", result.buildings, " buildings, ", result.roads, " roads, ", result.trees,
+            " trees in a ", options.size, " x ", options.size, " scene at ", options.gsd, " m in ",
+            srs.label());
+
+  const GDALDataType type = geo::parse_data_type(options.dtype);
+  geo::GeoTiffWriter scene(result.scene_path, options.size, options.size, options.bands, type,
+                           transform, srs);
+  scene.set_nodata(0);
+  const char* names[] = {"red", "green", "blue", "nir"};
+  const GDALColorInterp colours[] = {GCI_RedBand, GCI_GreenBand, GCI_BlueBand, GCI_Undefined};
+  for (int band = 0; band < options.bands; ++band)
+    scene.set_band(band + 1, names[band], colours[band]);
+  geo::GeoTiffWriter truth(result.truth_path, options.size, options.size, 1, GDT_Byte, transform,
+                           srs);
+  truth.set_nodata(kIgnore);
+  truth.set_classes({"background", "building", "road"},
+                    {{0, 0, 0, 255}, {220, 40, 40, 255}, {250, 210, 0, 255}});
+
+  const Renderer renderer(layout, options.bands, options.strip_rows);
+  Strip strip;
+  std::vector<std::uint8_t> bytes;
+  std::vector<std::uint16_t> words;
+  Progress progress("synth", options.size, "rows");
+  for (std::int64_t row = 0; row < options.size; row += options.strip_rows) {
+    const std::int64_t rows = std::min(options.strip_rows, options.size - row);
+    renderer.render(row, rows, strip);
+    const geo::Window window{0, row, options.size, rows};
+    if (type == GDT_Byte) {
+      quantise(strip.reflectance, 300.0, bytes);
+      scene.write(window, GDT_Byte, bytes.data());
+    } else {
+      quantise(strip.reflectance, 10000.0, words);
+      scene.write(window, GDT_UInt16, words.data());
+    }
+    truth.write(window, GDT_Byte, strip.label.data());
+    progress.advance(rows);
+  }
+  progress.finish();
+  truth.commit();
+  scene.commit();
+  return result;
+}
+
+}  // namespace satunet::synth

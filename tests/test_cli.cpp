@@ -1,0 +1,153 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "geo/raster.hpp"
+#include "test_support.hpp"
+
+namespace satunet {
+namespace {
+
+using test::run_satunet;
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// Exit code 2 and one line on stderr containing `message`.
+void expect_usage_error(const std::vector<std::string>& args, const std::string& message) {
+  const auto result = run_satunet(args);
+  EXPECT_EQ(result.exit_code, 2) << result.err;
+  EXPECT_TRUE(contains(result.err, message)) << "stderr: " << result.err;
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+}
+
+}  // namespace
+
+TEST(Cli, NoArgumentsPrintsUsage) {
+  const auto result = run_satunet({});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_TRUE(contains(result.out, "synth")) << result.out;
+  EXPECT_TRUE(contains(result.out, "info"));
+}
+
+TEST(Cli, HelpListsEveryOption) {
+  const auto result = run_satunet({"synth", "--help"});
+  EXPECT_EQ(result.exit_code, 0);
+  for (const char* option : {"--out", "--size", "--seed", "--bands", "--dtype", "--epsg", "--gsd",
+                             "--config", "--verbose", "--quiet"})
+    EXPECT_TRUE(contains(result.out, option)) << option;
+}
+
+TEST(Cli, UsageErrorsExitWithCode2) {
+  expect_usage_error({"frobnicate"}, "unknown command 'frobnicate'");
+  expect_usage_error({"synth", "--bogus"}, "unrecognised option '--bogus'");
+  expect_usage_error({"synth", "--out", "x", "--size", "big"},
+                     "the argument ('big') for option '--size' is invalid");
+  expect_usage_error({"synth", "--out", "x", "--bands", "5"}, "--bands must be 3 or 4 (got 5)");
+  expect_usage_error({"synth", "--out", "x", "--epsg", "4326"},
+                     "--epsg 4326 (WGS 84) is not a projected CRS in metres");
+  expect_usage_error({"synth", "--size", "128"}, "--out is required");
+  expect_usage_error({"synth", "--config", "/nonexistent/x.ini"},
+                     "/nonexistent/x.ini: cannot read config file");
+  expect_usage_error({"info"}, "a PATH to describe is required");
+}
+
+TEST(Cli, ConfigFileWithCommandLineWinning) {
+  const std::string dir = test::fresh_directory("config");
+  const std::string ini = dir + "/scene.ini";
+  std::ofstream(ini) << "# a pipeline config\n"
+                        "seed = 3\n"
+                        "[synth]\n"
+                        "size = 128\n"
+                        "bands = 4\n"
+                        "quiet = true\n"
+                        "[train]\n"
+                        "lr = 0.001\n";
+  const auto result =
+      run_satunet({"synth", "--config", ini, "--out", dir + "/out", "--bands", "3"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_TRUE(result.err.empty()) << "quiet = true was ignored: " << result.err;
+  const auto info = geo::Raster::open(dir + "/out/scene.tif").info();
+  EXPECT_EQ(info.width, 128);
+  EXPECT_EQ(info.bands.size(), 3u);
+
+  std::ofstream(ini) << "[synth]\nsize = 128\nbandz = 4\n";
+  expect_usage_error({"synth", "--config", ini, "--out", dir + "/out2"},
+                     ini + ": unknown option 'bandz' in section [synth]");
+  std::ofstream(ini) << "[synth]\nsize = huge\n";
+  expect_usage_error({"synth", "--config", ini, "--out", dir + "/out2"}, ini + ": the argument");
+}
+
+TEST(Cli, ShippedConfigsAreValid) {
+  const std::string dir = test::fresh_directory("configs");
+  const auto smoke = run_satunet({"synth", "--config", SATUNET_SOURCE_DIR "/configs/smoke.ini",
+                                  "--out", dir + "/smoke", "-q"});
+  ASSERT_EQ(smoke.exit_code, 0) << smoke.err;
+  EXPECT_EQ(geo::Raster::open(dir + "/smoke/scene.tif").info().width, 384);
+  const auto synthetic =
+      run_satunet({"synth", "--config", SATUNET_SOURCE_DIR "/datasets/synthetic.ini", "--out",
+                   dir + "/synthetic", "--size", "256", "-q"});
+  ASSERT_EQ(synthetic.exit_code, 0) << synthetic.err;
+  EXPECT_EQ(geo::Raster::open(dir + "/synthetic/scene.tif").info().width, 256);
+}
+
+TEST(Cli, VersionListsLibraries) {
+  const auto result = run_satunet({"--version"});
+  EXPECT_EQ(result.exit_code, 0);
+  for (const char* part :
+       {"satunet ", "LibTorch: ", "GDAL:     3", "HDF5:     1.", "MPI:      ", "NCCL:     "})
+    EXPECT_TRUE(contains(result.out, part)) << part << " in " << result.out;
+#ifdef SATUNET_EXPECT_NCCL
+  EXPECT_FALSE(contains(result.out, "not built")) << result.out;
+#endif
+}
+
+TEST(Cli, InfoDescribesAGeneratedRaster) {
+  const std::string dir = test::fresh_directory("scene");
+  ASSERT_EQ(run_satunet({"synth", "--out", dir, "--size", "256", "-q"}).exit_code, 0);
+  const auto text = run_satunet({"info", dir + "/scene.tif"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  for (const char* part : {"256 x 256 pixels, 3 bands", "EPSG:32633", "uint8", "nodata 0",
+                           "block 256 x 256", "\"red\"", "(north-up)"})
+    EXPECT_TRUE(contains(text.out, part)) << part << " in " << text.out;
+  const auto truth = run_satunet({"info", dir + "/truth.tif"});
+  EXPECT_TRUE(contains(truth.out, "classes 0=background, 1=building, 2=road")) << truth.out;
+  const auto json_output = run_satunet({"info", "--json", dir + "/truth.tif"});
+  ASSERT_EQ(json_output.exit_code, 0);
+  const auto json = nlohmann::json::parse(json_output.out);
+  EXPECT_EQ(json["width"], 256);
+  EXPECT_EQ(json["crs"]["epsg"], 32633);
+  EXPECT_EQ(json["bands"][0]["nodata"], 255.0);
+  EXPECT_EQ(json["geotransform"][1], 0.5);
+}
+
+TEST(Cli, InfoDescribesRealScenes) {
+  const auto atlanta =
+      run_satunet({"info", test::real_data("spacenet4_atlanta_buildings/image.tif")});
+  ASSERT_EQ(atlanta.exit_code, 0) << atlanta.err;
+  EXPECT_TRUE(contains(atlanta.out, "900 x 900 pixels, 1 band")) << atlanta.out;
+  EXPECT_TRUE(contains(atlanta.out, "EPSG:32616"));
+  EXPECT_TRUE(contains(atlanta.out, "uint16"));
+  EXPECT_TRUE(contains(atlanta.out, "nodata 0"));
+  const auto vegas = run_satunet({"info", test::real_data("spacenet3_vegas_roads/image.tif")});
+  ASSERT_EQ(vegas.exit_code, 0) << vegas.err;
+  EXPECT_TRUE(contains(vegas.out, "1300 x 1300 pixels, 4 bands")) << vegas.out;
+  EXPECT_TRUE(contains(vegas.out, "EPSG:4326"));
+  EXPECT_TRUE(contains(vegas.out, "Alpha"));
+}
+
+TEST(Cli, InfoRejectsMissingAndCorruptFiles) {
+  const std::string dir = test::fresh_directory("bad");
+  auto missing = run_satunet({"info", dir + "/nothing.tif"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_EQ(missing.err, "satunet info: " + dir + "/nothing.tif: no such file or directory\n");
+  std::ofstream(dir + "/corrupt.tif") << "II*\0 this is not a TIFF";
+  auto corrupt = run_satunet({"info", dir + "/corrupt.tif"});
+  EXPECT_EQ(corrupt.exit_code, 1);
+  EXPECT_TRUE(contains(corrupt.err, dir + "/corrupt.tif: cannot open raster")) << corrupt.err;
+  EXPECT_EQ(std::count(corrupt.err.begin(), corrupt.err.end(), '\n'), 1) << corrupt.err;
+}
+
+}  // namespace satunet

@@ -1,0 +1,28 @@
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace satunet::test {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs the satunet binary with `args` (no shell), capturing both streams.
+CommandResult run_satunet(const std::vector<std::string>& args);
+
+// A fresh empty directory for the current test, under the build tree.
+std::string fresh_directory(const std::string& name);
+
+std::string real_data(const std::string& relative);
+
+// All pixels of one band, converted to T.
+std::vector<std::uint8_t> read_band_u8(const std::string& path, int band = 1);
+std::vector<double> read_band_f64(const std::string& path, int band = 1);
+
+std::string file_bytes(const std::string& path);
+
+}  // namespace satunet::test
