@@ -1,8 +1,11 @@
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+
 #include <unistd.h>
+#include <csignal>
 
 #include <filesystem>
 #include <fstream>
@@ -14,7 +17,7 @@
 namespace satunet::test {
 namespace fs = std::filesystem;
 
-CommandResult run_satunet(const std::vector<std::string>& args) {
+CommandResult run_satunet(const std::vector<std::string>& args, long max_file_bytes) {
   const fs::path dir = fresh_directory("run");
   const std::string out_path = (dir / "stdout").string();
   const std::string err_path = (dir / "stderr").string();
@@ -31,6 +34,11 @@ CommandResult run_satunet(const std::vector<std::string>& args) {
     for (const char* name : {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "PMI_RANK",
                              "PMIX_RANK", "OMPI_COMM_WORLD_LOCAL_RANK"})
       unsetenv(name);
+    if (max_file_bytes > 0) {
+      const rlimit limit{static_cast<rlim_t>(max_file_bytes), static_cast<rlim_t>(max_file_bytes)};
+      setrlimit(RLIMIT_FSIZE, &limit);
+      signal(SIGXFSZ, SIG_IGN);  // a write past the limit then fails with EFBIG
+    }
     execv(SATUNET_BINARY, argv.data());
     _exit(127);
   }

@@ -11,8 +11,10 @@ struct CommandResult {
   std::string err;
 };
 
-// Runs the satunet binary with `args` (no shell), capturing both streams.
-CommandResult run_satunet(const std::vector<std::string>& args);
+// Runs the satunet binary with `args` (no shell), capturing both streams. A positive
+// `max_file_bytes` limits the size of every file it writes (RLIMIT_FSIZE), to provoke
+// write failures.
+CommandResult run_satunet(const std::vector<std::string>& args, long max_file_bytes = 0);
 
 // A fresh empty directory for the current test, under the build tree.
 std::string fresh_directory(const std::string& name);

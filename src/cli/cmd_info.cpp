@@ -1,3 +1,4 @@
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -5,6 +6,8 @@
 #include "common/files.hpp"
 #include "geo/gdal.hpp"
 #include "geo/raster.hpp"
+#include "shards/manifest.hpp"
+#include "tiling/tiler.hpp"
 
 namespace satunet::cli {
 namespace {
@@ -43,14 +46,16 @@ nlohmann::json raster_json(const geo::RasterInfo& info) {
 Command info_command() {
   Command command;
   command.name = "info";
-  command.summary =
-      "describe a raster (size, bands, data types, CRS, geotransform, nodata, blocks)";
+  command.summary = "describe a raster or a dataset directory";
   command.usage = "PATH [--json]";
   command.declare = [](po::options_description& options,
                        po::positional_options_description& positional) {
-    options.add_options()("path", po::value<std::string>()->value_name("PATH"),
-                          "the file to describe")("json", po::bool_switch(),
-                                                  "print JSON instead of text");
+    // clang-format off
+    options.add_options()
+        ("path", po::value<std::string>()->value_name("PATH"),
+         "the raster or dataset directory to describe")
+        ("json", po::bool_switch(), "print JSON instead of text");
+    // clang-format on
     positional.add("path", 1);
   };
   command.run = [](const po::variables_map& values) {
@@ -59,8 +64,15 @@ Command info_command() {
     const std::string path = values["path"].as<std::string>();
     if (!file_exists(path))
       throw Error(path + ": no such file or directory");
+    const bool json = values["json"].as<bool>();
+    if (std::filesystem::is_directory(path)) {
+      const shards::Manifest manifest = shards::Manifest::load(path);
+      std::cout << (json ? manifest.to_json().dump(2) + "\n"
+                         : tiling::describe_dataset(manifest, path));
+      return 0;
+    }
     const geo::Raster raster = geo::Raster::open(path);
-    if (values["json"].as<bool>()) {
+    if (json) {
       std::cout << raster_json(raster.info()).dump(2) << "\n";
     } else {
       std::cout << raster.info().describe();

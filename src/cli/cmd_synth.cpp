@@ -12,19 +12,20 @@ Command synth_command() {
   command.usage = "--out DIR [options]";
   command.declare = [](po::options_description& options, po::positional_options_description&) {
     const synth::SynthOptions defaults;
-    options.add_options()(
-        "out", po::value<std::string>()->value_name("DIR"),
-        "output directory: scene.tif, truth.tif, buildings.geojson, roads.geojson")(
-        "size", po::value<std::int64_t>()->default_value(defaults.size),
-        "scene width and height in pixels")(
-        "seed", po::value<std::uint64_t>()->default_value(defaults.seed),
-        "random seed; the same seed gives identical files")(
-        "bands", po::value<int>()->default_value(defaults.bands), "3 (RGB) or 4 (RGB + NIR)")(
-        "dtype", po::value<std::string>()->default_value(defaults.dtype), "uint8 or uint16")(
-        "epsg", po::value<int>()->default_value(defaults.epsg),
-        "EPSG code of the scene's CRS (projected, in metres)")(
-        "gsd", po::value<double>()->default_value(defaults.gsd),
-        "ground sample distance in metres");
+    // clang-format off
+    options.add_options()
+        ("out", po::value<std::string>()->value_name("DIR"),
+         "output directory: scene.tif, truth.tif, buildings.geojson, roads.geojson")
+        ("size", po::value<std::int64_t>()->default_value(defaults.size),
+         "scene width and height in pixels")
+        ("seed", po::value<std::uint64_t>()->default_value(defaults.seed),
+         "random seed; the same seed gives identical files")
+        ("bands", po::value<int>()->default_value(defaults.bands), "3 (RGB) or 4 (RGB + NIR)")
+        ("dtype", po::value<std::string>()->default_value(defaults.dtype), "uint8 or uint16")
+        ("epsg", po::value<int>()->default_value(defaults.epsg),
+         "EPSG code of the scene's CRS (projected, in metres)")
+        ("gsd", po::value<double>()->default_value(defaults.gsd), "ground sample distance in metres");
+    // clang-format on
   };
   command.run = [](const po::variables_map& values) {
     synth::SynthOptions options;

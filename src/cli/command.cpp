@@ -1,5 +1,8 @@
 #include "cli/command.hpp"
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -12,12 +15,15 @@ namespace satunet::cli {
 namespace {
 
 void declare_common(po::options_description& options) {
-  options.add_options()("help,h", "show this help")(
-      "config", po::value<std::string>()->value_name("FILE.ini"),
-      "read options from an INI file: keys are option names, at the top or in a [command] "
-      "section; the command line wins")("verbose,v", po::bool_switch(),
-                                        "log debug messages (GDAL warnings included)")(
-      "quiet,q", po::bool_switch(), "log nothing but errors");
+  // clang-format off
+  options.add_options()
+      ("help,h", "show this help")
+      ("config", po::value<std::string>()->value_name("FILE.ini"),
+       "read options from an INI file: keys are option names, at the top or in a [command] "
+       "section; the command line wins")
+      ("verbose,v", po::bool_switch(), "log debug messages (GDAL warnings included)")
+      ("quiet,q", po::bool_switch(), "log nothing but errors");
+  // clang-format on
 }
 
 po::options_description all_options(const Command& command,
@@ -80,7 +86,7 @@ std::vector<std::string> config_file_words(const Command& command,
 }  // namespace
 
 const std::vector<Command>& commands() {
-  static const std::vector<Command> all = {synth_command(), info_command()};
+  static const std::vector<Command> all = {synth_command(), tile_command(), info_command()};
   return all;
 }
 
@@ -144,16 +150,38 @@ const Command* find_command(const std::string& name) {
   return nullptr;
 }
 
-int fail(const std::string& prefix, const std::string& message, int code) {
+int fail(const std::string& prefix, std::string message, int code) {
+  // One line, whatever a library put into its message.
+  std::replace(message.begin(), message.end(), '\n', ' ');
   std::cerr << prefix << ": " << message << "\n";
   std::cerr.flush();
   return code;
 }
 
+// Outputs were cleaned up while the exception unwound. No rank may wait for this one, and the
+// libraries' exit-time teardown is skipped: it may trip over the failed resource (HDF5 does
+// after a failed write).
+[[noreturn]] void end_after_failure(std::unique_ptr<dist::MpiRuntime>& mpi) {
+  if (log::world_size() > 1)
+    dist::MpiRuntime::abort(1);
+  mpi.reset();
+  std::fflush(stdout);
+  std::fflush(stderr);
+  std::_Exit(1);
+}
+
 }  // namespace
+
+std::string g_invocation;
+const std::string& invocation() {
+  return g_invocation;
+}
 
 int run_main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  g_invocation = "satunet";
+  for (const std::string& arg : args)
+    g_invocation += " " + arg;
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     print_overview();
     return args.empty() ? 2 : 0;
@@ -184,14 +212,10 @@ int run_main(int argc, char** argv) {
     const std::string rank =
         log::world_size() > 1 ? " [rank " + std::to_string(log::rank()) + "]" : "";
     fail(prefix + rank, error.what(), 1);
-    if (log::world_size() > 1)
-      dist::MpiRuntime::abort(1);  // no rank may wait for this one
-    return 1;
+    end_after_failure(mpi);
   } catch (const std::exception& error) {
     fail(prefix, std::string("internal error: ") + error.what(), 1);
-    if (log::world_size() > 1)
-      dist::MpiRuntime::abort(1);
-    return 1;
+    end_after_failure(mpi);
   }
 }
 

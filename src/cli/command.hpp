@@ -24,7 +24,11 @@ const std::vector<Command>& commands();
 
 // Registered by each cmd_*.cpp.
 Command synth_command();
+Command tile_command();
 Command info_command();
+
+// The command line this process was started with, for the records outputs keep.
+const std::string& invocation();
 
 // Parses argv (after the subcommand name) into `values`; false if --help was printed.
 bool parse_options(const Command& command, const std::vector<std::string>& args,

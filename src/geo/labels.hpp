@@ -1,0 +1,77 @@
+#pragma once
+// Labels on a scene's grid, from vector files in any CRS (reprojected, lines buffered to a
+// width in metres) or from a class-mask raster on the same grid.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "geo/raster.hpp"
+#include "geo/strip_reader.hpp"
+
+class OGRGeometry;
+
+namespace satunet::geo {
+
+constexpr std::uint8_t kIgnoreLabel = 255;
+
+// One vector file: all its features are one class, or the class comes from an attribute.
+struct VectorLabelSource {
+  std::string path;
+  std::optional<int> class_id;
+  std::string class_field;                    // when class_id is empty
+  std::map<std::string, int> class_by_value;  // attribute value -> class id
+};
+
+struct LineWidths {
+  std::map<int, double> metres_by_class;  // --line-width road=8
+  std::string width_field;                // --width-field width_m (wins where set)
+};
+
+// Vector labels prepared for one scene: every feature in the scene's CRS, lines already
+// buffered, kept in burn order (ascending class id: where classes overlap, the class listed
+// later in --classes wins).
+class VectorLabels {
+ public:
+  VectorLabels(const std::vector<VectorLabelSource>& sources, const RasterInfo& scene,
+               const std::vector<std::string>& class_names, const LineWidths& widths,
+               bool all_touched);
+  ~VectorLabels();
+  VectorLabels(VectorLabels&&) noexcept;
+  VectorLabels& operator=(VectorLabels&&) noexcept;
+
+  // Class ids for `window` of the scene grid (0 where no feature), window.width * height bytes.
+  void rasterize(const Window& window, std::uint8_t* labels) const;
+  std::size_t feature_count() const;
+  std::int64_t skipped_features() const { return skipped_; }
+
+ private:
+  struct Feature;
+  void load(const VectorLabelSource& source, const std::vector<std::string>& class_names,
+            const LineWidths& widths);
+
+  RasterInfo scene_;
+  SpatialRef scene_srs_;
+  bool all_touched_;
+  std::vector<Feature> features_;
+  std::int64_t skipped_ = 0;
+};
+
+// A class-mask raster on the scene grid: values are class ids; its nodata becomes 255.
+class MaskLabels {
+ public:
+  MaskLabels(const std::string& path, const RasterInfo& scene,
+             const std::vector<std::string>& class_names);
+  void read(std::int64_t first_row, std::int64_t rows, std::vector<std::uint8_t>& labels);
+
+ private:
+  Raster raster_;
+  StripReader reader_;
+  std::optional<double> nodata_;
+  std::vector<std::string> class_names_;
+  std::vector<std::uint8_t> raw_;
+};
+
+}  // namespace satunet::geo

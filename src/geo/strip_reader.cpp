@@ -1,0 +1,68 @@
+#include "geo/strip_reader.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "geo/gdal.hpp"
+
+namespace satunet::geo {
+namespace {
+// Files whose blocks are taller than this (untiled single-strip TIFFs, PNG, ...) are read
+// window by window instead: caching their block rows would hold the whole image.
+constexpr std::int64_t kMaxCachedBlockRows = 1024;
+}  // namespace
+
+StripReader::StripReader(const Raster& raster, std::vector<int> bands, GDALDataType type)
+    : raster_(raster),
+      bands_(std::move(bands)),
+      type_(type),
+      value_bytes_(data_type_bytes(type)),
+      width_(raster.info().width),
+      height_(raster.info().height),
+      block_height_(std::max(1, raster.info().bands.front().block_height)) {}
+
+const StripReader::BlockRow& StripReader::block_row(std::int64_t index) {
+  for (const BlockRow& cached : cache_)
+    if (cached.index == index)
+      return cached;
+  BlockRow row;
+  row.index = index;
+  row.first_row = index * block_height_;
+  row.rows = std::min(block_height_, height_ - row.first_row);  // the last one may be partial
+  row.pixels.resize(static_cast<std::size_t>(bands_.size() * row.rows * width_ * value_bytes_));
+  raster_.read({0, row.first_row, width_, row.rows}, bands_, type_, row.pixels.data());
+  bytes_read_ += static_cast<std::int64_t>(row.pixels.size());
+  cache_.push_back(std::move(row));
+  return cache_.back();
+}
+
+void StripReader::read(std::int64_t first_row, std::int64_t rows, std::vector<std::uint8_t>& out) {
+  GEO_CHECK(first_row >= 0 && rows > 0 && first_row + rows <= height_, raster_.info().path,
+            ": strip of rows [", first_row, ", ", first_row + rows, ") outside the raster");
+  const auto band_count = static_cast<std::int64_t>(bands_.size());
+  const std::int64_t row_bytes = width_ * value_bytes_;
+  out.resize(static_cast<std::size_t>(band_count * rows * row_bytes));
+  if (block_height_ > kMaxCachedBlockRows) {
+    raster_.read({0, first_row, width_, rows}, bands_, type_, out.data());
+    bytes_read_ += static_cast<std::int64_t>(out.size());
+    return;
+  }
+  // Block rows above this strip are never needed again: strips go downwards.
+  const std::int64_t first_block = first_row / block_height_;
+  while (!cache_.empty() && cache_.front().index < first_block)
+    cache_.pop_front();
+  const std::int64_t last_block = (first_row + rows - 1) / block_height_;
+  for (std::int64_t index = first_block; index <= last_block; ++index) {
+    const BlockRow& block = block_row(index);
+    const std::int64_t copy_first = std::max(first_row, block.first_row);
+    const std::int64_t copy_end = std::min(first_row + rows, block.first_row + block.rows);
+    for (std::int64_t band = 0; band < band_count; ++band) {
+      const std::uint8_t* source =
+          block.pixels.data() + ((band * block.rows) + (copy_first - block.first_row)) * row_bytes;
+      std::uint8_t* target = out.data() + ((band * rows) + (copy_first - first_row)) * row_bytes;
+      std::memcpy(target, source, static_cast<std::size_t>((copy_end - copy_first) * row_bytes));
+    }
+  }
+}
+
+}  // namespace satunet::geo

@@ -1,0 +1,45 @@
+#pragma once
+// Reads horizontal strips of a raster one block row at a time, aligned to the file's blocks:
+// every block is decoded once even when consecutive strips overlap (tile overlap), partial
+// edge blocks are clipped explicitly, and memory holds only the block rows of the strip.
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#include "geo/raster.hpp"
+
+namespace satunet::geo {
+
+class StripReader {
+ public:
+  // `bands` are 1-based; values are converted to `type`.
+  StripReader(const Raster& raster, std::vector<int> bands, GDALDataType type);
+
+  // Rows [first_row, first_row + rows) of all bands, full width, band-sequential
+  // ([band][row][column]) into `out`, which is resized to fit.
+  void read(std::int64_t first_row, std::int64_t rows, std::vector<std::uint8_t>& out);
+
+  std::int64_t block_height() const { return block_height_; }
+  std::int64_t bytes_read() const { return bytes_read_; }
+
+ private:
+  struct BlockRow {
+    std::int64_t index = 0;
+    std::int64_t first_row = 0;
+    std::int64_t rows = 0;
+    std::vector<std::uint8_t> pixels;  // [band][row][column]
+  };
+  const BlockRow& block_row(std::int64_t index);
+
+  const Raster& raster_;
+  std::vector<int> bands_;
+  GDALDataType type_;
+  int value_bytes_;
+  std::int64_t width_;
+  std::int64_t height_;
+  std::int64_t block_height_;
+  std::deque<BlockRow> cache_;  // ascending block rows, the oldest dropped first
+  std::int64_t bytes_read_ = 0;
+};
+
+}  // namespace satunet::geo

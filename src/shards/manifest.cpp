@@ -1,0 +1,123 @@
+#include "shards/manifest.hpp"
+
+#include <fstream>
+
+#include "common/error.hpp"
+#include "common/files.hpp"
+
+namespace satunet::shards {
+
+nlohmann::json Manifest::to_json() const {
+  nlohmann::json bands_json = nlohmann::json::array();
+  for (const BandStats& band : bands)
+    bands_json.push_back({{"name", band.name},
+                          {"source_band", band.source_band},
+                          {"dtype", band.dtype},
+                          {"mean", band.mean},
+                          {"std", band.std},
+                          {"count", band.count}});
+  nlohmann::json scenes_json = nlohmann::json::array();
+  for (const SceneEntry& scene : scenes)
+    scenes_json.push_back(
+        {{"path", scene.path},
+         {"width", scene.width},
+         {"height", scene.height},
+         {"crs_wkt", scene.crs_wkt},
+         {"geotransform", scene.geotransform},
+         {"georeferenced", scene.georeferenced},
+         {"nodata", scene.nodata ? nlohmann::json(*scene.nodata) : nlohmann::json()},
+         {"labels", scene.labels},
+         {"tiles", scene.tiles}});
+  nlohmann::json shards_json = nlohmann::json::array();
+  for (const ShardEntry& shard : shards)
+    shards_json.push_back({{"path", shard.path},
+                           {"tiles", shard.tiles},
+                           {"split", shard.split},
+                           {"rank", shard.rank}});
+  return {{"schema_version", schema_version},
+          {"created_by", created_by},
+          {"command_line", command_line},
+          {"tile_size", tile_size},
+          {"overlap", overlap},
+          {"dtype", dtype},
+          {"classes", classes},
+          {"bands", bands_json},
+          {"scenes", scenes_json},
+          {"shards", shards_json},
+          {"tiles_per_split", tiles_per_split},
+          {"class_pixels", class_pixels},
+          {"dropped", dropped},
+          {"tiling", tiling}};
+}
+
+Manifest Manifest::from_json(const nlohmann::json& json, const std::string& origin) {
+  Manifest manifest;
+  try {
+    manifest.schema_version = json.at("schema_version").get<int>();
+    if (manifest.schema_version != kManifestSchemaVersion)
+      throw Error(origin + ": manifest schema version " + std::to_string(manifest.schema_version) +
+                  ", this satunet reads version " + std::to_string(kManifestSchemaVersion));
+    manifest.created_by = json.value("created_by", "");
+    manifest.command_line = json.value("command_line", "");
+    manifest.tile_size = json.at("tile_size").get<int>();
+    manifest.overlap = json.at("overlap").get<int>();
+    manifest.dtype = json.at("dtype").get<std::string>();
+    manifest.classes = json.at("classes").get<std::vector<std::string>>();
+    for (const auto& band : json.at("bands"))
+      manifest.bands.push_back({band.at("name"), band.at("source_band"), band.at("dtype"),
+                                band.at("mean"), band.at("std"), band.at("count")});
+    for (const auto& scene : json.at("scenes")) {
+      SceneEntry entry;
+      entry.path = scene.at("path");
+      entry.width = scene.at("width");
+      entry.height = scene.at("height");
+      entry.crs_wkt = scene.at("crs_wkt");
+      entry.geotransform = scene.at("geotransform").get<std::array<double, 6>>();
+      entry.georeferenced = scene.at("georeferenced");
+      if (!scene.at("nodata").is_null())
+        entry.nodata = scene.at("nodata").get<double>();
+      entry.labels = scene.value("labels", "");
+      entry.tiles = scene.value("tiles", 0);
+      manifest.scenes.push_back(entry);
+    }
+    for (const auto& shard : json.at("shards"))
+      manifest.shards.push_back(
+          {shard.at("path"), shard.at("tiles"), shard.at("split"), shard.value("rank", 0)});
+    manifest.tiles_per_split =
+        json.at("tiles_per_split").get<std::map<std::string, std::int64_t>>();
+    manifest.class_pixels =
+        json.at("class_pixels").get<std::map<std::string, std::vector<std::int64_t>>>();
+    manifest.dropped = json.value("dropped", std::map<std::string, std::int64_t>{});
+    manifest.tiling = json.value("tiling", nlohmann::json::object());
+  } catch (const nlohmann::json::exception& error) {
+    throw Error(origin + ": not a valid satunet manifest: " + error.what());
+  }
+  return manifest;
+}
+
+Manifest Manifest::load(const std::string& dataset_dir) {
+  const std::string path = dataset_dir + "/" + kManifestName;
+  std::ifstream file(path);
+  if (!file)
+    throw Error(path + ": no manifest (not a dataset directory, or its tiling did not finish)");
+  nlohmann::json json;
+  try {
+    file >> json;
+  } catch (const nlohmann::json::exception& error) {
+    throw Error(path + ": corrupt manifest: " + error.what());
+  }
+  return from_json(json, path);
+}
+
+void Manifest::save(const std::string& dataset_dir) const {
+  write_text_file(dataset_dir + "/" + kManifestName, to_json().dump(2) + "\n");
+}
+
+std::int64_t Manifest::total_tiles() const {
+  std::int64_t total = 0;
+  for (const auto& [split, tiles] : tiles_per_split)
+    total += tiles;
+  return total;
+}
+
+}  // namespace satunet::shards

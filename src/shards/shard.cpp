@@ -1,0 +1,566 @@
+#include "shards/shard.hpp"
+
+#include <hdf5.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <utility>
+
+#include "common/text.hpp"
+#include "shards/hdf5_handle.hpp"
+
+namespace satunet::shards {
+namespace {
+
+// /windows and /scene rows are tiny; chunks of one row would cost more in metadata than data.
+constexpr hsize_t kSmallRowsPerChunk = 256;
+constexpr int kWindowFields = 4;
+using WindowRow = std::array<std::int64_t, kWindowFields>;
+// Rows are read into a vector<WindowRow> as one contiguous block of int64.
+static_assert(sizeof(WindowRow) == kWindowFields * sizeof(std::int64_t));
+
+constexpr std::array<PixelType, 7> kPixelTypes = {
+    PixelType::uint8, PixelType::uint16,  PixelType::int16,  PixelType::uint32,
+    PixelType::int32, PixelType::float32, PixelType::float64};
+
+hid_t native_type(PixelType type) {
+  switch (type) {
+    case PixelType::uint8:
+      return H5T_NATIVE_UINT8;
+    case PixelType::uint16:
+      return H5T_NATIVE_UINT16;
+    case PixelType::int16:
+      return H5T_NATIVE_INT16;
+    case PixelType::uint32:
+      return H5T_NATIVE_UINT32;
+    case PixelType::int32:
+      return H5T_NATIVE_INT32;
+    case PixelType::float32:
+      return H5T_NATIVE_FLOAT;
+    case PixelType::float64:
+      return H5T_NATIVE_DOUBLE;
+  }
+  SATUNET_FAIL_IN("shards", "unhandled pixel type ", static_cast<int>(type));
+}
+
+std::string shape_text(const std::vector<hsize_t>& dims, const char* first = nullptr) {
+  std::string text = "[";
+  for (std::size_t i = 0; i < dims.size(); ++i) {
+    if (i)
+      text += ", ";
+    text += (i == 0 && first) ? std::string(first) : std::to_string(dims[i]);
+  }
+  return text + "]";
+}
+
+// ---- attributes (scalars on the root group) ----
+
+void write_attribute(hid_t object, const std::string& name, hid_t file_type, hid_t memory_type,
+                     const void* value, const std::string& path) {
+  const Hdf5Handle space(H5Screate(H5S_SCALAR), path, "cannot create a scalar dataspace");
+  const Hdf5Handle attribute(
+      H5Acreate2(object, name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT), path,
+      "cannot create attribute " + name);
+  check_hdf5(H5Awrite(attribute.get(), memory_type, value), path, "cannot write attribute " + name);
+}
+
+void write_int_attribute(hid_t object, const std::string& name, int value,
+                         const std::string& path) {
+  const std::int32_t stored = value;
+  write_attribute(object, name, H5T_STD_I32LE, H5T_NATIVE_INT32, &stored, path);
+}
+
+void write_string_attribute(hid_t object, const std::string& name, const std::string& value,
+                            const std::string& path) {
+  // Fixed length, terminator included: HDF5 refuses zero-sized strings, and "" is valid here.
+  const Hdf5Handle type(H5Tcopy(H5T_C_S1), path, "cannot create a string type");
+  check_hdf5(H5Tset_size(type.get(), value.size() + 1), path, "cannot size attribute " + name);
+  check_hdf5(H5Tset_strpad(type.get(), H5T_STR_NULLTERM), path, "cannot pad attribute " + name);
+  write_attribute(object, name, type.get(), type.get(), value.c_str(), path);
+}
+
+// Opens a scalar attribute: reading an array into one value would overflow the buffer.
+Hdf5Handle open_scalar_attribute(hid_t object, const std::string& name, const std::string& path) {
+  Hdf5Handle attribute(H5Aopen(object, name.c_str(), H5P_DEFAULT), path,
+                       "cannot open attribute " + name);
+  const Hdf5Handle space(H5Aget_space(attribute.get()), path, "cannot inspect attribute " + name);
+  SHARDS_CHECK(H5Sget_simple_extent_npoints(space.get()) == 1, path, ": attribute ", name,
+               " holds more than one value");
+  return attribute;
+}
+
+int read_int_attribute(hid_t object, const std::string& name, const std::string& path) {
+  const Hdf5Handle attribute = open_scalar_attribute(object, name, path);
+  const Hdf5Handle type(H5Aget_type(attribute.get()), path, "cannot inspect attribute " + name);
+  SHARDS_CHECK(H5Tget_class(type.get()) == H5T_INTEGER, path, ": attribute ", name,
+               " is not an integer");
+  std::int32_t value = 0;
+  check_hdf5(H5Aread(attribute.get(), H5T_NATIVE_INT32, &value), path,
+             "cannot read attribute " + name);
+  return value;
+}
+
+// Reads both fixed-length strings (what ShardWriter writes) and variable-length ones (what
+// h5py writes for a Python str), so shards made by other tools load too.
+std::string read_string_attribute(hid_t object, const std::string& name, const std::string& path) {
+  const Hdf5Handle attribute = open_scalar_attribute(object, name, path);
+  const Hdf5Handle type(H5Aget_type(attribute.get()), path, "cannot inspect attribute " + name);
+  SHARDS_CHECK(H5Tget_class(type.get()) == H5T_STRING, path, ": attribute ", name,
+               " is not a string");
+  const std::string operation = "cannot read attribute " + name;
+  if (check_hdf5(H5Tis_variable_str(type.get()), path, operation) > 0) {
+    char* text = nullptr;
+    check_hdf5(H5Aread(attribute.get(), type.get(), &text), path, operation);
+    std::string value = text ? text : "";
+    H5free_memory(text);
+    return value;
+  }
+  std::string value(H5Tget_size(type.get()), '\0');
+  check_hdf5(H5Aread(attribute.get(), type.get(), value.data()), path, operation);
+  value.resize(std::strlen(value.c_str()));  // fixed-length strings may be padded with NULs
+  return value;
+}
+
+std::string join_names(const std::vector<std::string>& names, const std::string& what,
+                       const std::string& path) {
+  for (const std::string& name : names)
+    SHARDS_CHECK(name.find(',') == std::string::npos, path, ": ", what, " '", name,
+                 "' contains a comma, which separates names in the shard");
+  return text::join(names, ",");
+}
+
+std::vector<std::string> split_names(const std::string& joined) {
+  if (joined.empty())
+    return {};
+  return text::split(joined, ',');
+}
+
+// ---- datasets of rows: N along the first dimension, every row of shape row_dims ----
+
+struct RowDataset {
+  Hdf5Handle handle;
+  std::string name;  // "/images", ...
+  std::vector<hsize_t> row_dims;
+
+  std::vector<hsize_t> shape(hsize_t rows) const {
+    std::vector<hsize_t> dims{rows};
+    dims.insert(dims.end(), row_dims.begin(), row_dims.end());
+    return dims;
+  }
+
+  std::vector<hsize_t> stored_shape(const std::string& path) const {
+    const Hdf5Handle space(H5Dget_space(handle.get()), path, "cannot inspect " + name);
+    const int rank =
+        check_hdf5(H5Sget_simple_extent_ndims(space.get()), path, "cannot inspect " + name);
+    std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+    check_hdf5(H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr), path,
+               "cannot inspect " + name);
+    return dims;
+  }
+
+  void resize(hsize_t rows, const std::string& path) {
+    const std::vector<hsize_t> dims = shape(rows);
+    check_hdf5(H5Dset_extent(handle.get(), dims.data()), path,
+               "cannot resize " + name + " to " + shape_text(dims));
+  }
+
+  void append(hsize_t row, hid_t memory_type, const void* data, const std::string& path) {
+    resize(row + 1, path);
+    const auto [memory_space, file_space] = select_rows(row, 1, path);
+    check_hdf5(H5Dwrite(handle.get(), memory_type, memory_space.get(), file_space.get(),
+                        H5P_DEFAULT, data),
+               path, "cannot write tile " + std::to_string(row) + " of " + name);
+  }
+
+  void read(hsize_t first, hsize_t count, hid_t memory_type, void* data, const std::string& path,
+            hid_t transfer = H5P_DEFAULT) const {
+    const auto [memory_space, file_space] = select_rows(first, count, path);
+    check_hdf5(
+        H5Dread(handle.get(), memory_type, memory_space.get(), file_space.get(), transfer, data),
+        path,
+        "cannot read tiles " + std::to_string(first) + ".." + std::to_string(first + count - 1) +
+            " of " + name);
+  }
+
+  // {memory space, file space} for rows [first, first + count).
+  std::pair<Hdf5Handle, Hdf5Handle> select_rows(hsize_t first, hsize_t count,
+                                                const std::string& path) const {
+    const std::vector<hsize_t> counts = shape(count);
+    std::vector<hsize_t> start(counts.size(), 0);
+    start[0] = first;
+    Hdf5Handle file_space(H5Dget_space(handle.get()), path, "cannot inspect " + name);
+    check_hdf5(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr,
+                                   counts.data(), nullptr),
+               path, "cannot select tiles in " + name);
+    Hdf5Handle memory_space(
+        H5Screate_simple(static_cast<int>(counts.size()), counts.data(), nullptr), path,
+        "cannot create a dataspace for " + name);
+    return {std::move(memory_space), std::move(file_space)};
+  }
+};
+
+RowDataset create_rows(hid_t file, const std::string& name, hid_t type,
+                       std::vector<hsize_t> row_dims, hsize_t rows_per_chunk, int compression,
+                       const std::string& path) {
+  RowDataset dataset{Hdf5Handle(), "/" + name, std::move(row_dims)};
+  const std::vector<hsize_t> empty = dataset.shape(0);
+  std::vector<hsize_t> unlimited = empty;
+  unlimited[0] = H5S_UNLIMITED;
+  std::vector<hsize_t> chunk = empty;
+  chunk[0] = rows_per_chunk;
+  const int rank = static_cast<int>(empty.size());
+  const std::string operation = "cannot create " + dataset.name;
+
+  const Hdf5Handle space(H5Screate_simple(rank, empty.data(), unlimited.data()), path, operation);
+  const Hdf5Handle creation(H5Pcreate(H5P_DATASET_CREATE), path, operation);
+  check_hdf5(H5Pset_chunk(creation.get(), rank, chunk.data()), path, operation);
+  if (compression > 0) {
+    // Shuffle first: grouping the bytes of each value makes deflate far more effective.
+    check_hdf5(H5Pset_shuffle(creation.get()), path, operation);
+    check_hdf5(H5Pset_deflate(creation.get(), static_cast<unsigned>(compression)), path, operation);
+  }
+  dataset.handle = Hdf5Handle(
+      H5Dcreate2(file, name.c_str(), type, space.get(), H5P_DEFAULT, creation.get(), H5P_DEFAULT),
+      path, operation);
+  return dataset;
+}
+
+bool same_element_kind(hid_t stored, hid_t expected) {
+  const H5T_class_t type_class = H5Tget_class(stored);
+  if (type_class != H5Tget_class(expected) || H5Tget_size(stored) != H5Tget_size(expected))
+    return false;
+  return type_class != H5T_INTEGER || H5Tget_sign(stored) == H5Tget_sign(expected);
+}
+
+RowDataset open_rows(hid_t file, const std::string& name, hid_t expected_type,
+                     const std::string& expected_type_name, std::vector<hsize_t> row_dims,
+                     const std::string& path) {
+  RowDataset dataset{
+      Hdf5Handle(H5Dopen2(file, name.c_str(), H5P_DEFAULT), path, "cannot open dataset /" + name),
+      "/" + name, std::move(row_dims)};
+  const Hdf5Handle type(H5Dget_type(dataset.handle.get()), path, "cannot inspect /" + name);
+  SHARDS_CHECK(same_element_kind(type.get(), expected_type), path, ": /", name, " does not hold ",
+               expected_type_name, " values");
+  return dataset;
+}
+
+// The number of rows, after checking that every row has the shape the header implies.
+hsize_t checked_rows(const RowDataset& dataset, const std::string& path) {
+  const std::vector<hsize_t> stored = dataset.stored_shape(path);
+  const std::vector<hsize_t> expected = dataset.shape(0);
+  const bool consistent = stored.size() == expected.size() &&
+                          std::equal(stored.begin() + 1, stored.end(), expected.begin() + 1);
+  SHARDS_CHECK(consistent, path, ": ", dataset.name, " has shape ", shape_text(stored),
+               ", expected ", shape_text(expected, "N"),
+               " (from the bands and tile_size attributes)");
+  return stored[0];
+}
+
+hsize_t to_hsize(int value) {
+  return static_cast<hsize_t>(value);
+}
+
+}  // namespace
+
+// ---- pixel types ----
+
+std::string pixel_type_name(PixelType type) {
+  switch (type) {
+    case PixelType::uint8:
+      return "uint8";
+    case PixelType::uint16:
+      return "uint16";
+    case PixelType::int16:
+      return "int16";
+    case PixelType::uint32:
+      return "uint32";
+    case PixelType::int32:
+      return "int32";
+    case PixelType::float32:
+      return "float32";
+    case PixelType::float64:
+      return "float64";
+  }
+  SATUNET_FAIL_IN("shards", "unhandled pixel type ", static_cast<int>(type));
+}
+
+PixelType parse_pixel_type(const std::string& name) {
+  for (PixelType type : kPixelTypes) {
+    if (pixel_type_name(type) == name)
+      return type;
+  }
+  throw Error("unknown pixel type '" + name +
+              "' (expected uint8, uint16, int16, uint32, int32, float32 or float64)");
+}
+
+int pixel_type_bytes(PixelType type) {
+  return static_cast<int>(H5Tget_size(native_type(type)));
+}
+
+// ---- writer ----
+
+struct ShardWriter::Impl {
+  // Declaration order matters: members are destroyed in reverse, so the datasets close
+  // before the file, and the file before PendingFile removes an uncommitted temporary.
+  std::string path;
+  ShardHeader header;
+  PendingFile pending;
+  Hdf5Handle file;
+  RowDataset images, labels, windows, scene;
+  std::int64_t tiles = 0;
+  bool committed = false;
+
+  Impl(const std::string& final_path, const ShardHeader& shard_header, int compression)
+      : path(final_path), header(shard_header), pending(final_path) {
+    silence_hdf5_error_printing();
+    validate(compression);
+    file =
+        Hdf5Handle(H5Fcreate(pending.temp_path().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
+                   path, "cannot create shard (temporary file " + pending.temp_path() + ")");
+    write_attributes();
+    const hsize_t tile = to_hsize(header.tile_size);
+    images = create_rows(file.get(), "images", native_type(header.dtype),
+                         {to_hsize(header.bands), tile, tile}, 1, compression, path);
+    labels =
+        create_rows(file.get(), "labels", H5T_NATIVE_UINT8, {tile, tile}, 1, compression, path);
+    windows = create_rows(file.get(), "windows", H5T_NATIVE_INT64, {kWindowFields},
+                          kSmallRowsPerChunk, compression, path);
+    scene = create_rows(file.get(), "scene", H5T_NATIVE_INT32, {}, kSmallRowsPerChunk, compression,
+                        path);
+  }
+
+  void validate(int compression) const {
+    SHARDS_CHECK(header.schema_version == kShardSchemaVersion, path,
+                 ": cannot write shard schema version ", header.schema_version, ", only ",
+                 kShardSchemaVersion);
+    SHARDS_CHECK(header.tile_size > 0, path, ": tile size must be positive, got ",
+                 header.tile_size);
+    SHARDS_CHECK(header.bands > 0, path, ": band count must be positive, got ", header.bands);
+    SHARDS_CHECK(header.split == "train" || header.split == "val", path,
+                 ": split must be 'train' or 'val', got '", header.split, "'");
+    SHARDS_CHECK(header.band_names.empty() ||
+                     header.band_names.size() == static_cast<std::size_t>(header.bands),
+                 path, ": ", header.band_names.size(), " band names for ", header.bands, " bands");
+    SHARDS_CHECK(compression >= 0 && compression <= 9, path,
+                 ": compression must be 0 (none) to 9, got ", compression);
+  }
+
+  void write_attributes() {
+    const hid_t root = file.get();
+    write_int_attribute(root, "schema_version", kShardSchemaVersion, path);
+    write_int_attribute(root, "tile_size", header.tile_size, path);
+    write_int_attribute(root, "bands", header.bands, path);
+    write_string_attribute(root, "dtype", pixel_type_name(header.dtype), path);
+    write_string_attribute(root, "split", header.split, path);
+    write_string_attribute(root, "class_names", join_names(header.class_names, "class name", path),
+                           path);
+    write_string_attribute(root, "band_names", join_names(header.band_names, "band name", path),
+                           path);
+  }
+};
+
+ShardWriter::ShardWriter(const std::string& path, const ShardHeader& header, int compression)
+    : impl_(std::make_unique<Impl>(path, header, compression)) {}
+
+ShardWriter::~ShardWriter() = default;
+
+void ShardWriter::append(const void* image, const std::uint8_t* labels, const TileWindow& window,
+                         int scene_index) {
+  Impl& shard = *impl_;
+  SHARDS_CHECK(!shard.committed, shard.path, ": cannot append to a committed shard");
+  SHARDS_CHECK(image && labels, shard.path, ": append needs image and label buffers");
+  SHARDS_CHECK(scene_index >= 0, shard.path, ": negative scene index ", scene_index);
+  silence_hdf5_error_printing();
+  const auto row = static_cast<hsize_t>(shard.tiles);
+  const WindowRow window_row = {window.x_off, window.y_off, window.width, window.height};
+  const std::int32_t scene_row = scene_index;
+  // A failure part-way leaves some datasets one row longer; commit() trims them to `tiles`.
+  shard.images.append(row, native_type(shard.header.dtype), image, shard.path);
+  shard.labels.append(row, H5T_NATIVE_UINT8, labels, shard.path);
+  shard.windows.append(row, H5T_NATIVE_INT64, window_row.data(), shard.path);
+  shard.scene.append(row, H5T_NATIVE_INT32, &scene_row, shard.path);
+  ++shard.tiles;
+}
+
+std::int64_t ShardWriter::tiles() const {
+  return impl_->tiles;
+}
+
+const std::string& ShardWriter::path() const {
+  return impl_->path;
+}
+
+void ShardWriter::commit() {
+  Impl& shard = *impl_;
+  SHARDS_CHECK(!shard.committed, shard.path, ": shard already committed");
+  silence_hdf5_error_printing();
+  const auto tiles = static_cast<hsize_t>(shard.tiles);
+  for (RowDataset* dataset : {&shard.images, &shard.labels, &shard.windows, &shard.scene}) {
+    dataset->resize(tiles, shard.path);
+    dataset->handle.close(shard.path, "cannot close " + dataset->name);
+  }
+  // The rename must see a complete file: nothing of it may still be open in HDF5.
+  const ssize_t open_objects = H5Fget_obj_count(shard.file.get(), H5F_OBJ_ALL | H5F_OBJ_LOCAL);
+  SHARDS_CHECK(open_objects == 1, shard.path, ": ", open_objects - 1,
+               " HDF5 objects still open at commit");
+  shard.file.close(shard.path, "cannot close shard");
+  shard.pending.commit();
+  shard.committed = true;
+}
+
+// ---- reader ----
+
+struct ShardReader::Impl {
+  std::string path;
+  Hdf5Handle file;  // declared before the datasets, so it is closed after them
+  ShardHeader header;
+  RowDataset images, labels, windows, scene;
+  Hdf5Handle float_transfer;  // conversion buffer sized for one whole tile
+  std::int64_t tiles = 0;
+
+  explicit Impl(const std::string& shard_path) : path(shard_path) {
+    silence_hdf5_error_printing();
+    // HDF5's own message for this case is a paragraph of flags; say it plainly.
+    SHARDS_CHECK(file_exists(path), path, ": cannot open shard: no such file");
+    file =
+        Hdf5Handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path, "cannot open shard");
+    read_header();
+    open_datasets();
+    float_transfer = make_float_transfer();
+  }
+
+  // HDF5 converts types through a 1 MiB buffer by default, in several passes for bigger
+  // tiles; a buffer of one whole tile converts it in one.
+  Hdf5Handle make_float_transfer() const {
+    Hdf5Handle transfer(H5Pcreate(H5P_DATASET_XFER), path, "cannot create a transfer list");
+    const auto value_bytes = static_cast<std::size_t>(
+        std::max(static_cast<int>(sizeof(float)), pixel_type_bytes(header.dtype)));
+    check_hdf5(H5Pset_buffer(transfer.get(), image_values() * value_bytes, nullptr, nullptr), path,
+               "cannot size the conversion buffer");
+    return transfer;
+  }
+
+  void read_header() {
+    const hid_t root = file.get();
+    const int has_version = check_hdf5(H5Aexists(root, "schema_version"), path,
+                                       "cannot look for attribute schema_version");
+    SHARDS_CHECK(has_version > 0, path, ": not a satunet shard (no schema_version attribute)");
+    header.schema_version = read_int_attribute(root, "schema_version", path);
+    SHARDS_CHECK(header.schema_version == kShardSchemaVersion, path, ": shard schema version ",
+                 header.schema_version, ", expected ", kShardSchemaVersion);
+    header.tile_size = read_int_attribute(root, "tile_size", path);
+    header.bands = read_int_attribute(root, "bands", path);
+    SHARDS_CHECK(header.tile_size > 0 && header.bands > 0, path, ": invalid tile_size ",
+                 header.tile_size, " or bands ", header.bands);
+    const std::string dtype = read_string_attribute(root, "dtype", path);
+    try {
+      header.dtype = parse_pixel_type(dtype);
+    } catch (const Error& error) {
+      throw Error(path + ": attribute dtype: " + error.what());
+    }
+    header.split = read_string_attribute(root, "split", path);
+    header.class_names = split_names(read_string_attribute(root, "class_names", path));
+    header.band_names = split_names(read_string_attribute(root, "band_names", path));
+  }
+
+  void open_datasets() {
+    const hid_t root = file.get();
+    const hsize_t tile = to_hsize(header.tile_size);
+    images = open_rows(root, "images", native_type(header.dtype), pixel_type_name(header.dtype),
+                       {to_hsize(header.bands), tile, tile}, path);
+    labels = open_rows(root, "labels", H5T_NATIVE_UINT8, "uint8", {tile, tile}, path);
+    windows = open_rows(root, "windows", H5T_NATIVE_INT64, "int64", {kWindowFields}, path);
+    scene = open_rows(root, "scene", H5T_NATIVE_INT32, "int32", {}, path);
+    const hsize_t rows = checked_rows(images, path);
+    for (const RowDataset* dataset : {&labels, &windows, &scene}) {
+      const hsize_t dataset_rows = checked_rows(*dataset, path);
+      SHARDS_CHECK(dataset_rows == rows, path, ": ", dataset->name, " has ", dataset_rows,
+                   " tiles but /images has ", rows);
+    }
+    tiles = static_cast<std::int64_t>(rows);
+  }
+
+  std::size_t image_values() const {
+    const auto tile = static_cast<std::size_t>(header.tile_size);
+    return static_cast<std::size_t>(header.bands) * tile * tile;
+  }
+
+  hsize_t checked_index(std::int64_t index) const {
+    SHARDS_CHECK(index >= 0 && index < tiles, path, ": tile ", index, " out of range (", tiles,
+                 " tiles)");
+    return static_cast<hsize_t>(index);
+  }
+};
+
+ShardReader::ShardReader(const std::string& path) : impl_(std::make_unique<Impl>(path)) {}
+ShardReader::~ShardReader() = default;
+ShardReader::ShardReader(ShardReader&& other) noexcept = default;
+ShardReader& ShardReader::operator=(ShardReader&& other) noexcept = default;
+
+const ShardHeader& ShardReader::header() const {
+  return impl_->header;
+}
+
+std::int64_t ShardReader::tiles() const {
+  return impl_->tiles;
+}
+
+const std::string& ShardReader::path() const {
+  return impl_->path;
+}
+
+void ShardReader::read_image(std::int64_t index, void* image) const {
+  silence_hdf5_error_printing();
+  impl_->images.read(impl_->checked_index(index), 1, native_type(impl_->header.dtype), image,
+                     impl_->path);
+}
+
+void ShardReader::read_labels(std::int64_t index, std::uint8_t* labels) const {
+  silence_hdf5_error_printing();
+  impl_->labels.read(impl_->checked_index(index), 1, H5T_NATIVE_UINT8, labels, impl_->path);
+}
+
+void ShardReader::read_image_as_float(std::int64_t index, float* image) const {
+  silence_hdf5_error_printing();
+  impl_->images.read(impl_->checked_index(index), 1, H5T_NATIVE_FLOAT, image, impl_->path,
+                     impl_->float_transfer.get());
+}
+
+TileWindow ShardReader::window(std::int64_t index) const {
+  silence_hdf5_error_printing();
+  WindowRow row{};
+  impl_->windows.read(impl_->checked_index(index), 1, H5T_NATIVE_INT64, row.data(), impl_->path);
+  return {row[0], row[1], row[2], row[3]};
+}
+
+int ShardReader::scene(std::int64_t index) const {
+  silence_hdf5_error_printing();
+  std::int32_t value = 0;
+  impl_->scene.read(impl_->checked_index(index), 1, H5T_NATIVE_INT32, &value, impl_->path);
+  return value;
+}
+
+std::vector<TileWindow> ShardReader::windows() const {
+  silence_hdf5_error_printing();
+  const auto count = static_cast<std::size_t>(impl_->tiles);
+  std::vector<WindowRow> rows(count);
+  if (count > 0)
+    impl_->windows.read(0, count, H5T_NATIVE_INT64, rows.data(), impl_->path);
+  std::vector<TileWindow> result;
+  result.reserve(count);
+  for (const auto& row : rows)
+    result.push_back({row[0], row[1], row[2], row[3]});
+  return result;
+}
+
+std::vector<int> ShardReader::scenes() const {
+  silence_hdf5_error_printing();
+  const auto count = static_cast<std::size_t>(impl_->tiles);
+  std::vector<std::int32_t> values(count);
+  if (count > 0)
+    impl_->scene.read(0, count, H5T_NATIVE_INT32, values.data(), impl_->path);
+  return {values.begin(), values.end()};
+}
+
+}  // namespace satunet::shards

@@ -1,0 +1,103 @@
+#pragma once
+// HDF5 shards of tiles: the file boundary between `satunet tile` and `satunet train`.
+//
+// Layout of one shard file (schema version kShardSchemaVersion):
+//   /images   [N, C, T, T]  the scene's own data type (uint8, uint16, int16, uint32, int32,
+//                           float32 or float64), one chunk per tile, shuffle + deflate
+//   /labels   [N, T, T]     uint8 class ids, 255 = ignore (nodata or padding), one chunk per tile
+//   /windows  [N, 4]        int64 x_off, y_off, width, height in scene pixels (width/height are
+//                           the full tile size; the part past the scene edge is padding)
+//   /scene    [N]           int32 index into the manifest's scenes
+//   attributes on the root group:
+//     schema_version (int32), tile_size (int32), bands (int32), dtype (string),
+//     split (string: "train" or "val"), class_names (string, comma-separated),
+//     band_names (string, comma-separated)
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+#include "common/files.hpp"
+
+#define SHARDS_CHECK(cond, ...) SATUNET_CHECK_IN("shards", cond, __VA_ARGS__)
+
+namespace satunet::shards {
+
+constexpr int kShardSchemaVersion = 1;
+
+// Element type of /images, named as on the command line ("uint8", "uint16", ...).
+enum class PixelType { uint8, uint16, int16, uint32, int32, float32, float64 };
+PixelType parse_pixel_type(const std::string& name);  // throws Error for unknown names
+std::string pixel_type_name(PixelType type);
+int pixel_type_bytes(PixelType type);
+
+struct ShardHeader {
+  int schema_version = kShardSchemaVersion;
+  int tile_size = 0;
+  int bands = 0;
+  PixelType dtype = PixelType::uint8;
+  std::string split;  // "train" or "val"
+  std::vector<std::string> class_names;
+  std::vector<std::string> band_names;
+};
+
+struct TileWindow {
+  std::int64_t x_off = 0, y_off = 0, width = 0, height = 0;
+};
+
+// Appends tiles one at a time (memory does not grow with the shard), under a temporary name;
+// commit() closes the file and renames it into place. Destroyed without commit(): the
+// temporary file is removed.
+class ShardWriter {
+ public:
+  // compression: 0 = none, 1..9 = deflate level (with the shuffle filter).
+  ShardWriter(const std::string& path, const ShardHeader& header, int compression);
+  ~ShardWriter();
+  ShardWriter(const ShardWriter&) = delete;
+  ShardWriter& operator=(const ShardWriter&) = delete;
+
+  // image: C*T*T values of header.dtype (band-sequential); labels: T*T bytes.
+  void append(const void* image, const std::uint8_t* labels, const TileWindow& window,
+              int scene_index);
+  std::int64_t tiles() const;
+  const std::string& path() const;
+  void commit();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Reads a shard written by ShardWriter; refuses other schemas with a clear message naming
+// the file. Safe to use from one thread at a time.
+class ShardReader {
+ public:
+  explicit ShardReader(const std::string& path);
+  ~ShardReader();
+  ShardReader(const ShardReader&) = delete;
+  ShardReader& operator=(const ShardReader&) = delete;
+  ShardReader(ShardReader&& other) noexcept;
+  ShardReader& operator=(ShardReader&& other) noexcept;
+
+  const ShardHeader& header() const;
+  std::int64_t tiles() const;
+  const std::string& path() const;
+
+  // Tile `index` into caller buffers of C*T*T values of header().dtype and T*T bytes.
+  void read_image(std::int64_t index, void* image) const;
+  void read_labels(std::int64_t index, std::uint8_t* labels) const;
+  // The same image converted to float (for the training loader).
+  void read_image_as_float(std::int64_t index, float* image) const;
+  TileWindow window(std::int64_t index) const;
+  int scene(std::int64_t index) const;
+  // All windows and scene indices at once (small: 40 bytes a tile).
+  std::vector<TileWindow> windows() const;
+  std::vector<int> scenes() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace satunet::shards

@@ -1,0 +1,384 @@
+#include <gtest/gtest.h>
+#include <hdf5.h>
+
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <vector>
+
+#include "common/error.hpp"
+#include "shards/hdf5_handle.hpp"
+#include "shards/shard.hpp"
+#include "test_support.hpp"
+
+namespace satunet::shards {
+namespace {
+namespace fs = std::filesystem;
+
+constexpr int kTile = 16;
+constexpr int kBands = 3;
+constexpr std::size_t kImageValues = kBands * kTile * kTile;
+constexpr std::size_t kLabelValues = kTile * kTile;
+
+ShardHeader make_header(PixelType dtype) {
+  ShardHeader header;
+  header.tile_size = kTile;
+  header.bands = kBands;
+  header.dtype = dtype;
+  header.split = "val";
+  header.class_names = {"background", "road", "building"};
+  header.band_names = {"red", "green", "blue"};
+  return header;
+}
+
+// Values spread over T's whole range (extremes included), different in every tile.
+template <typename T>
+std::vector<T> tile_image(int tile) {
+  std::vector<T> values(kImageValues);
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if constexpr (std::is_floating_point_v<T>)
+      values[i] = static_cast<T>((static_cast<double>(i) - 300.0) * 0.37 + tile * 1000.5);
+    else
+      values[i] = static_cast<T>(i * 2654435761u + static_cast<unsigned>(tile) * 977u);
+  }
+  values[0] = std::numeric_limits<T>::lowest();
+  values[1] = std::numeric_limits<T>::max();
+  return values;
+}
+
+std::vector<std::uint8_t> tile_labels(int tile) {
+  std::vector<std::uint8_t> labels(kLabelValues);
+  for (std::size_t i = 0; i < labels.size(); ++i)
+    labels[i] = static_cast<std::uint8_t>((i + tile) % 3);
+  labels[5] = 255;  // ignore
+  return labels;
+}
+
+TileWindow tile_window(int tile) {
+  return {tile * 12, 5'000'000'000LL + tile, kTile, kTile};
+}
+
+int tile_scene(int tile) {
+  return 7 * tile + 1;
+}
+
+template <typename T>
+std::string write_shard(const std::string& path, PixelType dtype, int tiles, int compression = 6) {
+  ShardWriter writer(path, make_header(dtype), compression);
+  for (int tile = 0; tile < tiles; ++tile) {
+    const std::vector<T> image = tile_image<T>(tile);
+    const std::vector<std::uint8_t> labels = tile_labels(tile);
+    writer.append(image.data(), labels.data(), tile_window(tile), tile_scene(tile));
+  }
+  EXPECT_EQ(writer.tiles(), tiles);
+  writer.commit();
+  return path;
+}
+
+void expect_same_window(const TileWindow& actual, const TileWindow& expected) {
+  EXPECT_EQ(actual.x_off, expected.x_off);
+  EXPECT_EQ(actual.y_off, expected.y_off);
+  EXPECT_EQ(actual.width, expected.width);
+  EXPECT_EQ(actual.height, expected.height);
+}
+
+void expect_same_header(const ShardHeader& actual, const ShardHeader& expected) {
+  EXPECT_EQ(actual.schema_version, kShardSchemaVersion);
+  EXPECT_EQ(actual.tile_size, expected.tile_size);
+  EXPECT_EQ(actual.bands, expected.bands);
+  EXPECT_EQ(actual.dtype, expected.dtype);
+  EXPECT_EQ(actual.split, expected.split);
+  EXPECT_EQ(actual.class_names, expected.class_names);
+  EXPECT_EQ(actual.band_names, expected.band_names);
+}
+
+template <typename T>
+void expect_round_trip(PixelType dtype, int compression) {
+  const std::string dir = test::fresh_directory("shards");
+  const int tiles = 3;
+  const std::string path = write_shard<T>(dir + "/0-1.h5", dtype, tiles, compression);
+
+  const ShardReader reader(path);
+  EXPECT_EQ(reader.path(), path);
+  expect_same_header(reader.header(), make_header(dtype));
+  ASSERT_EQ(reader.tiles(), tiles);
+  std::vector<T> image(kImageValues);
+  std::vector<float> as_float(kImageValues);
+  std::vector<std::uint8_t> labels(kLabelValues);
+  // Backwards, so that nothing depends on reading in write order.
+  for (int tile = tiles - 1; tile >= 0; --tile) {
+    SCOPED_TRACE("tile " + std::to_string(tile));
+    const std::vector<T> expected = tile_image<T>(tile);
+    reader.read_image(tile, image.data());
+    EXPECT_EQ(image, expected);
+    reader.read_image_as_float(tile, as_float.data());
+    for (std::size_t i = 0; i < kImageValues; ++i)
+      ASSERT_EQ(as_float[i], static_cast<float>(expected[i])) << "value " << i;
+    reader.read_labels(tile, labels.data());
+    EXPECT_EQ(labels, tile_labels(tile));
+    expect_same_window(reader.window(tile), tile_window(tile));
+    EXPECT_EQ(reader.scene(tile), tile_scene(tile));
+  }
+  const std::vector<TileWindow> windows = reader.windows();
+  ASSERT_EQ(windows.size(), static_cast<std::size_t>(tiles));
+  for (int tile = 0; tile < tiles; ++tile)
+    expect_same_window(windows[tile], tile_window(tile));
+  EXPECT_EQ(reader.scenes(), (std::vector<int>{tile_scene(0), tile_scene(1), tile_scene(2)}));
+}
+
+void expect_error(const std::function<void()>& action, const std::vector<std::string>& phrases) {
+  try {
+    action();
+    ADD_FAILURE() << "no exception; expected one containing '" << phrases.front() << "'";
+  } catch (const Error& error) {
+    for (const std::string& phrase : phrases)
+      EXPECT_NE(std::string(error.what()).find(phrase), std::string::npos)
+          << "'" << error.what() << "' does not contain '" << phrase << "'";
+  }
+}
+
+std::vector<std::string> directory_entries(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir))
+    names.push_back(entry.path().filename().string());
+  return names;
+}
+
+// Direct HDF5 access, for the properties the shard API does not expose and for files it
+// would refuse to write.
+Hdf5Handle open_file(const std::string& path, unsigned flags = H5F_ACC_RDONLY) {
+  return Hdf5Handle(H5Fopen(path.c_str(), flags, H5P_DEFAULT), path, "test: open");
+}
+
+std::vector<hsize_t> chunk_dims(const std::string& path, const char* dataset_name) {
+  const Hdf5Handle file = open_file(path);
+  const Hdf5Handle dataset(H5Dopen2(file.get(), dataset_name, H5P_DEFAULT), path, "test: dataset");
+  const Hdf5Handle creation(H5Dget_create_plist(dataset.get()), path, "test: plist");
+  EXPECT_EQ(H5Pget_layout(creation.get()), H5D_CHUNKED);
+  std::vector<hsize_t> dims(8);
+  const int rank = H5Pget_chunk(creation.get(), static_cast<int>(dims.size()), dims.data());
+  dims.resize(rank > 0 ? static_cast<std::size_t>(rank) : 0);
+  return dims;
+}
+
+int filter_count(const std::string& path, const char* dataset_name) {
+  const Hdf5Handle file = open_file(path);
+  const Hdf5Handle dataset(H5Dopen2(file.get(), dataset_name, H5P_DEFAULT), path, "test: dataset");
+  const Hdf5Handle creation(H5Dget_create_plist(dataset.get()), path, "test: plist");
+  return H5Pget_nfilters(creation.get());
+}
+
+void replace_int_attribute(const std::string& path, const char* name, int value) {
+  const Hdf5Handle file = open_file(path, H5F_ACC_RDWR);
+  if (H5Aexists(file.get(), name) > 0) {
+    ASSERT_GE(H5Adelete(file.get(), name), 0);
+  }
+  const Hdf5Handle space(H5Screate(H5S_SCALAR), path, "test: space");
+  const Hdf5Handle attribute(
+      H5Acreate2(file.get(), name, H5T_STD_I32LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), path,
+      "test: attribute");
+  ASSERT_GE(H5Awrite(attribute.get(), H5T_NATIVE_INT, &value), 0);
+}
+
+// As h5py writes a Python str: a variable-length string.
+void replace_with_variable_length_string(const std::string& path, const char* name,
+                                         const char* value) {
+  const Hdf5Handle file = open_file(path, H5F_ACC_RDWR);
+  ASSERT_GE(H5Adelete(file.get(), name), 0);
+  const Hdf5Handle type(H5Tcopy(H5T_C_S1), path, "test: type");
+  ASSERT_GE(H5Tset_size(type.get(), H5T_VARIABLE), 0);
+  const Hdf5Handle space(H5Screate(H5S_SCALAR), path, "test: space");
+  const Hdf5Handle attribute(
+      H5Acreate2(file.get(), name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), path,
+      "test: attribute");
+  ASSERT_GE(H5Awrite(attribute.get(), type.get(), &value), 0);
+}
+
+TEST(Shards, PixelTypeNamesAndSizes) {
+  EXPECT_EQ(parse_pixel_type("uint8"), PixelType::uint8);
+  EXPECT_EQ(parse_pixel_type("float64"), PixelType::float64);
+  EXPECT_EQ(pixel_type_name(PixelType::int16), "int16");
+  EXPECT_EQ(pixel_type_bytes(PixelType::uint8), 1);
+  EXPECT_EQ(pixel_type_bytes(PixelType::uint16), 2);
+  EXPECT_EQ(pixel_type_bytes(PixelType::int32), 4);
+  EXPECT_EQ(pixel_type_bytes(PixelType::float32), 4);
+  EXPECT_EQ(pixel_type_bytes(PixelType::float64), 8);
+  for (PixelType type : {PixelType::uint8, PixelType::uint16, PixelType::int16, PixelType::uint32,
+                         PixelType::int32, PixelType::float32, PixelType::float64})
+    EXPECT_EQ(parse_pixel_type(pixel_type_name(type)), type);
+  expect_error([] { parse_pixel_type("complex64"); }, {"complex64", "unknown pixel type"});
+}
+
+TEST(Shards, RoundTripUint8) {
+  expect_round_trip<std::uint8_t>(PixelType::uint8, 6);
+}
+
+TEST(Shards, RoundTripUint16) {
+  expect_round_trip<std::uint16_t>(PixelType::uint16, 6);
+}
+
+TEST(Shards, RoundTripFloat32) {
+  expect_round_trip<float>(PixelType::float32, 6);
+}
+
+TEST(Shards, RoundTripInt16Uncompressed) {
+  expect_round_trip<std::int16_t>(PixelType::int16, 0);
+}
+
+TEST(Shards, EmptyShardRoundTrips) {
+  const std::string path = test::fresh_directory("shards") + "/empty.h5";
+  write_shard<std::uint8_t>(path, PixelType::uint8, 0);
+  const ShardReader reader(path);
+  EXPECT_EQ(reader.tiles(), 0);
+  EXPECT_TRUE(reader.windows().empty());
+  EXPECT_TRUE(reader.scenes().empty());
+  expect_same_header(reader.header(), make_header(PixelType::uint8));
+}
+
+TEST(Shards, EmptyNameListsRoundTrip) {
+  const std::string path = test::fresh_directory("shards") + "/0-1.h5";
+  ShardHeader header = make_header(PixelType::uint8);
+  header.class_names.clear();
+  header.band_names.clear();
+  ShardWriter writer(path, header, 0);
+  writer.commit();
+  expect_same_header(ShardReader(path).header(), header);
+}
+
+TEST(Shards, CompressionShrinksCompressibleDataAndKeepsValues) {
+  const std::string dir = test::fresh_directory("shards");
+  std::vector<std::uint16_t> image(kImageValues);
+  for (std::size_t i = 0; i < image.size(); ++i)
+    image[i] = static_cast<std::uint16_t>(1000 + i / 64);  // smooth, like real imagery
+  const std::vector<std::uint8_t> labels(kLabelValues, 1);
+  std::vector<std::uintmax_t> sizes;
+  for (int compression : {0, 6}) {
+    const std::string path = dir + "/level" + std::to_string(compression) + ".h5";
+    ShardWriter writer(path, make_header(PixelType::uint16), compression);
+    for (int tile = 0; tile < 8; ++tile)
+      writer.append(image.data(), labels.data(), tile_window(tile), 0);
+    writer.commit();
+    const ShardReader reader(path);
+    ASSERT_EQ(reader.tiles(), 8);
+    std::vector<std::uint16_t> read(kImageValues);
+    reader.read_image(7, read.data());
+    EXPECT_EQ(read, image);
+    EXPECT_EQ(filter_count(path, "images"), compression == 0 ? 0 : 2);  // shuffle + deflate
+    sizes.push_back(fs::file_size(path));
+  }
+  EXPECT_LT(sizes[1], sizes[0] / 2) << "uncompressed " << sizes[0] << " B, level 6 " << sizes[1];
+}
+
+TEST(Shards, OneChunkPerTile) {
+  const std::string path = test::fresh_directory("shards") + "/0-1.h5";
+  write_shard<std::uint16_t>(path, PixelType::uint16, 2);
+  using Dims = std::vector<hsize_t>;
+  EXPECT_EQ(chunk_dims(path, "images"), (Dims{1, kBands, kTile, kTile}));
+  EXPECT_EQ(chunk_dims(path, "labels"), (Dims{1, kTile, kTile}));
+  EXPECT_EQ(chunk_dims(path, "windows"), (Dims{256, 4}));
+  EXPECT_EQ(chunk_dims(path, "scene"), (Dims{256}));
+}
+
+TEST(Shards, FileAppearsOnlyAtCommit) {
+  const std::string dir = test::fresh_directory("shards");
+  const std::string path = dir + "/0-1.h5";
+  ShardWriter writer(path, make_header(PixelType::uint8), 6);
+  const std::vector<std::uint8_t> image = tile_image<std::uint8_t>(0);
+  const std::vector<std::uint8_t> labels = tile_labels(0);
+  writer.append(image.data(), labels.data(), tile_window(0), 0);
+  EXPECT_FALSE(fs::exists(path));
+  writer.commit();
+  EXPECT_TRUE(fs::exists(path));
+  EXPECT_EQ(directory_entries(dir), std::vector<std::string>{"0-1.h5"});
+  expect_error([&] { writer.append(image.data(), labels.data(), tile_window(1), 0); },
+               {path, "committed"});
+}
+
+TEST(Shards, WriterDestroyedWithoutCommitLeavesNothing) {
+  const std::string dir = test::fresh_directory("shards");
+  const std::string path = dir + "/0-1.h5";
+  {
+    ShardWriter writer(path, make_header(PixelType::uint8), 6);
+    const std::vector<std::uint8_t> image = tile_image<std::uint8_t>(0);
+    const std::vector<std::uint8_t> labels = tile_labels(0);
+    writer.append(image.data(), labels.data(), tile_window(0), 0);
+    EXPECT_FALSE(directory_entries(dir).empty()) << "the temporary file should exist meanwhile";
+  }
+  EXPECT_FALSE(fs::exists(path));
+  EXPECT_TRUE(directory_entries(dir).empty());
+}
+
+TEST(Shards, WriterRejectsInvalidHeaders) {
+  const std::string path = test::fresh_directory("shards") + "/0-1.h5";
+  ShardHeader header = make_header(PixelType::uint8);
+  header.tile_size = 0;
+  expect_error([&] { ShardWriter(path, header, 6); }, {path, "tile size"});
+  header = make_header(PixelType::uint8);
+  header.class_names = {"road,paved"};
+  expect_error([&] { ShardWriter(path, header, 6); }, {path, "road,paved", "comma"});
+  expect_error([&] { ShardWriter(path, make_header(PixelType::uint8), 10); },
+               {path, "compression"});
+  EXPECT_FALSE(fs::exists(path));
+}
+
+TEST(Shards, ReaderRejectsOutOfRangeTiles) {
+  const std::string path = test::fresh_directory("shards") + "/0-1.h5";
+  write_shard<std::uint8_t>(path, PixelType::uint8, 2);
+  const ShardReader reader(path);
+  std::vector<std::uint8_t> labels(kLabelValues);
+  expect_error([&] { reader.read_labels(2, labels.data()); }, {path, "tile 2 out of range"});
+  expect_error([&] { reader.window(-1); }, {path, "out of range"});
+}
+
+TEST(Shards, ReaderRejectsMissingFile) {
+  const std::string path = test::fresh_directory("shards") + "/missing.h5";
+  expect_error([&] { ShardReader reader(path); }, {path, "cannot open shard"});
+}
+
+TEST(Shards, ReaderRejectsNonHdf5File) {
+  const std::string path = test::fresh_directory("shards") + "/text.h5";
+  write_text_file(path, "this is not HDF5\n");
+  expect_error([&] { ShardReader reader(path); }, {path, "cannot open shard"});
+}
+
+TEST(Shards, ReaderRejectsOtherSchemaVersion) {
+  const std::string path = test::fresh_directory("shards") + "/future.h5";
+  {
+    const Hdf5Handle file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), path,
+                          "test: create");
+  }
+  expect_error([&] { ShardReader reader(path); },
+               {path, "not a satunet shard (no schema_version attribute)"});
+  replace_int_attribute(path, "schema_version", 99);
+  expect_error([&] { ShardReader reader(path); }, {path, "shard schema version 99, expected 1"});
+}
+
+TEST(Shards, ReaderRejectsShapesInconsistentWithHeader) {
+  const std::string path = test::fresh_directory("shards") + "/0-1.h5";
+  write_shard<std::uint8_t>(path, PixelType::uint8, 2);
+  replace_int_attribute(path, "bands", 4);
+  expect_error([&] { ShardReader reader(path); },
+               {path, "/images has shape [2, 3, 16, 16], expected [N, 4, 16, 16]"});
+}
+
+TEST(Shards, ReaderAcceptsVariableLengthStrings) {
+  const std::string path = test::fresh_directory("shards") + "/0-1.h5";
+  write_shard<std::uint8_t>(path, PixelType::uint8, 1);
+  replace_with_variable_length_string(path, "class_names", "water,forest");
+  const ShardReader reader(path);
+  EXPECT_EQ(reader.header().class_names, (std::vector<std::string>{"water", "forest"}));
+}
+
+TEST(Shards, ReaderIsMovable) {
+  const std::string path = test::fresh_directory("shards") + "/0-1.h5";
+  write_shard<std::uint8_t>(path, PixelType::uint8, 2);
+  ShardReader first(path);
+  ShardReader second = std::move(first);
+  EXPECT_EQ(second.tiles(), 2);
+  EXPECT_EQ(second.scene(1), tile_scene(1));
+}
+
+}  // namespace
+}  // namespace satunet::shards
