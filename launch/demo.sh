@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job end to end on a generated scene. Today: synth -> info.
+# The main job end to end on a generated scene. Today: synth -> tile (2 ranks) -> info.
 #   SATUNET_DEMO_DIR  where outputs go (default: demo-out)
 #   SATUNET_DEMO_SIZE scene size in pixels (default: 2048)
 set -euo pipefail
@@ -15,10 +15,18 @@ echo "== satunet synth: a ${size} x ${size} scene with roads, buildings, trees a
 
 echo "== satunet info"
 "$satunet" info "$out/scene/scene.tif"
-"$satunet" info "$out/scene/truth.tif"
+
+echo "== satunet tile on 2 ranks: 256 px tiles, 32 px overlap, buildings and roads from GeoJSON"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+mpirun -n 2 "$satunet" tile --out "$out/dataset" --overwrite \
+  --image "$out/scene/scene.tif" \
+  --labels "building=$out/scene/buildings.geojson" --labels "road=$out/scene/roads.geojson" \
+  --width-field width_m --classes background,building,road \
+  --tile 256 --overlap 32 --val-fraction 0.2 --split-block 4
 
 echo
 echo "outputs:"
 echo "  scene:  $out/scene/scene.tif (GeoTIFF, EPSG:32633)"
 echo "  truth:  $out/scene/truth.tif (0 background, 1 building, 2 road, 255 nodata)"
 echo "  labels: $out/scene/buildings.geojson, $out/scene/roads.geojson (EPSG:4326)"
+echo "  dataset: $out/dataset (manifest.json + shards/*.h5; satunet info $out/dataset)"

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "geo/gdal.hpp"
+#include "shards/manifest.hpp"
 #include "synth/synth.hpp"
 #include "test_support.hpp"
 
@@ -240,6 +241,50 @@ TEST(TileErrors, ExistingDatasetNeedsOverwrite) {
   const auto result = test::run_satunet(again);
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_TRUE(fs::exists(out + "/manifest.json"));
+}
+
+}  // namespace satunet
+
+namespace satunet {
+
+TEST(TileCli, ClassFieldAndMapGiveTheSameLabelsAsOneFilePerClass) {
+  const Fixture f = make_fixture(256);
+  const auto per_class = test::run_satunet(tile_args(f, f.dir + "/per-class"));
+  ASSERT_EQ(per_class.exit_code, 0) << per_class.err;
+  const auto by_field =
+      test::run_satunet({"tile", "--out", f.dir + "/by-field", "--image", f.scene.scene_path,
+                         "--labels", f.scene.buildings_path, "--labels", f.scene.roads_path,
+                         "--class-field", "class", "--class-map", "building=building,road=road",
+                         "--width-field", "width_m", "--tile", "64", "-q"});
+  ASSERT_EQ(by_field.exit_code, 0) << by_field.err;
+  const auto a = shards::Manifest::load(f.dir + "/per-class");
+  const auto b = shards::Manifest::load(f.dir + "/by-field");
+  EXPECT_EQ(a.class_pixels, b.class_pixels);
+  EXPECT_GT(a.class_pixels.at("train")[1], 0);
+  EXPECT_GT(a.class_pixels.at("train")[2], 0);
+}
+
+TEST(TileCli, ScenesCsvMixesMaskAndVectorScenes) {
+  const Fixture one = make_fixture(192, 3, "one");
+  const Fixture two = make_fixture(160, 3, "two");
+  const std::string csv = one.dir + "/scenes.csv";
+  std::ofstream(csv) << "image,mask,labels\n"
+                     << one.scene.scene_path << "," << one.scene.truth_path << ",\n"
+                     << two.scene.scene_path << ",,building=" << two.scene.buildings_path
+                     << ";road=" << two.scene.roads_path << "\n";
+  const auto result = test::run_satunet({"tile", "--out", one.dir + "/out", "--scenes", csv,
+                                         "--width-field", "width_m", "--tile", "64", "-q"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto manifest = shards::Manifest::load(one.dir + "/out");
+  ASSERT_EQ(manifest.scenes.size(), 2u);
+  EXPECT_GT(manifest.scenes[0].tiles, 0);
+  EXPECT_GT(manifest.scenes[1].tiles, 0);
+  EXPECT_EQ(manifest.scenes[0].width, 192);
+  EXPECT_EQ(manifest.scenes[1].width, 160);
+  EXPECT_NE(manifest.scenes[0].labels.find("mask"), std::string::npos);
+  expect_failure(
+      {"tile", "--out", one.dir + "/out2", "--scenes", csv, "--image", one.scene.scene_path}, 2,
+      {"give --image or --scenes, not both"});
 }
 
 }  // namespace satunet

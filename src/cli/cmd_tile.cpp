@@ -66,6 +66,7 @@ tiling::TileOptions tile_options(const po::variables_map& values) {
   options.seed = values["seed"].as<std::uint64_t>();
   options.shard_tiles = values["shard-tiles"].as<int>();
   options.compress = values["compress"].as<int>();
+  options.threads = values["threads"].as<int>();
   options.overwrite = values["overwrite"].as<bool>();
   options.allow_ungeoreferenced = values["allow-ungeoreferenced"].as<bool>();
   if (values.count("out"))
@@ -128,6 +129,8 @@ Command tile_command() {
          "tiles per shard file at most")
         ("compress", po::value<int>()->default_value(defaults.compress),
          "deflate level of the shards, 0 = none")
+        ("threads", po::value<int>()->default_value(defaults.threads),
+         "threads per rank for decoding blocks; 0: cores per node / ranks per node")
         ("overwrite", po::bool_switch(), "replace an existing dataset in --out")
         ("allow-ungeoreferenced", po::bool_switch(),
          "accept scenes without CRS or geotransform (with a --mask only)");

@@ -5,7 +5,9 @@
 #include <gdal_priv.h>
 #include <ogr_api.h>
 
+#include <algorithm>
 #include <mutex>
+#include <string>
 
 #include "common/log.hpp"
 
@@ -22,15 +24,23 @@ void CPL_STDCALL route_gdal_message(CPLErr level, CPLErrorNum number, const char
 
 }  // namespace
 
-void init_gdal(std::int64_t cache_megabytes) {
+void init_gdal() {
   static std::once_flag once;
   std::call_once(once, [] {
     GDALAllRegister();
     CPLSetErrorHandler(route_gdal_message);
     // Keep traditional lon/lat order for EPSG:4326, as GeoJSON and every GIS does.
     CPLSetConfigOption("OSR_DEFAULT_AXIS_MAPPING_STRATEGY", "TRADITIONAL_GIS_ORDER");
+    set_gdal_cache_megabytes(256);
   });
-  GDALSetCacheMax64(cache_megabytes * 1024 * 1024);
+}
+
+void set_gdal_cache_megabytes(std::int64_t megabytes) {
+  GDALSetCacheMax64(megabytes * 1024 * 1024);
+}
+
+void set_gdal_threads(int threads) {
+  CPLSetConfigOption("GDAL_NUM_THREADS", std::to_string(std::max(1, threads)).c_str());
 }
 
 std::string last_gdal_error() {

@@ -13,9 +13,13 @@
 
 namespace satunet::geo {
 
-// Registers drivers, installs the error handler and bounds GDAL's block cache so that
-// streaming jobs stay in constant memory. Safe to call more than once.
-void init_gdal(std::int64_t cache_megabytes = 256);
+// Registers drivers, installs the error handler and bounds GDAL's block cache (256 MB) so
+// that streaming jobs stay in constant memory. Only the first call does anything.
+void init_gdal();
+// A job that caches what it reads itself needs little of GDAL's block cache.
+void set_gdal_cache_megabytes(std::int64_t megabytes);
+// Threads GDAL may use to decode and encode blocks (GTiff NUM_THREADS).
+void set_gdal_threads(int threads);
 
 // The last error GDAL reported on this thread, or "unknown GDAL error".
 std::string last_gdal_error();

@@ -8,6 +8,9 @@ namespace satunet::shards {
 namespace {
 
 herr_t close_identifier(hid_t id) {
+  // Handles may be closed on a thread that never called HDF5 before (a writer destroyed
+  // after its thread failed): its errors must not print there either.
+  silence_hdf5_error_printing();
   switch (H5Iget_type(id)) {
     case H5I_FILE:
       return H5Fclose(id);

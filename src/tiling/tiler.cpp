@@ -1,12 +1,19 @@
 #include "tiling/tiler.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <exception>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <sstream>
+#include <thread>
+#include <type_traits>
 
 #include "common/files.hpp"
 #include "common/log.hpp"
@@ -270,7 +277,7 @@ class SplitShards {
       : options_(options), header_(header), rank_(rank) {}
 
   void append(const void* image, const std::uint8_t* labels, const shards::TileWindow& window,
-              int scene, RankResult& result) {
+              int scene, std::vector<shards::ShardEntry>& done) {
     if (!writer_) {
       char name[96];
       std::snprintf(name, sizeof name, "shards/%s-r%03d-%04d.h5", header_.split.c_str(), rank_,
@@ -281,16 +288,16 @@ class SplitShards {
     }
     writer_->append(image, labels, window, scene);
     if (writer_->tiles() >= options_.shard_tiles)
-      finish(result);
+      finish(done);
   }
 
-  void finish(RankResult& result) {
+  void finish(std::vector<shards::ShardEntry>& done) {
     if (!writer_)
       return;
     const std::int64_t tiles = writer_->tiles();
     writer_->commit();
     writer_.reset();
-    result.shards.push_back({relative_, tiles, header_.split, rank_});
+    done.push_back({relative_, tiles, header_.split, rank_});
   }
 
  private:
@@ -300,6 +307,96 @@ class SplitShards {
   int next_index_ = 0;
   std::string relative_;
   std::unique_ptr<shards::ShardWriter> writer_;
+};
+
+// Writes tiles on a background thread, so that deflate and HDF5 overlap with reading and
+// cutting the next ones. A failure there comes back to the caller at its next push or finish.
+class ShardSink {
+ public:
+  struct Tile {
+    shards::ShardHeader header;
+    std::vector<std::uint8_t> image;
+    std::vector<std::uint8_t> labels;
+    shards::TileWindow window;
+    int scene = 0;
+  };
+
+  ShardSink(const TileOptions& options, int rank)
+      : options_(options), rank_(rank), worker_([this] { write_loop(); }) {}
+
+  ~ShardSink() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      closing_ = true;
+    }
+    changed_.notify_all();
+    if (worker_.joinable())
+      worker_.join();
+  }
+
+  void push(Tile tile) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [&] { return queue_.size() < kQueueTiles || failure_; });
+    if (failure_)
+      std::rethrow_exception(failure_);
+    queue_.push_back(std::move(tile));
+    changed_.notify_all();
+  }
+
+  // Writes what is queued, commits every open shard and returns all shards written.
+  std::vector<shards::ShardEntry> finish() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      closing_ = true;
+    }
+    changed_.notify_all();
+    worker_.join();
+    if (failure_)
+      std::rethrow_exception(failure_);
+    for (auto& [split, shards] : writers_)
+      shards.finish(done_);
+    return done_;
+  }
+
+ private:
+  static constexpr std::size_t kQueueTiles = 8;
+
+  void write_loop() {
+    try {
+      while (true) {
+        Tile tile;
+        {
+          std::unique_lock<std::mutex> lock(mutex_);
+          changed_.wait(lock, [&] { return !queue_.empty() || closing_; });
+          if (queue_.empty())
+            return;
+          tile = std::move(queue_.front());
+          queue_.pop_front();
+        }
+        changed_.notify_all();
+        auto found = writers_.find(tile.header.split);
+        if (found == writers_.end())
+          found =
+              writers_.emplace(tile.header.split, SplitShards(options_, tile.header, rank_)).first;
+        found->second.append(tile.image.data(), tile.labels.data(), tile.window, tile.scene, done_);
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      failure_ = std::current_exception();
+      changed_.notify_all();
+    }
+  }
+
+  const TileOptions& options_;
+  int rank_;
+  std::map<std::string, SplitShards> writers_;  // used by the worker only
+  std::vector<shards::ShardEntry> done_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<Tile> queue_;
+  bool closing_ = false;
+  std::exception_ptr failure_;
+  std::thread worker_;  // last: starts when everything above exists
 };
 
 template <typename T>
@@ -312,7 +409,7 @@ class RankTiler {
  public:
   RankTiler(const TileOptions& options, dist::Communicator& comm, std::vector<Scene>& scenes,
             const SplitPlan& plan)
-      : options_(options), comm_(comm), scenes_(scenes), plan_(plan) {
+      : options_(options), comm_(comm), scenes_(scenes), plan_(plan), sink_(options, comm.rank()) {
     result_.stats.resize(scenes.front().bands.size());
     result_.scene_tiles.assign(scenes.size(), 0);
     for (const char* split : {"train", "val"}) {
@@ -346,8 +443,7 @@ class RankTiler {
       progress.advance();
     }
     progress.finish();
-    for (auto& [split, shards] : writers_)
-      shards.finish(result_);
+    result_.shards = sink_.finish();
     return result_;
   }
 
@@ -366,10 +462,10 @@ class RankTiler {
     return {all.begin() + begin, all.begin() + end};
   }
 
-  SplitShards& writer_for(Split split, const Scene& scene) {
+  const shards::ShardHeader& header_for(Split split, const Scene& scene) {
     const std::string name = split_name(split);
-    auto found = writers_.find(name);
-    if (found == writers_.end()) {
+    auto found = headers_.find(name);
+    if (found == headers_.end()) {
       shards::ShardHeader header;
       header.tile_size = options_.tile;
       header.bands = static_cast<int>(scene.bands.size());
@@ -378,7 +474,7 @@ class RankTiler {
       header.class_names = options_.classes;
       for (int band : scene.bands)
         header.band_names.push_back(band_name(scene.info().bands[band - 1]));
-      found = writers_.emplace(name, SplitShards(options_, header, comm_.rank())).first;
+      found = headers_.emplace(name, header).first;
     }
     return found->second;
   }
@@ -430,24 +526,26 @@ class RankTiler {
     const std::int64_t y0 = scene.rows[row_index];
     const std::int64_t columns = std::min<std::int64_t>(tile, width - x0);
     const auto bands = static_cast<std::int64_t>(scene.bands.size());
-    std::int64_t invalid = 0;
-    bool foreground = false;
     tile_labels_.assign(static_cast<std::size_t>(tile * tile), geo::kIgnoreLabel);
     tile_valid_.assign(static_cast<std::size_t>(tile * tile), 0);
     for (std::int64_t y = 0; y < rows; ++y) {
-      for (std::int64_t x = 0; x < columns; ++x) {
-        const std::size_t source = static_cast<std::size_t>(y * width + x0 + x);
-        invalid += valid_[source] == 0;
-        tile_valid_[static_cast<std::size_t>(y * tile + x)] = valid_[source];
-        const std::uint8_t label = label_strip_[source];
-        tile_labels_[static_cast<std::size_t>(y * tile + x)] = label;
-        foreground |= label != 0 && label != geo::kIgnoreLabel;
-      }
+      const std::size_t source = static_cast<std::size_t>(y * width + x0);
+      const std::size_t target = static_cast<std::size_t>(y * tile);
+      std::memcpy(&tile_valid_[target], &valid_[source], static_cast<std::size_t>(columns));
+      std::memcpy(&tile_labels_[target], &label_strip_[source], static_cast<std::size_t>(columns));
     }
-    if (static_cast<double>(invalid) > options_.max_nodata * static_cast<double>(rows * columns)) {
+    const std::int64_t valid = std::count(tile_valid_.begin(), tile_valid_.end(), 1);
+    if (static_cast<double>(rows * columns - valid) >
+        options_.max_nodata * static_cast<double>(rows * columns)) {
       ++result_.dropped["nodata"];
       return;
     }
+    std::array<std::int64_t, 256> histogram{};
+    for (std::uint8_t label : tile_labels_)
+      ++histogram[label];
+    const auto classes = static_cast<int>(options_.classes.size());
+    const bool foreground = std::any_of(histogram.begin() + 1, histogram.begin() + classes,
+                                        [](std::int64_t count) { return count > 0; });
     const std::uint64_t draw =
         mix64(options_.seed ^
               mix64(static_cast<std::uint64_t>(scene.index) ^
@@ -456,43 +554,69 @@ class RankTiler {
       ++result_.dropped["empty"];
       return;
     }
-    std::vector<T> image(static_cast<std::size_t>(bands * tile * tile), T{0});
+    ShardSink::Tile out;
+    out.image.resize(static_cast<std::size_t>(bands * tile * tile) * sizeof(T));
+    T* image = reinterpret_cast<T*>(out.image.data());
+    if (rows < tile || columns < tile)
+      std::fill(image, image + bands * tile * tile, T{0});
     for (std::int64_t b = 0; b < bands; ++b) {
       for (std::int64_t y = 0; y < rows; ++y) {
         const T* source = pixels + (b * rows + y) * width + x0;
-        std::copy(source, source + columns, image.begin() + (b * tile + y) * tile);
+        std::copy(source, source + columns, image + (b * tile + y) * tile);
       }
-      accumulate_stats(image.data() + b * tile * tile, result_.stats[b]);
+      accumulate_stats(image + b * tile * tile, result_.stats[b]);
     }
     auto& class_pixels = result_.class_pixels[split_name(split)];
-    for (std::uint8_t label : tile_labels_)
-      if (label < class_pixels.size())
-        ++class_pixels[label];
-    writer_for(split, scene)
-        .append(image.data(), tile_labels_.data(), {x0, y0, tile, tile}, scene.index, result_);
+    for (int c = 0; c < classes; ++c)
+      class_pixels[static_cast<std::size_t>(c)] += histogram[c];
+    out.header = header_for(split, scene);
+    out.labels = tile_labels_;
+    out.window = {x0, y0, tile, tile};
+    out.scene = scene.index;
+    sink_.push(std::move(out));
     ++result_.tiles[split_name(split)];
     ++result_.scene_tiles[static_cast<std::size_t>(scene.index)];
   }
 
-  // Two passes over the tile's valid pixels (exact), then merged into the running total.
+  // The tile's statistics over its valid pixels, merged into the running total. Small
+  // integers are summed exactly in one pass; other types take two passes in double.
   template <typename T>
   void accumulate_stats(const T* band, RunningStats& total) const {
     RunningStats tile_stats;
-    double sum = 0;
-    for (std::size_t i = 0; i < tile_valid_.size(); ++i) {
-      if (!tile_valid_[i])
-        continue;
-      sum += static_cast<double>(band[i]);
-      ++tile_stats.count;
-    }
-    if (tile_stats.count == 0)
-      return;
-    tile_stats.mean = sum / static_cast<double>(tile_stats.count);
-    for (std::size_t i = 0; i < tile_valid_.size(); ++i) {
-      if (!tile_valid_[i])
-        continue;
-      const double deviation = static_cast<double>(band[i]) - tile_stats.mean;
-      tile_stats.m2 += deviation * deviation;
+    const std::size_t pixels = tile_valid_.size();
+    if constexpr (std::is_integral_v<T> && sizeof(T) <= 2) {
+      std::int64_t count = 0, sum = 0;
+      std::uint64_t squares = 0;
+      for (std::size_t i = 0; i < pixels; ++i) {
+        const std::int64_t valid = tile_valid_[i];
+        const std::int64_t value = band[i];
+        count += valid;
+        sum += valid * value;
+        squares += static_cast<std::uint64_t>(valid * value * value);
+      }
+      if (count == 0)
+        return;
+      const __int128 spread =
+          static_cast<__int128>(count) * squares - static_cast<__int128>(sum) * sum;
+      tile_stats = {count, static_cast<double>(sum) / static_cast<double>(count),
+                    static_cast<double>(spread) / static_cast<double>(count)};
+    } else {
+      double sum = 0;
+      for (std::size_t i = 0; i < pixels; ++i) {
+        if (!tile_valid_[i])
+          continue;
+        sum += static_cast<double>(band[i]);
+        ++tile_stats.count;
+      }
+      if (tile_stats.count == 0)
+        return;
+      tile_stats.mean = sum / static_cast<double>(tile_stats.count);
+      for (std::size_t i = 0; i < pixels; ++i) {
+        if (!tile_valid_[i])
+          continue;
+        const double deviation = static_cast<double>(band[i]) - tile_stats.mean;
+        tile_stats.m2 += deviation * deviation;
+      }
     }
     total.merge(tile_stats);
   }
@@ -502,9 +626,10 @@ class RankTiler {
   std::vector<Scene>& scenes_;
   const SplitPlan& plan_;
   RankResult result_;
-  std::map<std::string, SplitShards> writers_;
+  std::map<std::string, shards::ShardHeader> headers_;
   std::map<int, std::string> scene_labels_;
   std::vector<std::uint8_t> strip_, label_strip_, valid_, tile_labels_, tile_valid_;
+  ShardSink sink_;  // last: its thread stops before the buffers above go
 };
 
 }  // namespace
@@ -534,6 +659,8 @@ void validate(const TileOptions& options) {
     throw UsageError("--shard-tiles must be at least 1");
   if (options.compress < 0 || options.compress > 9)
     throw UsageError("--compress must be 0..9");
+  if (options.threads < 0)
+    throw UsageError("--threads must be 0 (automatic) or more");
   for (const auto& [name, metres] : options.line_width_m) {
     class_index(options.classes, name, "--line-width");
     if (!(metres > 0))
@@ -559,6 +686,12 @@ void prepare_output(const TileOptions& options) {
 shards::Manifest tile_dataset(const TileOptions& options, dist::Communicator& comm) {
   validate(options);
   geo::init_gdal();
+  // Strips are cached block row by block row here: GDAL's own cache only needs the blocks
+  // of one read in flight.
+  geo::set_gdal_cache_megabytes(64);
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  geo::set_gdal_threads(options.threads > 0 ? options.threads
+                                            : std::max(1, cores / std::max(1, comm.local_size())));
   std::vector<Scene> scenes;
   for (int i = 0; i < static_cast<int>(options.scenes.size()); ++i) {
     scenes.push_back(open_scene(options, i));

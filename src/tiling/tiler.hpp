@@ -30,7 +30,8 @@ struct TileOptions {
   int split_block = 8;  // tiles per side of a split block
   std::uint64_t seed = 1;
   int shard_tiles = 1000;
-  int compress = 4;
+  int compress = 0;
+  int threads = 0;  // per rank, for decoding; 0: cores of the node / ranks on the node
   bool overwrite = false;
   bool allow_ungeoreferenced = false;
   std::string out_dir;

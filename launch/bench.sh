@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Benchmarks, each comparing things side by side in one run and printing ratios.
+#   launch/bench.sh tile      satunet tile vs a plain GDAL read; 1 -> 2 ranks; peak memory
+# Environment: SATUNET_BENCH_DIR (default build/bench), SATUNET_BENCH_SIZE (default 16384).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+launch/setup.sh >/dev/null
+if ! command -v /usr/bin/time >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
+fi
+build_dir=${SATUNET_BUILD_DIR:-build}
+satunet="$PWD/$build_dir/satunet"
+work=${SATUNET_BENCH_DIR:-$build_dir/bench}
+size=${SATUNET_BENCH_SIZE:-16384}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+mkdir -p "$work"
+
+# Peak resident set size in MB of a command (GNU time), its wall time in seconds.
+measure() {
+  local log=$1
+  shift
+  /usr/bin/time -f "%M %e" -o "$log" "$@" >/dev/null
+}
+peak_mb() { awk '{printf "%.0f", $1 / 1024}' "$1"; }
+wall_s() { awk '{print $2}' "$1"; }
+
+scene() {  # scene SIZE -> directory with scene.tif and labels (made once)
+  local dir="$work/scene-$1"
+  if [[ ! -f "$dir/scene.tif" ]]; then
+    "$satunet" synth --out "$dir" --size "$1" --bands 4 --dtype uint8 --seed 1 -q >/dev/null
+  fi
+  echo "$dir"
+}
+
+tile_args() {  # tile_args SCENE_DIR OUT
+  echo --out "$2" --overwrite --image "$1/scene.tif" --labels "building=$1/buildings.geojson" \
+    --labels "road=$1/roads.geojson" --width-field width_m --tile 256 --overlap 32 -q
+}
+
+bench_tile() {
+  local big small
+  big=$(scene "$size")
+  small=$(scene $((size / 2)))
+  rm -f "$work"/*.time
+  local source_mb
+  source_mb=$(awk -v s="$size" 'BEGIN {printf "%.1f", s * s * 4 / 1e6}')
+  echo "tile benchmark: ${size} x ${size} x 4 bands uint8 (${source_mb} MB of pixels), tile 256, overlap 32"
+  echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(uname -m)"
+
+  # Warm the page cache so both readers start from the same place.
+  cat "$big/scene.tif" >/dev/null
+  read -r _ read_s read_mbs < <(GDAL_NUM_THREADS=1 "$build_dir/tests/bench/satunet_bench_read" "$big/scene.tif")
+  read -r _ read_threads_s read_threads_mbs < <(GDAL_NUM_THREADS=ALL_CPUS "$build_dir/tests/bench/satunet_bench_read" "$big/scene.tif")
+
+  # shellcheck disable=SC2046
+  measure "$work/tile1.time" "$satunet" tile $(tile_args "$big" "$work/ds1")
+  # shellcheck disable=SC2046
+  measure "$work/tile1c1.time" "$satunet" tile $(tile_args "$big" "$work/ds1c1") --compress 1
+  # shellcheck disable=SC2046
+  measure "$work/tile2.time" mpirun -n 2 --bind-to none "$satunet" tile $(tile_args "$big" "$work/ds2")
+  # Per-rank peak memory: each rank under its own GNU time.
+  # shellcheck disable=SC2016,SC2046
+  mpirun -n 2 --bind-to none bash -c '/usr/bin/time -f "%M %e" -o "$0.rank$OMPI_COMM_WORLD_RANK.time" "$@"' \
+    "$work/tile2" "$satunet" tile $(tile_args "$big" "$work/ds2b") >/dev/null
+  # shellcheck disable=SC2046
+  measure "$work/tile_small.time" "$satunet" tile $(tile_args "$small" "$work/ds_small")
+
+  # The bytes the uncompressed dataset holds, written plainly: the floor of any tiler here.
+  local dataset_mb write_s
+  dataset_mb=$(du -sm "$work/ds1/shards" | cut -f1)
+  write_s=$( { /usr/bin/time -f "%e" dd if=/dev/zero of="$work/write.test" bs=1M count="$dataset_mb" conv=fsync status=none; } 2>&1 )
+  rm -f "$work/write.test"
+  local t1 t1c1 t2
+  t1=$(wall_s "$work/tile1.time")
+  t1c1=$(wall_s "$work/tile1c1.time")
+  t2=$(wall_s "$work/tile2.time")
+  awk -v cores="$(nproc)" -v src="$source_mb" -v r="$read_s" -v rmbs="$read_mbs" -v t1="$t1" -v t1c1="$t1c1" -v t2="$t2" -v rt="$read_threads_s" -v rtmbs="$read_threads_mbs" \
+    -v wmb="$dataset_mb" -v ws="$write_s" \
+    -v m1="$(peak_mb "$work/tile1.time")" -v ms="$(peak_mb "$work/tile_small.time")" 'BEGIN {
+      printf "plain GDAL read, 1 thread:          %7.2f s  %8.1f MB/s\n", r, rmbs
+      printf "plain GDAL read, %d decode threads:  %7.2f s  %8.1f MB/s\n", cores, rt, rtmbs
+      printf "satunet tile, 1 rank (uncompressed): %6.2f s  %8.1f MB/s   ratio %.2f to the 1-thread read (goal >= 0.7), %.2f to the threaded one\n", t1, src / t1, (src / t1) / rmbs, (src / t1) / rtmbs
+      printf "plain write of the %d MB the dataset holds (dd): %.2f s; threaded read + this write: %.2f s, tile reaches %.2f of it\n", wmb, ws, rt + ws, (rt + ws) / t1
+      printf "satunet tile, 1 rank, --compress 1:  %6.2f s  %8.1f MB/s   ratio %.2f to the 1-thread read\n", t1c1, src / t1c1, (src / t1c1) / rmbs
+      printf "satunet tile, 2 ranks:  %7.2f s  %8.1f MB/s   speed-up %.2fx\n", t2, src / t2, t1 / t2
+      printf "peak RSS, 1 rank:       %7d MB (scene of 4x the pixels) vs %d MB: growth %.2fx (goal < 500 MB, flat)\n", m1, ms, m1 / ms
+    }'
+  for f in "$work"/tile2.rank*.time; do
+    echo "peak RSS, 2 ranks, $(basename "$f" .time | sed 's/tile2.//'): $(peak_mb "$f") MB"
+  done
+}
+
+case "${1:-}" in
+  tile) bench_tile ;;
+  *)
+    echo "usage: launch/bench.sh tile" >&2
+    exit 2
+    ;;
+esac
