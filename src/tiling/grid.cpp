@@ -5,19 +5,9 @@
 #include <tuple>
 
 #include "common/error.hpp"
+#include "common/hash.hpp"
 
 namespace satunet::tiling {
-namespace {
-
-constexpr std::uint64_t mix64(std::uint64_t z) {
-  z += 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-}  // namespace
-
 std::vector<std::int64_t> tile_offsets(std::int64_t extent, int tile, int stride) {
   std::vector<std::int64_t> offsets{0};
   while (offsets.back() + tile < extent)
@@ -47,9 +37,9 @@ SplitPlan::SplitPlan(std::vector<SceneGrid> scenes, int tile, int stride, int bl
     const std::int64_t down = (scenes_[scene].rows + block - 1) / block;
     val_.emplace_back(static_cast<std::size_t>(across * down), 0);
     for (std::int64_t index = 0; index < across * down; ++index)
-      ranked.emplace_back(mix64(seed ^ mix64(static_cast<std::uint64_t>(scene) * 0x10001 +
-                                             mix64(static_cast<std::uint64_t>(index)))),
-                          scene, index);
+      ranked.emplace_back(
+          hash(seed, static_cast<std::uint64_t>(scene), static_cast<std::uint64_t>(index)), scene,
+          index);
   }
   std::sort(ranked.begin(), ranked.end());
   const auto total = static_cast<std::int64_t>(ranked.size());

@@ -16,6 +16,7 @@
 #include <type_traits>
 
 #include "common/files.hpp"
+#include "common/hash.hpp"
 #include "common/log.hpp"
 #include "common/progress.hpp"
 #include "common/text.hpp"
@@ -29,13 +30,6 @@
 namespace satunet::tiling {
 namespace fs = std::filesystem;
 namespace {
-
-constexpr std::uint64_t mix64(std::uint64_t z) {
-  z += 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 shards::PixelType pixel_type_of(GDALDataType type, const std::string& path) {
   switch (type) {
@@ -546,11 +540,9 @@ class RankTiler {
     const auto classes = static_cast<int>(options_.classes.size());
     const bool foreground = std::any_of(histogram.begin() + 1, histogram.begin() + classes,
                                         [](std::int64_t count) { return count > 0; });
-    const std::uint64_t draw =
-        mix64(options_.seed ^
-              mix64(static_cast<std::uint64_t>(scene.index) ^
-                    mix64(static_cast<std::uint64_t>(x0) << 32 ^ static_cast<std::uint64_t>(y0))));
-    if (!foreground && static_cast<double>(draw >> 11) * 0x1.0p-53 >= options_.keep_empty) {
+    const double draw = unit(hash(options_.seed, static_cast<std::uint64_t>(scene.index),
+                                  static_cast<std::uint64_t>(x0), static_cast<std::uint64_t>(y0)));
+    if (!foreground && draw >= options_.keep_empty) {
       ++result_.dropped["empty"];
       return;
     }
