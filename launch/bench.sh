@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks, each comparing things side by side in one run and printing ratios.
 #   launch/bench.sh tile      satunet tile vs a plain GDAL read; 1 -> 2 ranks; peak memory
+#   launch/bench.sh model     U-Net forward and forward+backward Mpx/s per config and threads
 # Environment: SATUNET_BENCH_DIR (default build/bench), SATUNET_BENCH_SIZE (default 16384).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -90,10 +91,16 @@ bench_tile() {
   done
 }
 
+bench_model() {
+  echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(uname -m)"
+  "$build_dir/tests/bench/satunet_bench_model" "${SATUNET_BENCH_TILE:-256}" "${SATUNET_BENCH_BATCH:-4}" 3
+}
+
 case "${1:-}" in
   tile) bench_tile ;;
+  model) bench_model ;;
   *)
-    echo "usage: launch/bench.sh tile" >&2
+    echo "usage: launch/bench.sh tile|model" >&2
     exit 2
     ;;
 esac

@@ -1,11 +1,13 @@
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "cli/command.hpp"
 #include "common/files.hpp"
 #include "geo/gdal.hpp"
 #include "geo/raster.hpp"
+#include "model/checkpoint.hpp"
 #include "shards/manifest.hpp"
 #include "tiling/tiler.hpp"
 
@@ -41,12 +43,53 @@ nlohmann::json raster_json(const geo::RasterInfo& info) {
           {"bands", bands}};
 }
 
+bool is_checkpoint(const std::string& path) {
+  const std::string extension = std::filesystem::path(path).extension().string();
+  return extension == ".pt" || extension == ".pth";
+}
+
+nlohmann::json checkpoint_json(const std::string& path, const model::LoadedCheckpoint& loaded) {
+  const model::CheckpointMeta& meta = loaded.meta;
+  nlohmann::json bands = nlohmann::json::array();
+  for (const auto& band : meta.bands)
+    bands.push_back({{"name", band.name}, {"mean", band.mean}, {"std", band.std}});
+  return {{"kind", "checkpoint"},
+          {"path", path},
+          {"architecture", meta.model.describe()},
+          {"model", nlohmann::json::parse(meta.model.to_json())},
+          {"parameters", loaded.model->parameter_count()},
+          {"classes", meta.classes},
+          {"bands", bands},
+          {"tile_size", meta.tile_size},
+          {"epoch", meta.epoch},
+          {"step", meta.step},
+          {"created_by", meta.created_by}};
+}
+
+std::string describe_checkpoint(const std::string& path, const model::LoadedCheckpoint& loaded) {
+  const model::CheckpointMeta& meta = loaded.meta;
+  std::ostringstream out;
+  out << "checkpoint: " << path << " (" << meta.created_by << ")\n"
+      << "model:      " << meta.model.describe() << "\n"
+      << "parameters: " << loaded.model->parameter_count() << "\n"
+      << "classes:    ";
+  for (std::size_t c = 0; c < meta.classes.size(); ++c)
+    out << (c ? ", " : "") << c << "=" << meta.classes[c];
+  out << "\nbands:      ";
+  for (std::size_t b = 0; b < meta.bands.size(); ++b)
+    out << (b ? ", " : "") << meta.bands[b].name << " (mean " << meta.bands[b].mean << ", std "
+        << meta.bands[b].std << ")";
+  out << "\ntile size:  " << meta.tile_size << "\ntraining:   epoch " << meta.epoch << ", step "
+      << meta.step << "\n";
+  return out.str();
+}
+
 }  // namespace
 
 Command info_command() {
   Command command;
   command.name = "info";
-  command.summary = "describe a raster or a dataset directory";
+  command.summary = "describe a raster, a dataset directory or a checkpoint (.pt)";
   command.usage = "PATH [--json]";
   command.declare = [](po::options_description& options,
                        po::positional_options_description& positional) {
@@ -69,6 +112,12 @@ Command info_command() {
       const shards::Manifest manifest = shards::Manifest::load(path);
       std::cout << (json ? manifest.to_json().dump(2) + "\n"
                          : tiling::describe_dataset(manifest, path));
+      return 0;
+    }
+    if (is_checkpoint(path)) {
+      const model::LoadedCheckpoint loaded = model::load_checkpoint(path);
+      std::cout << (json ? checkpoint_json(path, loaded).dump(2) + "\n"
+                         : describe_checkpoint(path, loaded));
       return 0;
     }
     const geo::Raster raster = geo::Raster::open(path);

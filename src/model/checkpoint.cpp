@@ -1,0 +1,109 @@
+#include "model/checkpoint.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "common/files.hpp"
+
+namespace satunet::model {
+namespace {
+
+std::string bands_json(const std::vector<BandNormalisation>& bands) {
+  nlohmann::json json = nlohmann::json::array();
+  for (const auto& band : bands)
+    json.push_back({{"name", band.name}, {"mean", band.mean}, {"std", band.std}});
+  return json.dump();
+}
+
+std::vector<BandNormalisation> bands_from_json(const std::string& text) {
+  std::vector<BandNormalisation> bands;
+  for (const auto& band : nlohmann::json::parse(text))
+    bands.push_back({band.at("name"), band.at("mean"), band.at("std")});
+  return bands;
+}
+
+std::string read_string(torch::serialize::InputArchive& archive, const std::string& key,
+                        const std::string& path) {
+  c10::IValue value;
+  if (!archive.try_read(key, value) || !value.isString())
+    throw Error(path + ": not a satunet checkpoint (no '" + key + "')");
+  return value.toStringRef();
+}
+
+int64_t read_int(torch::serialize::InputArchive& archive, const std::string& key,
+                 const std::string& path) {
+  c10::IValue value;
+  if (!archive.try_read(key, value) || !value.isInt())
+    throw Error(path + ": not a satunet checkpoint (no '" + key + "')");
+  return value.toInt();
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, UNet& model, const CheckpointMeta& meta,
+                     const CheckpointExtras& extras) {
+  torch::serialize::OutputArchive archive;
+  archive.write("satunet_schema", c10::IValue(kCheckpointSchemaVersion));
+  archive.write("model_options", c10::IValue(meta.model.to_json()));
+  archive.write("classes", c10::IValue(nlohmann::json(meta.classes).dump()));
+  archive.write("bands", c10::IValue(bands_json(meta.bands)));
+  archive.write("epoch", c10::IValue(meta.epoch));
+  archive.write("step", c10::IValue(meta.step));
+  archive.write("tile_size", c10::IValue(static_cast<int64_t>(meta.tile_size)));
+  archive.write("created_by", c10::IValue(meta.created_by));
+  archive.write("training", c10::IValue(meta.training));
+  torch::serialize::OutputArchive weights;
+  model->save(weights);
+  archive.write("model", weights);
+  for (const auto& [name, extra] : extras.archives)
+    archive.write(name, *extra);
+
+  PendingFile pending(path);
+  try {
+    archive.save_to(pending.temp_path());
+  } catch (const c10::Error& error) {
+    throw Error(path + ": cannot write checkpoint: " + error.what_without_backtrace());
+  }
+  pending.commit();
+}
+
+LoadedCheckpoint load_checkpoint(const std::string& path) {
+  if (!file_exists(path))
+    throw Error(path + ": no such checkpoint");
+  LoadedCheckpoint loaded;
+  try {
+    loaded.archive.load_from(path);
+  } catch (const c10::Error& error) {
+    throw Error(path + ": not a LibTorch checkpoint (cannot read the archive)");
+  }
+  auto& archive = loaded.archive;
+  const int64_t schema = read_int(archive, "satunet_schema", path);
+  if (schema != kCheckpointSchemaVersion)
+    throw Error(path + ": checkpoint schema version " + std::to_string(schema) +
+                ", this satunet reads version " + std::to_string(kCheckpointSchemaVersion));
+  CheckpointMeta& meta = loaded.meta;
+  try {
+    meta.model = UNetOptions::from_json(read_string(archive, "model_options", path));
+    meta.classes = nlohmann::json::parse(read_string(archive, "classes", path))
+                       .get<std::vector<std::string>>();
+    meta.bands = bands_from_json(read_string(archive, "bands", path));
+  } catch (const nlohmann::json::exception& error) {
+    throw Error(path + ": corrupt checkpoint metadata: " + error.what());
+  }
+  meta.epoch = read_int(archive, "epoch", path);
+  meta.step = read_int(archive, "step", path);
+  meta.tile_size = static_cast<int>(read_int(archive, "tile_size", path));
+  meta.created_by = read_string(archive, "created_by", path);
+  meta.training = read_string(archive, "training", path);
+  loaded.model = UNet(meta.model);
+  torch::serialize::InputArchive weights;
+  try {
+    archive.read("model", weights);
+    loaded.model->load(weights);
+  } catch (const c10::Error& error) {
+    throw Error(path + ": the weights do not fit the model it describes (" + meta.model.describe() +
+                ")");
+  }
+  return loaded;
+}
+
+}  // namespace satunet::model

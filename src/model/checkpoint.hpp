@@ -1,0 +1,53 @@
+#pragma once
+// Checkpoints: one LibTorch archive holding the weights, the model's options, the class names
+// and band statistics of the dataset (so that `predict` needs nothing but the checkpoint and a
+// scene), and the training state. Written atomically (temporary name, fsync, rename).
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/unet.hpp"
+
+namespace satunet::model {
+
+constexpr int64_t kCheckpointSchemaVersion = 1;
+
+struct BandNormalisation {
+  std::string name;
+  double mean = 0;
+  double std = 1;
+};
+
+struct CheckpointMeta {
+  UNetOptions model;
+  std::vector<std::string> classes;
+  std::vector<BandNormalisation> bands;
+  int64_t epoch = 0;
+  int64_t step = 0;
+  int tile_size = 0;
+  std::string created_by;
+  std::string training;  // JSON: the training configuration and its running state
+};
+
+// Optional parts a trainer adds: its optimizer (and anything else) as named sub-archives.
+struct CheckpointExtras {
+  std::vector<std::pair<std::string, torch::serialize::OutputArchive*>> archives;
+};
+
+void save_checkpoint(const std::string& path, UNet& model, const CheckpointMeta& meta,
+                     const CheckpointExtras& extras = {});
+
+struct LoadedCheckpoint {
+  UNet model{nullptr};
+  CheckpointMeta meta;
+  torch::serialize::InputArchive archive;  // for the trainer's extras
+};
+
+// Rebuilds the model from the file alone. Throws "<path>: ..." for missing or corrupt files
+// and for checkpoints of another schema.
+LoadedCheckpoint load_checkpoint(const std::string& path);
+
+}  // namespace satunet::model

@@ -1,0 +1,114 @@
+#include "model/losses.hpp"
+
+#include <numeric>
+
+#include "common/error.hpp"
+
+namespace satunet::model {
+namespace F = torch::nn::functional;
+namespace {
+
+torch::Tensor valid_mask(const torch::Tensor& target) {
+  return target != kIgnoreIndex;
+}
+
+// The target with ignored pixels mapped to class 0, so it can index; they are masked out.
+torch::Tensor indexable(const torch::Tensor& target) {
+  return torch::where(valid_mask(target), target, torch::zeros_like(target));
+}
+
+}  // namespace
+
+torch::Tensor ce_loss(const torch::Tensor& logits, const torch::Tensor& target,
+                      const torch::Tensor& class_weights) {
+  auto options = F::CrossEntropyFuncOptions().ignore_index(kIgnoreIndex);
+  if (class_weights.defined())
+    options.weight(class_weights.to(logits.dtype()));
+  return F::cross_entropy(logits, target, options);
+}
+
+torch::Tensor dice_loss(const torch::Tensor& logits, const torch::Tensor& target) {
+  const int64_t classes = logits.size(1);
+  const torch::Tensor mask = valid_mask(target).unsqueeze(1).to(logits.dtype());  // [N,1,H,W]
+  const torch::Tensor probabilities = torch::softmax(logits, 1) * mask;
+  const torch::Tensor truth =
+      F::one_hot(indexable(target), classes).permute({0, 3, 1, 2}).to(logits.dtype()) * mask;
+  const std::vector<int64_t> sum_dims{0, 2, 3};
+  const torch::Tensor intersection = (probabilities * truth).sum(sum_dims);
+  const torch::Tensor cardinality = probabilities.sum(sum_dims) + truth.sum(sum_dims);
+  const torch::Tensor dice = (2 * intersection + 1) / (cardinality + 1);
+  return 1 - dice.mean();
+}
+
+torch::Tensor focal_loss(const torch::Tensor& logits, const torch::Tensor& target, double gamma,
+                         const torch::Tensor& class_weights) {
+  const torch::Tensor valid = valid_mask(target);
+  const torch::Tensor index = indexable(target);
+  const torch::Tensor log_p =
+      torch::log_softmax(logits, 1).gather(1, index.unsqueeze(1)).squeeze(1);
+  const torch::Tensor p = log_p.exp();
+  torch::Tensor weight = valid.to(logits.dtype());
+  if (class_weights.defined())
+    weight = weight * class_weights.to(logits.dtype()).index({index});
+  const torch::Tensor loss = -torch::pow(1 - p, gamma) * log_p * weight;
+  return loss.sum() / weight.sum().clamp_min(1e-12);
+}
+
+LossKind parse_loss(const std::string& text) {
+  if (text == "ce")
+    return LossKind::ce;
+  if (text == "dice")
+    return LossKind::dice;
+  if (text == "ce+dice")
+    return LossKind::ce_dice;
+  if (text == "focal")
+    return LossKind::focal;
+  throw UsageError("--loss must be ce, dice, ce+dice or focal (got '" + text + "')");
+}
+
+std::string to_string(LossKind kind) {
+  switch (kind) {
+    case LossKind::ce:
+      return "ce";
+    case LossKind::dice:
+      return "dice";
+    case LossKind::ce_dice:
+      return "ce+dice";
+    case LossKind::focal:
+      return "focal";
+  }
+  return "?";
+}
+
+SegmentationLoss::SegmentationLoss(LossOptions options) : options_(std::move(options)) {
+  if (!options_.class_weights.empty())
+    weights_ = torch::tensor(options_.class_weights, torch::kFloat32);
+}
+
+torch::Tensor SegmentationLoss::operator()(const torch::Tensor& logits,
+                                           const torch::Tensor& target) const {
+  const torch::Tensor weights = weights_.defined() ? weights_.to(logits.device()) : weights_;
+  switch (options_.kind) {
+    case LossKind::ce:
+      return ce_loss(logits, target, weights);
+    case LossKind::dice:
+      return dice_loss(logits, target);
+    case LossKind::ce_dice:
+      return options_.ce_weight * ce_loss(logits, target, weights) +
+             options_.dice_weight * dice_loss(logits, target);
+    case LossKind::focal:
+      return focal_loss(logits, target, options_.focal_gamma, weights);
+  }
+  return {};
+}
+
+std::vector<double> inverse_frequency_weights(const std::vector<int64_t>& pixel_counts) {
+  const double total =
+      static_cast<double>(std::accumulate(pixel_counts.begin(), pixel_counts.end(), int64_t{0}));
+  std::vector<double> weights;
+  for (int64_t count : pixel_counts)
+    weights.push_back(count > 0 ? total / (static_cast<double>(pixel_counts.size()) * count) : 0.0);
+  return weights;
+}
+
+}  // namespace satunet::model

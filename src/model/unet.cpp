@@ -1,0 +1,279 @@
+#include "model/unet.hpp"
+
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <sstream>
+
+namespace satunet::model {
+namespace F = torch::nn::functional;
+namespace {
+
+torch::nn::AnyModule make_norm(Norm norm, int64_t channels, int64_t groups) {
+  switch (norm) {
+    case Norm::batch:
+      return torch::nn::AnyModule(torch::nn::BatchNorm2d(channels));
+    case Norm::group:
+      // The largest group count up to `groups` that divides the channels.
+      return torch::nn::AnyModule(torch::nn::GroupNorm(std::gcd(channels, groups), channels));
+    case Norm::none:
+      return torch::nn::AnyModule(torch::nn::Identity());
+  }
+  return torch::nn::AnyModule(torch::nn::Identity());
+}
+
+torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, bool bias) {
+  return torch::nn::Conv2d(
+      torch::nn::Conv2dOptions(in, out, kernel).padding(kernel / 2).bias(bias));
+}
+
+std::vector<int64_t> shape_of(const torch::Tensor& tensor) {
+  return std::vector<int64_t>(tensor.sizes().begin(), tensor.sizes().end());
+}
+
+template <typename Enum>
+Enum parse_enum(const std::string& text, const std::string& option,
+                std::initializer_list<std::pair<const char*, Enum>> names) {
+  std::string expected;
+  for (const auto& [name, value] : names) {
+    if (text == name)
+      return value;
+    expected += (expected.empty() ? "" : ", ") + std::string(name);
+  }
+  throw UsageError(option + " must be one of " + expected + " (got '" + text + "')");
+}
+
+}  // namespace
+
+std::string to_string(Norm norm) {
+  switch (norm) {
+    case Norm::batch:
+      return "batch";
+    case Norm::group:
+      return "group";
+    case Norm::none:
+      return "none";
+  }
+  return "?";
+}
+std::string to_string(Upsampling upsampling) {
+  return upsampling == Upsampling::transpose ? "transpose" : "bilinear";
+}
+std::string to_string(BlockKind block) {
+  return block == BlockKind::plain ? "plain" : "residual";
+}
+Norm parse_norm(const std::string& text) {
+  return parse_enum<Norm>(text, "--norm",
+                          {{"batch", Norm::batch}, {"group", Norm::group}, {"none", Norm::none}});
+}
+Upsampling parse_upsampling(const std::string& text) {
+  return parse_enum<Upsampling>(
+      text, "--upsampling",
+      {{"transpose", Upsampling::transpose}, {"bilinear", Upsampling::bilinear}});
+}
+BlockKind parse_block(const std::string& text) {
+  return parse_enum<BlockKind>(text, "--block",
+                               {{"plain", BlockKind::plain}, {"residual", BlockKind::residual}});
+}
+
+void UNetOptions::validate() const {
+  if (in_channels() < 1)
+    throw UsageError("the model needs at least one input band");
+  if (classes() < 2)
+    throw UsageError("the model needs at least 2 classes");
+  if (base() < 1 || base() > 1024)
+    throw UsageError("--base must be in [1, 1024]");
+  if (depth() < 1 || depth() > 8)
+    throw UsageError("--depth must be in [1, 8]");
+  if (!(dropout() >= 0 && dropout() < 1))
+    throw UsageError("--dropout must be in [0, 1)");
+  if (groups() < 1)
+    throw UsageError("--groups must be positive");
+}
+
+std::string UNetOptions::describe() const {
+  std::ostringstream out;
+  out << "U-Net in " << in_channels() << ", classes " << classes() << ", base " << base()
+      << ", depth " << depth() << ", norm " << to_string(norm()) << ", upsampling "
+      << to_string(upsampling()) << ", block " << to_string(block())
+      << (attention() ? ", attention gates" : "") << ", dropout " << dropout();
+  return out.str();
+}
+
+std::string UNetOptions::to_json() const {
+  return nlohmann::json{{"in_channels", in_channels()},
+                        {"classes", classes()},
+                        {"base", base()},
+                        {"depth", depth()},
+                        {"norm", to_string(norm())},
+                        {"upsampling", to_string(upsampling())},
+                        {"block", to_string(block())},
+                        {"attention", attention()},
+                        {"dropout", dropout()},
+                        {"groups", groups()}}
+      .dump();
+}
+
+UNetOptions UNetOptions::from_json(const std::string& text) {
+  const auto json = nlohmann::json::parse(text);
+  UNetOptions options;
+  options.in_channels(json.at("in_channels"))
+      .classes(json.at("classes"))
+      .base(json.at("base"))
+      .depth(json.at("depth"))
+      .norm(parse_norm(json.at("norm")))
+      .upsampling(parse_upsampling(json.at("upsampling")))
+      .block(parse_block(json.at("block")))
+      .attention(json.at("attention"))
+      .dropout(json.at("dropout"))
+      .groups(json.at("groups"));
+  return options;
+}
+
+ConvBlockImpl::ConvBlockImpl(int64_t in, int64_t out, Norm norm, BlockKind kind, int64_t groups)
+    : residual_(kind == BlockKind::residual) {
+  // A bias before a normalisation is cancelled by it.
+  const bool bias = norm == Norm::none;
+  conv1_ = register_module("conv1", conv(in, out, 3, bias));
+  norm1_ = make_norm(norm, out, groups);
+  register_module("norm1", norm1_.ptr());
+  conv2_ = register_module("conv2", conv(out, out, 3, bias));
+  norm2_ = make_norm(norm, out, groups);
+  register_module("norm2", norm2_.ptr());
+  if (residual_ && in != out)
+    projection_ = register_module("projection", conv(in, out, 1, false));
+}
+
+torch::Tensor ConvBlockImpl::forward(const torch::Tensor& x) {
+  torch::Tensor y = torch::relu(norm1_.forward(conv1_->forward(x)));
+  y = norm2_.forward(conv2_->forward(y));
+  if (residual_)
+    y = y + (projection_ ? projection_->forward(x) : x);
+  return torch::relu(y);
+}
+
+DownBlockImpl::DownBlockImpl(int64_t in, int64_t out, Norm norm, BlockKind kind, int64_t groups)
+    : conv_(register_module("conv", ConvBlock(in, out, norm, kind, groups))),
+      pool_(register_module("pool", torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(2)))) {}
+
+DownOutput DownBlockImpl::forward(const torch::Tensor& x) {
+  torch::Tensor features = conv_->forward(x);
+  return {pool_->forward(features), features};
+}
+
+AttentionGateImpl::AttentionGateImpl(int64_t gate_channels, int64_t skip_channels, int64_t inner,
+                                     Norm norm, int64_t groups) {
+  gate_ = register_module("gate", torch::nn::Sequential(conv(gate_channels, inner, 1, true)));
+  skip_ = register_module("skip", torch::nn::Sequential(conv(skip_channels, inner, 1, false)));
+  psi_ = register_module("psi", torch::nn::Sequential(conv(inner, 1, 1, true)));
+  if (norm != Norm::none) {
+    gate_->push_back(make_norm(norm, inner, groups));
+    skip_->push_back(make_norm(norm, inner, groups));
+  }
+}
+
+torch::Tensor AttentionGateImpl::forward(const torch::Tensor& gate, const torch::Tensor& skip) {
+  const torch::Tensor weight =
+      torch::sigmoid(psi_->forward(torch::relu(gate_->forward(gate) + skip_->forward(skip))));
+  return skip * weight;
+}
+
+UpBlockImpl::UpBlockImpl(int64_t in, int64_t out, const UNetOptions& options) {
+  if (options.upsampling() == Upsampling::transpose) {
+    transpose_ = register_module(
+        "transpose",
+        torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(in, out, 2).stride(2)));
+  } else {
+    reduce_ = register_module("reduce", conv(in, out, 1, true));
+  }
+  if (options.attention())
+    attention_ = register_module("attention", AttentionGate(out, out, std::max<int64_t>(1, out / 2),
+                                                            options.norm(), options.groups()));
+  conv_ = register_module(
+      "conv", ConvBlock(2 * out, out, options.norm(), options.block(), options.groups()));
+}
+
+torch::Tensor UpBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& skip) {
+  torch::Tensor up;
+  if (transpose_) {
+    up = transpose_->forward(x);
+  } else {
+    up = reduce_->forward(F::interpolate(x, F::InterpolateFuncOptions()
+                                                .scale_factor(std::vector<double>{2.0, 2.0})
+                                                .mode(torch::kBilinear)
+                                                .align_corners(false)));
+  }
+  const torch::Tensor gated = attention_ ? attention_->forward(up, skip) : skip;
+  return conv_->forward(torch::cat({gated, up}, 1));
+}
+
+UNetImpl::UNetImpl(const UNetOptions& options) : options_(options) {
+  options_.validate();
+  down_ = register_module("down", torch::nn::ModuleList());
+  up_ = register_module("up", torch::nn::ModuleList());
+  int64_t channels = options_.in_channels();
+  for (int64_t level = 0; level < options_.depth(); ++level) {
+    const int64_t width = options_.base() << level;
+    down_->push_back(
+        DownBlock(channels, width, options_.norm(), options_.block(), options_.groups()));
+    channels = width;
+  }
+  bottleneck_ = register_module("bottleneck", ConvBlock(channels, 2 * channels, options_.norm(),
+                                                        options_.block(), options_.groups()));
+  dropout_ = register_module("dropout", torch::nn::Dropout2d(options_.dropout()));
+  channels *= 2;
+  for (int64_t level = options_.depth() - 1; level >= 0; --level) {
+    const int64_t width = options_.base() << level;
+    up_->push_back(UpBlock(channels, width, options_));
+    channels = width;
+  }
+  head_ = register_module("head", conv(channels, options_.classes(), 1, true));
+}
+
+torch::Tensor UNetImpl::forward(const torch::Tensor& x) {
+  return forward(x, nullptr);
+}
+
+torch::Tensor UNetImpl::forward(const torch::Tensor& x, ShapeTrace* trace) {
+  MODEL_CHECK(x.dim() == 4 && x.size(1) == options_.in_channels(), "the model expects input [N, ",
+              options_.in_channels(), ", H, W], got ", x.sizes());
+  const int64_t multiple = int64_t{1} << options_.depth();
+  if (x.size(2) % multiple != 0 || x.size(3) % multiple != 0)
+    throw Error("input of " + std::to_string(x.size(3)) + " x " + std::to_string(x.size(2)) +
+                " pixels: a U-Net of depth " + std::to_string(options_.depth()) +
+                " needs sizes divisible by " + std::to_string(multiple));
+  std::vector<torch::Tensor> skips;
+  torch::Tensor y = x;
+  for (const auto& module : *down_) {
+    DownOutput out = module->as<DownBlock>()->forward(y);
+    skips.push_back(out.features);
+    y = out.pooled;
+    if (trace)
+      trace->encoder.push_back(shape_of(y));
+  }
+  y = dropout_->forward(bottleneck_->forward(y));
+  if (trace)
+    trace->bottleneck = shape_of(y);
+  for (const auto& module : *up_) {
+    y = module->as<UpBlock>()->forward(y, skips.back());
+    skips.pop_back();
+    if (trace)
+      trace->decoder.push_back(shape_of(y));
+  }
+  y = head_->forward(y);
+  if (trace)
+    trace->output = shape_of(y);
+  return y;
+}
+
+int64_t UNetImpl::parameter_count() const {
+  int64_t count = 0;
+  for (const auto& parameter : parameters())
+    count += parameter.numel();
+  return count;
+}
+
+void set_threads(int threads) {
+  torch::set_num_threads(std::max(1, threads));
+}
+
+}  // namespace satunet::model

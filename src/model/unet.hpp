@@ -1,0 +1,129 @@
+#pragma once
+// U-Net (Ronneberger et al. 2015) and the variants users ask for: normalisation, bilinear
+// upsampling, residual blocks, attention gates on the skips (Oktay et al. 2018), dropout at
+// the bottleneck. LibTorch modules as Options + Impl + TORCH_MODULE, every child registered.
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+
+#define MODEL_CHECK(cond, ...) SATUNET_CHECK_IN("model", cond, __VA_ARGS__)
+
+namespace satunet::model {
+
+enum class Norm { batch, group, none };
+enum class Upsampling { transpose, bilinear };
+enum class BlockKind { plain, residual };
+
+std::string to_string(Norm norm);
+std::string to_string(Upsampling upsampling);
+std::string to_string(BlockKind block);
+Norm parse_norm(const std::string& text);  // throw UsageError naming the value
+Upsampling parse_upsampling(const std::string& text);
+BlockKind parse_block(const std::string& text);
+
+struct UNetOptions {
+  TORCH_ARG(int64_t, in_channels) = 3;
+  TORCH_ARG(int64_t, classes) = 3;
+  TORCH_ARG(int64_t, base) = 32;  // channels of the first level; doubled at each level
+  TORCH_ARG(int64_t, depth) = 4;  // pooling steps
+  TORCH_ARG(Norm, norm) = Norm::batch;
+  TORCH_ARG(Upsampling, upsampling) = Upsampling::transpose;
+  TORCH_ARG(BlockKind, block) = BlockKind::plain;
+  TORCH_ARG(bool, attention) = false;
+  TORCH_ARG(double, dropout) = 0.0;  // at the bottleneck
+  TORCH_ARG(int64_t, groups) = 8;    // for group norm
+
+ public:                         // TORCH_ARG leaves the members private
+  void validate() const;         // throws UsageError
+  std::string describe() const;  // one line, for logs and `satunet info`
+  std::string to_json() const;
+  static UNetOptions from_json(const std::string& json);
+};
+
+// 3x3 conv -> norm -> ReLU, twice; residual: the input (projected by a 1x1 conv when the
+// width changes) is added before the last ReLU.
+class ConvBlockImpl : public torch::nn::Module {
+ public:
+  ConvBlockImpl(int64_t in, int64_t out, Norm norm, BlockKind kind, int64_t groups);
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, projection_{nullptr};
+  torch::nn::AnyModule norm1_, norm2_;
+  bool residual_;
+};
+TORCH_MODULE(ConvBlock);
+
+struct DownOutput {
+  torch::Tensor pooled;
+  torch::Tensor features;  // for the skip connection
+};
+
+class DownBlockImpl : public torch::nn::Module {
+ public:
+  DownBlockImpl(int64_t in, int64_t out, Norm norm, BlockKind kind, int64_t groups);
+  DownOutput forward(const torch::Tensor& x);
+
+ private:
+  ConvBlock conv_{nullptr};
+  torch::nn::MaxPool2d pool_{nullptr};
+};
+TORCH_MODULE(DownBlock);
+
+// Weighs the skip features by how relevant the coarser gating signal finds each pixel.
+class AttentionGateImpl : public torch::nn::Module {
+ public:
+  AttentionGateImpl(int64_t gate_channels, int64_t skip_channels, int64_t inner, Norm norm,
+                    int64_t groups);
+  torch::Tensor forward(const torch::Tensor& gate, const torch::Tensor& skip);
+
+ private:
+  torch::nn::Sequential gate_{nullptr}, skip_{nullptr}, psi_{nullptr};
+};
+TORCH_MODULE(AttentionGate);
+
+class UpBlockImpl : public torch::nn::Module {
+ public:
+  UpBlockImpl(int64_t in, int64_t out, const UNetOptions& options);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& skip);
+
+ private:
+  torch::nn::ConvTranspose2d transpose_{nullptr};
+  torch::nn::Conv2d reduce_{nullptr};  // after bilinear upsampling
+  AttentionGate attention_{nullptr};
+  ConvBlock conv_{nullptr};
+};
+TORCH_MODULE(UpBlock);
+
+// Shapes seen on the way through, for tests and `--verbose` logs.
+struct ShapeTrace {
+  std::vector<std::vector<int64_t>> encoder;  // after each pooling
+  std::vector<int64_t> bottleneck;
+  std::vector<std::vector<int64_t>> decoder;  // after each up block
+  std::vector<int64_t> output;
+};
+
+class UNetImpl : public torch::nn::Module {
+ public:
+  explicit UNetImpl(const UNetOptions& options);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor forward(const torch::Tensor& x, ShapeTrace* trace);
+  const UNetOptions& options() const { return options_; }
+  int64_t parameter_count() const;
+
+ private:
+  UNetOptions options_;
+  torch::nn::ModuleList down_{nullptr}, up_{nullptr};
+  ConvBlock bottleneck_{nullptr};
+  torch::nn::Dropout2d dropout_{nullptr};
+  torch::nn::Conv2d head_{nullptr};
+};
+TORCH_MODULE(UNet);
+
+// LibTorch starts with one intra-op thread here; jobs set it explicitly.
+void set_threads(int threads);
+
+}  // namespace satunet::model

@@ -1,0 +1,289 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <fstream>
+
+#include "model/checkpoint.hpp"
+#include "model/losses.hpp"
+#include "model/metrics.hpp"
+#include "model/unet.hpp"
+#include "test_support.hpp"
+
+namespace satunet::model {
+namespace {
+
+std::vector<std::vector<int64_t>> shapes(std::initializer_list<std::vector<int64_t>> list) {
+  return list;
+}
+
+}  // namespace
+
+TEST(Model, ShapeTraceOfTheArticle) {
+  torch::NoGradGuard no_grad;
+  UNet net(UNetOptions().in_channels(3).classes(2).base(64).depth(4));
+  net->eval();
+  ShapeTrace trace;
+  const torch::Tensor out = net->forward(torch::randn({1, 3, 128, 128}), &trace);
+  EXPECT_EQ(trace.encoder,
+            shapes({{1, 64, 64, 64}, {1, 128, 32, 32}, {1, 256, 16, 16}, {1, 512, 8, 8}}));
+  EXPECT_EQ(trace.bottleneck, (std::vector<int64_t>{1, 1024, 8, 8}));
+  EXPECT_EQ(trace.decoder,
+            shapes({{1, 512, 16, 16}, {1, 256, 32, 32}, {1, 128, 64, 64}, {1, 64, 128, 128}}));
+  EXPECT_EQ(out.sizes(), (std::vector<int64_t>{1, 2, 128, 128}));
+}
+
+TEST(Model, Conv2dWorkedExample) {
+  // Channel 0: columns 10, 10, 0, 0; channel 1: all 5. Filter 0: rows [1 0 -1] on channel 0
+  // and a centre 1 on channel 1; zero bias. At (1, 1): 3 rows x 10 + 5 = 35.
+  torch::NoGradGuard no_grad;
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(2, 3, 3));
+  conv->weight.zero_();
+  conv->bias.zero_();
+  conv->weight.index_put_({0, 0}, torch::tensor({{1., 0., -1.}, {1., 0., -1.}, {1., 0., -1.}}));
+  conv->weight.index_put_({0, 1, 1, 1}, 1.0);
+  torch::Tensor input = torch::zeros({1, 2, 4, 4});
+  input.index_put_({0, 0, torch::indexing::Slice(), torch::indexing::Slice(0, 2)}, 10.0);
+  input.index_put_({0, 1}, 5.0);
+  const torch::Tensor out = conv->forward(input);
+  EXPECT_EQ(out.sizes(), (std::vector<int64_t>{1, 3, 2, 2}));
+  EXPECT_FLOAT_EQ(out[0][0][0][0].item<float>(), 35.0f);       // window centred on (1, 1)
+  EXPECT_FLOAT_EQ(out[0][0][0][1].item<float>(), 35.0f);       // columns 10, 0, 0: 3 x 10 - 0 + 5
+  EXPECT_FLOAT_EQ(out[0][1].abs().sum().item<float>(), 0.0f);  // zero filters, zero bias
+}
+
+TEST(Model, ConvTransposeStride2WithOnesCopiesBlocks) {
+  torch::NoGradGuard no_grad;
+  torch::nn::ConvTranspose2d up(torch::nn::ConvTranspose2dOptions(1, 1, 2).stride(2).bias(false));
+  up->weight.fill_(1.0);
+  const torch::Tensor out = up->forward(torch::tensor({{1., 2.}, {3., 4.}}).view({1, 1, 2, 2}));
+  const torch::Tensor expected =
+      torch::tensor({{1., 1., 2., 2.}, {1., 1., 2., 2.}, {3., 3., 4., 4.}, {3., 3., 4., 4.}});
+  EXPECT_TRUE(torch::equal(out.view({4, 4}), expected)) << out;
+}
+
+TEST(Model, EveryVariantTrainsEndToEnd) {
+  for (Norm norm : {Norm::batch, Norm::group, Norm::none})
+    for (Upsampling upsampling : {Upsampling::transpose, Upsampling::bilinear})
+      for (BlockKind block : {BlockKind::plain, BlockKind::residual})
+        for (bool attention : {false, true}) {
+          const auto options = UNetOptions()
+                                   .in_channels(4)
+                                   .classes(3)
+                                   .base(4)
+                                   .depth(3)
+                                   .norm(norm)
+                                   .upsampling(upsampling)
+                                   .block(block)
+                                   .attention(attention)
+                                   .dropout(0.1);
+          torch::manual_seed(1);
+          UNet net(options);
+          const torch::Tensor out = net->forward(torch::randn({2, 4, 64, 64}));
+          ASSERT_EQ(out.sizes(), (std::vector<int64_t>{2, 3, 64, 64})) << options.describe();
+          out.mean().backward();
+          for (const auto& parameter : net->named_parameters())
+            ASSERT_TRUE(parameter.value().grad().defined())
+                << parameter.key() << " in " << options.describe();
+        }
+}
+
+TEST(Model, ParameterCountByHand) {
+  // depth 1, base 2, 1 band, 2 classes, no norm (so convs have biases):
+  // down 1->2 (20) 2->2 (38); bottleneck 2->4 (76) 4->4 (148); transpose 4->2 (34);
+  // up block 4->2 (74) 2->2 (38); head 2->2 (6).
+  UNet net(UNetOptions().in_channels(1).classes(2).base(2).depth(1).norm(Norm::none));
+  EXPECT_EQ(net->parameter_count(), 434);
+}
+
+TEST(Model, BadInputSizeIsAClearError) {
+  UNet net(UNetOptions().base(4).depth(4));
+  try {
+    net->forward(torch::zeros({1, 3, 64, 66}));
+    FAIL() << "no error";
+  } catch (const Error& error) {
+    EXPECT_STREQ(error.what(),
+                 "input of 66 x 64 pixels: a U-Net of depth 4 needs sizes divisible by 16");
+  }
+  EXPECT_THROW(net->forward(torch::zeros({1, 2, 64, 64})), Error);
+  EXPECT_THROW(UNet(UNetOptions().depth(0)), UsageError);
+  EXPECT_THROW(parse_norm("layer"), UsageError);
+}
+
+TEST(Losses, CrossEntropyByHand) {
+  // Pixel A: logits (0, ln 3), class 1 -> p = 3/4. Pixel B: ignored. Pixel C: (0, 0), class 0.
+  // [N=1, C=2, H=1, W=3]: channel 0 = (0, 0, 0), channel 1 = (ln 3, 0, 0)
+  const torch::Tensor channels =
+      torch::stack({torch::tensor({0., 0., 0.}), torch::tensor({std::log(3.0), 0., 0.})})
+          .view({1, 2, 1, 3});
+  const torch::Tensor target = torch::tensor({1, 255, 0}, torch::kLong).view({1, 1, 3});
+  const double a = -std::log(0.75), c = -std::log(0.5);
+  EXPECT_NEAR(ce_loss(channels.to(torch::kFloat32), target).item<double>(), (a + c) / 2, 1e-6);
+  const torch::Tensor weights = torch::tensor({1.0, 2.0});
+  EXPECT_NEAR(ce_loss(channels.to(torch::kFloat32), target, weights).item<double>(),
+              (2 * a + c) / 3, 1e-6);
+  // Focal with gamma 2: (1 - p)^2 scales each term.
+  EXPECT_NEAR(focal_loss(channels.to(torch::kFloat32), target, 2.0).item<double>(),
+              (0.0625 * a + 0.25 * c) / 2, 1e-6);
+  EXPECT_NEAR(focal_loss(channels.to(torch::kFloat32), target, 0.0).item<double>(), (a + c) / 2,
+              1e-6);
+}
+
+TEST(Losses, SoftDiceByHand) {
+  // Four pixels, truth (0, 0, 1, ignore), every prediction 50/50.
+  const torch::Tensor logits = torch::zeros({1, 2, 1, 4});
+  const torch::Tensor target = torch::tensor({0, 0, 1, 255}, torch::kLong).view({1, 1, 4});
+  // class 0: |P| = 1.5, |T| = 2, overlap 1 -> 3 / 4.5; class 1: 1.5, 1, 0.5 -> 2 / 3.5
+  const double expected = 1 - (3 / 4.5 + 2 / 3.5) / 2;
+  EXPECT_NEAR(dice_loss(logits, target).item<double>(), expected, 1e-6);
+  // A confident, right prediction has no loss.
+  const torch::Tensor sure =
+      torch::stack({torch::tensor({50., 50., -50., 0.}), torch::tensor({-50., -50., 50., 0.})})
+          .view({1, 2, 1, 4});
+  EXPECT_NEAR(dice_loss(sure, target).item<double>(), 0.0, 1e-6);
+  LossOptions options;
+  options.kind = LossKind::ce_dice;
+  options.dice_weight = 0.5;
+  SegmentationLoss both(options);
+  EXPECT_NEAR(both(logits, target).item<double>(),
+              ce_loss(logits, target).item<double>() + 0.5 * expected, 1e-6);
+}
+
+TEST(Losses, GradientsSkipIgnoredPixels) {
+  const torch::Tensor logits = torch::randn({1, 3, 2, 2}, torch::requires_grad());
+  const torch::Tensor target = torch::tensor({{1, 255}, {2, 0}}, torch::kLong).view({1, 2, 2});
+  for (LossKind kind : {LossKind::ce, LossKind::dice, LossKind::ce_dice, LossKind::focal}) {
+    if (logits.grad().defined())
+      logits.grad().zero_();
+    LossOptions options;
+    options.kind = kind;
+    const SegmentationLoss loss(options);
+    loss(logits, target).backward();
+    EXPECT_EQ(logits.grad().index({0, torch::indexing::Slice(), 0, 1}).abs().sum().item<double>(),
+              0.0)
+        << to_string(kind);
+  }
+  EXPECT_EQ(parse_loss("ce+dice"), LossKind::ce_dice);
+  EXPECT_THROW(parse_loss("mse"), UsageError);
+  const auto weights = inverse_frequency_weights({600, 300, 100, 0});
+  EXPECT_NEAR(weights[0], 1000.0 / (4 * 600), 1e-12);
+  EXPECT_NEAR(weights[2], 1000.0 / (4 * 100), 1e-12);
+  EXPECT_EQ(weights[3], 0.0);
+}
+
+TEST(Metrics, ConfusionMatrixByHand) {
+  const std::vector<std::uint8_t> truth{0, 0, 1, 1, 2, 255};
+  const std::vector<std::uint8_t> prediction{0, 1, 1, 1, 0, 2};
+  ConfusionMatrix matrix(3);
+  matrix.add(truth.data(), prediction.data(), truth.size());
+  EXPECT_EQ(matrix.total(), 5);
+  EXPECT_NEAR(matrix.iou(0), 1.0 / 3, 1e-12);
+  EXPECT_NEAR(matrix.iou(1), 2.0 / 3, 1e-12);
+  EXPECT_NEAR(matrix.iou(2), 0.0, 1e-12);
+  EXPECT_NEAR(matrix.precision(1), 2.0 / 3, 1e-12);
+  EXPECT_NEAR(matrix.recall(1), 1.0, 1e-12);
+  EXPECT_NEAR(matrix.f1(1), 0.8, 1e-12);
+  EXPECT_NEAR(matrix.pixel_accuracy(), 0.6, 1e-12);
+  EXPECT_NEAR(matrix.mean_foreground_iou(), 1.0 / 3, 1e-12);
+  EXPECT_TRUE(std::isnan(matrix.precision(2)));  // never predicted
+  ConfusionMatrix other(3);
+  other.add(truth.data(), prediction.data(), truth.size());
+  matrix.merge(other);
+  EXPECT_EQ(matrix.count(1, 1), 4);
+  EXPECT_NEAR(matrix.iou(1), 2.0 / 3, 1e-12);
+  EXPECT_NE(matrix.table({"background", "building", "road"}).find("building"), std::string::npos);
+  EXPECT_THROW(matrix.merge(ConfusionMatrix(2)), Error);
+  const std::vector<std::uint8_t> bad{7};
+  EXPECT_THROW(matrix.add(bad.data(), bad.data(), 1), Error);
+}
+
+TEST(Checkpoint, RoundTripReproducesOutputsBitwise) {
+  const std::string dir = test::fresh_directory("checkpoint");
+  torch::manual_seed(3);
+  const auto options = UNetOptions().in_channels(4).classes(3).base(4).depth(2).attention(true);
+  UNet net(options);
+  net->train();
+  net->forward(torch::randn({2, 4, 32, 32}));  // moves the batch-norm running statistics
+  net->eval();
+  const torch::Tensor input = torch::randn({1, 4, 32, 32});
+  const torch::Tensor expected = net->forward(input);
+  CheckpointMeta meta;
+  meta.model = options;
+  meta.classes = {"background", "building", "road"};
+  meta.bands = {{"red", 80.5, 12.25}, {"green", 90, 10}, {"blue", 70, 9}, {"nir", 100, 20}};
+  meta.step = 1234;
+  meta.epoch = 5;
+  meta.tile_size = 64;
+  meta.created_by = "satunet test";
+  save_checkpoint(dir + "/model.pt", net, meta);
+  LoadedCheckpoint loaded = load_checkpoint(dir + "/model.pt");
+  loaded.model->eval();
+  EXPECT_TRUE(torch::equal(loaded.model->forward(input), expected));
+  EXPECT_EQ(loaded.meta.classes, meta.classes);
+  EXPECT_EQ(loaded.meta.bands[0].name, "red");
+  EXPECT_EQ(loaded.meta.bands[0].mean, 80.5);
+  EXPECT_EQ(loaded.meta.bands[0].std, 12.25);
+  EXPECT_EQ(loaded.meta.step, 1234);
+  EXPECT_EQ(loaded.meta.tile_size, 64);
+  EXPECT_EQ(loaded.meta.model.to_json(), options.to_json());
+  EXPECT_EQ(loaded.model->parameter_count(), net->parameter_count());
+}
+
+TEST(Checkpoint, BadFilesAreRefusedClearly) {
+  const std::string dir = test::fresh_directory("bad");
+  auto expect_error = [](const std::string& path, const std::string& part) {
+    try {
+      load_checkpoint(path);
+      ADD_FAILURE() << "loaded " << path;
+    } catch (const Error& error) {
+      EXPECT_NE(std::string(error.what()).find(part), std::string::npos) << error.what();
+      EXPECT_EQ(std::string(error.what()).rfind(path, 0), 0u) << "names the file";
+    }
+  };
+  expect_error(dir + "/missing.pt", ": no such checkpoint");
+  std::ofstream(dir + "/corrupt.pt") << "not a zip archive at all";
+  expect_error(dir + "/corrupt.pt", ": not a LibTorch checkpoint");
+  {
+    torch::serialize::OutputArchive archive;
+    archive.write("satunet_schema", c10::IValue(int64_t{99}));
+    archive.save_to(dir + "/future.pt");
+  }
+  expect_error(dir + "/future.pt", ": checkpoint schema version 99, this satunet reads version 1");
+  {
+    torch::serialize::OutputArchive archive;
+    archive.write("weights", torch::ones({2}));
+    archive.save_to(dir + "/foreign.pt");
+  }
+  expect_error(dir + "/foreign.pt", ": not a satunet checkpoint (no 'satunet_schema')");
+}
+
+}  // namespace satunet::model
+
+namespace satunet::model {
+
+TEST(Checkpoint, InfoDescribesACheckpoint) {
+  const std::string dir = test::fresh_directory("info");
+  UNet net(UNetOptions().in_channels(3).classes(3).base(4).depth(2));
+  CheckpointMeta meta;
+  meta.model = net->options();
+  meta.classes = {"background", "building", "road"};
+  meta.bands = {{"red", 1, 2}, {"green", 3, 4}, {"blue", 5, 6}};
+  meta.step = 77;
+  meta.tile_size = 64;
+  meta.created_by = "satunet test";
+  save_checkpoint(dir + "/last.pt", net, meta);
+  const auto text = test::run_satunet({"info", dir + "/last.pt"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  for (const std::string& part : std::vector<std::string>{
+           "U-Net in 3, classes 3, base 4, depth 2",
+           "parameters: " + std::to_string(net->parameter_count()),
+           "0=background, 1=building, 2=road", "red (mean 1, std 2)", "step 77"})
+    EXPECT_NE(text.out.find(part), std::string::npos) << part << " in " << text.out;
+  std::ofstream(dir + "/broken.pt") << "garbage";
+  const auto broken = test::run_satunet({"info", dir + "/broken.pt"});
+  EXPECT_EQ(broken.exit_code, 1);
+  EXPECT_EQ(broken.err, "satunet info: " + dir +
+                            "/broken.pt: not a LibTorch checkpoint (cannot read the archive)\n");
+}
+
+}  // namespace satunet::model
