@@ -1,0 +1,106 @@
+#include "data/loader.hpp"
+
+#include "common/error.hpp"
+#include "common/timer.hpp"
+
+namespace satunet::data {
+
+StreamingLoader::StreamingLoader(const ShardDataset& dataset, const DistributedSampler& sampler,
+                                 int batch, int prefetch, AugmentOptions augment,
+                                 std::uint64_t seed)
+    : dataset_(dataset),
+      sampler_(sampler),
+      batch_(batch),
+      prefetch_(std::max(1, prefetch)),
+      augment_(augment),
+      seed_(seed) {
+  if (batch_ < 1)
+    throw UsageError("--batch must be at least 1");
+  if (steps_per_epoch() < 1)
+    throw Error(std::to_string(sampler.per_rank()) + " " + dataset.split() +
+                " tiles per rank are fewer than one batch of " + std::to_string(batch_));
+}
+
+StreamingLoader::~StreamingLoader() {
+  stop();
+}
+
+void StreamingLoader::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  if (producer_.joinable())
+    producer_.join();
+  std::lock_guard<std::mutex> lock(mutex_);
+  stopping_ = false;
+  queue_.clear();
+}
+
+void StreamingLoader::start_epoch(std::int64_t epoch, std::int64_t first_step) {
+  stop();
+  failure_ = nullptr;
+  finished_ = false;
+  producer_ = std::thread([this, epoch, first_step] { produce(epoch, first_step); });
+}
+
+void StreamingLoader::fill(Batch& batch, const std::vector<std::int64_t>& order, std::int64_t step,
+                           std::int64_t epoch) const {
+  const int tile = dataset_.tile_size();
+  const std::size_t plane = static_cast<std::size_t>(tile) * tile;
+  const std::size_t image_values = plane * dataset_.bands();
+  batch.size = batch_;
+  batch.images.resize(image_values * batch_);
+  batch.labels.resize(plane * batch_);
+  batch.indices.resize(static_cast<std::size_t>(batch_));
+  for (int i = 0; i < batch_; ++i) {
+    const std::int64_t index = order[static_cast<std::size_t>(step * batch_ + i)];
+    float* image = batch.images.data() + i * image_values;
+    std::uint8_t* labels = batch.labels.data() + i * plane;
+    dataset_.read(index, image, labels);
+    if (augment_.any())
+      augment(image, labels, dataset_.bands(), tile, augment_, seed_, epoch, index);
+    batch.indices[static_cast<std::size_t>(i)] = index;
+  }
+}
+
+void StreamingLoader::produce(std::int64_t epoch, std::int64_t first_step) {
+  try {
+    const std::vector<std::int64_t> order = sampler_.indices(epoch);
+    for (std::int64_t step = first_step; step < steps_per_epoch(); ++step) {
+      Batch batch;
+      fill(batch, order, step, epoch);
+      std::unique_lock<std::mutex> lock(mutex_);
+      changed_.wait(lock, [&] { return stopping_ || static_cast<int>(queue_.size()) < prefetch_; });
+      if (stopping_)
+        return;
+      queue_.push_back(std::move(batch));
+      changed_.notify_all();
+    }
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    failure_ = std::current_exception();
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  finished_ = true;
+  changed_.notify_all();
+}
+
+bool StreamingLoader::next(Batch& batch) {
+  Stopwatch waiting;
+  std::unique_lock<std::mutex> lock(mutex_);
+  changed_.wait(lock, [&] { return !queue_.empty() || finished_; });
+  wait_seconds_ += waiting.seconds();
+  if (queue_.empty()) {
+    if (failure_)
+      std::rethrow_exception(failure_);
+    return false;
+  }
+  batch = std::move(queue_.front());
+  queue_.pop_front();
+  changed_.notify_all();
+  return true;
+}
+
+}  // namespace satunet::data
