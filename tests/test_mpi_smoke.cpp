@@ -39,3 +39,25 @@ TEST(MpiSmoke, LocalRankOnOneNode) {
 }
 
 }  // namespace satunet::dist
+
+namespace satunet::dist {
+
+TEST(MpiSmoke, AsyncAllreducesOverlapAndFinishInOrder) {
+  MpiCommunicator comm;
+  EXPECT_TRUE(MpiRuntime::multithreaded()) << "Open MPI gives MPI_THREAD_MULTIPLE here";
+  std::vector<std::vector<float>> buffers;
+  for (int i = 0; i < 6; ++i)
+    buffers.emplace_back(1000 + i * 50000, static_cast<float>(i + comm.rank()));
+  std::vector<std::shared_ptr<Work>> pending;
+  for (auto& buffer : buffers)
+    pending.push_back(comm.allreduce_sum_async(buffer.data(), buffer.size(), DataType::float32));
+  const double sum_of_ranks = comm.size() * (comm.size() - 1) / 2.0;
+  for (int i = 0; i < 6; ++i) {
+    pending[static_cast<std::size_t>(i)]->wait();
+    const float expected = static_cast<float>(i * comm.size() + sum_of_ranks);
+    EXPECT_EQ(buffers[static_cast<std::size_t>(i)].front(), expected);
+    EXPECT_EQ(buffers[static_cast<std::size_t>(i)].back(), expected);
+  }
+}
+
+}  // namespace satunet::dist

@@ -3,6 +3,7 @@
 // interface serves host memory (MPI) and device memory (NCCL).
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,13 @@ namespace satunet::dist {
 
 enum class DataType { float32, float64, int64, uint8 };
 std::size_t element_size(DataType type);
+
+// A collective in flight; wait() returns when its result is in place (or throws its error).
+class Work {
+ public:
+  virtual ~Work() = default;
+  virtual void wait() = 0;
+};
 
 class Communicator {
  public:
@@ -28,6 +36,10 @@ class Communicator {
 
   // In-place sum over all ranks.
   virtual void allreduce_sum(void* data, std::size_t count, DataType type) = 0;
+  // The same, started now and finished in the background; collectives started this way run
+  // in the order they were started, which must be the same on every rank.
+  virtual std::shared_ptr<Work> allreduce_sum_async(void* data, std::size_t count,
+                                                    DataType type) = 0;
   virtual void broadcast(void* data, std::size_t bytes, int root) = 0;
   // Every rank contributes `bytes`; `out` receives size() * bytes in rank order.
   virtual void allgather(const void* data, std::size_t bytes, void* out) = 0;

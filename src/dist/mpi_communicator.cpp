@@ -1,7 +1,12 @@
 #include "dist/mpi_communicator.hpp"
 
 #include <climits>
+#include <condition_variable>
 #include <cstdlib>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
 
 #include "common/log.hpp"
 
@@ -23,6 +28,17 @@ void check_mpi(int status, const char* operation, int rank) {
 
 // MPI counts are int: larger buffers go in pieces.
 constexpr std::size_t kMaxChunk = static_cast<std::size_t>(INT_MAX) / 8;
+
+void allreduce_in_chunks(void* data, std::size_t count, DataType type, MPI_Comm comm, int rank) {
+  auto* bytes = static_cast<char*>(data);
+  const std::size_t size = element_size(type);
+  for (std::size_t done = 0; done < count; done += kMaxChunk) {
+    const std::size_t chunk = std::min(kMaxChunk, count - done);
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, bytes + done * size, static_cast<int>(chunk),
+                            mpi_type(type), MPI_SUM, comm),
+              "MPI_Allreduce", rank);
+  }
+}
 
 }  // namespace
 
@@ -53,6 +69,13 @@ MpiRuntime::~MpiRuntime() {
     MPI_Finalize();
 }
 
+bool MpiRuntime::multithreaded() {
+  int level = MPI_THREAD_SINGLE;
+  if (initialized())
+    MPI_Query_thread(&level);
+  return level >= MPI_THREAD_MULTIPLE;
+}
+
 bool MpiRuntime::initialized() {
   int initialized = 0, finalized = 0;
   MPI_Initialized(&initialized);
@@ -65,6 +88,92 @@ void MpiRuntime::abort(int exit_code) {
     MPI_Abort(MPI_COMM_WORLD, exit_code);
   std::exit(exit_code);
 }
+
+// Runs queued all-reduces one after another on its own duplicate of the communicator, so
+// that they overlap with the caller's computation and never mix with its own collectives.
+class MpiCommunicator::Engine {
+ public:
+  Engine(MPI_Comm comm, int rank) : rank_(rank) {
+    check_mpi(MPI_Comm_dup(comm, &comm_), "MPI_Comm_dup", rank);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~Engine() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      closing_ = true;
+    }
+    changed_.notify_all();
+    thread_.join();
+    if (MpiRuntime::initialized())
+      MPI_Comm_free(&comm_);
+  }
+
+  std::shared_ptr<Work> submit(void* data, std::size_t count, DataType type) {
+    auto task = std::make_shared<Task>();
+    task->data = data;
+    task->count = count;
+    task->type = type;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queue_.push_back(task);
+    }
+    changed_.notify_all();
+    return task;
+  }
+
+ private:
+  struct Task : Work {
+    void* data = nullptr;
+    std::size_t count = 0;
+    DataType type = DataType::float32;
+    std::mutex mutex;
+    std::condition_variable done_changed;
+    bool done = false;
+    std::exception_ptr failure;
+    void wait() override {
+      std::unique_lock<std::mutex> lock(mutex);
+      done_changed.wait(lock, [&] { return done; });
+      if (failure)
+        std::rethrow_exception(failure);
+    }
+    void finish(std::exception_ptr error) {
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        failure = error;
+        done = true;
+      }
+      done_changed.notify_all();
+    }
+  };
+
+  void run() {
+    while (true) {
+      std::shared_ptr<Task> task;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        changed_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+        if (queue_.empty())
+          return;
+        task = queue_.front();
+        queue_.pop_front();
+      }
+      try {
+        allreduce_in_chunks(task->data, task->count, task->type, comm_, rank_);
+        task->finish(nullptr);
+      } catch (...) {
+        task->finish(std::current_exception());
+      }
+    }
+  }
+
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  int rank_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<std::shared_ptr<Task>> queue_;
+  bool closing_ = false;
+  std::thread thread_;
+};
 
 MpiCommunicator::MpiCommunicator(MPI_Comm comm) {
   DIST_CHECK(MpiRuntime::initialized(), "MPI is not initialised");
@@ -81,6 +190,7 @@ MpiCommunicator::MpiCommunicator(MPI_Comm comm) {
 }
 
 MpiCommunicator::~MpiCommunicator() {
+  engine_.reset();
   if (comm_ != MPI_COMM_NULL && MpiRuntime::initialized())
     MPI_Comm_free(&comm_);
 }
@@ -100,14 +210,22 @@ MPI_Datatype mpi_type(DataType type) {
 }
 
 void MpiCommunicator::allreduce_sum(void* data, std::size_t count, DataType type) {
-  auto* bytes = static_cast<char*>(data);
-  const std::size_t size = element_size(type);
-  for (std::size_t done = 0; done < count; done += kMaxChunk) {
-    const std::size_t chunk = std::min(kMaxChunk, count - done);
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, bytes + done * size, static_cast<int>(chunk),
-                            mpi_type(type), MPI_SUM, comm_),
-              "MPI_Allreduce", rank_);
+  allreduce_in_chunks(data, count, type, comm_, rank_);
+}
+
+std::shared_ptr<Work> MpiCommunicator::allreduce_sum_async(void* data, std::size_t count,
+                                                           DataType type) {
+  if (!MpiRuntime::multithreaded()) {
+    // Without MPI_THREAD_MULTIPLE no second thread may talk: reduce now, return it done.
+    struct Done : Work {
+      void wait() override {}
+    };
+    allreduce_sum(data, count, type);
+    return std::make_shared<Done>();
   }
+  if (!engine_)
+    engine_ = std::make_unique<Engine>(comm_, rank_);
+  return engine_->submit(data, count, type);
 }
 
 void MpiCommunicator::broadcast(void* data, std::size_t bytes, int root) {

@@ -17,6 +17,8 @@ class MpiRuntime {
   MpiRuntime& operator=(const MpiRuntime&) = delete;
 
   static bool initialized();
+  // Whether MPI lets several threads call it at once (the background all-reduce needs it).
+  static bool multithreaded();
   // Ends every rank of the job: used when one rank fails so that none hangs.
   [[noreturn]] static void abort(int exit_code);
 };
@@ -34,6 +36,7 @@ class MpiCommunicator final : public Communicator {
   std::string backend() const override { return "mpi"; }
 
   void allreduce_sum(void* data, std::size_t count, DataType type) override;
+  std::shared_ptr<Work> allreduce_sum_async(void* data, std::size_t count, DataType type) override;
   void broadcast(void* data, std::size_t bytes, int root) override;
   void allgather(const void* data, std::size_t bytes, void* out) override;
   void barrier() override;
@@ -42,7 +45,9 @@ class MpiCommunicator final : public Communicator {
   MPI_Comm comm() const { return comm_; }
 
  private:
+  class Engine;  // the background communication thread, as Horovod has
   MPI_Comm comm_ = MPI_COMM_NULL;
+  std::unique_ptr<Engine> engine_;  // started on first use
   int rank_ = 0;
   int size_ = 1;
   int local_rank_ = 0;

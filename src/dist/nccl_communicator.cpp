@@ -1,0 +1,148 @@
+#include "dist/nccl_communicator.hpp"
+
+#include <cuda_runtime_api.h>
+#include <nccl.h>
+
+#include <chrono>
+#include <thread>
+
+#include "common/log.hpp"
+
+namespace satunet::dist {
+namespace {
+
+constexpr auto kErrorPollInterval = std::chrono::milliseconds(1);
+
+ncclDataType_t nccl_type(DataType type) {
+  switch (type) {
+    case DataType::float32:
+      return ncclFloat32;
+    case DataType::float64:
+      return ncclFloat64;
+    case DataType::int64:
+      return ncclInt64;
+    case DataType::uint8:
+      return ncclUint8;
+  }
+  return ncclUint8;
+}
+
+void check_cuda(cudaError_t status, const char* operation, int rank) {
+  if (status != cudaSuccess)
+    throw Error(std::string(operation) + " failed on rank " + std::to_string(rank) + ": " +
+                cudaGetErrorString(status));
+}
+
+}  // namespace
+
+int cuda_device_count(std::string* why) {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    if (why)
+      *why = cudaGetErrorString(status);
+    cudaGetLastError();  // clear it: no driver is an answer here, not a failure
+    return 0;
+  }
+  if (count == 0 && why)
+    *why = "no CUDA device";
+  return count;
+}
+
+struct NcclCommunicator::State {
+  ncclComm_t comm = nullptr;
+  cudaStream_t stream = nullptr;
+  int rank = 0;
+
+  // Waits for the stream while watching for asynchronous NCCL errors (a peer that died).
+  void wait() {
+    while (true) {
+      const cudaError_t status = cudaStreamQuery(stream);
+      if (status == cudaSuccess)
+        return;
+      if (status != cudaErrorNotReady)
+        check_cuda(status, "cudaStreamQuery", rank);
+      ncclResult_t async_error = ncclSuccess;
+      ncclCommGetAsyncError(comm, &async_error);
+      if (async_error != ncclSuccess) {
+        ncclCommAbort(comm);
+        comm = nullptr;
+        throw Error("NCCL failed on rank " + std::to_string(rank) + ": " +
+                    ncclGetErrorString(async_error) + " (communicator aborted)");
+      }
+      std::this_thread::sleep_for(kErrorPollInterval);
+    }
+  }
+
+  void check(ncclResult_t status, const char* operation) {
+    if (status != ncclSuccess && status != ncclInProgress)
+      throw Error(std::string(operation) + " failed on rank " + std::to_string(rank) + ": " +
+                  ncclGetErrorString(status));
+  }
+};
+
+NcclCommunicator::NcclCommunicator(MpiCommunicator& bootstrap)
+    : bootstrap_(bootstrap), state_(std::make_unique<State>()) {
+  state_->rank = bootstrap.rank();
+  std::string why;
+  const int devices = cuda_device_count(&why);
+  if (devices == 0)
+    throw Error("--backend nccl: no GPU present on rank " + std::to_string(bootstrap.rank()) +
+                " (" + why + "); use --backend mpi to train on CPUs");
+  device_ = bootstrap.local_rank() % devices;
+  if (bootstrap.local_size() > devices)
+    log::warn(bootstrap.local_size(), " ranks share ", devices, " GPUs on this node");
+  check_cuda(cudaSetDevice(device_), "cudaSetDevice", state_->rank);
+  check_cuda(cudaStreamCreateWithFlags(&state_->stream, cudaStreamNonBlocking), "cudaStreamCreate",
+             state_->rank);
+  ncclUniqueId id{};
+  if (bootstrap.rank() == 0)
+    state_->check(ncclGetUniqueId(&id), "ncclGetUniqueId");
+  bootstrap.broadcast(&id, sizeof id, 0);
+  state_->check(ncclCommInitRank(&state_->comm, bootstrap.size(), id, bootstrap.rank()),
+                "ncclCommInitRank");
+}
+
+NcclCommunicator::~NcclCommunicator() {
+  if (state_->comm)
+    ncclCommDestroy(state_->comm);
+  if (state_->stream)
+    cudaStreamDestroy(state_->stream);
+}
+
+void NcclCommunicator::allreduce_sum(void* data, std::size_t count, DataType type) {
+  allreduce_sum_async(data, count, type)->wait();
+}
+
+std::shared_ptr<Work> NcclCommunicator::allreduce_sum_async(void* data, std::size_t count,
+                                                            DataType type) {
+  // The gradients come from work queued on the compute stream: finish it first.
+  check_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize", state_->rank);
+  state_->check(
+      ncclAllReduce(data, data, count, nccl_type(type), ncclSum, state_->comm, state_->stream),
+      "ncclAllReduce");
+  struct Pending : Work {
+    State* state;
+    explicit Pending(State* s) : state(s) {}
+    void wait() override { state->wait(); }
+  };
+  return std::make_shared<Pending>(state_.get());
+}
+
+void NcclCommunicator::broadcast(void* data, std::size_t bytes, int root) {
+  state_->check(ncclBroadcast(data, data, bytes, ncclUint8, root, state_->comm, state_->stream),
+                "ncclBroadcast");
+  state_->wait();
+}
+
+void NcclCommunicator::allgather(const void* data, std::size_t bytes, void* out) {
+  state_->check(ncclAllGather(data, out, bytes, ncclUint8, state_->comm, state_->stream),
+                "ncclAllGather");
+  state_->wait();
+}
+
+void NcclCommunicator::barrier() {
+  bootstrap_.barrier();
+}
+
+}  // namespace satunet::dist
