@@ -25,6 +25,7 @@ const std::vector<Command>& commands();
 // Registered by each cmd_*.cpp.
 Command synth_command();
 Command tile_command();
+Command train_command();
 Command info_command();
 
 // The command line this process was started with, for the records outputs keep.

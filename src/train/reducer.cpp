@@ -1,0 +1,196 @@
+#include "train/reducer.hpp"
+
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/variable.h>
+
+#include "common/error.hpp"
+#include "common/hash.hpp"
+#include "common/timer.hpp"
+
+namespace satunet::train {
+
+struct GradientReducer::State {
+  struct Bucket {
+    std::vector<int> parameters;
+    torch::Tensor flat;
+    int pending = 0;
+    std::shared_ptr<dist::Work> work;
+  };
+  dist::Communicator* comm = nullptr;
+  std::vector<torch::Tensor> parameters;
+  std::vector<int> bucket_of;
+  std::vector<std::int64_t> offset;  // of each parameter in its bucket
+  std::vector<char> ready;
+  std::vector<Bucket> buckets;
+  std::size_t next_launch = 0;
+  bool synchronise = false;
+  bool alive = true;
+  double wait_seconds = 0;
+
+  void copy_into_bucket(int index) {
+    const torch::Tensor& parameter = parameters[static_cast<std::size_t>(index)];
+    Bucket& bucket = buckets[static_cast<std::size_t>(bucket_of[static_cast<std::size_t>(index)])];
+    torch::Tensor slice =
+        bucket.flat.narrow(0, offset[static_cast<std::size_t>(index)], parameter.numel());
+    const torch::Tensor grad = parameter.grad();
+    if (grad.defined()) {
+      slice.copy_(grad.reshape({-1}));
+    } else {
+      slice.zero_();  // unused this step: contributes nothing
+    }
+  }
+
+  void mark_ready(int index) {
+    if (!alive || !synchronise || ready[static_cast<std::size_t>(index)]) return;
+    ready[static_cast<std::size_t>(index)] = 1;
+    copy_into_bucket(index);
+    --buckets[static_cast<std::size_t>(bucket_of[static_cast<std::size_t>(index)])].pending;
+    launch_in_order();
+  }
+
+  // Buckets go out in index order on every rank, whatever order they fill in.
+  void launch_in_order() {
+    while (next_launch < buckets.size() && buckets[next_launch].pending == 0) {
+      Bucket& bucket = buckets[next_launch++];
+      bucket.work = comm->allreduce_sum_async(bucket.flat.data_ptr(), bucket.flat.numel(),
+                                              dist::DataType::float32);
+    }
+  }
+};
+
+namespace {
+
+class ReadyHook : public torch::autograd::FunctionPostHook {
+ public:
+  ReadyHook(std::shared_ptr<GradientReducer::State> state, int index)
+      : state_(std::move(state)), index_(index) {}
+  torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs,
+                                            const torch::autograd::variable_list&) override {
+    state_->mark_ready(index_);
+    return outputs;
+  }
+
+ private:
+  std::shared_ptr<GradientReducer::State> state_;
+  int index_;
+};
+
+}  // namespace
+
+GradientReducer::GradientReducer(torch::nn::Module& model, dist::Communicator& comm,
+                                 double bucket_mb, double first_bucket_mb)
+    : model_(model), comm_(comm), state_(std::make_shared<State>()) {
+  state_->comm = &comm;
+  for (const torch::Tensor& parameter : model.parameters())
+    if (parameter.requires_grad()) state_->parameters.push_back(parameter);
+  const auto count = static_cast<int>(state_->parameters.size());
+  state_->bucket_of.assign(static_cast<std::size_t>(count), 0);
+  state_->offset.assign(static_cast<std::size_t>(count), 0);
+  state_->ready.assign(static_cast<std::size_t>(count), 0);
+  // Reverse order: the last layers' gradients are computed first.
+  std::int64_t filled = 0;
+  double cap_bytes = first_bucket_mb * 1024 * 1024;
+  state_->buckets.emplace_back();
+  for (int index = count - 1; index >= 0; --index) {
+    const std::int64_t numel = state_->parameters[static_cast<std::size_t>(index)].numel();
+    if (filled > 0 && static_cast<double>((filled + numel) * 4) > cap_bytes) {
+      state_->buckets.back().flat = torch::zeros({filled}, state_->parameters[0].options());
+      state_->buckets.emplace_back();
+      filled = 0;
+      cap_bytes = bucket_mb * 1024 * 1024;
+    }
+    state_->bucket_of[static_cast<std::size_t>(index)] = static_cast<int>(state_->buckets.size()) - 1;
+    state_->offset[static_cast<std::size_t>(index)] = filled;
+    state_->buckets.back().parameters.push_back(index);
+    filled += numel;
+  }
+  state_->buckets.back().flat = torch::zeros({filled}, state_->parameters[0].options());
+  for (int index = 0; index < count; ++index) {
+    auto accumulator =
+        torch::autograd::impl::grad_accumulator(state_->parameters[static_cast<std::size_t>(index)]);
+    accumulator->add_post_hook(std::make_unique<ReadyHook>(state_, index));
+  }
+}
+
+GradientReducer::~GradientReducer() { state_->alive = false; }
+
+void GradientReducer::broadcast_from_root() {
+  torch::NoGradGuard no_grad;
+  for (torch::Tensor tensor : model_.parameters())
+    comm_.broadcast(tensor.data_ptr(), tensor.numel() * tensor.element_size(), 0);
+  for (torch::Tensor tensor : model_.buffers())
+    comm_.broadcast(tensor.data_ptr(), tensor.numel() * tensor.element_size(), 0);
+}
+
+void GradientReducer::check_same_buckets() {
+  std::uint64_t layout = 0;
+  for (std::int64_t size : bucket_sizes()) layout = hash(layout, static_cast<std::uint64_t>(size));
+  std::vector<std::uint64_t> all(static_cast<std::size_t>(comm_.size()));
+  comm_.allgather(&layout, sizeof layout, all.data());
+  for (int rank = 0; rank < comm_.size(); ++rank)
+    if (all[static_cast<std::size_t>(rank)] != all[0])
+      throw Error("rank " + std::to_string(rank) +
+                  " has other gradient buckets than rank 0: every rank must build the same model");
+}
+
+void GradientReducer::average_buffers() {
+  torch::NoGradGuard no_grad;
+  for (torch::Tensor buffer : model_.buffers()) {
+    if (!buffer.is_floating_point()) continue;  // counters such as num_batches_tracked
+    torch::Tensor contiguous = buffer.contiguous();
+    comm_.allreduce_sum(contiguous.data_ptr(), contiguous.numel(),
+                        buffer.scalar_type() == torch::kFloat64 ? dist::DataType::float64
+                                                                : dist::DataType::float32);
+    buffer.copy_(contiguous / comm_.size());
+  }
+}
+
+void GradientReducer::prepare(bool synchronise) {
+  State& state = *state_;
+  state.synchronise = synchronise;
+  std::fill(state.ready.begin(), state.ready.end(), 0);
+  state.next_launch = 0;
+  for (auto& bucket : state.buckets) {
+    bucket.pending = static_cast<int>(bucket.parameters.size());
+    bucket.work.reset();
+  }
+}
+
+void GradientReducer::finish() {
+  State& state = *state_;
+  if (!state.synchronise) return;
+  for (int index = 0; index < static_cast<int>(state.parameters.size()); ++index)
+    state.mark_ready(index);  // parameters the backward pass did not reach
+  Stopwatch waiting;
+  for (auto& bucket : state.buckets) bucket.work->wait();
+  state.wait_seconds += waiting.seconds();
+  torch::NoGradGuard no_grad;
+  const double scale = 1.0 / comm_.size();
+  for (int index = 0; index < static_cast<int>(state.parameters.size()); ++index) {
+    torch::Tensor& parameter = state.parameters[static_cast<std::size_t>(index)];
+    const auto& bucket = state.buckets[static_cast<std::size_t>(state.bucket_of[static_cast<std::size_t>(index)])];
+    torch::Tensor averaged =
+        bucket.flat.narrow(0, state.offset[static_cast<std::size_t>(index)], parameter.numel())
+            .view_as(parameter) *
+        scale;
+    if (parameter.grad().defined()) {
+      parameter.mutable_grad().copy_(averaged);
+    } else {
+      parameter.mutable_grad() = averaged.clone();
+    }
+  }
+  state.synchronise = false;
+}
+
+int GradientReducer::buckets() const { return static_cast<int>(state_->buckets.size()); }
+
+std::vector<std::int64_t> GradientReducer::bucket_sizes() const {
+  std::vector<std::int64_t> sizes;
+  for (const auto& bucket : state_->buckets) sizes.push_back(bucket.flat.numel());
+  return sizes;
+}
+
+double GradientReducer::communication_wait_seconds() const { return state_->wait_seconds; }
+
+}  // namespace satunet::train

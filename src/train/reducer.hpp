@@ -1,0 +1,49 @@
+#pragma once
+// Gradient synchronisation as PyTorch DDP does it: gradients grouped into buckets in reverse
+// parameter order (about 1 MB first, so communication starts early, then --bucket-mb); a
+// post-hook on each parameter's gradient accumulator marks it ready; a full bucket is
+// all-reduced in the background while backward goes on; buckets are launched in index order
+// on every rank (checked at start); finish() waits and scales by 1/world.
+#include <torch/torch.h>
+
+#include <memory>
+#include <vector>
+
+#include "dist/communicator.hpp"
+
+namespace satunet::train {
+
+class GradientReducer {
+ public:
+  GradientReducer(torch::nn::Module& model, dist::Communicator& comm, double bucket_mb,
+                  double first_bucket_mb = 1.0);
+  ~GradientReducer();
+  GradientReducer(const GradientReducer&) = delete;
+  GradientReducer& operator=(const GradientReducer&) = delete;
+
+  // Parameters and buffers of rank 0 everywhere.
+  void broadcast_from_root();
+  // Refuses to train when ranks disagree on the buckets (different models or builds).
+  void check_same_buckets();
+  // Averages the buffers (batch-norm running statistics) across ranks.
+  void average_buffers();
+
+  // Before a backward pass: whether its gradients are to be synchronised (the last
+  // micro-batch of an accumulation) or only accumulated locally.
+  void prepare(bool synchronise);
+  // After backward: launches what is left, waits, and leaves the averaged gradients in .grad.
+  void finish();
+
+  int buckets() const;
+  std::vector<std::int64_t> bucket_sizes() const;  // elements per bucket, in launch order
+  double communication_wait_seconds() const;
+
+  struct State;  // shared with the hooks, which outlive nothing they point to
+
+ private:
+  torch::nn::Module& model_;
+  dist::Communicator& comm_;
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace satunet::train

@@ -1,0 +1,24 @@
+#include "train/signals.hpp"
+
+#include <csignal>
+
+namespace satunet::train {
+namespace {
+volatile std::sig_atomic_t g_signal = 0;
+extern "C" void remember_signal(int signal) { g_signal = signal; }
+}  // namespace
+
+void install_stop_signals() {
+  struct sigaction action {};
+  action.sa_handler = remember_signal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGUSR1, &action, nullptr);
+}
+
+bool stop_requested() { return g_signal != 0; }
+void clear_stop_request() { g_signal = 0; }
+int stop_signal() { return g_signal; }
+
+}  // namespace satunet::train

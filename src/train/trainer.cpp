@@ -1,0 +1,437 @@
+#include "train/trainer.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "common/files.hpp"
+#include "common/log.hpp"
+#include "common/progress.hpp"
+#include "common/text.hpp"
+#include "common/timer.hpp"
+#include "data/dataset.hpp"
+#include "data/loader.hpp"
+#include "data/sampler.hpp"
+#include "dist/backend.hpp"
+#include "model/checkpoint.hpp"
+#include "model/metrics.hpp"
+#include "train/reducer.hpp"
+#include "train/schedule.hpp"
+#include "train/signals.hpp"
+
+namespace satunet::train {
+namespace fs = std::filesystem;
+namespace {
+
+struct Position {
+  std::int64_t epoch = 0;       // the epoch being run (or the next one)
+  std::int64_t epoch_step = 0;  // optimizer steps done in it
+  std::int64_t step = 0;        // optimizer steps done in all
+  double best_iou = -1;
+};
+
+std::vector<double> class_weights_from(const TrainOptions& options,
+                                       const shards::Manifest& manifest) {
+  if (options.class_weights == "none") return {};
+  if (options.class_weights == "auto")
+    return model::inverse_frequency_weights(manifest.class_pixels.at("train"));
+  std::vector<double> weights;
+  for (const std::string& value : text::split(options.class_weights, ','))
+    weights.push_back(text::parse_double(value, "--class-weights"));
+  if (weights.size() != manifest.classes.size())
+    throw UsageError("--class-weights has " + std::to_string(weights.size()) +
+                     " values for the dataset's " + std::to_string(manifest.classes.size()) +
+                     " classes");
+  return weights;
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainOptions& options,
+                                                        model::UNet& net) {
+  if (options.optimizer == "adamw")
+    return std::make_unique<torch::optim::AdamW>(
+        net->parameters(), torch::optim::AdamWOptions(options.lr).weight_decay(options.weight_decay));
+  return std::make_unique<torch::optim::SGD>(
+      net->parameters(),
+      torch::optim::SGDOptions(options.lr).momentum(0.9).nesterov(true).weight_decay(
+          options.weight_decay));
+}
+
+void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
+  for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+}
+
+torch::Tensor generator_state() {
+  auto generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  return generator.get_state();
+}
+
+void restore_generator(const torch::Tensor& state) {
+  auto generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  generator.set_state(state);
+}
+
+class Run {
+ public:
+  Run(const TrainOptions& options, dist::MpiCommunicator& world)
+      : options_(options), world_(world), train_set_(options.data, "train") {
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    model::set_threads(options.threads > 0 ? options.threads
+                                           : std::max(1, cores / std::max(1, world.local_size())));
+    at::globalContext().setDeterministicAlgorithms(options.deterministic, true);
+    on_gpu_ = torch::cuda::is_available() && options.backend != "mpi";
+    if (on_gpu_)
+      device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(
+                                                world.local_rank() % torch::cuda::device_count()));
+    comm_ = dist::make_communicator(options.backend, world, on_gpu_);
+    const auto& manifest = train_set_.manifest();
+    if (manifest.tiles_per_split.count("val") && manifest.tiles_per_split.at("val") > 0)
+      val_set_.emplace(options.data, "val");
+    checkpoint_dir_ = options.out + "/checkpoints";
+    build_model();
+    net_->to(device_);
+    reducer_ = std::make_unique<GradientReducer>(*net_, *comm_, options.bucket_mb);
+    reducer_->check_same_buckets();
+    optimizer_ = make_optimizer(options, net_);
+    if (resumed_) restore_training_state();
+    else reducer_->broadcast_from_root();
+    model::LossOptions loss = options.loss;
+    loss.class_weights = class_weights_from(options, manifest);
+    loss_ = std::make_unique<model::SegmentationLoss>(loss);
+  }
+
+  TrainResult execute() {
+    install_stop_signals();
+    const data::DistributedSampler sampler(train_set_.size(), world_.rank(), world_.size(),
+                                           options_.seed);
+    data::StreamingLoader loader(train_set_, sampler, options_.batch, options_.prefetch,
+                                 options_.augment, options_.seed);
+    const std::int64_t steps_per_epoch = loader.steps_per_epoch() / options_.accumulate;
+    if (steps_per_epoch < 1)
+      throw Error(options_.data + ": " + std::to_string(sampler.per_rank()) +
+                  " train tiles per rank make no optimizer step of --batch " +
+                  std::to_string(options_.batch) + " x --accumulate " +
+                  std::to_string(options_.accumulate));
+    total_steps_ = options_.max_steps > 0 ? options_.max_steps : options_.epochs * steps_per_epoch;
+    prepare_outputs();
+    log::info("train: ", net_->options().describe(), ", ", net_->parameter_count(),
+              " parameters; ", world_.size(), " replicas (", comm_->backend(), "), ",
+              reducer_->buckets(), " gradient buckets; ", steps_per_epoch, " steps per epoch, ",
+              total_steps_, " in all");
+    TrainResult result;
+    Stopwatch clock;
+    while (position_.step < total_steps_) {
+      loader.start_epoch(position_.epoch, position_.epoch_step * options_.accumulate);
+      Progress progress("epoch " + std::to_string(position_.epoch + 1), steps_per_epoch, "steps");
+      progress.set(position_.epoch_step);
+      double loss_sum = 0;
+      std::int64_t loss_steps = 0;
+      const double data_wait_before = loader.wait_seconds();
+      const double comm_wait_before = reducer_->communication_wait_seconds();
+      clock.restart();
+      const std::int64_t first_step = position_.epoch_step;
+      while (position_.epoch_step < steps_per_epoch && position_.step < total_steps_) {
+        loss_sum += train_step(loader);
+        ++loss_steps;
+        ++position_.step;
+        ++position_.epoch_step;
+        progress.advance();
+        if (agree_to_stop()) {
+          result.last_checkpoint = save_checkpoint("last.pt");
+          result.stopped_by_signal = true;
+          result.steps = position_.step;
+          return result;
+        }
+        if (options_.checkpoint_every > 0 && position_.step % options_.checkpoint_every == 0)
+          result.last_checkpoint = save_checkpoint("last.pt");
+      }
+      progress.finish();
+      const bool epoch_done = position_.epoch_step == steps_per_epoch;
+      const double seconds = clock.seconds();
+      const std::int64_t samples =
+          (position_.epoch_step - first_step) * options_.batch * options_.accumulate * world_.size();
+      EpochRecord record{position_.epoch, position_.step, world_.sum(loss_sum) / world_.size() /
+                                                              std::max<std::int64_t>(1, loss_steps),
+                         current_lr_, samples / std::max(seconds, 1e-9),
+                         100 * (loader.wait_seconds() - data_wait_before) / std::max(seconds, 1e-9),
+                         100 * (reducer_->communication_wait_seconds() - comm_wait_before) /
+                             std::max(seconds, 1e-9),
+                         {},
+                         std::numeric_limits<double>::quiet_NaN()};
+      if (epoch_done) {
+        ++position_.epoch;
+        position_.epoch_step = 0;
+        ++result.epochs_done;
+      }
+      const bool finished = position_.step >= total_steps_;
+      if (val_set_ && (finished || (epoch_done && position_.epoch % options_.val_every == 0))) {
+        const model::ConfusionMatrix matrix = validate_model();
+        record.iou.clear();
+        for (int c = 0; c < matrix.classes(); ++c) record.iou.push_back(matrix.iou(c));
+        record.mean_foreground_iou = matrix.mean_foreground_iou();
+        result.last_val_iou = record.iou;
+        if (world_.rank() == 0) log::info("validation after step ", position_.step, ":\n",
+                                          matrix.table(train_set_.manifest().classes));
+        if (record.mean_foreground_iou > position_.best_iou) {
+          position_.best_iou = record.mean_foreground_iou;
+          save_checkpoint("best.pt");
+        }
+      }
+      write_metrics(record);
+      if (epoch_done || finished) result.last_checkpoint = save_checkpoint("last.pt");
+    }
+    result.steps = position_.step;
+    result.best_mean_foreground_iou = position_.best_iou;
+    return result;
+  }
+
+ private:
+  struct EpochRecord {
+    std::int64_t epoch, step;
+    double loss, lr, samples_per_second, data_wait_percent, comm_wait_percent;
+    std::vector<double> iou;
+    double mean_foreground_iou = std::numeric_limits<double>::quiet_NaN();
+  };
+
+  void build_model() {
+    const std::string resume = options_.resume == "last" ? checkpoint_dir_ + "/last.pt" : options_.resume;
+    if (!resume.empty()) {
+      loaded_.emplace(model::load_checkpoint(resume));
+      const auto& meta = loaded_->meta;
+      if (meta.model.in_channels() != train_set_.bands() ||
+          meta.model.classes() != train_set_.classes())
+        throw Error(resume + ": a model of " + std::to_string(meta.model.in_channels()) +
+                    " bands and " + std::to_string(meta.model.classes()) + " classes cannot train on " +
+                    options_.data + " (" + std::to_string(train_set_.bands()) + " bands, " +
+                    std::to_string(train_set_.classes()) + " classes)");
+      net_ = loaded_->model;
+      resumed_ = true;
+      return;
+    }
+    torch::manual_seed(options_.seed);  // the same initial weights on every rank
+    net_ = model::UNet(model::UNetOptions(options_.model)
+                           .in_channels(train_set_.bands())
+                           .classes(train_set_.classes()));
+  }
+
+  void restore_training_state() {
+    auto& archive = loaded_->archive;
+    torch::serialize::InputArchive optimizer_state, rng;
+    archive.read("optimizer", optimizer_state);
+    optimizer_->load(optimizer_state);
+    archive.read("rng", rng);
+    torch::Tensor state;
+    rng.read("cpu", state);
+    restore_generator(state);
+    const auto training = nlohmann::json::parse(loaded_->meta.training);
+    position_.epoch = training.at("epoch");
+    position_.epoch_step = training.at("epoch_step");
+    position_.step = training.at("step");
+    position_.best_iou = training.at("best_iou");
+    log::info("train: resuming ", options_.resume, " at step ", position_.step, " (epoch ",
+              position_.epoch + 1, ", step ", position_.epoch_step, " in it)");
+  }
+
+  void prepare_outputs() {
+    if (world_.rank() == 0) {
+      ensure_directory(checkpoint_dir_);
+      nlohmann::json config = {{"command_line", options_.command_line},
+                               {"data", options_.data},
+                               {"model", nlohmann::json::parse(net_->options().to_json())},
+                               {"world_size", world_.size()},
+                               {"backend", comm_->backend()},
+                               {"batch_per_rank", options_.batch},
+                               {"accumulate", options_.accumulate},
+                               {"optimizer", options_.optimizer},
+                               {"lr", options_.lr},
+                               {"weight_decay", options_.weight_decay},
+                               {"schedule", options_.schedule},
+                               {"warmup", options_.warmup},
+                               {"scale_lr", options_.scale_lr},
+                               {"loss", model::to_string(options_.loss.kind)},
+                               {"class_weights", options_.class_weights},
+                               {"seed", options_.seed},
+                               {"total_steps", total_steps_}};
+      write_text_file(options_.out + "/config.json", config.dump(2) + "\n");
+      const std::string metrics = options_.out + "/metrics.csv";
+      if (!resumed_ || !file_exists(metrics)) {
+        std::string header =
+            "epoch,step,loss,lr,samples_per_s,data_wait_pct,comm_wait_pct";
+        for (const std::string& name : train_set_.manifest().classes) header += ",val_iou_" + name;
+        write_text_file(metrics, header + ",val_mean_foreground_iou\n");
+      }
+    }
+    world_.barrier();
+  }
+
+  // One optimizer step: `accumulate` micro-batches, gradients synchronised on the last.
+  double train_step(data::StreamingLoader& loader) {
+    current_lr_ = learning_rate(parse_schedule(options_.schedule),
+                                options_.lr * (options_.scale_lr ? world_.size() : 1),
+                                position_.step, total_steps_, options_.warmup);
+    set_learning_rate(*optimizer_, current_lr_);
+    optimizer_->zero_grad();
+    net_->train();
+    double loss_total = 0;
+    for (int micro = 0; micro < options_.accumulate; ++micro) {
+      data::Batch batch;
+      if (!loader.next(batch)) throw Error("the loader ran out of batches mid-epoch");
+      const int tile = train_set_.tile_size();
+      const torch::Tensor images =
+          torch::from_blob(batch.images.data(), {batch.size, train_set_.bands(), tile, tile},
+                           torch::kFloat32)
+              .to(device_);
+      const torch::Tensor labels =
+          torch::from_blob(batch.labels.data(), {batch.size, tile, tile}, torch::kUInt8)
+              .to(device_, torch::kLong);
+      const torch::Tensor loss = (*loss_)(net_->forward(images), labels) / options_.accumulate;
+      reducer_->prepare(micro == options_.accumulate - 1);
+      loss.backward();
+      reducer_->finish();
+      loss_total += loss.item<double>();
+    }
+    optimizer_->step();
+    return loss_total;
+  }
+
+  bool agree_to_stop() {
+    const double votes = world_.sum(stop_requested() ? 1.0 : 0.0);
+    return votes > 0;
+  }
+
+  model::ConfusionMatrix validate_model() {
+    reducer_->average_buffers();
+    net_->eval();
+    torch::NoGradGuard no_grad;
+    const data::ShardDataset& val = *val_set_;
+    const int tile = val.tile_size();
+    const std::size_t plane = static_cast<std::size_t>(tile) * tile;
+    model::ConfusionMatrix matrix(val.classes());
+    std::vector<float> images;
+    std::vector<std::uint8_t> labels;
+    // Every val tile exactly once: rank r takes r, r + world, ...
+    for (std::int64_t first = world_.rank(); first < val.size();
+         first += static_cast<std::int64_t>(options_.batch) * world_.size()) {
+      std::vector<std::int64_t> indices;
+      for (std::int64_t i = first; i < val.size() && static_cast<int>(indices.size()) < options_.batch;
+           i += world_.size())
+        indices.push_back(i);
+      const auto count = static_cast<std::int64_t>(indices.size());
+      images.resize(plane * val.bands() * indices.size());
+      labels.resize(plane * indices.size());
+      for (std::size_t i = 0; i < indices.size(); ++i)
+        val.read(indices[i], images.data() + i * plane * val.bands(), labels.data() + i * plane);
+      const torch::Tensor prediction =
+          net_->forward(torch::from_blob(images.data(), {count, val.bands(), tile, tile}).to(device_))
+              .argmax(1)
+              .to(torch::kCPU, torch::kUInt8)
+              .contiguous();
+      matrix.add(labels.data(), prediction.data_ptr<std::uint8_t>(), labels.size());
+    }
+    world_.allreduce_sum(matrix.counts());
+    return matrix;
+  }
+
+  std::string save_checkpoint(const std::string& name) {
+    reducer_->average_buffers();  // every rank: the replicas' running statistics agree
+    const std::string path = checkpoint_dir_ + "/" + name;
+    if (world_.rank() == 0) {
+      model::CheckpointMeta meta;
+      meta.model = net_->options();
+      meta.classes = train_set_.manifest().classes;
+      for (const auto& band : train_set_.manifest().bands)
+        meta.bands.push_back({band.name, band.mean, band.std});
+      meta.epoch = position_.epoch;
+      meta.step = position_.step;
+      meta.tile_size = train_set_.tile_size();
+      meta.created_by = std::string("satunet ") + SATUNET_VERSION;
+      meta.training = nlohmann::json{{"epoch", position_.epoch},
+                                     {"epoch_step", position_.epoch_step},
+                                     {"step", position_.step},
+                                     {"best_iou", position_.best_iou},
+                                     {"world_size", world_.size()},
+                                     {"seed", options_.seed},
+                                     {"command_line", options_.command_line}}
+                          .dump();
+      torch::serialize::OutputArchive optimizer_state, rng;
+      optimizer_->save(optimizer_state);
+      rng.write("cpu", generator_state());
+      model::save_checkpoint(path, net_, meta, {{{"optimizer", &optimizer_state}, {"rng", &rng}}});
+    }
+    world_.barrier();
+    return path;
+  }
+
+  void write_metrics(const EpochRecord& record) {
+    if (world_.rank() != 0) return;
+    std::ostringstream row;
+    row.precision(6);
+    row << record.epoch + 1 << "," << record.step << "," << record.loss << "," << record.lr << ","
+        << record.samples_per_second << "," << record.data_wait_percent << ","
+        << record.comm_wait_percent;
+    for (std::size_t c = 0; c < train_set_.manifest().classes.size(); ++c)
+      row << "," << (c < record.iou.size() ? std::to_string(record.iou[c]) : "");
+    row << "," << (std::isnan(record.mean_foreground_iou) ? "" : std::to_string(record.mean_foreground_iou))
+        << "\n";
+    // Appending a line is all-or-nothing enough for a log; the file itself was made atomically.
+    std::ofstream(options_.out + "/metrics.csv", std::ios::app) << row.str();
+  }
+
+  const TrainOptions& options_;
+  dist::MpiCommunicator& world_;
+  data::ShardDataset train_set_;
+  std::optional<data::ShardDataset> val_set_;
+  bool on_gpu_ = false;
+  torch::Device device_{torch::kCPU};
+  std::unique_ptr<dist::Communicator> comm_;
+  std::string checkpoint_dir_;
+  std::optional<model::LoadedCheckpoint> loaded_;
+  bool resumed_ = false;
+  model::UNet net_{nullptr};
+  std::unique_ptr<GradientReducer> reducer_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::unique_ptr<model::SegmentationLoss> loss_;
+  Position position_;
+  std::int64_t total_steps_ = 0;
+  double current_lr_ = 0;
+};
+
+}  // namespace
+
+void validate(const TrainOptions& options) {
+  if (options.data.empty()) throw UsageError("--data is required");
+  if (options.out.empty()) throw UsageError("--out is required");
+  if (options.epochs < 1 && options.max_steps < 1) throw UsageError("--epochs must be at least 1");
+  if (options.batch < 1) throw UsageError("--batch must be at least 1");
+  if (options.accumulate < 1) throw UsageError("--accumulate must be at least 1");
+  if (!(options.lr > 0)) throw UsageError("--lr must be positive");
+  if (options.weight_decay < 0) throw UsageError("--weight-decay must not be negative");
+  if (options.optimizer != "adamw" && options.optimizer != "sgd")
+    throw UsageError("--optimizer must be adamw or sgd (got '" + options.optimizer + "')");
+  parse_schedule(options.schedule);
+  if (options.warmup < 0) throw UsageError("--warmup must not be negative");
+  if (!(options.bucket_mb > 0)) throw UsageError("--bucket-mb must be positive");
+  if (options.val_every < 1) throw UsageError("--val-every must be at least 1");
+  if (options.checkpoint_every < 0) throw UsageError("--checkpoint-every must not be negative");
+  if (options.threads < 0) throw UsageError("--threads must be 0 (automatic) or more");
+  if (options.prefetch < 1) throw UsageError("--prefetch must be at least 1");
+  options.model.validate();
+}
+
+TrainResult train(const TrainOptions& options, dist::MpiCommunicator& world) {
+  validate(options);
+  Run run(options, world);
+  return run.execute();
+}
+
+}  // namespace satunet::train
