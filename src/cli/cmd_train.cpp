@@ -36,14 +36,16 @@ train::TrainOptions train_options(const po::variables_map& values) {
   options.accumulate = values["accumulate"].as<int>();
   options.loss.kind = model::parse_loss(text("loss"));
   options.class_weights = text("class-weights");
-  if (values["augment"].as<bool>()) options.augment = data::AugmentOptions::standard();
+  if (values["augment"].as<bool>())
+    options.augment = data::AugmentOptions::standard();
   options.seed = values["seed"].as<std::uint64_t>();
   options.threads = values["threads"].as<int>();
   options.backend = text("backend");
   options.bucket_mb = values["bucket-mb"].as<double>();
   options.val_every = values["val-every"].as<std::int64_t>();
   options.checkpoint_every = values["checkpoint-every"].as<std::int64_t>();
-  if (values.count("resume")) options.resume = text("resume");
+  if (values.count("resume"))
+    options.resume = text("resume");
   options.deterministic = values["deterministic"].as<bool>();
   options.prefetch = values["prefetch"].as<int>();
   options.command_line = invocation();

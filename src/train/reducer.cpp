@@ -42,7 +42,8 @@ struct GradientReducer::State {
   }
 
   void mark_ready(int index) {
-    if (!alive || !synchronise || ready[static_cast<std::size_t>(index)]) return;
+    if (!alive || !synchronise || ready[static_cast<std::size_t>(index)])
+      return;
     ready[static_cast<std::size_t>(index)] = 1;
     copy_into_bucket(index);
     --buckets[static_cast<std::size_t>(bucket_of[static_cast<std::size_t>(index)])].pending;
@@ -83,7 +84,8 @@ GradientReducer::GradientReducer(torch::nn::Module& model, dist::Communicator& c
     : model_(model), comm_(comm), state_(std::make_shared<State>()) {
   state_->comm = &comm;
   for (const torch::Tensor& parameter : model.parameters())
-    if (parameter.requires_grad()) state_->parameters.push_back(parameter);
+    if (parameter.requires_grad())
+      state_->parameters.push_back(parameter);
   const auto count = static_cast<int>(state_->parameters.size());
   state_->bucket_of.assign(static_cast<std::size_t>(count), 0);
   state_->offset.assign(static_cast<std::size_t>(count), 0);
@@ -100,20 +102,23 @@ GradientReducer::GradientReducer(torch::nn::Module& model, dist::Communicator& c
       filled = 0;
       cap_bytes = bucket_mb * 1024 * 1024;
     }
-    state_->bucket_of[static_cast<std::size_t>(index)] = static_cast<int>(state_->buckets.size()) - 1;
+    state_->bucket_of[static_cast<std::size_t>(index)] =
+        static_cast<int>(state_->buckets.size()) - 1;
     state_->offset[static_cast<std::size_t>(index)] = filled;
     state_->buckets.back().parameters.push_back(index);
     filled += numel;
   }
   state_->buckets.back().flat = torch::zeros({filled}, state_->parameters[0].options());
   for (int index = 0; index < count; ++index) {
-    auto accumulator =
-        torch::autograd::impl::grad_accumulator(state_->parameters[static_cast<std::size_t>(index)]);
+    auto accumulator = torch::autograd::impl::grad_accumulator(
+        state_->parameters[static_cast<std::size_t>(index)]);
     accumulator->add_post_hook(std::make_unique<ReadyHook>(state_, index));
   }
 }
 
-GradientReducer::~GradientReducer() { state_->alive = false; }
+GradientReducer::~GradientReducer() {
+  state_->alive = false;
+}
 
 void GradientReducer::broadcast_from_root() {
   torch::NoGradGuard no_grad;
@@ -125,7 +130,8 @@ void GradientReducer::broadcast_from_root() {
 
 void GradientReducer::check_same_buckets() {
   std::uint64_t layout = 0;
-  for (std::int64_t size : bucket_sizes()) layout = hash(layout, static_cast<std::uint64_t>(size));
+  for (std::int64_t size : bucket_sizes())
+    layout = hash(layout, static_cast<std::uint64_t>(size));
   std::vector<std::uint64_t> all(static_cast<std::size_t>(comm_.size()));
   comm_.allgather(&layout, sizeof layout, all.data());
   for (int rank = 0; rank < comm_.size(); ++rank)
@@ -137,7 +143,8 @@ void GradientReducer::check_same_buckets() {
 void GradientReducer::average_buffers() {
   torch::NoGradGuard no_grad;
   for (torch::Tensor buffer : model_.buffers()) {
-    if (!buffer.is_floating_point()) continue;  // counters such as num_batches_tracked
+    if (!buffer.is_floating_point())
+      continue;  // counters such as num_batches_tracked
     torch::Tensor contiguous = buffer.contiguous();
     comm_.allreduce_sum(contiguous.data_ptr(), contiguous.numel(),
                         buffer.scalar_type() == torch::kFloat64 ? dist::DataType::float64
@@ -159,17 +166,20 @@ void GradientReducer::prepare(bool synchronise) {
 
 void GradientReducer::finish() {
   State& state = *state_;
-  if (!state.synchronise) return;
+  if (!state.synchronise)
+    return;
   for (int index = 0; index < static_cast<int>(state.parameters.size()); ++index)
     state.mark_ready(index);  // parameters the backward pass did not reach
   Stopwatch waiting;
-  for (auto& bucket : state.buckets) bucket.work->wait();
+  for (auto& bucket : state.buckets)
+    bucket.work->wait();
   state.wait_seconds += waiting.seconds();
   torch::NoGradGuard no_grad;
   const double scale = 1.0 / comm_.size();
   for (int index = 0; index < static_cast<int>(state.parameters.size()); ++index) {
     torch::Tensor& parameter = state.parameters[static_cast<std::size_t>(index)];
-    const auto& bucket = state.buckets[static_cast<std::size_t>(state.bucket_of[static_cast<std::size_t>(index)])];
+    const auto& bucket =
+        state.buckets[static_cast<std::size_t>(state.bucket_of[static_cast<std::size_t>(index)])];
     torch::Tensor averaged =
         bucket.flat.narrow(0, state.offset[static_cast<std::size_t>(index)], parameter.numel())
             .view_as(parameter) *
@@ -183,14 +193,19 @@ void GradientReducer::finish() {
   state.synchronise = false;
 }
 
-int GradientReducer::buckets() const { return static_cast<int>(state_->buckets.size()); }
+int GradientReducer::buckets() const {
+  return static_cast<int>(state_->buckets.size());
+}
 
 std::vector<std::int64_t> GradientReducer::bucket_sizes() const {
   std::vector<std::int64_t> sizes;
-  for (const auto& bucket : state_->buckets) sizes.push_back(bucket.flat.numel());
+  for (const auto& bucket : state_->buckets)
+    sizes.push_back(bucket.flat.numel());
   return sizes;
 }
 
-double GradientReducer::communication_wait_seconds() const { return state_->wait_seconds; }
+double GradientReducer::communication_wait_seconds() const {
+  return state_->wait_seconds;
+}
 
 }  // namespace satunet::train

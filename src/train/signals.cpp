@@ -5,7 +5,9 @@
 namespace satunet::train {
 namespace {
 volatile std::sig_atomic_t g_signal = 0;
-extern "C" void remember_signal(int signal) { g_signal = signal; }
+extern "C" void remember_signal(int signal) {
+  g_signal = signal;
+}
 }  // namespace
 
 void install_stop_signals() {
@@ -17,8 +19,14 @@ void install_stop_signals() {
   sigaction(SIGUSR1, &action, nullptr);
 }
 
-bool stop_requested() { return g_signal != 0; }
-void clear_stop_request() { g_signal = 0; }
-int stop_signal() { return g_signal; }
+bool stop_requested() {
+  return g_signal != 0;
+}
+void clear_stop_request() {
+  g_signal = 0;
+}
+int stop_signal() {
+  return g_signal;
+}
 
 }  // namespace satunet::train

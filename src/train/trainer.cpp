@@ -5,15 +5,17 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 #include <thread>
 
 #include "common/files.hpp"
+#include "common/hash.hpp"
 #include "common/log.hpp"
 #include "common/progress.hpp"
 #include "common/text.hpp"
@@ -41,7 +43,8 @@ struct Position {
 
 std::vector<double> class_weights_from(const TrainOptions& options,
                                        const shards::Manifest& manifest) {
-  if (options.class_weights == "none") return {};
+  if (options.class_weights == "none")
+    return {};
   if (options.class_weights == "auto")
     return model::inverse_frequency_weights(manifest.class_pixels.at("train"));
   std::vector<double> weights;
@@ -58,15 +61,18 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainOptions& opti
                                                         model::UNet& net) {
   if (options.optimizer == "adamw")
     return std::make_unique<torch::optim::AdamW>(
-        net->parameters(), torch::optim::AdamWOptions(options.lr).weight_decay(options.weight_decay));
-  return std::make_unique<torch::optim::SGD>(
-      net->parameters(),
-      torch::optim::SGDOptions(options.lr).momentum(0.9).nesterov(true).weight_decay(
-          options.weight_decay));
+        net->parameters(),
+        torch::optim::AdamWOptions(options.lr).weight_decay(options.weight_decay));
+  return std::make_unique<torch::optim::SGD>(net->parameters(),
+                                             torch::optim::SGDOptions(options.lr)
+                                                 .momentum(0.9)
+                                                 .nesterov(true)
+                                                 .weight_decay(options.weight_decay));
 }
 
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
-  for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+  for (auto& group : optimizer.param_groups())
+    group.options().set_lr(lr);
 }
 
 torch::Tensor generator_state() {
@@ -103,8 +109,10 @@ class Run {
     reducer_ = std::make_unique<GradientReducer>(*net_, *comm_, options.bucket_mb);
     reducer_->check_same_buckets();
     optimizer_ = make_optimizer(options, net_);
-    if (resumed_) restore_training_state();
-    else reducer_->broadcast_from_root();
+    if (resumed_)
+      restore_training_state();
+    else
+      reducer_->broadcast_from_root();
     model::LossOptions loss = options.loss;
     loss.class_weights = class_weights_from(options, manifest);
     loss_ = std::make_unique<model::SegmentationLoss>(loss);
@@ -124,10 +132,10 @@ class Run {
                   std::to_string(options_.accumulate));
     total_steps_ = options_.max_steps > 0 ? options_.max_steps : options_.epochs * steps_per_epoch;
     prepare_outputs();
-    log::info("train: ", net_->options().describe(), ", ", net_->parameter_count(),
-              " parameters; ", world_.size(), " replicas (", comm_->backend(), "), ",
-              reducer_->buckets(), " gradient buckets; ", steps_per_epoch, " steps per epoch, ",
-              total_steps_, " in all");
+    log::info("train: ", net_->options().describe(), ", ", net_->parameter_count(), " parameters; ",
+              world_.size(), " replicas (", comm_->backend(), "), ", reducer_->buckets(),
+              " gradient buckets; ", steps_per_epoch, " steps per epoch, ", total_steps_,
+              " in all");
     TrainResult result;
     Stopwatch clock;
     while (position_.step < total_steps_) {
@@ -158,16 +166,19 @@ class Run {
       progress.finish();
       const bool epoch_done = position_.epoch_step == steps_per_epoch;
       const double seconds = clock.seconds();
-      const std::int64_t samples =
-          (position_.epoch_step - first_step) * options_.batch * options_.accumulate * world_.size();
-      EpochRecord record{position_.epoch, position_.step, world_.sum(loss_sum) / world_.size() /
-                                                              std::max<std::int64_t>(1, loss_steps),
-                         current_lr_, samples / std::max(seconds, 1e-9),
-                         100 * (loader.wait_seconds() - data_wait_before) / std::max(seconds, 1e-9),
-                         100 * (reducer_->communication_wait_seconds() - comm_wait_before) /
-                             std::max(seconds, 1e-9),
-                         {},
-                         std::numeric_limits<double>::quiet_NaN()};
+      const std::int64_t samples = (position_.epoch_step - first_step) * options_.batch *
+                                   options_.accumulate * world_.size();
+      EpochRecord record{
+          position_.epoch,
+          position_.step,
+          world_.sum(loss_sum) / world_.size() / std::max<std::int64_t>(1, loss_steps),
+          current_lr_,
+          samples / std::max(seconds, 1e-9),
+          100 * (loader.wait_seconds() - data_wait_before) / std::max(seconds, 1e-9),
+          100 * (reducer_->communication_wait_seconds() - comm_wait_before) /
+              std::max(seconds, 1e-9),
+          {},
+          std::numeric_limits<double>::quiet_NaN()};
       if (epoch_done) {
         ++position_.epoch;
         position_.epoch_step = 0;
@@ -177,21 +188,25 @@ class Run {
       if (val_set_ && (finished || (epoch_done && position_.epoch % options_.val_every == 0))) {
         const model::ConfusionMatrix matrix = validate_model();
         record.iou.clear();
-        for (int c = 0; c < matrix.classes(); ++c) record.iou.push_back(matrix.iou(c));
+        for (int c = 0; c < matrix.classes(); ++c)
+          record.iou.push_back(matrix.iou(c));
         record.mean_foreground_iou = matrix.mean_foreground_iou();
         result.last_val_iou = record.iou;
-        if (world_.rank() == 0) log::info("validation after step ", position_.step, ":\n",
-                                          matrix.table(train_set_.manifest().classes));
+        if (world_.rank() == 0)
+          log::info("validation after step ", position_.step, ":\n",
+                    matrix.table(train_set_.manifest().classes));
         if (record.mean_foreground_iou > position_.best_iou) {
           position_.best_iou = record.mean_foreground_iou;
           save_checkpoint("best.pt");
         }
       }
       write_metrics(record);
-      if (epoch_done || finished) result.last_checkpoint = save_checkpoint("last.pt");
+      if (epoch_done || finished)
+        result.last_checkpoint = save_checkpoint("last.pt");
     }
     result.steps = position_.step;
     result.best_mean_foreground_iou = position_.best_iou;
+    compare_replicas(result);
     return result;
   }
 
@@ -204,15 +219,17 @@ class Run {
   };
 
   void build_model() {
-    const std::string resume = options_.resume == "last" ? checkpoint_dir_ + "/last.pt" : options_.resume;
+    const std::string resume =
+        options_.resume == "last" ? checkpoint_dir_ + "/last.pt" : options_.resume;
     if (!resume.empty()) {
       loaded_.emplace(model::load_checkpoint(resume));
       const auto& meta = loaded_->meta;
       if (meta.model.in_channels() != train_set_.bands() ||
           meta.model.classes() != train_set_.classes())
         throw Error(resume + ": a model of " + std::to_string(meta.model.in_channels()) +
-                    " bands and " + std::to_string(meta.model.classes()) + " classes cannot train on " +
-                    options_.data + " (" + std::to_string(train_set_.bands()) + " bands, " +
+                    " bands and " + std::to_string(meta.model.classes()) +
+                    " classes cannot train on " + options_.data + " (" +
+                    std::to_string(train_set_.bands()) + " bands, " +
                     std::to_string(train_set_.classes()) + " classes)");
       net_ = loaded_->model;
       resumed_ = true;
@@ -265,9 +282,9 @@ class Run {
       write_text_file(options_.out + "/config.json", config.dump(2) + "\n");
       const std::string metrics = options_.out + "/metrics.csv";
       if (!resumed_ || !file_exists(metrics)) {
-        std::string header =
-            "epoch,step,loss,lr,samples_per_s,data_wait_pct,comm_wait_pct";
-        for (const std::string& name : train_set_.manifest().classes) header += ",val_iou_" + name;
+        std::string header = "epoch,step,loss,lr,samples_per_s,data_wait_pct,comm_wait_pct";
+        for (const std::string& name : train_set_.manifest().classes)
+          header += ",val_iou_" + name;
         write_text_file(metrics, header + ",val_mean_foreground_iou\n");
       }
     }
@@ -285,7 +302,8 @@ class Run {
     double loss_total = 0;
     for (int micro = 0; micro < options_.accumulate; ++micro) {
       data::Batch batch;
-      if (!loader.next(batch)) throw Error("the loader ran out of batches mid-epoch");
+      if (!loader.next(batch))
+        throw Error("the loader ran out of batches mid-epoch");
       const int tile = train_set_.tile_size();
       const torch::Tensor images =
           torch::from_blob(batch.images.data(), {batch.size, train_set_.bands(), tile, tile},
@@ -302,6 +320,33 @@ class Run {
     }
     optimizer_->step();
     return loss_total;
+  }
+
+  // A digest of every weight and buffer, compared across ranks: replicas must agree bitwise.
+  void compare_replicas(TrainResult& result) {
+    std::uint64_t digest = 0;
+    std::vector<torch::Tensor> state = net_->parameters();
+    for (const torch::Tensor& buffer : net_->buffers())
+      state.push_back(buffer);
+    for (const torch::Tensor& tensor : state) {
+      const torch::Tensor values = tensor.to(torch::kCPU).contiguous();
+      const auto* bytes = static_cast<const unsigned char*>(values.data_ptr());
+      const std::size_t size = static_cast<std::size_t>(values.numel() * values.element_size());
+      for (std::size_t i = 0; i + 8 <= size; i += 8) {
+        std::uint64_t word = 0;
+        std::memcpy(&word, bytes + i, 8);
+        digest = hash(digest, word);
+      }
+      for (std::size_t i = size - size % 8; i < size; ++i)
+        digest = hash(digest, bytes[i]);
+    }
+    std::vector<std::uint64_t> all(static_cast<std::size_t>(world_.size()));
+    world_.allgather(&digest, sizeof digest, all.data());
+    result.weights_digest = digest;
+    result.replicas_identical =
+        std::all_of(all.begin(), all.end(), [&](std::uint64_t d) { return d == all[0]; });
+    if (!result.replicas_identical)
+      log::warn("replicas diverged: their weights differ from rank 0's");
   }
 
   bool agree_to_stop() {
@@ -323,8 +368,8 @@ class Run {
     for (std::int64_t first = world_.rank(); first < val.size();
          first += static_cast<std::int64_t>(options_.batch) * world_.size()) {
       std::vector<std::int64_t> indices;
-      for (std::int64_t i = first; i < val.size() && static_cast<int>(indices.size()) < options_.batch;
-           i += world_.size())
+      for (std::int64_t i = first;
+           i < val.size() && static_cast<int>(indices.size()) < options_.batch; i += world_.size())
         indices.push_back(i);
       const auto count = static_cast<std::int64_t>(indices.size());
       images.resize(plane * val.bands() * indices.size());
@@ -332,7 +377,8 @@ class Run {
       for (std::size_t i = 0; i < indices.size(); ++i)
         val.read(indices[i], images.data() + i * plane * val.bands(), labels.data() + i * plane);
       const torch::Tensor prediction =
-          net_->forward(torch::from_blob(images.data(), {count, val.bands(), tile, tile}).to(device_))
+          net_->forward(
+                  torch::from_blob(images.data(), {count, val.bands(), tile, tile}).to(device_))
               .argmax(1)
               .to(torch::kCPU, torch::kUInt8)
               .contiguous();
@@ -373,7 +419,8 @@ class Run {
   }
 
   void write_metrics(const EpochRecord& record) {
-    if (world_.rank() != 0) return;
+    if (world_.rank() != 0)
+      return;
     std::ostringstream row;
     row.precision(6);
     row << record.epoch + 1 << "," << record.step << "," << record.loss << "," << record.lr << ","
@@ -381,7 +428,9 @@ class Run {
         << record.comm_wait_percent;
     for (std::size_t c = 0; c < train_set_.manifest().classes.size(); ++c)
       row << "," << (c < record.iou.size() ? std::to_string(record.iou[c]) : "");
-    row << "," << (std::isnan(record.mean_foreground_iou) ? "" : std::to_string(record.mean_foreground_iou))
+    row << ","
+        << (std::isnan(record.mean_foreground_iou) ? ""
+                                                   : std::to_string(record.mean_foreground_iou))
         << "\n";
     // Appending a line is all-or-nothing enough for a log; the file itself was made atomically.
     std::ofstream(options_.out + "/metrics.csv", std::ios::app) << row.str();
@@ -409,22 +458,35 @@ class Run {
 }  // namespace
 
 void validate(const TrainOptions& options) {
-  if (options.data.empty()) throw UsageError("--data is required");
-  if (options.out.empty()) throw UsageError("--out is required");
-  if (options.epochs < 1 && options.max_steps < 1) throw UsageError("--epochs must be at least 1");
-  if (options.batch < 1) throw UsageError("--batch must be at least 1");
-  if (options.accumulate < 1) throw UsageError("--accumulate must be at least 1");
-  if (!(options.lr > 0)) throw UsageError("--lr must be positive");
-  if (options.weight_decay < 0) throw UsageError("--weight-decay must not be negative");
+  if (options.data.empty())
+    throw UsageError("--data is required");
+  if (options.out.empty())
+    throw UsageError("--out is required");
+  if (options.epochs < 1 && options.max_steps < 1)
+    throw UsageError("--epochs must be at least 1");
+  if (options.batch < 1)
+    throw UsageError("--batch must be at least 1");
+  if (options.accumulate < 1)
+    throw UsageError("--accumulate must be at least 1");
+  if (!(options.lr > 0))
+    throw UsageError("--lr must be positive");
+  if (options.weight_decay < 0)
+    throw UsageError("--weight-decay must not be negative");
   if (options.optimizer != "adamw" && options.optimizer != "sgd")
     throw UsageError("--optimizer must be adamw or sgd (got '" + options.optimizer + "')");
   parse_schedule(options.schedule);
-  if (options.warmup < 0) throw UsageError("--warmup must not be negative");
-  if (!(options.bucket_mb > 0)) throw UsageError("--bucket-mb must be positive");
-  if (options.val_every < 1) throw UsageError("--val-every must be at least 1");
-  if (options.checkpoint_every < 0) throw UsageError("--checkpoint-every must not be negative");
-  if (options.threads < 0) throw UsageError("--threads must be 0 (automatic) or more");
-  if (options.prefetch < 1) throw UsageError("--prefetch must be at least 1");
+  if (options.warmup < 0)
+    throw UsageError("--warmup must not be negative");
+  if (!(options.bucket_mb > 0))
+    throw UsageError("--bucket-mb must be positive");
+  if (options.val_every < 1)
+    throw UsageError("--val-every must be at least 1");
+  if (options.checkpoint_every < 0)
+    throw UsageError("--checkpoint-every must not be negative");
+  if (options.threads < 0)
+    throw UsageError("--threads must be 0 (automatic) or more");
+  if (options.prefetch < 1)
+    throw UsageError("--prefetch must be at least 1");
   options.model.validate();
 }
 

@@ -34,9 +34,9 @@ struct TrainOptions {
   int threads = 0;  // per rank; 0: cores per node / ranks per node
   std::string backend = "auto";
   double bucket_mb = 25;
-  std::int64_t val_every = 1;          // epochs
-  std::int64_t checkpoint_every = 0;   // optimizer steps; 0: at epoch ends only
-  std::string resume;                  // a checkpoint, or "last" for OUT/checkpoints/last.pt
+  std::int64_t val_every = 1;         // epochs
+  std::int64_t checkpoint_every = 0;  // optimizer steps; 0: at epoch ends only
+  std::string resume;                 // a checkpoint, or "last" for OUT/checkpoints/last.pt
   bool deterministic = false;
   int prefetch = 2;
   std::string command_line;
@@ -49,6 +49,8 @@ struct TrainResult {
   double best_mean_foreground_iou = 0;
   std::vector<double> last_val_iou;  // per class
   std::string last_checkpoint;
+  std::uint64_t weights_digest = 0;  // of this rank's replica at the end
+  bool replicas_identical = false;   // every rank's digest equal to rank 0's
 };
 
 void validate(const TrainOptions& options);  // throws UsageError
