@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job end to end on a generated scene. Today: synth -> tile (2 ranks) -> info.
+# The main job end to end on a generated scene. Today: synth -> tile (2 ranks) -> train
+# (2 ranks) -> info.
 #   SATUNET_DEMO_DIR  where outputs go (default: demo-out)
 #   SATUNET_DEMO_SIZE scene size in pixels (default: 2048)
 set -euo pipefail
@@ -22,7 +23,15 @@ mpirun -n 2 "$satunet" tile --out "$out/dataset" --overwrite \
   --image "$out/scene/scene.tif" \
   --labels "building=$out/scene/buildings.geojson" --labels "road=$out/scene/roads.geojson" \
   --width-field width_m --classes background,building,road \
-  --tile 256 --overlap 32 --val-fraction 0.2 --split-block 4
+  --tile 64 --overlap 0 --val-fraction 0.15 --split-block 4
+
+echo "== satunet train on 2 ranks: a small U-Net (base 8, depth 3), 10 epochs"
+mpirun -n 2 "$satunet" train --data "$out/dataset" --out "$out/run" \
+  --base 8 --depth 3 --batch 8 --epochs 10 --lr 0.005 --schedule cosine --augment \
+  --seed 1 --val-every 5
+
+echo "== satunet info on the checkpoint"
+"$satunet" info "$out/run/checkpoints/best.pt"
 
 echo
 echo "outputs:"
@@ -30,3 +39,4 @@ echo "  scene:  $out/scene/scene.tif (GeoTIFF, EPSG:32633)"
 echo "  truth:  $out/scene/truth.tif (0 background, 1 building, 2 road, 255 nodata)"
 echo "  labels: $out/scene/buildings.geojson, $out/scene/roads.geojson (EPSG:4326)"
 echo "  dataset: $out/dataset (manifest.json + shards/*.h5; satunet info $out/dataset)"
+echo "  run:     $out/run (checkpoints/best.pt and last.pt, metrics.csv, config.json)"

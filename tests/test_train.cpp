@@ -5,11 +5,18 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "common/hash.hpp"
+#include "common/timer.hpp"
 #include "dist/mpi_communicator.hpp"
 #include "model/checkpoint.hpp"
 #include "model/losses.hpp"
@@ -278,6 +285,189 @@ TEST(MpiLearn, TinyModelSegmentsBuildingsAndRoads) {
     EXPECT_TRUE(fs::exists(base + "/run/checkpoints/best.pt"));
     EXPECT_TRUE(fs::exists(base + "/run/config.json"));
   }
+}
+
+}  // namespace satunet::train
+
+namespace satunet::train {
+
+TEST(TrainCli, BenchAllreduceChecksAndReports) {
+  const auto result =
+      test::run_satunet({"bench", "allreduce", "--max-bytes", "64K", "--iterations", "3"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("algbw(GB/s)"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("       65536"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("# correctness: every element right at every size"), std::string::npos);
+  const auto bad = test::run_satunet({"bench", "broadcast"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("the benchmark to run: allreduce"), std::string::npos) << bad.err;
+}
+
+TEST(TrainCli, AKilledRankEndsTheJobWithoutAHang) {
+  dist::MpiCommunicator self(MPI_COMM_SELF);
+  const std::string base = shared_dataset(self, "TrainCli.kill", 384);
+  const std::string out = base + "/run-kill";
+  const pid_t launcher = fork();
+  if (launcher == 0) {
+    freopen((base + "/kill.out").c_str(), "w", stdout);
+    freopen((base + "/kill.err").c_str(), "w", stderr);
+    for (const char* name :
+         {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMIX_NAMESPACE",
+          "PMIX_SERVER_URI2", "PMIX_SERVER_URI3", "OMPI_MCA_orte_hnp_uri", "OMPI_MCA_ess"})
+      unsetenv(name);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    execlp("mpirun", "mpirun", "-n", "2", "--oversubscribe", SATUNET_BINARY, "train", "--data",
+           (base + "/dataset").c_str(), "--out", out.c_str(), "--base", "4", "--depth", "2",
+           "--batch", "2", "--max-steps", "100000", "--checkpoint-every", "5", "--threads", "1",
+           nullptr);
+    _exit(127);
+  }
+  for (int i = 0; i < 600 && !fs::exists(out + "/checkpoints/last.pt"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(fs::exists(out + "/checkpoints/last.pt")) << test::file_bytes(base + "/kill.err");
+  // The rank processes are the launcher's children; kill one of them outright.
+  const std::string children =
+      "/proc/" + std::to_string(launcher) + "/task/" + std::to_string(launcher) + "/children";
+  std::istringstream pids(test::file_bytes(children));
+  pid_t victim = 0;
+  pids >> victim;
+  ASSERT_GT(victim, 0) << "no rank found under mpirun";
+  ASSERT_EQ(kill(victim, SIGKILL), 0);
+  const auto killed_at = std::chrono::steady_clock::now();
+  int status = 0;
+  while (waitpid(launcher, &status, WNOHANG) == 0) {
+    ASSERT_LT(std::chrono::steady_clock::now() - killed_at, std::chrono::seconds(60))
+        << "the job hangs after a rank died";
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(WIFEXITED(status) ? WEXITSTATUS(status) : 1, 0) << "the job reports the failure";
+  // The last checkpoint is whole: written atomically, it loads.
+  EXPECT_GT(model::load_checkpoint(out + "/checkpoints/last.pt").meta.step, 0);
+}
+
+}  // namespace satunet::train
+
+namespace satunet::train {
+namespace {
+
+// Every asynchronous all-reduce takes `delay` longer, as over a slow network; they still run
+// one after another in submission order on a background thread.
+class DelayedCommunicator : public dist::Communicator {
+ public:
+  DelayedCommunicator(dist::Communicator& inner, std::chrono::microseconds delay)
+      : inner_(inner), delay_(delay), worker_([this] { run(); }) {}
+  ~DelayedCommunicator() override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      closing_ = true;
+    }
+    changed_.notify_all();
+    worker_.join();
+  }
+  int rank() const override { return inner_.rank(); }
+  int size() const override { return inner_.size(); }
+  int local_rank() const override { return inner_.local_rank(); }
+  int local_size() const override { return inner_.local_size(); }
+  std::string backend() const override { return "delayed"; }
+  void allreduce_sum(void* data, std::size_t count, dist::DataType type) override {
+    inner_.allreduce_sum(data, count, type);
+  }
+  std::shared_ptr<dist::Work> allreduce_sum_async(void* data, std::size_t count,
+                                                  dist::DataType type) override {
+    auto task = std::make_shared<Task>();
+    task->run = [=] {
+      std::this_thread::sleep_for(delay_);
+      inner_.allreduce_sum(data, count, type);
+    };
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queue_.push_back(task);
+    }
+    changed_.notify_all();
+    return task;
+  }
+  void broadcast(void* data, std::size_t bytes, int root) override {
+    inner_.broadcast(data, bytes, root);
+  }
+  void allgather(const void* data, std::size_t bytes, void* out) override {
+    inner_.allgather(data, bytes, out);
+  }
+  void barrier() override { inner_.barrier(); }
+
+ private:
+  struct Task : dist::Work {
+    std::function<void()> run;
+    std::promise<void> done;
+    std::shared_future<void> finished = done.get_future().share();
+    void wait() override { finished.get(); }
+  };
+  void run() {
+    while (true) {
+      std::shared_ptr<Task> task;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        changed_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+        if (queue_.empty())
+          return;
+        task = queue_.front();
+        queue_.pop_front();
+      }
+      task->run();
+      task->done.set_value();
+    }
+  }
+  dist::Communicator& inner_;
+  std::chrono::microseconds delay_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<std::shared_ptr<Task>> queue_;
+  bool closing_ = false;
+  std::thread worker_;
+};
+
+// Median seconds of a forward + backward + synchronisation step.
+double step_seconds(model::UNet& net, dist::Communicator& comm, const torch::Tensor& images,
+                    const torch::Tensor& labels, int* buckets) {
+  GradientReducer reducer(*net, comm, 0.02, 0.02);
+  *buckets = reducer.buckets();
+  std::vector<double> times;
+  for (int repeat = 0; repeat < 7; ++repeat) {
+    net->zero_grad();
+    Stopwatch clock;
+    const torch::Tensor loss = model::ce_loss(net->forward(images), labels);
+    reducer.prepare(true);
+    loss.backward();
+    reducer.finish();
+    times.push_back(clock.seconds());
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+}  // namespace
+
+TEST(Train, CommunicationOverlapsBackward) {
+  dist::MpiCommunicator self(MPI_COMM_SELF);
+  model::set_threads(1);
+  torch::manual_seed(1);
+  model::UNet net(model::UNetOptions().base(8).depth(3).norm(model::Norm::none));
+  const torch::Tensor images = torch::randn({4, 3, 128, 128});
+  const torch::Tensor labels = torch::randint(0, 3, {4, 128, 128}, torch::kLong);
+  int buckets = 0;
+  DelayedCommunicator instant(self, std::chrono::microseconds(0));
+  const double compute = step_seconds(net, instant, images, labels, &buckets);
+  ASSERT_GE(buckets, 4);
+  // Delays that add up to a fifth of the step: hidden if buckets go out as they fill, paid in
+  // full if they all go out after backward.
+  const auto delay = std::chrono::microseconds(
+      std::max<std::int64_t>(1000, static_cast<std::int64_t>(0.2e6 * compute / buckets)));
+  DelayedCommunicator slow(self, delay);
+  const double delayed = step_seconds(net, slow, images, labels, &buckets);
+  const double serial_cost = buckets * delay.count() / 1e6;
+  EXPECT_LT(delayed, compute + 0.5 * serial_cost)
+      << "compute " << compute << " s, " << buckets << " buckets x " << delay.count()
+      << " us; with delays " << delayed << " s";
 }
 
 }  // namespace satunet::train

@@ -87,7 +87,7 @@ std::vector<std::string> config_file_words(const Command& command,
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> all = {synth_command(), tile_command(), train_command(),
-                                           info_command()};
+                                           info_command(), bench_command()};
   return all;
 }
 

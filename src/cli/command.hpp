@@ -26,6 +26,7 @@ const std::vector<Command>& commands();
 Command synth_command();
 Command tile_command();
 Command train_command();
+Command bench_command();
 Command info_command();
 
 // The command line this process was started with, for the records outputs keep.

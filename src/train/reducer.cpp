@@ -22,11 +22,38 @@ struct GradientReducer::State {
   std::vector<int> bucket_of;
   std::vector<std::int64_t> offset;  // of each parameter in its bucket
   std::vector<char> ready;
+  // Held here: a variable keeps its accumulator only weakly, and a new one would have no hook.
+  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;
   std::vector<Bucket> buckets;
   std::size_t next_launch = 0;
+  std::vector<int> arrival;  // parameter indices in the order their gradients came
+  bool rebuilt = false;
   bool synchronise = false;
   bool alive = true;
   double wait_seconds = 0;
+
+  // Fills buckets in `order`: about `first_mb` for the first, then `bucket_mb` each.
+  void build_buckets(const std::vector<int>& order, double first_mb, double bucket_mb) {
+    buckets.clear();
+    buckets.emplace_back();
+    std::int64_t filled = 0;
+    double cap_bytes = first_mb * 1024 * 1024;
+    for (int index : order) {
+      // Close a bucket once it holds its share, not before a large tensor: a bucket of one
+      // small bias would cost a whole collective's latency.
+      if (static_cast<double>(filled * 4) >= cap_bytes) {
+        buckets.back().flat = torch::zeros({filled}, parameters[0].options());
+        buckets.emplace_back();
+        filled = 0;
+        cap_bytes = bucket_mb * 1024 * 1024;
+      }
+      bucket_of[static_cast<std::size_t>(index)] = static_cast<int>(buckets.size()) - 1;
+      offset[static_cast<std::size_t>(index)] = filled;
+      buckets.back().parameters.push_back(index);
+      filled += parameters[static_cast<std::size_t>(index)].numel();
+    }
+    buckets.back().flat = torch::zeros({filled}, parameters[0].options());
+  }
 
   void copy_into_bucket(int index) {
     const torch::Tensor& parameter = parameters[static_cast<std::size_t>(index)];
@@ -45,6 +72,7 @@ struct GradientReducer::State {
     if (!alive || !synchronise || ready[static_cast<std::size_t>(index)])
       return;
     ready[static_cast<std::size_t>(index)] = 1;
+    arrival.push_back(index);
     copy_into_bucket(index);
     --buckets[static_cast<std::size_t>(bucket_of[static_cast<std::size_t>(index)])].pending;
     launch_in_order();
@@ -81,7 +109,11 @@ class ReadyHook : public torch::autograd::FunctionPostHook {
 
 GradientReducer::GradientReducer(torch::nn::Module& model, dist::Communicator& comm,
                                  double bucket_mb, double first_bucket_mb)
-    : model_(model), comm_(comm), state_(std::make_shared<State>()) {
+    : model_(model),
+      comm_(comm),
+      state_(std::make_shared<State>()),
+      bucket_mb_(bucket_mb),
+      first_bucket_mb_(first_bucket_mb) {
   state_->comm = &comm;
   for (const torch::Tensor& parameter : model.parameters())
     if (parameter.requires_grad())
@@ -90,29 +122,15 @@ GradientReducer::GradientReducer(torch::nn::Module& model, dist::Communicator& c
   state_->bucket_of.assign(static_cast<std::size_t>(count), 0);
   state_->offset.assign(static_cast<std::size_t>(count), 0);
   state_->ready.assign(static_cast<std::size_t>(count), 0);
-  // Reverse order: the last layers' gradients are computed first.
-  std::int64_t filled = 0;
-  double cap_bytes = first_bucket_mb * 1024 * 1024;
-  state_->buckets.emplace_back();
-  for (int index = count - 1; index >= 0; --index) {
-    const std::int64_t numel = state_->parameters[static_cast<std::size_t>(index)].numel();
-    if (filled > 0 && static_cast<double>((filled + numel) * 4) > cap_bytes) {
-      state_->buckets.back().flat = torch::zeros({filled}, state_->parameters[0].options());
-      state_->buckets.emplace_back();
-      filled = 0;
-      cap_bytes = bucket_mb * 1024 * 1024;
-    }
-    state_->bucket_of[static_cast<std::size_t>(index)] =
-        static_cast<int>(state_->buckets.size()) - 1;
-    state_->offset[static_cast<std::size_t>(index)] = filled;
-    state_->buckets.back().parameters.push_back(index);
-    filled += numel;
-  }
-  state_->buckets.back().flat = torch::zeros({filled}, state_->parameters[0].options());
+  std::vector<int> reverse_order;
+  for (int index = count - 1; index >= 0; --index)
+    reverse_order.push_back(index);
+  state_->build_buckets(reverse_order, first_bucket_mb, bucket_mb);
   for (int index = 0; index < count; ++index) {
     auto accumulator = torch::autograd::impl::grad_accumulator(
         state_->parameters[static_cast<std::size_t>(index)]);
     accumulator->add_post_hook(std::make_unique<ReadyHook>(state_, index));
+    state_->accumulators.push_back(std::move(accumulator));
   }
 }
 
@@ -157,6 +175,7 @@ void GradientReducer::prepare(bool synchronise) {
   State& state = *state_;
   state.synchronise = synchronise;
   std::fill(state.ready.begin(), state.ready.end(), 0);
+  state.arrival.clear();
   state.next_launch = 0;
   for (auto& bucket : state.buckets) {
     bucket.pending = static_cast<int>(bucket.parameters.size());
@@ -176,6 +195,25 @@ void GradientReducer::finish() {
   state.wait_seconds += waiting.seconds();
   torch::NoGradGuard no_grad;
   const double scale = 1.0 / comm_.size();
+  write_averaged_gradients(scale);
+  state.synchronise = false;
+  if (!state.rebuilt)
+    rebuild_in_arrival_order();
+}
+
+// As DDP does after its first iteration: buckets follow the order gradients really arrive
+// in (skip connections make it differ from the reverse registration order), so each bucket
+// fills, and goes out, while backward is still running. Rank 0's order is used everywhere.
+void GradientReducer::rebuild_in_arrival_order() {
+  State& state = *state_;
+  std::vector<std::int64_t> order(state.arrival.begin(), state.arrival.end());
+  comm_.broadcast(order.data(), order.size() * sizeof(std::int64_t), 0);
+  state.build_buckets(std::vector<int>(order.begin(), order.end()), first_bucket_mb_, bucket_mb_);
+  state.rebuilt = true;
+}
+
+void GradientReducer::write_averaged_gradients(double scale) {
+  State& state = *state_;
   for (int index = 0; index < static_cast<int>(state.parameters.size()); ++index) {
     torch::Tensor& parameter = state.parameters[static_cast<std::size_t>(index)];
     const auto& bucket =
@@ -190,7 +228,6 @@ void GradientReducer::finish() {
       parameter.mutable_grad() = averaged.clone();
     }
   }
-  state.synchronise = false;
 }
 
 int GradientReducer::buckets() const {

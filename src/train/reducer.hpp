@@ -41,9 +41,14 @@ class GradientReducer {
   struct State;  // shared with the hooks, which outlive nothing they point to
 
  private:
+  void rebuild_in_arrival_order();
+  void write_averaged_gradients(double scale);
+
   torch::nn::Module& model_;
   dist::Communicator& comm_;
   std::shared_ptr<State> state_;
+  double bucket_mb_;
+  double first_bucket_mb_;
 };
 
 }  // namespace satunet::train
