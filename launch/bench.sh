@@ -2,6 +2,7 @@
 # Benchmarks, each comparing things side by side in one run and printing ratios.
 #   launch/bench.sh tile      satunet tile vs a plain GDAL read; 1 -> 2 ranks; peak memory
 #   launch/bench.sh model     U-Net forward and forward+backward Mpx/s per config and threads
+#   launch/bench.sh train     samples/s on 1 and 2 ranks (1 thread each), data and comm waits
 # Environment: SATUNET_BENCH_DIR (default build/bench), SATUNET_BENCH_SIZE (default 16384).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -96,11 +97,38 @@ bench_model() {
   "$build_dir/tests/bench/satunet_bench_model" "${SATUNET_BENCH_TILE:-256}" "${SATUNET_BENCH_BATCH:-4}" 3
 }
 
+bench_train() {
+  echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(uname -m)"
+  local scene_dir="$work/train-scene" data="$work/train-data"
+  if [[ ! -f "$data/manifest.json" ]]; then
+    "$satunet" synth --out "$scene_dir" --size 2048 --seed 1 -q >/dev/null
+    "$satunet" tile --out "$data" --overwrite --image "$scene_dir/scene.tif" \
+      --labels "building=$scene_dir/buildings.geojson" --labels "road=$scene_dir/roads.geojson" \
+      --width-field width_m --tile 64 --overlap 0 --val-fraction 0 -q >/dev/null
+  fi
+  local args=(--data "$data" --base 8 --depth 3 --batch 8 --max-steps 120 --threads 1
+    --schedule constant --val-every 1000 -q)
+  "$satunet" train "${args[@]}" --out "$work/train1" >/dev/null
+  mpirun -n 2 --bind-to none "$satunet" train "${args[@]}" --out "$work/train2" >/dev/null
+  # metrics.csv: epoch,step,loss,lr,samples_per_s,data_wait_pct,comm_wait_pct,...
+  local one two
+  one=$(tail -n 1 "$work/train1/metrics.csv")
+  two=$(tail -n 1 "$work/train2/metrics.csv")
+  awk -F, -v one="$one" -v two="$two" 'BEGIN {
+    split(one, a, ","); split(two, b, ",")
+    printf "U-Net base 8, depth 3, 64 px tiles, batch 8 per rank, 1 thread per rank, 120 steps\n"
+    printf "1 rank:  %8.1f samples/s, %5.2f%% waiting for data\n", a[5], a[6]
+    printf "2 ranks: %8.1f samples/s, %5.2f%% waiting for data, %5.2f%% waiting for communication\n", b[5], b[6], b[7]
+    printf "scaling 1 -> 2 ranks: %.2fx (goal >= 1.85)\n", b[5] / a[5]
+  }'
+}
+
 case "${1:-}" in
   tile) bench_tile ;;
   model) bench_model ;;
+  train) bench_train ;;
   *)
-    echo "usage: launch/bench.sh tile|model" >&2
+    echo "usage: launch/bench.sh tile|model|train" >&2
     exit 2
     ;;
 esac
