@@ -12,6 +12,7 @@
 #include "dist/mpi_communicator.hpp"
 #include "synth/synth.hpp"
 #include "test_support.hpp"
+#include "tile_support.hpp"
 #include "tiling/tiler.hpp"
 
 namespace satunet::data {
@@ -19,26 +20,7 @@ namespace {
 
 // A small tiled dataset of a generated scene (64 px tiles, no val split unless asked).
 std::string small_dataset(const std::string& name, double val_fraction = 0) {
-  synth::SynthOptions scene;
-  scene.out_dir = test::fresh_directory(name + "-scene");
-  scene.size = 256;
-  scene.seed = 2;
-  synth::synthesize(scene);
-  tiling::TileOptions options;
-  options.scenes = {{scene.out_dir + "/scene.tif",
-                     "",
-                     {{"building", scene.out_dir + "/buildings.geojson"},
-                      {"road", scene.out_dir + "/roads.geojson"}}}};
-  options.width_field = "width_m";
-  options.tile = 64;
-  options.overlap = 0;
-  options.val_fraction = val_fraction;
-  options.split_block = 1;
-  options.max_nodata = 1.0;
-  options.out_dir = test::fresh_directory(name);
-  dist::MpiCommunicator self(MPI_COMM_SELF);
-  tiling::tile_dataset(options, self);
-  return options.out_dir;
+  return test::make_synthetic_dataset(test::fresh_directory(name), 256, val_fraction, 1);
 }
 
 }  // namespace

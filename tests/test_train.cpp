@@ -22,6 +22,7 @@
 #include "model/losses.hpp"
 #include "synth/synth.hpp"
 #include "test_support.hpp"
+#include "tile_support.hpp"
 #include "tiling/tiler.hpp"
 #include "train/reducer.hpp"
 #include "train/trainer.hpp"
@@ -30,30 +31,14 @@ namespace satunet::train {
 namespace {
 namespace fs = std::filesystem;
 
-// A dataset of 64 px tiles from a generated scene, made once per directory (rank 0 makes it).
+// A dataset of 64 px tiles from a generated scene under the test directory `name`, made by
+// rank 0 for all ranks; returns that directory (the dataset is in its dataset/).
 std::string shared_dataset(dist::MpiCommunicator& world, const std::string& name,
                            std::int64_t size = 384) {
   const std::string base = std::string(SATUNET_TEST_TMP) + "/" + name;
   if (world.rank() == 0) {
     fs::remove_all(base);
-    synth::SynthOptions scene;
-    scene.out_dir = base + "/scene";
-    scene.size = size;
-    scene.seed = 3;
-    synth::synthesize(scene);
-    tiling::TileOptions tiles;
-    tiles.scenes = {{scene.out_dir + "/scene.tif",
-                     "",
-                     {{"building", scene.out_dir + "/buildings.geojson"},
-                      {"road", scene.out_dir + "/roads.geojson"}}}};
-    tiles.width_field = "width_m";
-    tiles.tile = 64;
-    tiles.overlap = 0;
-    tiles.val_fraction = 0.15;
-    tiles.split_block = 2;
-    tiles.out_dir = base + "/dataset";
-    dist::MpiCommunicator self(MPI_COMM_SELF);
-    tiling::tile_dataset(tiles, self);
+    test::make_synthetic_dataset(base, size, 0.15, 2);
   }
   world.barrier();
   return base;
@@ -356,15 +341,7 @@ namespace {
 class DelayedCommunicator : public dist::Communicator {
  public:
   DelayedCommunicator(dist::Communicator& inner, std::chrono::microseconds delay)
-      : inner_(inner), delay_(delay), worker_([this] { run(); }) {}
-  ~DelayedCommunicator() override {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      closing_ = true;
-    }
-    changed_.notify_all();
-    worker_.join();
-  }
+      : inner_(inner), delay_(delay) {}
   int rank() const override { return inner_.rank(); }
   int size() const override { return inner_.size(); }
   int local_rank() const override { return inner_.local_rank(); }
@@ -375,17 +352,10 @@ class DelayedCommunicator : public dist::Communicator {
   }
   std::shared_ptr<dist::Work> allreduce_sum_async(void* data, std::size_t count,
                                                   dist::DataType type) override {
-    auto task = std::make_shared<Task>();
-    task->run = [=] {
+    return std::make_shared<dist::JobWork>(worker_.submit([=] {
       std::this_thread::sleep_for(delay_);
       inner_.allreduce_sum(data, count, type);
-    };
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      queue_.push_back(task);
-    }
-    changed_.notify_all();
-    return task;
+    }));
   }
   void broadcast(void* data, std::size_t bytes, int root) override {
     inner_.broadcast(data, bytes, root);
@@ -396,34 +366,9 @@ class DelayedCommunicator : public dist::Communicator {
   void barrier() override { inner_.barrier(); }
 
  private:
-  struct Task : dist::Work {
-    std::function<void()> run;
-    std::promise<void> done;
-    std::shared_future<void> finished = done.get_future().share();
-    void wait() override { finished.get(); }
-  };
-  void run() {
-    while (true) {
-      std::shared_ptr<Task> task;
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        changed_.wait(lock, [&] { return closing_ || !queue_.empty(); });
-        if (queue_.empty())
-          return;
-        task = queue_.front();
-        queue_.pop_front();
-      }
-      task->run();
-      task->done.set_value();
-    }
-  }
   dist::Communicator& inner_;
   std::chrono::microseconds delay_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::deque<std::shared_ptr<Task>> queue_;
-  bool closing_ = false;
-  std::thread worker_;
+  SerialWorker worker_;
 };
 
 // Median seconds of a forward + backward + synchronisation step.

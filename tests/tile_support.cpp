@@ -1,5 +1,9 @@
 #include "tile_support.hpp"
 
+#include "dist/mpi_communicator.hpp"
+#include "synth/synth.hpp"
+#include "tiling/tiler.hpp"
+
 namespace satunet::test {
 
 std::map<TileKey, StoredTile> read_tiles(const std::string& dataset_dir) {
@@ -22,6 +26,30 @@ std::map<TileKey, StoredTile> read_tiles(const std::string& dataset_dir) {
     }
   }
   return tiles;
+}
+
+std::string make_synthetic_dataset(const std::string& dir, std::int64_t size, double val_fraction,
+                                   int split_block) {
+  synth::SynthOptions scene;
+  scene.out_dir = dir + "/scene";
+  scene.size = size;
+  scene.seed = 3;
+  synth::synthesize(scene);
+  tiling::TileOptions tiles;
+  tiles.scenes = {{scene.out_dir + "/scene.tif",
+                   "",
+                   {{"building", scene.out_dir + "/buildings.geojson"},
+                    {"road", scene.out_dir + "/roads.geojson"}}}};
+  tiles.width_field = "width_m";
+  tiles.tile = 64;
+  tiles.overlap = 0;
+  tiles.val_fraction = val_fraction;
+  tiles.split_block = split_block;
+  tiles.max_nodata = 1.0;
+  tiles.out_dir = dir + "/dataset";
+  dist::MpiCommunicator self(MPI_COMM_SELF);
+  tiling::tile_dataset(tiles, self);
+  return tiles.out_dir;
 }
 
 }  // namespace satunet::test

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/serial_worker.hpp"
 
 #define DIST_CHECK(cond, ...) SATUNET_CHECK_IN("dist", cond, __VA_ARGS__)
 
@@ -21,6 +22,16 @@ class Work {
  public:
   virtual ~Work() = default;
   virtual void wait() = 0;
+};
+
+// A collective run as a job of a SerialWorker.
+class JobWork : public Work {
+ public:
+  explicit JobWork(std::shared_ptr<JobHandle> job) : job_(std::move(job)) {}
+  void wait() override { job_->wait(); }
+
+ private:
+  std::shared_ptr<JobHandle> job_;
 };
 
 class Communicator {

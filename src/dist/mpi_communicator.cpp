@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "common/log.hpp"
+#include "common/serial_worker.hpp"
 
 namespace satunet::dist {
 namespace {
@@ -89,90 +90,28 @@ void MpiRuntime::abort(int exit_code) {
   std::exit(exit_code);
 }
 
-// Runs queued all-reduces one after another on its own duplicate of the communicator, so
-// that they overlap with the caller's computation and never mix with its own collectives.
+// Runs all-reduces one after another on a thread of its own (as Horovod has), on its own
+// duplicate of the communicator, so that they overlap with the caller's computation and never
+// mix with its collectives.
 class MpiCommunicator::Engine {
  public:
   Engine(MPI_Comm comm, int rank) : rank_(rank) {
     check_mpi(MPI_Comm_dup(comm, &comm_), "MPI_Comm_dup", rank);
-    thread_ = std::thread([this] { run(); });
   }
   ~Engine() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      closing_ = true;
-    }
-    changed_.notify_all();
-    thread_.join();
+    worker_.reset();  // finishes what is queued
     if (MpiRuntime::initialized())
       MPI_Comm_free(&comm_);
   }
-
   std::shared_ptr<Work> submit(void* data, std::size_t count, DataType type) {
-    auto task = std::make_shared<Task>();
-    task->data = data;
-    task->count = count;
-    task->type = type;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      queue_.push_back(task);
-    }
-    changed_.notify_all();
-    return task;
+    return std::make_shared<JobWork>(
+        worker_->submit([=] { allreduce_in_chunks(data, count, type, comm_, rank_); }));
   }
 
  private:
-  struct Task : Work {
-    void* data = nullptr;
-    std::size_t count = 0;
-    DataType type = DataType::float32;
-    std::mutex mutex;
-    std::condition_variable done_changed;
-    bool done = false;
-    std::exception_ptr failure;
-    void wait() override {
-      std::unique_lock<std::mutex> lock(mutex);
-      done_changed.wait(lock, [&] { return done; });
-      if (failure)
-        std::rethrow_exception(failure);
-    }
-    void finish(std::exception_ptr error) {
-      {
-        std::lock_guard<std::mutex> lock(mutex);
-        failure = error;
-        done = true;
-      }
-      done_changed.notify_all();
-    }
-  };
-
-  void run() {
-    while (true) {
-      std::shared_ptr<Task> task;
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        changed_.wait(lock, [&] { return closing_ || !queue_.empty(); });
-        if (queue_.empty())
-          return;
-        task = queue_.front();
-        queue_.pop_front();
-      }
-      try {
-        allreduce_in_chunks(task->data, task->count, task->type, comm_, rank_);
-        task->finish(nullptr);
-      } catch (...) {
-        task->finish(std::current_exception());
-      }
-    }
-  }
-
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::deque<std::shared_ptr<Task>> queue_;
-  bool closing_ = false;
-  std::thread thread_;
+  std::unique_ptr<SerialWorker> worker_ = std::make_unique<SerialWorker>();
 };
 
 MpiCommunicator::MpiCommunicator(MPI_Comm comm) {
