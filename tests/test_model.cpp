@@ -287,3 +287,23 @@ TEST(Checkpoint, InfoDescribesACheckpoint) {
 }
 
 }  // namespace satunet::model
+
+namespace satunet::model {
+
+TEST(Losses, AllIgnoredBatchesGiveZeroNotNaN) {
+  const torch::Tensor logits = torch::randn({2, 3, 4, 4}, torch::requires_grad());
+  const torch::Tensor target = torch::full({2, 4, 4}, 255, torch::kLong);
+  for (LossKind kind : {LossKind::ce, LossKind::dice, LossKind::ce_dice, LossKind::focal}) {
+    LossOptions options;
+    options.kind = kind;
+    options.class_weights = {1.0, 2.0, 3.0};
+    const SegmentationLoss loss(options);
+    const torch::Tensor value = loss(logits, target);
+    EXPECT_FALSE(std::isnan(value.item<double>())) << to_string(kind);
+    value.backward();
+    EXPECT_FALSE(torch::isnan(logits.grad()).any().item<bool>()) << to_string(kind);
+    logits.grad().zero_();
+  }
+}
+
+}  // namespace satunet::model

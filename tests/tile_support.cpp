@@ -45,7 +45,6 @@ std::string make_synthetic_dataset(const std::string& dir, std::int64_t size, do
   tiles.overlap = 0;
   tiles.val_fraction = val_fraction;
   tiles.split_block = split_block;
-  tiles.max_nodata = 1.0;
   tiles.out_dir = dir + "/dataset";
   dist::MpiCommunicator self(MPI_COMM_SELF);
   tiling::tile_dataset(tiles, self);

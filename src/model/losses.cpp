@@ -21,10 +21,9 @@ torch::Tensor indexable(const torch::Tensor& target) {
 
 torch::Tensor ce_loss(const torch::Tensor& logits, const torch::Tensor& target,
                       const torch::Tensor& class_weights) {
-  auto options = F::CrossEntropyFuncOptions().ignore_index(kIgnoreIndex);
-  if (class_weights.defined())
-    options.weight(class_weights.to(logits.dtype()));
-  return F::cross_entropy(logits, target, options);
+  // Cross-entropy is the focal loss with gamma 0: the weighted sum of -log p over valid
+  // pixels divided by their weight, which is 0 (not PyTorch's 0 / 0) for an all-nodata batch.
+  return focal_loss(logits, target, 0.0, class_weights);
 }
 
 torch::Tensor dice_loss(const torch::Tensor& logits, const torch::Tensor& target) {
