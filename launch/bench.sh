@@ -121,6 +121,7 @@ bench_train() {
     printf "2 ranks: %8.1f samples/s, %5.2f%% waiting for data, %5.2f%% waiting for communication\n", b[5], b[6], b[7]
     printf "scaling 1 -> 2 ranks: %.2fx (goal >= 1.85)\n", b[5] / a[5]
   }'
+  mpirun -n 2 --bind-to none "$build_dir/tests/bench/satunet_bench_train" "$data" 60
 }
 
 case "${1:-}" in

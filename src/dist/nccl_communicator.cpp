@@ -52,6 +52,7 @@ int cuda_device_count(std::string* why) {
 struct NcclCommunicator::State {
   ncclComm_t comm = nullptr;
   cudaStream_t stream = nullptr;
+  cudaEvent_t compute_done = nullptr;
   int rank = 0;
 
   // Waits for the stream while watching for asynchronous NCCL errors (a peer that died).
@@ -95,6 +96,8 @@ NcclCommunicator::NcclCommunicator(MpiCommunicator& bootstrap)
   check_cuda(cudaSetDevice(device_), "cudaSetDevice", state_->rank);
   check_cuda(cudaStreamCreateWithFlags(&state_->stream, cudaStreamNonBlocking), "cudaStreamCreate",
              state_->rank);
+  check_cuda(cudaEventCreateWithFlags(&state_->compute_done, cudaEventDisableTiming),
+             "cudaEventCreate", state_->rank);
   ncclUniqueId id{};
   if (bootstrap.rank() == 0)
     state_->check(ncclGetUniqueId(&id), "ncclGetUniqueId");
@@ -106,6 +109,8 @@ NcclCommunicator::NcclCommunicator(MpiCommunicator& bootstrap)
 NcclCommunicator::~NcclCommunicator() {
   if (state_->comm)
     ncclCommDestroy(state_->comm);
+  if (state_->compute_done)
+    cudaEventDestroy(state_->compute_done);
   if (state_->stream)
     cudaStreamDestroy(state_->stream);
 }
@@ -116,8 +121,12 @@ void NcclCommunicator::allreduce_sum(void* data, std::size_t count, DataType typ
 
 std::shared_ptr<Work> NcclCommunicator::allreduce_sum_async(void* data, std::size_t count,
                                                             DataType type) {
-  // The gradients come from work queued on the compute stream: finish it first.
-  check_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize", state_->rank);
+  // The gradients come from work queued on LibTorch's default stream: NCCL's stream waits
+  // for it on the device, the host does not.
+  check_cuda(cudaEventRecord(state_->compute_done, cudaStreamLegacy), "cudaEventRecord",
+             state_->rank);
+  check_cuda(cudaStreamWaitEvent(state_->stream, state_->compute_done, 0), "cudaStreamWaitEvent",
+             state_->rank);
   state_->check(
       ncclAllReduce(data, data, count, nccl_type(type), ncclSum, state_->comm, state_->stream),
       "ncclAllReduce");

@@ -1,6 +1,7 @@
 #include "train/trainer.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -312,7 +313,7 @@ class Run {
       const torch::Tensor labels =
           torch::from_blob(batch.labels.data(), {batch.size, tile, tile}, torch::kUInt8)
               .to(device_, torch::kLong);
-      const torch::Tensor loss = (*loss_)(net_->forward(images), labels) / options_.accumulate;
+      const torch::Tensor loss = forward_loss(images, labels) / options_.accumulate;
       reducer_->prepare(micro == options_.accumulate - 1);
       loss.backward();
       reducer_->finish();
@@ -347,6 +348,25 @@ class Run {
         std::all_of(all.begin(), all.end(), [&](std::uint64_t d) { return d == all[0]; });
     if (!result.replicas_identical)
       log::warn("replicas diverged: their weights differ from rank 0's");
+  }
+
+  // On CUDA the forward pass and the loss run under bf16 autocast (no loss scaling needed:
+  // bf16 has float32's range); on CPU in float32.
+  torch::Tensor forward_loss(const torch::Tensor& images, const torch::Tensor& labels) {
+    if (!device_.is_cuda())
+      return (*loss_)(net_->forward(images), labels);
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+    torch::Tensor loss;
+    try {
+      loss = (*loss_)(net_->forward(images).to(torch::kFloat32), labels);
+    } catch (...) {
+      at::autocast::set_enabled(false);
+      throw;
+    }
+    at::autocast::set_enabled(false);
+    at::autocast::clear_cache();
+    return loss;
   }
 
   bool agree_to_stop() {
