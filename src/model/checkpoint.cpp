@@ -1,5 +1,8 @@
 #include "model/checkpoint.hpp"
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "common/files.hpp"
@@ -59,7 +62,12 @@ void save_checkpoint(const std::string& path, UNet& model, const CheckpointMeta&
 
   PendingFile pending(path);
   try {
-    archive.save_to(pending.temp_path());
+    // Through a stream, so the archive's inner name does not follow the temporary file name.
+    std::ofstream file(pending.temp_path(), std::ios::binary);
+    archive.save_to(file);
+    file.flush();
+    if (!file)
+      throw Error(path + ": cannot write checkpoint: " + std::strerror(errno));
   } catch (const c10::Error& error) {
     throw Error(path + ": cannot write checkpoint: " + error.what_without_backtrace());
   }

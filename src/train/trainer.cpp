@@ -27,6 +27,7 @@
 #include "dist/backend.hpp"
 #include "model/checkpoint.hpp"
 #include "model/metrics.hpp"
+#include "train/optimizer_state.hpp"
 #include "train/reducer.hpp"
 #include "train/schedule.hpp"
 #include "train/signals.hpp"
@@ -246,7 +247,7 @@ class Run {
     auto& archive = loaded_->archive;
     torch::serialize::InputArchive optimizer_state, rng;
     archive.read("optimizer", optimizer_state);
-    optimizer_->load(optimizer_state);
+    load_optimizer_state(*optimizer_, net_->parameters(), optimizer_state);
     archive.read("rng", rng);
     torch::Tensor state;
     rng.read("cpu", state);
@@ -430,7 +431,7 @@ class Run {
                                      {"command_line", options_.command_line}}
                           .dump();
       torch::serialize::OutputArchive optimizer_state, rng;
-      optimizer_->save(optimizer_state);
+      save_optimizer_state(*optimizer_, net_->parameters(), optimizer_state);
       rng.write("cpu", generator_state());
       model::save_checkpoint(path, net_, meta, {{{"optimizer", &optimizer_state}, {"rng", &rng}}});
     }

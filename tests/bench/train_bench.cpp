@@ -29,7 +29,8 @@ torch::Tensor images_of(satunet::data::Batch& batch, int bands, int tile) {
   return torch::from_blob(batch.images.data(), {batch.size, bands, tile, tile}, torch::kFloat32);
 }
 torch::Tensor labels_of(satunet::data::Batch& batch, int tile) {
-  return torch::from_blob(batch.labels.data(), {batch.size, tile, tile}, torch::kUInt8).to(torch::kLong);
+  return torch::from_blob(batch.labels.data(), {batch.size, tile, tile}, torch::kUInt8)
+      .to(torch::kLong);
 }
 
 }  // namespace
@@ -51,7 +52,8 @@ int main(int argc, char** argv) {
   torch::optim::AdamW optimizer(net->parameters(), torch::optim::AdamWOptions(1e-3));
   auto step = [&](satunet::data::Batch& batch) {
     optimizer.zero_grad();
-    satunet::model::ce_loss(net->forward(images_of(batch, bands, tile)), labels_of(batch, tile)).backward();
+    satunet::model::ce_loss(net->forward(images_of(batch, bands, tile)), labels_of(batch, tile))
+        .backward();
     optimizer.step();
   };
 
@@ -59,18 +61,22 @@ int main(int argc, char** argv) {
   const satunet::data::DistributedSampler sampler(dataset.size(), world.rank(), world.size(), 1);
   satunet::data::StreamingLoader loader(dataset, sampler, batch_size, 2,
                                         satunet::data::AugmentOptions::standard(), 1);
-  const int loader_steps = static_cast<int>(std::min<std::int64_t>(steps, loader.steps_per_epoch()));
+  const int loader_steps =
+      static_cast<int>(std::min<std::int64_t>(steps, loader.steps_per_epoch()));
   std::vector<satunet::data::Batch> in_memory(static_cast<std::size_t>(loader_steps));
   loader.start_epoch(0);
-  for (auto& batch : in_memory) loader.next(batch);
+  for (auto& batch : in_memory)
+    loader.next(batch);
   world.barrier();
   Stopwatch clock;
-  for (auto& batch : in_memory) step(batch);
+  for (auto& batch : in_memory)
+    step(batch);
   const double memory_seconds = clock.seconds();
   loader.start_epoch(1);
   clock.restart();
   satunet::data::Batch batch;
-  for (int i = 0; i < loader_steps && loader.next(batch); ++i) step(batch);
+  for (int i = 0; i < loader_steps && loader.next(batch); ++i)
+    step(batch);
   const double loader_seconds = clock.seconds();
 
   // 2. Synchronisation: compute alone, with the reducer, and one flat all-reduce.
@@ -78,20 +84,22 @@ int main(int argc, char** argv) {
   std::vector<double> compute, reduced, flat;
   satunet::train::GradientReducer reducer(*net, world, 25.0);
   std::int64_t elements = 0;
-  for (const auto& parameter : net->parameters()) elements += parameter.numel();
+  for (const auto& parameter : net->parameters())
+    elements += parameter.numel();
   std::vector<float> buffer(static_cast<std::size_t>(elements));
   for (int repeat = 0; repeat < 15; ++repeat) {
     net->zero_grad();
     world.barrier();
     clock.restart();
-    satunet::model::ce_loss(net->forward(images_of(sample, bands, tile)), labels_of(sample, tile)).backward();
+    satunet::model::ce_loss(net->forward(images_of(sample, bands, tile)), labels_of(sample, tile))
+        .backward();
     compute.push_back(clock.seconds());
 
     net->zero_grad();
     world.barrier();
     clock.restart();
-    const torch::Tensor loss =
-        satunet::model::ce_loss(net->forward(images_of(sample, bands, tile)), labels_of(sample, tile));
+    const torch::Tensor loss = satunet::model::ce_loss(net->forward(images_of(sample, bands, tile)),
+                                                       labels_of(sample, tile));
     reducer.prepare(true);
     loss.backward();
     reducer.finish();
@@ -105,14 +113,18 @@ int main(int argc, char** argv) {
   const double sync = std::max(0.0, median(reduced) - median(compute));
   if (world.rank() == 0) {
     const double samples = static_cast<double>(loader_steps) * batch_size;
-    std::printf("loader vs memory (%d steps of %d tiles, rank 0): %.1f vs %.1f samples/s, ratio %.3f (goal >= 0.95)\n",
-                loader_steps, batch_size, samples / loader_seconds, samples / memory_seconds,
-                memory_seconds / loader_seconds);
-    std::printf("gradients: %lld floats in %d buckets; step %.1f ms of compute, %.1f ms with the reducer\n",
-                static_cast<long long>(elements), reducer.buckets(), median(compute) * 1e3,
-                median(reduced) * 1e3);
-    std::printf("synchronisation cost %.2f ms vs one flat all-reduce %.2f ms: ratio %.2f (goal <= 1.1)\n",
-                sync * 1e3, median(flat) * 1e3, sync / median(flat));
+    std::printf(
+        "loader vs memory (%d steps of %d tiles, rank 0): %.1f vs %.1f samples/s, ratio %.3f (goal "
+        ">= 0.95)\n",
+        loader_steps, batch_size, samples / loader_seconds, samples / memory_seconds,
+        memory_seconds / loader_seconds);
+    std::printf(
+        "gradients: %lld floats in %d buckets; step %.1f ms of compute, %.1f ms with the reducer\n",
+        static_cast<long long>(elements), reducer.buckets(), median(compute) * 1e3,
+        median(reduced) * 1e3);
+    std::printf(
+        "synchronisation cost %.2f ms vs one flat all-reduce %.2f ms: ratio %.2f (goal <= 1.1)\n",
+        sync * 1e3, median(flat) * 1e3, sync / median(flat));
   }
   return 0;
 }
