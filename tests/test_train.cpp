@@ -399,20 +399,26 @@ TEST(Train, CommunicationOverlapsBackward) {
   model::UNet net(model::UNetOptions().base(8).depth(3).norm(model::Norm::none));
   const torch::Tensor images = torch::randn({4, 3, 128, 128});
   const torch::Tensor labels = torch::randint(0, 3, {4, 128, 128}, torch::kLong);
-  int buckets = 0;
-  DelayedCommunicator instant(self, std::chrono::microseconds(0));
-  const double compute = step_seconds(net, instant, images, labels, &buckets);
-  ASSERT_GE(buckets, 4);
-  // Delays that add up to a fifth of the step: hidden if buckets go out as they fill, paid in
-  // full if they all go out after backward.
-  const auto delay = std::chrono::microseconds(
-      std::max<std::int64_t>(1000, static_cast<std::int64_t>(0.2e6 * compute / buckets)));
-  DelayedCommunicator slow(self, delay);
-  const double delayed = step_seconds(net, slow, images, labels, &buckets);
-  const double serial_cost = buckets * delay.count() / 1e6;
-  EXPECT_LT(delayed, compute + 0.5 * serial_cost)
-      << "compute " << compute << " s, " << buckets << " buckets x " << delay.count()
-      << " us; with delays " << delayed << " s";
+  // Timing on a shared 2-core machine: the bound must hold in one of three attempts.
+  std::string attempts;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    int buckets = 0;
+    DelayedCommunicator instant(self, std::chrono::microseconds(0));
+    const double compute = step_seconds(net, instant, images, labels, &buckets);
+    ASSERT_GE(buckets, 4);
+    // Delays that add up to a fifth of the step: hidden if buckets go out as they fill, paid
+    // in full if they all go out after backward.
+    const auto delay = std::chrono::microseconds(
+        std::max<std::int64_t>(1000, static_cast<std::int64_t>(0.2e6 * compute / buckets)));
+    DelayedCommunicator slow(self, delay);
+    const double delayed = step_seconds(net, slow, images, labels, &buckets);
+    const double serial_cost = buckets * delay.count() / 1e6;
+    if (delayed < compute + 0.5 * serial_cost) return;
+    attempts += "compute " + std::to_string(compute) + " s, " + std::to_string(buckets) +
+                " buckets x " + std::to_string(delay.count()) + " us: " + std::to_string(delayed) +
+                " s with delays; ";
+  }
+  ADD_FAILURE() << "communication did not overlap backward: " << attempts;
 }
 
 }  // namespace satunet::train
