@@ -413,7 +413,8 @@ TEST(Train, CommunicationOverlapsBackward) {
     DelayedCommunicator slow(self, delay);
     const double delayed = step_seconds(net, slow, images, labels, &buckets);
     const double serial_cost = buckets * delay.count() / 1e6;
-    if (delayed < compute + 0.5 * serial_cost) return;
+    if (delayed < compute + 0.5 * serial_cost)
+      return;
     attempts += "compute " + std::to_string(compute) + " s, " + std::to_string(buckets) +
                 " buckets x " + std::to_string(delay.count()) + " us: " + std::to_string(delayed) +
                 " s with delays; ";

@@ -86,8 +86,8 @@ std::vector<std::string> config_file_words(const Command& command,
 }  // namespace
 
 const std::vector<Command>& commands() {
-  static const std::vector<Command> all = {synth_command(), tile_command(), train_command(),
-                                           info_command(), bench_command()};
+  static const std::vector<Command> all = {synth_command(),    tile_command(), train_command(),
+                                           evaluate_command(), info_command(), bench_command()};
   return all;
 }
 

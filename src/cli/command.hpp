@@ -27,6 +27,7 @@ Command synth_command();
 Command tile_command();
 Command train_command();
 Command bench_command();
+Command evaluate_command();
 Command info_command();
 
 // The command line this process was started with, for the records outputs keep.
