@@ -93,6 +93,24 @@ TEST(Cli, ShippedConfigsAreValid) {
   EXPECT_EQ(geo::Raster::open(dir + "/synthetic/scene.tif").info().width, 256);
 }
 
+TEST(Cli, SmokeConfigRunsEveryStage) {
+  const std::string dir = test::fresh_directory("smoke");
+  const std::string ini = SATUNET_SOURCE_DIR "/configs/smoke.ini";
+  ASSERT_EQ(run_satunet({"synth", "--config", ini, "--out", dir + "/scene", "-q"}).exit_code, 0);
+  const auto tiled = run_satunet({"tile", "--config", ini, "--out", dir + "/data", "--image",
+                                  dir + "/scene/scene.tif", "--labels",
+                                  "building=" + dir + "/scene/buildings.geojson", "--labels",
+                                  "road=" + dir + "/scene/roads.geojson", "-q"});
+  ASSERT_EQ(tiled.exit_code, 0) << tiled.err;
+  EXPECT_NE(tiled.out.find("of 64 x 64 px, overlap 0"), std::string::npos) << tiled.out;
+  const auto trained = run_satunet(
+      {"train", "--config", ini, "--data", dir + "/data", "--out", dir + "/run", "-q"});
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+  EXPECT_NE(trained.out.find("trained 4 steps"), std::string::npos) << trained.out;
+  const auto info = run_satunet({"info", dir + "/run/checkpoints/last.pt"});
+  EXPECT_NE(info.out.find("base 4, depth 2"), std::string::npos) << info.out;
+}
+
 TEST(Cli, VersionListsLibraries) {
   const auto result = run_satunet({"--version"});
   EXPECT_EQ(result.exit_code, 0);
