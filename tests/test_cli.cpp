@@ -103,8 +103,8 @@ TEST(Cli, SmokeConfigRunsEveryStage) {
                                   "road=" + dir + "/scene/roads.geojson", "-q"});
   ASSERT_EQ(tiled.exit_code, 0) << tiled.err;
   EXPECT_NE(tiled.out.find("of 64 x 64 px, overlap 0"), std::string::npos) << tiled.out;
-  const auto trained = run_satunet(
-      {"train", "--config", ini, "--data", dir + "/data", "--out", dir + "/run", "-q"});
+  const auto trained =
+      run_satunet({"train", "--config", ini, "--data", dir + "/data", "--out", dir + "/run", "-q"});
   ASSERT_EQ(trained.exit_code, 0) << trained.err;
   EXPECT_NE(trained.out.find("trained 4 steps"), std::string::npos) << trained.out;
   const auto info = run_satunet({"info", dir + "/run/checkpoints/last.pt"});

@@ -30,22 +30,14 @@ Command evaluate_command() {
   };
   command.run = [](const po::variables_map& values) {
     infer::EvaluateOptions options;
-    if (values.count("pred"))
-      options.prediction = values["pred"].as<std::string>();
-    if (values.count("truth"))
-      options.truth = values["truth"].as<std::string>();
-    if (values.count("truth-labels"))
-      for (const std::string& pair : values["truth-labels"].as<std::vector<std::string>>())
-        options.truth_labels.push_back(text::split_key_value(pair, "--truth-labels"));
+    options.prediction = string_option(values, "pred");
+    options.truth = string_option(values, "truth");
+    for (const std::string& pair : list_option(values, "truth-labels"))
+      options.truth_labels.push_back(text::split_key_value(pair, "--truth-labels"));
     if (values.count("classes"))
       options.classes = text::split(values["classes"].as<std::string>(), ',');
-    if (values.count("line-width"))
-      for (const std::string& pair : values["line-width"].as<std::vector<std::string>>()) {
-        const auto [name, metres] = text::split_key_value(pair, "--line-width");
-        options.line_width_m[name] = text::parse_double(metres, "--line-width " + name);
-      }
-    if (values.count("width-field"))
-      options.width_field = values["width-field"].as<std::string>();
+    options.line_width_m = line_widths(values);
+    options.width_field = string_option(values, "width-field");
     const infer::Evaluation result = infer::evaluate(options);
     std::cout << result.matrix.table(result.classes);
     if (values.count("json")) {

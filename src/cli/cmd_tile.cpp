@@ -9,13 +9,8 @@
 namespace satunet::cli {
 namespace {
 
-std::vector<std::string> strings(const po::variables_map& values, const char* name) {
-  return values.count(name) ? values[name].as<std::vector<std::string>>()
-                            : std::vector<std::string>{};
-}
-
 std::vector<tiling::SceneInput> scenes_from(const po::variables_map& values) {
-  const auto images = strings(values, "image");
+  const auto images = list_option(values, "image");
   const bool listed = values.count("scenes") > 0;
   if (listed && !images.empty())
     throw UsageError("give --image or --scenes, not both");
@@ -24,11 +19,11 @@ std::vector<tiling::SceneInput> scenes_from(const po::variables_map& values) {
       throw UsageError("with --scenes, labels and masks come from the CSV's columns");
     return tiling::read_scene_list(values["scenes"].as<std::string>());
   }
-  const std::string mask = values.count("mask") ? values["mask"].as<std::string>() : "";
+  const std::string mask = string_option(values, "mask");
   if (!mask.empty() && images.size() > 1)
     throw UsageError("--mask belongs to one --image; list several scenes with --scenes FILE.csv");
   std::vector<tiling::LabelFile> labels;
-  for (const std::string& text : strings(values, "labels"))
+  for (const std::string& text : list_option(values, "labels"))
     labels.push_back(tiling::parse_label_file(text));
   std::vector<tiling::SceneInput> scenes;
   for (const std::string& image : images)
@@ -40,18 +35,13 @@ tiling::TileOptions tile_options(const po::variables_map& values) {
   tiling::TileOptions options;
   options.scenes = scenes_from(values);
   options.classes = text::split(values["classes"].as<std::string>(), ',');
-  if (values.count("class-field"))
-    options.class_field = values["class-field"].as<std::string>();
+  options.class_field = string_option(values, "class-field");
   if (values.count("class-map")) {
     for (const std::string& pair : text::split(values["class-map"].as<std::string>(), ','))
       options.class_map.insert(text::split_key_value(pair, "--class-map"));
   }
-  for (const std::string& pair : strings(values, "line-width")) {
-    const auto [name, metres] = text::split_key_value(pair, "--line-width");
-    options.line_width_m[name] = text::parse_double(metres, "--line-width " + name);
-  }
-  if (values.count("width-field"))
-    options.width_field = values["width-field"].as<std::string>();
+  options.line_width_m = line_widths(values);
+  options.width_field = string_option(values, "width-field");
   options.all_touched = values["all-touched"].as<bool>();
   options.tile = values["tile"].as<int>();
   options.overlap = values["overlap"].as<int>();
@@ -69,8 +59,7 @@ tiling::TileOptions tile_options(const po::variables_map& values) {
   options.threads = values["threads"].as<int>();
   options.overwrite = values["overwrite"].as<bool>();
   options.allow_ungeoreferenced = values["allow-ungeoreferenced"].as<bool>();
-  if (values.count("out"))
-    options.out_dir = values["out"].as<std::string>();
+  options.out_dir = string_option(values, "out");
   options.command_line = invocation();
   return options;
 }

@@ -12,9 +12,7 @@ namespace {
 
 train::TrainOptions train_options(const po::variables_map& values) {
   train::TrainOptions options;
-  auto text = [&](const char* name) {
-    return values.count(name) ? values[name].as<std::string>() : std::string();
-  };
+  auto text = [&](const char* name) { return string_option(values, name); };
   options.data = text("data");
   options.out = text("out");
   options.model.base(values["base"].as<int>())
@@ -44,8 +42,7 @@ train::TrainOptions train_options(const po::variables_map& values) {
   options.bucket_mb = values["bucket-mb"].as<double>();
   options.val_every = values["val-every"].as<std::int64_t>();
   options.checkpoint_every = values["checkpoint-every"].as<std::int64_t>();
-  if (values.count("resume"))
-    options.resume = text("resume");
+  options.resume = text("resume");
   options.deterministic = values["deterministic"].as<bool>();
   options.prefetch = values["prefetch"].as<int>();
   options.command_line = invocation();

@@ -9,6 +9,7 @@
 
 #include "common/error.hpp"
 #include "common/log.hpp"
+#include "common/text.hpp"
 #include "dist/mpi_communicator.hpp"
 
 namespace satunet::cli {
@@ -172,6 +173,24 @@ int fail(const std::string& prefix, std::string message, int code) {
 }
 
 }  // namespace
+
+std::string string_option(const po::variables_map& values, const char* name) {
+  return values.count(name) ? values[name].as<std::string>() : std::string();
+}
+
+std::vector<std::string> list_option(const po::variables_map& values, const char* name) {
+  return values.count(name) ? values[name].as<std::vector<std::string>>()
+                            : std::vector<std::string>{};
+}
+
+std::map<std::string, double> line_widths(const po::variables_map& values) {
+  std::map<std::string, double> widths;
+  for (const std::string& pair : list_option(values, "line-width")) {
+    const auto [name, metres] = text::split_key_value(pair, "--line-width");
+    widths[name] = text::parse_double(metres, "--line-width " + name);
+  }
+  return widths;
+}
 
 std::string g_invocation;
 const std::string& invocation() {

@@ -4,6 +4,7 @@
 #include <boost/program_options.hpp>
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,12 @@ Command train_command();
 Command bench_command();
 Command evaluate_command();
 Command info_command();
+
+// Values of options declared without a default: "" or {} when not given.
+std::string string_option(const po::variables_map& values, const char* name);
+std::vector<std::string> list_option(const po::variables_map& values, const char* name);
+// --line-width CLASS=METRES, repeated, as class name -> metres.
+std::map<std::string, double> line_widths(const po::variables_map& values);
 
 // The command line this process was started with, for the records outputs keep.
 const std::string& invocation();

@@ -90,9 +90,6 @@ VectorLabels::VectorLabels(const std::vector<VectorLabelSource>& sources, const 
 }
 
 VectorLabels::~VectorLabels() = default;
-std::size_t VectorLabels::feature_count() const {
-  return features_.size();
-}
 VectorLabels::VectorLabels(VectorLabels&&) noexcept = default;
 VectorLabels& VectorLabels::operator=(VectorLabels&&) noexcept = default;
 

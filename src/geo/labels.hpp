@@ -44,8 +44,6 @@ class VectorLabels {
 
   // Class ids for `window` of the scene grid (0 where no feature), window.width * height bytes.
   void rasterize(const Window& window, std::uint8_t* labels) const;
-  std::size_t feature_count() const;
-  std::int64_t skipped_features() const { return skipped_; }
 
  private:
   struct Feature;

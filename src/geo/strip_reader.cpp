@@ -31,7 +31,6 @@ const StripReader::BlockRow& StripReader::block_row(std::int64_t index) {
   row.rows = std::min(block_height_, height_ - row.first_row);  // the last one may be partial
   row.pixels.resize(static_cast<std::size_t>(bands_.size() * row.rows * width_ * value_bytes_));
   raster_.read({0, row.first_row, width_, row.rows}, bands_, type_, row.pixels.data());
-  bytes_read_ += static_cast<std::int64_t>(row.pixels.size());
   cache_.push_back(std::move(row));
   return cache_.back();
 }
@@ -44,7 +43,6 @@ void StripReader::read(std::int64_t first_row, std::int64_t rows, std::vector<st
   out.resize(static_cast<std::size_t>(band_count * rows * row_bytes));
   if (block_height_ > kMaxCachedBlockRows) {
     raster_.read({0, first_row, width_, rows}, bands_, type_, out.data());
-    bytes_read_ += static_cast<std::int64_t>(out.size());
     return;
   }
   // Block rows above this strip are never needed again: strips go downwards.

@@ -20,7 +20,6 @@ class StripReader {
   void read(std::int64_t first_row, std::int64_t rows, std::vector<std::uint8_t>& out);
 
   std::int64_t block_height() const { return block_height_; }
-  std::int64_t bytes_read() const { return bytes_read_; }
 
  private:
   struct BlockRow {
@@ -39,7 +38,6 @@ class StripReader {
   std::int64_t height_;
   std::int64_t block_height_;
   std::deque<BlockRow> cache_;  // ascending block rows, the oldest dropped first
-  std::int64_t bytes_read_ = 0;
 };
 
 }  // namespace satunet::geo

@@ -1,8 +1,11 @@
 #include "model/unet.hpp"
 
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <sstream>
+
+#include "common/hash.hpp"
 
 namespace satunet::model {
 namespace F = torch::nn::functional;
@@ -270,6 +273,26 @@ int64_t UNetImpl::parameter_count() const {
   for (const auto& parameter : parameters())
     count += parameter.numel();
   return count;
+}
+
+std::uint64_t state_digest(torch::nn::Module& module) {
+  std::vector<torch::Tensor> state = module.parameters();
+  for (const torch::Tensor& buffer : module.buffers())
+    state.push_back(buffer);
+  std::uint64_t digest = 0;
+  for (const torch::Tensor& tensor : state) {
+    const torch::Tensor values = tensor.to(torch::kCPU).contiguous();
+    const auto* bytes = static_cast<const unsigned char*>(values.data_ptr());
+    const auto size = static_cast<std::size_t>(values.numel() * values.element_size());
+    for (std::size_t i = 0; i + 8 <= size; i += 8) {
+      std::uint64_t word = 0;
+      std::memcpy(&word, bytes + i, 8);
+      digest = hash(digest, word);
+    }
+    for (std::size_t i = size - size % 8; i < size; ++i)
+      digest = hash(digest, bytes[i]);
+  }
+  return digest;
 }
 
 void set_threads(int threads) {

@@ -123,6 +123,9 @@ class UNetImpl : public torch::nn::Module {
 };
 TORCH_MODULE(UNet);
 
+// A hash of every parameter and buffer, byte by byte: equal digests mean bitwise-equal models.
+std::uint64_t state_digest(torch::nn::Module& module);
+
 // LibTorch starts with one intra-op thread here; jobs set it explicitly.
 void set_threads(int threads);
 

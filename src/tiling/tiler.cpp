@@ -163,6 +163,15 @@ Scene open_scene(const TileOptions& options, int index) {
   return scene;
 }
 
+std::string describe_labels(const SceneInput& input) {
+  if (!input.mask.empty())
+    return "mask " + input.mask;
+  std::vector<std::string> files;
+  for (const LabelFile& file : input.labels)
+    files.push_back((file.class_name.empty() ? "" : file.class_name + "=") + file.path);
+  return "vectors " + text::join(files, ";");
+}
+
 void check_same_bands(const Scene& first, const Scene& other) {
   if (other.bands.size() != first.bands.size() || other.type != first.type)
     throw Error(other.input.image + ": has " + std::to_string(other.bands.size()) +
@@ -213,15 +222,6 @@ class SceneLabels {
     const std::int64_t width = scene_.info().width;
     labels.resize(static_cast<std::size_t>(width * rows));
     vectors_->rasterize({0, first_row, width, rows}, labels.data());
-  }
-
-  std::string describe() const {
-    if (mask_)
-      return "mask " + scene_.input.mask;
-    std::vector<std::string> files;
-    for (const LabelFile& file : scene_.input.labels)
-      files.push_back((file.class_name.empty() ? "" : file.class_name + "=") + file.path);
-    return "vectors " + text::join(files, ";");
   }
 
  private:
@@ -429,7 +429,6 @@ class RankTiler {
           read_bands.push_back(scene.alpha_band);
         reader = std::make_unique<geo::StripReader>(*scene.raster, read_bands, scene.type);
         labels = std::make_unique<SceneLabels>(options_, scene);
-        scene_labels_[scene_index] = labels->describe();
       }
       with_value_type(scene.type, [&](auto zero) {
         cut_row<decltype(zero)>(scene, row_index, *reader, *labels);
@@ -440,8 +439,6 @@ class RankTiler {
     result_.shards = sink_.finish();
     return result_;
   }
-
-  const std::map<int, std::string>& scene_labels() const { return scene_labels_; }
 
  private:
   // Contiguous runs of (scene, tile row), so each rank reads its strips top to bottom.
@@ -619,7 +616,6 @@ class RankTiler {
   const SplitPlan& plan_;
   RankResult result_;
   std::map<std::string, shards::ShardHeader> headers_;
-  std::map<int, std::string> scene_labels_;
   std::vector<std::uint8_t> strip_, label_strip_, valid_, tile_labels_, tile_valid_;
   ShardSink sink_;  // last: its thread stops before the buffers above go
 };
@@ -745,7 +741,7 @@ shards::Manifest tile_dataset(const TileOptions& options, dist::Communicator& co
     entry.geotransform = scene.info().transform.coefficients();
     entry.georeferenced = scene.info().georeferenced();
     entry.nodata = scene.nodata.front();
-    entry.labels = scene.input.mask.empty() ? "vectors" : "mask " + scene.input.mask;
+    entry.labels = describe_labels(scene.input);
     entry.tiles = scene_tiles[static_cast<std::size_t>(scene.index)];
     manifest.scenes.push_back(entry);
   }

@@ -326,22 +326,7 @@ class Run {
 
   // A digest of every weight and buffer, compared across ranks: replicas must agree bitwise.
   void compare_replicas(TrainResult& result) {
-    std::uint64_t digest = 0;
-    std::vector<torch::Tensor> state = net_->parameters();
-    for (const torch::Tensor& buffer : net_->buffers())
-      state.push_back(buffer);
-    for (const torch::Tensor& tensor : state) {
-      const torch::Tensor values = tensor.to(torch::kCPU).contiguous();
-      const auto* bytes = static_cast<const unsigned char*>(values.data_ptr());
-      const std::size_t size = static_cast<std::size_t>(values.numel() * values.element_size());
-      for (std::size_t i = 0; i + 8 <= size; i += 8) {
-        std::uint64_t word = 0;
-        std::memcpy(&word, bytes + i, 8);
-        digest = hash(digest, word);
-      }
-      for (std::size_t i = size - size % 8; i < size; ++i)
-        digest = hash(digest, bytes[i]);
-    }
+    std::uint64_t digest = model::state_digest(*net_);
     std::vector<std::uint64_t> all(static_cast<std::size_t>(world_.size()));
     world_.allgather(&digest, sizeof digest, all.data());
     result.weights_digest = digest;
