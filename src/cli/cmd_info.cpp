@@ -7,6 +7,7 @@
 #include "common/files.hpp"
 #include "geo/gdal.hpp"
 #include "geo/raster.hpp"
+#include "infer/prediction_index.hpp"
 #include "model/checkpoint.hpp"
 #include "shards/manifest.hpp"
 #include "tiling/tiler.hpp"
@@ -89,14 +90,14 @@ std::string describe_checkpoint(const std::string& path, const model::LoadedChec
 Command info_command() {
   Command command;
   command.name = "info";
-  command.summary = "describe a raster, a dataset directory or a checkpoint (.pt)";
+  command.summary = "describe a raster, a dataset or prediction directory, or a checkpoint (.pt)";
   command.usage = "PATH [--json]";
   command.declare = [](po::options_description& options,
                        po::positional_options_description& positional) {
     // clang-format off
     options.add_options()
         ("path", po::value<std::string>()->value_name("PATH"),
-         "the raster or dataset directory to describe")
+         "the raster, dataset or prediction directory, or checkpoint to describe")
         ("json", po::bool_switch(), "print JSON instead of text");
     // clang-format on
     positional.add("path", 1);
@@ -108,6 +109,11 @@ Command info_command() {
     if (!file_exists(path))
       throw Error(path + ": no such file or directory");
     const bool json = values["json"].as<bool>();
+    if (std::filesystem::is_directory(path) && infer::PredictionIndex::present(path)) {
+      const infer::PredictionIndex index = infer::PredictionIndex::load(path);
+      std::cout << (json ? index.to_json() + "\n" : index.describe(path));
+      return 0;
+    }
     if (std::filesystem::is_directory(path)) {
       const shards::Manifest manifest = shards::Manifest::load(path);
       std::cout << (json ? manifest.to_json().dump(2) + "\n"

@@ -28,6 +28,8 @@ Command synth_command();
 Command tile_command();
 Command train_command();
 Command bench_command();
+Command predict_command();
+Command stitch_command();
 Command evaluate_command();
 Command info_command();
 

@@ -1,6 +1,8 @@
 #include "dist/communicator.hpp"
 
+#include <algorithm>
 #include <cstring>
+#include <thread>
 
 namespace satunet::dist {
 
@@ -44,6 +46,13 @@ std::vector<std::string> Communicator::allgather_strings(const std::string& text
   for (std::size_t i = 0; i < lengths.size(); ++i)
     strings.push_back(gathered.substr(i * longest, static_cast<std::size_t>(lengths[i])));
   return strings;
+}
+
+int threads_per_rank(int requested, const Communicator& comm) {
+  if (requested > 0)
+    return requested;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::max(1, cores / std::max(1, comm.local_size()));
 }
 
 }  // namespace satunet::dist

@@ -75,4 +75,8 @@ class Communicator {
   std::vector<std::string> allgather_strings(const std::string& text);
 };
 
+// Threads a rank should use: `requested` when positive, else the node's cores shared evenly
+// by the ranks on the node.
+int threads_per_rank(int requested, const Communicator& comm);
+
 }  // namespace satunet::dist

@@ -1,5 +1,6 @@
 #include "dist/mpi_communicator.hpp"
 
+#include <algorithm>
 #include <climits>
 #include <condition_variable>
 #include <cstdlib>
@@ -120,12 +121,45 @@ MpiCommunicator::MpiCommunicator(MPI_Comm comm) {
   MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
   MPI_Comm_rank(comm_, &rank_);
   MPI_Comm_size(comm_, &size_);
+  find_local_rank();
+}
+
+// The ranks sharing this node, from MPI; where an MPI cannot split by shared memory, from the
+// variables the common launchers set (Open MPI, SLURM, Hydra/PMI, Intel MPI).
+void MpiCommunicator::find_local_rank() {
   MPI_Comm node_comm = MPI_COMM_NULL;
-  check_mpi(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node_comm),
-            "MPI_Comm_split_type", rank_);
-  MPI_Comm_rank(node_comm, &local_rank_);
-  MPI_Comm_size(node_comm, &local_size_);
-  MPI_Comm_free(&node_comm);
+  if (MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node_comm) ==
+          MPI_SUCCESS &&
+      node_comm != MPI_COMM_NULL) {
+    MPI_Comm_rank(node_comm, &local_rank_);
+    MPI_Comm_size(node_comm, &local_size_);
+    MPI_Comm_free(&node_comm);
+    return;
+  }
+  const auto from_environment = local_rank_from_environment();
+  DIST_CHECK(from_environment.has_value(), "rank ", rank_,
+             ": MPI_Comm_split_type failed and no launcher variable gives the local rank");
+  local_rank_ = from_environment->first;
+  local_size_ = from_environment->second;
+}
+
+std::optional<std::pair<int, int>> local_rank_from_environment() {
+  const std::pair<const char*, const char*> variables[] = {
+      {"OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE"},
+      {"SLURM_LOCALID", "SLURM_NTASKS_PER_NODE"},
+      {"PMI_LOCAL_RANK", "PMI_LOCAL_SIZE"},
+      {"MPI_LOCALRANKID", "MPI_LOCALNRANKS"}};
+  for (const auto& [rank_name, size_name] : variables) {
+    const char* rank = std::getenv(rank_name);
+    if (!rank || !*rank)
+      continue;
+    const char* size = std::getenv(size_name);
+    const int local_rank = std::atoi(rank);
+    // A launcher that names the rank but not the count: at least rank + 1 ranks share the node.
+    const int local_size = size && *size ? std::atoi(size) : local_rank + 1;
+    return std::make_pair(local_rank, std::max(local_size, local_rank + 1));
+  }
+  return std::nullopt;
 }
 
 MpiCommunicator::~MpiCommunicator() {

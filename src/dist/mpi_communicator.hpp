@@ -2,6 +2,8 @@
 #include <mpi.h>
 
 #include <memory>
+#include <optional>
+#include <utility>
 
 #include "dist/communicator.hpp"
 
@@ -45,6 +47,7 @@ class MpiCommunicator final : public Communicator {
   MPI_Comm comm() const { return comm_; }
 
  private:
+  void find_local_rank();
   class Engine;  // the background communication thread, as Horovod has
   MPI_Comm comm_ = MPI_COMM_NULL;
   std::unique_ptr<Engine> engine_;  // started on first use
@@ -55,5 +58,9 @@ class MpiCommunicator final : public Communicator {
 };
 
 MPI_Datatype mpi_type(DataType type);
+
+// {local rank, ranks on this node} from OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID,
+// PMI_LOCAL_RANK or MPI_LOCALRANKID (the first set), or nothing when none is.
+std::optional<std::pair<int, int>> local_rank_from_environment();
 
 }  // namespace satunet::dist

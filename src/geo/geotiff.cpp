@@ -2,16 +2,39 @@
 
 #include <cpl_string.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <iterator>
+#include <utility>
 
 #include "geo/gdal.hpp"
 
 namespace satunet::geo {
 
+std::vector<GDALColorEntry> class_colours(const std::vector<std::string>& names) {
+  const std::vector<std::pair<std::string, GDALColorEntry>> known = {
+      {"background", {0, 0, 0, 255}},     {"building", {220, 40, 40, 255}},
+      {"road", {250, 210, 0, 255}},       {"water", {30, 100, 220, 255}},
+      {"vegetation", {40, 160, 60, 255}}, {"tree", {40, 160, 60, 255}}};
+  const GDALColorEntry palette[] = {{150, 80, 200, 255},  {0, 190, 190, 255},
+                                    {240, 130, 40, 255},  {120, 120, 120, 255},
+                                    {250, 150, 190, 255}, {140, 100, 50, 255}};
+  std::vector<GDALColorEntry> colours;
+  std::size_t next = 0;
+  for (const std::string& name : names) {
+    const auto found = std::find_if(known.begin(), known.end(),
+                                    [&](const auto& entry) { return entry.first == name; });
+    colours.push_back(found != known.end() ? found->second : palette[next++ % std::size(palette)]);
+  }
+  return colours;
+}
+
 GeoTiffWriter::GeoTiffWriter(const std::string& path, std::int64_t width, std::int64_t height,
                              int bands, GDALDataType type, const GeoTransform& transform,
                              const SpatialRef& srs, const GeoTiffOptions& options)
-    : pending_(path) {
+    : pending_(path),
+      options_(options),
+      work_path_(options.cog ? pending_.temp_path() + ".tiles.tif" : pending_.temp_path()) {
   init_gdal();
   GDALDriver* driver = GetGDALDriverManager()->GetDriverByName("GTiff");
   GEO_CHECK(driver != nullptr, "the GDAL GTiff driver is not available");
@@ -33,7 +56,7 @@ GeoTiffWriter::GeoTiffWriter(const std::string& path, std::int64_t width, std::i
   if (bands > 1)
     creation.SetNameValue("INTERLEAVE", "PIXEL");
   clear_gdal_error();
-  dataset_.reset(driver->Create(pending_.temp_path().c_str(), static_cast<int>(width),
+  dataset_.reset(driver->Create(work_path_.c_str(), static_cast<int>(width),
                                 static_cast<int>(height), bands, type, creation.List()));
   if (!dataset_)
     throw Error(path + ": cannot create GeoTIFF: " + last_gdal_error());
@@ -43,10 +66,11 @@ GeoTiffWriter::GeoTiffWriter(const std::string& path, std::int64_t width, std::i
 }
 
 GeoTiffWriter::~GeoTiffWriter() {
-  if (!dataset_)
-    return;
   dataset_.reset();
-  std::remove((pending_.temp_path() + ".aux.xml").c_str());
+  for (const std::string& leftover : {work_path_, pending_.temp_path()})
+    std::remove((leftover + ".aux.xml").c_str());
+  if (work_path_ != pending_.temp_path())
+    std::remove(work_path_.c_str());
 }
 
 void GeoTiffWriter::set_nodata(double value) {
@@ -92,11 +116,41 @@ void GeoTiffWriter::commit() {
   dataset_.reset();  // GDAL 3.6 reports errors of the final flush only through CPLGetLastError
   if (CPLGetLastErrorType() == CE_Failure || CPLGetLastErrorType() == CE_Fatal)
     throw Error(path() + ": cannot finish GeoTIFF: " + last_gdal_error());
+  if (options_.cog)
+    copy_to_cog();
   // Category names live beside the TIFF in GDAL's .aux.xml: it moves along with it.
   const std::string aux = pending_.temp_path() + ".aux.xml";
   if (file_exists(aux) && std::rename(aux.c_str(), (path() + ".aux.xml").c_str()) != 0)
     throw Error(path() + ".aux.xml: cannot rename " + aux + " into place");
   pending_.commit();
+}
+
+void GeoTiffWriter::copy_to_cog() {
+  GDALDriver* driver = GetGDALDriverManager()->GetDriverByName("COG");
+  GEO_CHECK(driver != nullptr, "the GDAL COG driver is not available (GDAL >= 3.1 has it)");
+  clear_gdal_error();
+  GDALDatasetUniquePtr tiles(GDALDataset::Open(work_path_.c_str(), GDAL_OF_RASTER));
+  if (!tiles)
+    throw Error(path() + ": cannot reopen " + work_path_ + ": " + last_gdal_error());
+  CPLStringList creation;
+  creation.SetNameValue("BLOCKSIZE", std::to_string(options_.block_size).c_str());
+  creation.SetNameValue("COMPRESS", options_.compress.c_str());
+  if (options_.compress == "DEFLATE")
+    creation.SetNameValue("LEVEL", std::to_string(options_.level).c_str());
+  creation.SetNameValue("OVERVIEW_RESAMPLING", options_.overview_resampling.c_str());
+  if (options_.multithreaded)
+    creation.SetNameValue("NUM_THREADS", "ALL_CPUS");
+  creation.SetNameValue("BIGTIFF", "IF_SAFER");
+  GDALDatasetUniquePtr cog(driver->CreateCopy(pending_.temp_path().c_str(), tiles.get(), FALSE,
+                                              creation.List(), nullptr, nullptr));
+  if (!cog)
+    throw Error(path() + ": cannot write a Cloud Optimized GeoTIFF: " + last_gdal_error());
+  cog.reset();
+  if (CPLGetLastErrorType() == CE_Failure || CPLGetLastErrorType() == CE_Fatal)
+    throw Error(path() + ": cannot finish the Cloud Optimized GeoTIFF: " + last_gdal_error());
+  tiles.reset();
+  std::remove(work_path_.c_str());
+  std::remove((work_path_ + ".aux.xml").c_str());
 }
 
 }  // namespace satunet::geo

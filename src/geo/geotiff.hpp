@@ -17,7 +17,15 @@ struct GeoTiffOptions {
   std::string compress = "DEFLATE";  // DEFLATE, LZW, ZSTD or NONE
   int level = 6;
   bool multithreaded = true;  // compress blocks on all cores
+  // A Cloud Optimized GeoTIFF: written tiled first, then copied by GDAL's COG driver with
+  // overviews made by `overview_resampling` (NEAREST or MODE suit class maps).
+  bool cog = false;
+  std::string overview_resampling = "NEAREST";
 };
+
+// Colours for class maps: well-known names get their usual colour (background black, building
+// red, road yellow, water blue, vegetation green, ...), others one of a fixed palette.
+std::vector<GDALColorEntry> class_colours(const std::vector<std::string>& names);
 
 class GeoTiffWriter {
  public:
@@ -42,7 +50,11 @@ class GeoTiffWriter {
   const std::string& path() const { return pending_.final_path(); }
 
  private:
+  void copy_to_cog();
+
   PendingFile pending_;
+  GeoTiffOptions options_;
+  std::string work_path_;  // the tiled GeoTIFF GDAL writes into (the temporary, unless COG)
   GDALDatasetUniquePtr dataset_;
 };
 

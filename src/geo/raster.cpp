@@ -1,5 +1,7 @@
 #include "geo/raster.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <sstream>
 
 #include "geo/gdal.hpp"
@@ -45,6 +47,18 @@ RasterInfo describe_dataset(GDALDataset& dataset, const std::string& path) {
 }
 
 }  // namespace
+
+std::string band_name(const BandInfo& band) {
+  if (!band.description.empty())
+    return band.description;
+  if (band.colour != "Undefined" && band.colour != "Gray" && band.colour != "Unknown") {
+    std::string name = band.colour;
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return name;
+  }
+  return "band" + std::to_string(band.index);
+}
 
 std::string RasterInfo::describe() const {
   std::ostringstream out;

@@ -22,6 +22,10 @@ struct BandInfo {
   int block_height = 0;
 };
 
+// The band's name for datasets and checkpoints: its description, else its colour
+// interpretation ("red"), else "band<N>".
+std::string band_name(const BandInfo& band);
+
 struct RasterInfo {
   std::string path;
   std::string driver;

@@ -131,8 +131,8 @@ SynthResult synthesize(const SynthOptions& options) {
   geo::GeoTiffWriter truth(result.truth_path, options.size, options.size, 1, GDT_Byte, transform,
                            srs);
   truth.set_nodata(kIgnore);
-  truth.set_classes({"background", "building", "road"},
-                    {{0, 0, 0, 255}, {220, 40, 40, 255}, {250, 210, 0, 255}});
+  const std::vector<std::string> classes = {"background", "building", "road"};
+  truth.set_classes(classes, geo::class_colours(classes));
 
   const Renderer renderer(layout, options.bands, options.strip_rows);
   Strip strip;

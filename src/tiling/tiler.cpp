@@ -75,18 +75,6 @@ void with_value_type(GDALDataType type, Body body) {
   }
 }
 
-std::string band_name(const geo::BandInfo& band) {
-  if (!band.description.empty())
-    return band.description;
-  if (band.colour != "Undefined" && band.colour != "Gray" && band.colour != "Unknown") {
-    std::string name = band.colour;
-    std::transform(name.begin(), name.end(), name.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return name;
-  }
-  return "band" + std::to_string(band.index);
-}
-
 int class_index(const std::vector<std::string>& classes, const std::string& name,
                 const std::string& where) {
   const auto found = std::find(classes.begin(), classes.end(), name);
@@ -464,7 +452,7 @@ class RankTiler {
       header.split = name;
       header.class_names = options_.classes;
       for (int band : scene.bands)
-        header.band_names.push_back(band_name(scene.info().bands[band - 1]));
+        header.band_names.push_back(geo::band_name(scene.info().bands[band - 1]));
       found = headers_.emplace(name, header).first;
     }
     return found->second;
@@ -677,9 +665,7 @@ shards::Manifest tile_dataset(const TileOptions& options, dist::Communicator& co
   // Strips are cached block row by block row here: GDAL's own cache only needs the blocks
   // of one read in flight.
   geo::set_gdal_cache_megabytes(64);
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  geo::set_gdal_threads(options.threads > 0 ? options.threads
-                                            : std::max(1, cores / std::max(1, comm.local_size())));
+  geo::set_gdal_threads(dist::threads_per_rank(options.threads, comm));
   std::vector<Scene> scenes;
   for (int i = 0; i < static_cast<int>(options.scenes.size()); ++i) {
     scenes.push_back(open_scene(options, i));
@@ -729,7 +715,7 @@ shards::Manifest tile_dataset(const TileOptions& options, dist::Communicator& co
   const Scene& first = scenes.front();
   for (std::size_t b = 0; b < stats.size(); ++b) {
     const geo::BandInfo& band = first.info().bands[first.bands[b] - 1];
-    manifest.bands.push_back({band_name(band), first.bands[b], geo::data_type_name(first.type),
+    manifest.bands.push_back({geo::band_name(band), first.bands[b], geo::data_type_name(first.type),
                               stats[b].mean, std::sqrt(stats[b].variance()), stats[b].count});
   }
   for (const Scene& scene : scenes) {

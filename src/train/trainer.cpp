@@ -93,9 +93,7 @@ class Run {
  public:
   Run(const TrainOptions& options, dist::MpiCommunicator& world)
       : options_(options), world_(world), train_set_(options.data, "train") {
-    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    model::set_threads(options.threads > 0 ? options.threads
-                                           : std::max(1, cores / std::max(1, world.local_size())));
+    model::set_threads(dist::threads_per_rank(options.threads, world));
     at::globalContext().setDeterministicAlgorithms(options.deterministic, true);
     on_gpu_ = torch::cuda::is_available() && options.backend != "mpi";
     if (on_gpu_)

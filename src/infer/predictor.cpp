@@ -1,0 +1,406 @@
+#include "infer/predictor.hpp"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <optional>
+
+#include "common/error.hpp"
+#include "common/files.hpp"
+#include "common/log.hpp"
+#include "common/progress.hpp"
+#include "common/serial_worker.hpp"
+#include "common/text.hpp"
+#include "common/timer.hpp"
+#include "geo/raster.hpp"
+#include "infer/prediction_index.hpp"
+#include "infer/window_grid.hpp"
+#include "model/checkpoint.hpp"
+#include "shards/prediction.hpp"
+
+namespace satunet::infer {
+namespace {
+
+std::string shard_name(int rank, int ranks) {
+  return "shards/rank-" + std::to_string(rank) + "-of-" + std::to_string(ranks) + ".h5";
+}
+
+// The scene's input bands, chosen as `satunet tile` chose them, checked against the model.
+struct SceneBands {
+  std::vector<int> inputs;  // 1-based
+  int alpha = 0;            // a validity band, 0 when none
+  std::vector<std::optional<double>> nodata;
+};
+
+SceneBands choose_bands(const geo::RasterInfo& info, const std::vector<int>& requested,
+                        const model::CheckpointMeta& meta, const std::string& checkpoint) {
+  SceneBands bands;
+  for (const geo::BandInfo& band : info.bands)
+    if (band.colour == "Alpha")
+      bands.alpha = band.index;
+  if (requested.empty()) {
+    for (const geo::BandInfo& band : info.bands)
+      if (band.index != bands.alpha)
+        bands.inputs.push_back(band.index);
+  } else {
+    for (int band : requested) {
+      if (band < 1 || band > static_cast<int>(info.bands.size()))
+        throw Error(info.path + ": --bands asks for band " + std::to_string(band) +
+                    " but the scene has " + std::to_string(info.bands.size()));
+      bands.inputs.push_back(band);
+      if (band == bands.alpha)
+        bands.alpha = 0;
+    }
+  }
+  const auto expected = static_cast<std::size_t>(meta.model.in_channels());
+  if (bands.inputs.size() != expected) {
+    std::vector<std::string> trained, given;
+    for (const auto& band : meta.bands)
+      trained.push_back(band.name);
+    for (int band : bands.inputs)
+      given.push_back(geo::band_name(info.bands[static_cast<std::size_t>(band - 1)]));
+    throw Error(info.path + ": " + std::to_string(bands.inputs.size()) + " input bands (" +
+                text::join(given, ", ") + ") but the model in " + checkpoint + " takes " +
+                std::to_string(expected) + " (" + text::join(trained, ", ") +
+                "); choose them with --bands");
+  }
+  for (int band : bands.inputs)
+    bands.nodata.push_back(info.bands[static_cast<std::size_t>(band - 1)].nodata);
+  return bands;
+}
+
+bool is_nodata(double value, const std::optional<double>& nodata) {
+  return nodata && (value == *nodata || (std::isnan(*nodata) && std::isnan(value)));
+}
+
+// Windows read, normalised and padded, ready for the model.
+struct Batch {
+  std::vector<std::int64_t> indices;
+  std::vector<geo::Window> windows;
+  std::vector<float> images;        // [B, C, T, T], B = the full batch size (zero padded)
+  std::vector<std::uint8_t> valid;  // [n, T, T]
+};
+
+// Prepares batches on a thread of its own (GDAL is used from that thread only).
+class WindowReader {
+ public:
+  WindowReader(const geo::Raster& scene, const SceneBands& bands, const model::CheckpointMeta& meta,
+               int tile)
+      : scene_(scene), bands_(bands), tile_(tile) {
+    read_bands_ = bands.inputs;
+    if (bands.alpha)
+      read_bands_.push_back(bands.alpha);
+    for (const auto& band : meta.bands) {
+      mean_.push_back(static_cast<float>(band.mean));
+      inverse_std_.push_back(static_cast<float>(1.0 / std::max(band.std, 1e-6)));
+    }
+  }
+
+  void fill(Batch& batch, const WindowGrid& grid, std::int64_t first, std::int64_t count,
+            int batch_size) {
+    const auto plane = static_cast<std::size_t>(tile_) * static_cast<std::size_t>(tile_);
+    const std::size_t channels = bands_.inputs.size();
+    batch.indices.clear();
+    batch.windows.clear();
+    batch.images.assign(static_cast<std::size_t>(batch_size) * channels * plane, 0.0f);
+    batch.valid.assign(static_cast<std::size_t>(count) * plane, 0);
+    for (std::int64_t i = 0; i < count; ++i) {
+      const std::int64_t index = first + i;
+      const geo::Window window = grid.inside(index);
+      batch.indices.push_back(index);
+      batch.windows.push_back(window);
+      try {
+        read_window(window, batch.images.data() + static_cast<std::size_t>(i) * channels * plane,
+                    batch.valid.data() + static_cast<std::size_t>(i) * plane);
+      } catch (const Error& error) {
+        throw Error(scene_.info().path + ", " + grid.describe(index) + ": " + error.what());
+      }
+    }
+  }
+
+ private:
+  void read_window(const geo::Window& window, float* image, std::uint8_t* valid) {
+    const std::size_t pixels = static_cast<std::size_t>(window.width * window.height);
+    pixels_.resize(read_bands_.size() * pixels);
+    scene_.read(window, read_bands_, GDT_Float64, pixels_.data());
+    const std::size_t channels = bands_.inputs.size();
+    const bool all_have_nodata = std::all_of(bands_.nodata.begin(), bands_.nodata.end(),
+                                             [](const auto& nodata) { return nodata.has_value(); });
+    // Pixels past the scene edge (a scene smaller than a tile) mirror the scene, as the
+    // reflection padding of image models does; they are cropped again by the stitcher.
+    for (int y = 0; y < tile_; ++y) {
+      const std::int64_t source_y = reflect_index(y, window.height);
+      for (int x = 0; x < tile_; ++x) {
+        const std::int64_t source_x = reflect_index(x, window.width);
+        const std::size_t source = static_cast<std::size_t>(source_y * window.width + source_x);
+        const std::size_t target = static_cast<std::size_t>(y) * static_cast<std::size_t>(tile_) +
+                                   static_cast<std::size_t>(x);
+        bool pixel_valid = true;
+        if (bands_.alpha && pixels_[channels * pixels + source] == 0) {
+          pixel_valid = false;
+        } else if (all_have_nodata) {
+          bool all_nodata = true;
+          for (std::size_t b = 0; b < channels && all_nodata; ++b)
+            all_nodata = is_nodata(pixels_[b * pixels + source], bands_.nodata[b]);
+          pixel_valid = !all_nodata;
+        }
+        const bool inside = x < window.width && y < window.height;
+        valid[target] = pixel_valid && inside ? 1 : 0;
+        const std::size_t plane = static_cast<std::size_t>(tile_) * static_cast<std::size_t>(tile_);
+        for (std::size_t b = 0; b < channels; ++b)
+          image[b * plane + target] =
+              (static_cast<float>(pixels_[b * pixels + source]) - mean_[b]) * inverse_std_[b];
+      }
+    }
+  }
+
+  const geo::Raster& scene_;
+  const SceneBands& bands_;
+  int tile_;
+  std::vector<int> read_bands_;
+  std::vector<float> mean_, inverse_std_;
+  std::vector<double> pixels_;
+};
+
+torch::Tensor class_probabilities(model::UNet& model, const torch::Tensor& images,
+                                  const std::string& tta) {
+  torch::Tensor sum = torch::softmax(model->forward(images), 1);
+  if (tta == "flips") {
+    // Each flip of the input, predicted and flipped back: the mean of the four views.
+    for (const std::vector<int64_t>& dims :
+         {std::vector<int64_t>{3}, std::vector<int64_t>{2}, std::vector<int64_t>{2, 3}})
+      sum += torch::softmax(model->forward(images.flip(dims)), 1).flip(dims);
+    sum /= 4.0;
+  }
+  return sum;
+}
+
+torch::Tensor encode(const torch::Tensor& probabilities, shards::ProbabilityEncoding encoding) {
+  if (encoding == shards::ProbabilityEncoding::uint8)
+    return probabilities.mul(255.0).round_().clamp_(0, 255).to(torch::kUInt8).cpu().contiguous();
+  return probabilities.to(torch::kHalf).cpu().contiguous();
+}
+
+// Rank 0 makes the directory ready: "" when it is, else the problem, for every rank to throw.
+std::string prepare_directory(const PredictOptions& options) {
+  try {
+    if (PredictionIndex::present(options.out) && !options.overwrite)
+      return options.out + ": holds a prediction already; --overwrite replaces it";
+    ensure_directory(options.out);
+    std::filesystem::remove(options.out + "/" + kPredictionIndexName);
+    // Shards of an earlier or crashed run (maybe from more ranks) must not mix with these.
+    std::filesystem::remove_all(options.out + "/shards");
+    ensure_directory(options.out + "/shards");
+  } catch (const std::exception& error) {
+    return options.out + ": " + error.what();
+  }
+  return "";
+}
+
+class ScenePredictor {
+ public:
+  ScenePredictor(const PredictOptions& options, dist::Communicator& comm)
+      : options_(options),
+        comm_(comm),
+        checkpoint_(model::load_checkpoint(options.checkpoint)),
+        scene_(open_scene(options.image)),
+        bands_(choose_bands(scene_.info(), options.bands, checkpoint_.meta, options.checkpoint)),
+        tile_(options.tile > 0 ? options.tile : checkpoint_.meta.tile_size),
+        overlap_(options.overlap >= 0 ? options.overlap : tile_ / 4),
+        grid_(scene_.info().width, scene_.info().height, tile_, overlap_),
+        encoding_(shards::parse_probability_encoding(options.encoding)) {
+    check_tile();
+    model::set_threads(dist::threads_per_rank(options.threads, comm));
+    if (torch::cuda::is_available())
+      device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(
+                                                comm.local_rank() % torch::cuda::device_count()));
+    checkpoint_.model->to(device_);
+    checkpoint_.model->eval();
+  }
+
+  PredictResult run() {
+    Stopwatch clock;
+    const std::string problem =
+        comm_.broadcast_string(comm_.rank() == 0 ? prepare_directory(options_) : "", 0);
+    if (!problem.empty())
+      throw Error(problem);
+    const std::int64_t total = grid_.count();
+    const std::int64_t first = total * comm_.rank() / comm_.size();
+    const std::int64_t last = total * (comm_.rank() + 1) / comm_.size();
+    if (comm_.rank() == 0)
+      log::info("predict: ", scene_.info().path, ": ", total, " windows of ", tile_,
+                " px (overlap >= ", overlap_, ") on ", comm_.size(), " ranks, batch ",
+                options_.batch, ", device ", device_.str());
+
+    shards::PredictionWriter writer(options_.out + "/" + shard_name(comm_.rank(), comm_.size()),
+                                    shard_header(total), options_.compress);
+    predict_windows(first, last, writer);
+    writer.commit();
+
+    std::vector<std::int64_t> counts(static_cast<std::size_t>(comm_.size()));
+    const std::int64_t mine = last - first;
+    comm_.allgather(&mine, sizeof mine, counts.data());
+    const double seconds = clock.seconds();
+    if (comm_.rank() == 0)
+      write_index(counts, total, seconds);
+    comm_.barrier();  // the directory is complete on return, on every rank
+    return {total, scene_.info().width * scene_.info().height, seconds};
+  }
+
+ private:
+  static geo::Raster open_scene(const std::string& path) {
+    if (!file_exists(path))
+      throw Error(path + ": no such file");
+    return geo::Raster::open_georeferenced(path);
+  }
+
+  void check_tile() const {
+    const auto multiple = std::int64_t{1} << checkpoint_.meta.model.depth();
+    if (tile_ % multiple != 0)
+      throw UsageError("--tile " + std::to_string(tile_) + " is not a multiple of " +
+                       std::to_string(multiple) + ", which the model's " +
+                       std::to_string(checkpoint_.meta.model.depth()) + " levels need");
+  }
+
+  shards::PredictionHeader shard_header(std::int64_t total) const {
+    const geo::RasterInfo& info = scene_.info();
+    shards::PredictionHeader header;
+    header.tile_size = tile_;
+    header.overlap = overlap_;
+    header.windows_total = total;
+    header.rank = comm_.rank();
+    header.ranks = comm_.size();
+    header.encoding = encoding_;
+    header.blend = options_.blend;
+    header.class_names = checkpoint_.meta.classes;
+    header.scene = info.path;
+    header.scene_width = info.width;
+    header.scene_height = info.height;
+    header.crs_wkt = info.crs_wkt;
+    header.geotransform = info.transform.coefficients();
+    header.checkpoint = options_.checkpoint;
+    return header;
+  }
+
+  void predict_windows(std::int64_t first, std::int64_t last, shards::PredictionWriter& writer) {
+    WindowReader reader(scene_, bands_, checkpoint_.meta, tile_);
+    SerialWorker reading, writing;
+    const int batch_size = options_.batch;
+    auto prepare = [&](std::int64_t start) {
+      auto batch = std::make_shared<Batch>();
+      const std::int64_t count = std::min<std::int64_t>(batch_size, last - start);
+      auto job = reading.submit([&reader, batch, this, start, count, batch_size] {
+        reader.fill(*batch, grid_, start, count, batch_size);
+      });
+      return std::make_pair(batch, job);
+    };
+    Progress progress("predict", last - first, "windows");
+    std::shared_ptr<JobHandle> written;
+    std::pair<std::shared_ptr<Batch>, std::shared_ptr<JobHandle>> next;
+    if (first < last)
+      next = prepare(first);
+    torch::InferenceMode inference;
+    const auto channels = static_cast<int64_t>(bands_.inputs.size());
+    const auto plane = static_cast<std::size_t>(tile_) * static_cast<std::size_t>(tile_);
+    const std::size_t window_values = checkpoint_.meta.classes.size() * plane;
+    for (std::int64_t start = first; start < last; start += batch_size) {
+      auto [batch, ready] = next;
+      ready->wait();
+      if (start + batch_size < last)
+        next = prepare(start + batch_size);  // read the next batch while this one runs
+      const torch::Tensor images =
+          torch::from_blob(batch->images.data(), {batch_size, channels, tile_, tile_}).to(device_);
+      const torch::Tensor encoded =
+          encode(class_probabilities(checkpoint_.model, images, options_.tta), encoding_);
+      if (written)
+        written->wait();
+      written = writing.submit([&writer, batch, encoded, window_values] {
+        const auto* bytes = static_cast<const std::uint8_t*>(encoded.data_ptr());
+        const std::size_t window_bytes = window_values * encoded.element_size();
+        const std::size_t plane_bytes = batch->valid.size() / batch->indices.size();
+        for (std::size_t i = 0; i < batch->indices.size(); ++i) {
+          const geo::Window& window = batch->windows[i];
+          writer.append(batch->indices[i],
+                        {window.x_off, window.y_off, window.width, window.height},
+                        bytes + i * window_bytes, batch->valid.data() + i * plane_bytes);
+        }
+      });
+      progress.advance(static_cast<std::int64_t>(batch->indices.size()));
+    }
+    if (written)
+      written->wait();
+    progress.finish();
+  }
+
+  void write_index(const std::vector<std::int64_t>& counts, std::int64_t total,
+                   double seconds) const {
+    const geo::RasterInfo& info = scene_.info();
+    PredictionIndex index;
+    index.scene = info.path;
+    index.width = info.width;
+    index.height = info.height;
+    index.crs = info.srs().label();
+    index.geotransform = info.transform.coefficients();
+    index.tile = tile_;
+    index.overlap = overlap_;
+    index.blend = options_.blend;
+    index.tta = options_.tta;
+    index.encoding = options_.encoding;
+    index.classes = checkpoint_.meta.classes;
+    index.windows = total;
+    for (int rank = 0; rank < comm_.size(); ++rank)
+      index.shards.push_back(
+          {shard_name(rank, comm_.size()), counts[static_cast<std::size_t>(rank)]});
+    index.checkpoint = options_.checkpoint;
+    index.ranks = comm_.size();
+    index.seconds = seconds;
+    index.command_line = options_.command_line;
+    index.save(options_.out);
+  }
+
+  const PredictOptions& options_;
+  dist::Communicator& comm_;
+  model::LoadedCheckpoint checkpoint_;
+  geo::Raster scene_;
+  SceneBands bands_;
+  int tile_;
+  int overlap_;
+  WindowGrid grid_;
+  shards::ProbabilityEncoding encoding_;
+  torch::Device device_{torch::kCPU};
+};
+
+}  // namespace
+
+void validate(const PredictOptions& options) {
+  if (options.checkpoint.empty())
+    throw UsageError("--checkpoint is required");
+  if (options.image.empty())
+    throw UsageError("--image is required");
+  if (options.out.empty())
+    throw UsageError("--out is required");
+  if (options.tile < 0)
+    throw UsageError("--tile must be positive (or 0: the checkpoint's tile size)");
+  if (options.batch < 1)
+    throw UsageError("--batch must be at least 1, got " + std::to_string(options.batch));
+  parse_blend(options.blend);
+  if (options.tta != "none" && options.tta != "flips")
+    throw UsageError("--tta must be none or flips, got '" + options.tta + "'");
+  shards::parse_probability_encoding(options.encoding);
+  if (options.compress < 0 || options.compress > 9)
+    throw UsageError("--compress must be 0 (none) to 9");
+  if (options.threads < 0)
+    throw UsageError("--threads must be 0 (automatic) or more");
+}
+
+PredictResult predict(const PredictOptions& options, dist::Communicator& comm) {
+  validate(options);
+  ScenePredictor predictor(options, comm);
+  return predictor.run();
+}
+
+}  // namespace satunet::infer

@@ -1,0 +1,260 @@
+#include "shards/hdf5_rows.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/text.hpp"
+#include "shards/shard.hpp"
+
+namespace satunet::shards {
+
+std::string shape_text(const std::vector<hsize_t>& dims, const char* first) {
+  std::string text = "[";
+  for (std::size_t i = 0; i < dims.size(); ++i) {
+    if (i)
+      text += ", ";
+    text += (i == 0 && first) ? std::string(first) : std::to_string(dims[i]);
+  }
+  return text + "]";
+}
+
+// ---- attributes (scalars on the root group) ----
+
+namespace {
+
+void write_attribute(hid_t object, const std::string& name, hid_t file_type, hid_t memory_type,
+                     const void* value, const std::string& path) {
+  const Hdf5Handle space(H5Screate(H5S_SCALAR), path, "cannot create a scalar dataspace");
+  const Hdf5Handle attribute(
+      H5Acreate2(object, name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT), path,
+      "cannot create attribute " + name);
+  check_hdf5(H5Awrite(attribute.get(), memory_type, value), path, "cannot write attribute " + name);
+}
+
+}  // namespace
+
+void write_int_attribute(hid_t object, const std::string& name, int value,
+                         const std::string& path) {
+  const std::int32_t stored = value;
+  write_attribute(object, name, H5T_STD_I32LE, H5T_NATIVE_INT32, &stored, path);
+}
+
+void write_string_attribute(hid_t object, const std::string& name, const std::string& value,
+                            const std::string& path) {
+  // Fixed length, terminator included: HDF5 refuses zero-sized strings, and "" is valid here.
+  const Hdf5Handle type(H5Tcopy(H5T_C_S1), path, "cannot create a string type");
+  check_hdf5(H5Tset_size(type.get(), value.size() + 1), path, "cannot size attribute " + name);
+  check_hdf5(H5Tset_strpad(type.get(), H5T_STR_NULLTERM), path, "cannot pad attribute " + name);
+  write_attribute(object, name, type.get(), type.get(), value.c_str(), path);
+}
+
+namespace {
+
+// Opens a scalar attribute: reading an array into one value would overflow the buffer.
+Hdf5Handle open_scalar_attribute(hid_t object, const std::string& name, const std::string& path) {
+  Hdf5Handle attribute(H5Aopen(object, name.c_str(), H5P_DEFAULT), path,
+                       "cannot open attribute " + name);
+  const Hdf5Handle space(H5Aget_space(attribute.get()), path, "cannot inspect attribute " + name);
+  SHARDS_CHECK(H5Sget_simple_extent_npoints(space.get()) == 1, path, ": attribute ", name,
+               " holds more than one value");
+  return attribute;
+}
+
+}  // namespace
+
+int read_int_attribute(hid_t object, const std::string& name, const std::string& path) {
+  const Hdf5Handle attribute = open_scalar_attribute(object, name, path);
+  const Hdf5Handle type(H5Aget_type(attribute.get()), path, "cannot inspect attribute " + name);
+  SHARDS_CHECK(H5Tget_class(type.get()) == H5T_INTEGER, path, ": attribute ", name,
+               " is not an integer");
+  std::int32_t value = 0;
+  check_hdf5(H5Aread(attribute.get(), H5T_NATIVE_INT32, &value), path,
+             "cannot read attribute " + name);
+  return value;
+}
+
+// Reads both fixed-length strings (what ShardWriter writes) and variable-length ones (what
+// h5py writes for a Python str), so shards made by other tools load too.
+std::string read_string_attribute(hid_t object, const std::string& name, const std::string& path) {
+  const Hdf5Handle attribute = open_scalar_attribute(object, name, path);
+  const Hdf5Handle type(H5Aget_type(attribute.get()), path, "cannot inspect attribute " + name);
+  SHARDS_CHECK(H5Tget_class(type.get()) == H5T_STRING, path, ": attribute ", name,
+               " is not a string");
+  const std::string operation = "cannot read attribute " + name;
+  if (check_hdf5(H5Tis_variable_str(type.get()), path, operation) > 0) {
+    char* text = nullptr;
+    check_hdf5(H5Aread(attribute.get(), type.get(), &text), path, operation);
+    std::string value = text ? text : "";
+    H5free_memory(text);
+    return value;
+  }
+  std::string value(H5Tget_size(type.get()), '\0');
+  check_hdf5(H5Aread(attribute.get(), type.get(), value.data()), path, operation);
+  value.resize(std::strlen(value.c_str()));  // fixed-length strings may be padded with NULs
+  return value;
+}
+
+std::string join_names(const std::vector<std::string>& names, const std::string& what,
+                       const std::string& path) {
+  for (const std::string& name : names)
+    SHARDS_CHECK(name.find(',') == std::string::npos, path, ": ", what, " '", name,
+                 "' contains a comma, which separates names in the shard");
+  return text::join(names, ",");
+}
+
+std::vector<std::string> split_names(const std::string& joined) {
+  if (joined.empty())
+    return {};
+  return text::split(joined, ',');
+}
+
+// ---- datasets of rows ----
+
+std::vector<hsize_t> RowDataset::shape(hsize_t rows) const {
+  std::vector<hsize_t> dims{rows};
+  dims.insert(dims.end(), row_dims.begin(), row_dims.end());
+  return dims;
+}
+
+std::vector<hsize_t> RowDataset::stored_shape(const std::string& path) const {
+  const Hdf5Handle space(H5Dget_space(handle.get()), path, "cannot inspect " + name);
+  const int rank =
+      check_hdf5(H5Sget_simple_extent_ndims(space.get()), path, "cannot inspect " + name);
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  check_hdf5(H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr), path,
+             "cannot inspect " + name);
+  return dims;
+}
+
+void RowDataset::resize(hsize_t rows, const std::string& path) {
+  const std::vector<hsize_t> dims = shape(rows);
+  check_hdf5(H5Dset_extent(handle.get(), dims.data()), path,
+             "cannot resize " + name + " to " + shape_text(dims));
+}
+
+void RowDataset::append(hsize_t row, hid_t memory_type, const void* data, const std::string& path) {
+  resize(row + 1, path);
+  const auto [memory_space, file_space] = select_rows(row, 1, path);
+  check_hdf5(
+      H5Dwrite(handle.get(), memory_type, memory_space.get(), file_space.get(), H5P_DEFAULT, data),
+      path, "cannot write tile " + std::to_string(row) + " of " + name);
+}
+
+void RowDataset::read(hsize_t first, hsize_t count, hid_t memory_type, void* data,
+                      const std::string& path, hid_t transfer) const {
+  const auto [memory_space, file_space] = select_rows(first, count, path);
+  check_hdf5(
+      H5Dread(handle.get(), memory_type, memory_space.get(), file_space.get(), transfer, data),
+      path,
+      "cannot read tiles " + std::to_string(first) + ".." + std::to_string(first + count - 1) +
+          " of " + name);
+}
+
+std::pair<Hdf5Handle, Hdf5Handle> RowDataset::select_rows(hsize_t first, hsize_t count,
+                                                          const std::string& path) const {
+  const std::vector<hsize_t> counts = shape(count);
+  std::vector<hsize_t> start(counts.size(), 0);
+  start[0] = first;
+  Hdf5Handle file_space(H5Dget_space(handle.get()), path, "cannot inspect " + name);
+  check_hdf5(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr,
+                                 counts.data(), nullptr),
+             path, "cannot select tiles in " + name);
+  Hdf5Handle memory_space(H5Screate_simple(static_cast<int>(counts.size()), counts.data(), nullptr),
+                          path, "cannot create a dataspace for " + name);
+  return {std::move(memory_space), std::move(file_space)};
+}
+
+RowDataset create_rows(hid_t file, const std::string& name, hid_t type,
+                       std::vector<hsize_t> row_dims, hsize_t rows_per_chunk, int compression,
+                       const std::string& path) {
+  RowDataset dataset{Hdf5Handle(), "/" + name, std::move(row_dims)};
+  const std::vector<hsize_t> empty = dataset.shape(0);
+  std::vector<hsize_t> unlimited = empty;
+  unlimited[0] = H5S_UNLIMITED;
+  std::vector<hsize_t> chunk = empty;
+  chunk[0] = rows_per_chunk;
+  const int rank = static_cast<int>(empty.size());
+  const std::string operation = "cannot create " + dataset.name;
+
+  const Hdf5Handle space(H5Screate_simple(rank, empty.data(), unlimited.data()), path, operation);
+  const Hdf5Handle creation(H5Pcreate(H5P_DATASET_CREATE), path, operation);
+  check_hdf5(H5Pset_chunk(creation.get(), rank, chunk.data()), path, operation);
+  if (compression > 0) {
+    // Shuffle first: grouping the bytes of each value makes deflate far more effective.
+    check_hdf5(H5Pset_shuffle(creation.get()), path, operation);
+    check_hdf5(H5Pset_deflate(creation.get(), static_cast<unsigned>(compression)), path, operation);
+  }
+  dataset.handle = Hdf5Handle(
+      H5Dcreate2(file, name.c_str(), type, space.get(), H5P_DEFAULT, creation.get(), H5P_DEFAULT),
+      path, operation);
+  return dataset;
+}
+
+namespace {
+
+bool same_element_kind(hid_t stored, hid_t expected) {
+  const H5T_class_t type_class = H5Tget_class(stored);
+  if (type_class != H5Tget_class(expected) || H5Tget_size(stored) != H5Tget_size(expected))
+    return false;
+  return type_class != H5T_INTEGER || H5Tget_sign(stored) == H5Tget_sign(expected);
+}
+
+}  // namespace
+
+RowDataset open_rows(hid_t file, const std::string& name, hid_t expected_type,
+                     const std::string& expected_type_name, std::vector<hsize_t> row_dims,
+                     const std::string& path) {
+  RowDataset dataset{
+      Hdf5Handle(H5Dopen2(file, name.c_str(), H5P_DEFAULT), path, "cannot open dataset /" + name),
+      "/" + name, std::move(row_dims)};
+  const Hdf5Handle type(H5Dget_type(dataset.handle.get()), path, "cannot inspect /" + name);
+  SHARDS_CHECK(same_element_kind(type.get(), expected_type), path, ": /", name, " does not hold ",
+               expected_type_name, " values");
+  return dataset;
+}
+
+// The number of rows, after checking that every row has the shape the header implies.
+hsize_t checked_rows(const RowDataset& dataset, const std::string& path) {
+  const std::vector<hsize_t> stored = dataset.stored_shape(path);
+  const std::vector<hsize_t> expected = dataset.shape(0);
+  const bool consistent = stored.size() == expected.size() &&
+                          std::equal(stored.begin() + 1, stored.end(), expected.begin() + 1);
+  SHARDS_CHECK(consistent, path, ": ", dataset.name, " has shape ", shape_text(stored),
+               ", expected ", shape_text(expected, "N"),
+               " (from the bands and tile_size attributes)");
+  return stored[0];
+}
+
+void write_doubles_attribute(hid_t object, const std::string& name,
+                             const std::vector<double>& values, const std::string& path) {
+  const hsize_t count = values.size();
+  const Hdf5Handle space(H5Screate_simple(1, &count, nullptr), path,
+                         "cannot create a dataspace for attribute " + name);
+  const Hdf5Handle attribute(
+      H5Acreate2(object, name.c_str(), H5T_IEEE_F64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), path,
+      "cannot create attribute " + name);
+  check_hdf5(H5Awrite(attribute.get(), H5T_NATIVE_DOUBLE, values.data()), path,
+             "cannot write attribute " + name);
+}
+
+std::vector<double> read_doubles_attribute(hid_t object, const std::string& name,
+                                           const std::string& path) {
+  const Hdf5Handle attribute(H5Aopen(object, name.c_str(), H5P_DEFAULT), path,
+                             "cannot open attribute " + name);
+  const Hdf5Handle type(H5Aget_type(attribute.get()), path, "cannot inspect attribute " + name);
+  SHARDS_CHECK(H5Tget_class(type.get()) == H5T_FLOAT, path, ": attribute ", name,
+               " is not floating point");
+  const Hdf5Handle space(H5Aget_space(attribute.get()), path, "cannot inspect attribute " + name);
+  const hssize_t count = H5Sget_simple_extent_npoints(space.get());
+  check_hdf5(static_cast<int>(count < 0 ? -1 : 0), path, "cannot inspect attribute " + name);
+  std::vector<double> values(static_cast<std::size_t>(count));
+  check_hdf5(H5Aread(attribute.get(), H5T_NATIVE_DOUBLE, values.data()), path,
+             "cannot read attribute " + name);
+  return values;
+}
+
+bool has_attribute(hid_t object, const std::string& name, const std::string& path) {
+  return check_hdf5(H5Aexists(object, name.c_str()), path, "cannot look for attribute " + name) > 0;
+}
+
+}  // namespace satunet::shards

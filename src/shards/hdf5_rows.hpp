@@ -1,0 +1,73 @@
+#pragma once
+// The HDF5 building blocks of satunet's shard files (training tiles and predictions): scalar
+// attributes on the root group, and datasets of rows (N along the first dimension, one chunk
+// per tile, appended one row at a time). Internal to the shards library.
+#include <hdf5.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/error.hpp"
+#include "shards/hdf5_handle.hpp"
+
+namespace satunet::shards {
+
+std::string shape_text(const std::vector<hsize_t>& dims, const char* first = nullptr);
+
+// ---- attributes (scalars on the root group, or small arrays of doubles) ----
+void write_int_attribute(hid_t object, const std::string& name, int value, const std::string& path);
+void write_string_attribute(hid_t object, const std::string& name, const std::string& value,
+                            const std::string& path);
+void write_doubles_attribute(hid_t object, const std::string& name,
+                             const std::vector<double>& values, const std::string& path);
+int read_int_attribute(hid_t object, const std::string& name, const std::string& path);
+// Fixed-length (ours) and variable-length (h5py's) strings alike.
+std::string read_string_attribute(hid_t object, const std::string& name, const std::string& path);
+std::vector<double> read_doubles_attribute(hid_t object, const std::string& name,
+                                           const std::string& path);
+bool has_attribute(hid_t object, const std::string& name, const std::string& path);
+
+// Names joined by commas in one attribute; a name holding a comma is refused.
+std::string join_names(const std::vector<std::string>& names, const std::string& what,
+                       const std::string& path);
+std::vector<std::string> split_names(const std::string& joined);
+
+// Rows of small datasets (windows, indices) per chunk: chunks of one row would cost more in
+// metadata than data.
+constexpr hsize_t kSmallRowsPerChunk = 256;
+
+// ---- datasets of rows: N along the first dimension, every row of shape row_dims ----
+struct RowDataset {
+  Hdf5Handle handle;
+  std::string name;  // "/images", ...
+  std::vector<hsize_t> row_dims;
+
+  std::vector<hsize_t> shape(hsize_t rows) const;
+  std::vector<hsize_t> stored_shape(const std::string& path) const;
+  void resize(hsize_t rows, const std::string& path);
+  void append(hsize_t row, hid_t memory_type, const void* data, const std::string& path);
+  void read(hsize_t first, hsize_t count, hid_t memory_type, void* data, const std::string& path,
+            hid_t transfer = H5P_DEFAULT) const;
+  // {memory space, file space} for rows [first, first + count).
+  std::pair<Hdf5Handle, Hdf5Handle> select_rows(hsize_t first, hsize_t count,
+                                                const std::string& path) const;
+  void close(const std::string& path) { handle.close(path, "cannot close " + name); }
+};
+
+// compression: 0 = none, 1..9 = deflate level with the shuffle filter.
+RowDataset create_rows(hid_t file, const std::string& name, hid_t type,
+                       std::vector<hsize_t> row_dims, hsize_t rows_per_chunk, int compression,
+                       const std::string& path);
+// Opens /name and checks that it holds values of the kind of `expected_type`.
+RowDataset open_rows(hid_t file, const std::string& name, hid_t expected_type,
+                     const std::string& expected_type_name, std::vector<hsize_t> row_dims,
+                     const std::string& path);
+// The number of rows, after checking that every row has the expected shape.
+hsize_t checked_rows(const RowDataset& dataset, const std::string& path);
+
+inline hsize_t to_hsize(int value) {
+  return static_cast<hsize_t>(value);
+}
+
+}  // namespace satunet::shards

@@ -1,0 +1,332 @@
+#include "shards/prediction.hpp"
+
+#include <hdf5.h>
+
+#include <cstring>
+
+#include "shards/hdf5_rows.hpp"
+
+namespace satunet::shards {
+namespace {
+
+const char* const kPredictionKind = "satunet prediction";
+constexpr int kWindowFields = 4;
+using WindowRow = std::array<std::int64_t, kWindowFields>;
+
+// HDF5 1.10 has no predefined half type; this is the one h5py uses, so numpy reads it as f2.
+Hdf5Handle half_type(const std::string& path) {
+  Hdf5Handle type(H5Tcopy(H5T_IEEE_F32LE), path, "cannot create a float16 type");
+  check_hdf5(H5Tset_fields(type.get(), 15, 10, 5, 0, 10), path, "cannot create a float16 type");
+  check_hdf5(H5Tset_size(type.get(), 2), path, "cannot create a float16 type");
+  check_hdf5(H5Tset_ebias(type.get(), 15), path, "cannot create a float16 type");
+  return type;
+}
+
+std::vector<hsize_t> probability_row(const PredictionHeader& header) {
+  const hsize_t tile = to_hsize(header.tile_size);
+  return {to_hsize(header.classes()), tile, tile};
+}
+
+std::size_t probability_values(const PredictionHeader& header) {
+  const auto tile = static_cast<std::size_t>(header.tile_size);
+  return static_cast<std::size_t>(header.classes()) * tile * tile;
+}
+
+}  // namespace
+
+ProbabilityEncoding parse_probability_encoding(const std::string& name) {
+  if (name == "uint8")
+    return ProbabilityEncoding::uint8;
+  if (name == "float16")
+    return ProbabilityEncoding::float16;
+  throw UsageError("unknown probability encoding '" + name + "' (expected uint8 or float16)");
+}
+
+std::string probability_encoding_name(ProbabilityEncoding encoding) {
+  return encoding == ProbabilityEncoding::uint8 ? "uint8" : "float16";
+}
+
+std::uint16_t float_to_half(float value) {
+  std::uint32_t bits = 0;
+  std::memcpy(&bits, &value, sizeof bits);
+  const auto sign = static_cast<std::uint16_t>((bits >> 16) & 0x8000u);
+  const std::uint32_t magnitude = bits & 0x7fffffffu;
+  if (magnitude >= 0x7f800000u)  // infinity or NaN
+    return static_cast<std::uint16_t>(sign | 0x7c00u | (magnitude > 0x7f800000u ? 0x200u : 0u));
+  if (magnitude >= 0x477ff000u)  // rounds past the largest half
+    return static_cast<std::uint16_t>(sign | 0x7c00u);
+  if (magnitude < 0x38800000u) {  // a subnormal half (or zero)
+    float absolute = 0;
+    std::memcpy(&absolute, &magnitude, sizeof absolute);
+    // 2^-24 is the smallest subnormal; adding 0.5 lets the float unit round to nearest even.
+    const float scaled = absolute * 16777216.0f + 8388608.0f;
+    std::uint32_t scaled_bits = 0;
+    std::memcpy(&scaled_bits, &scaled, sizeof scaled_bits);
+    return static_cast<std::uint16_t>(sign | (scaled_bits - 0x4b000000u));
+  }
+  // Rebias the exponent and round the mantissa to nearest, ties to even.
+  const std::uint32_t odd = (magnitude >> 13) & 1u;
+  const std::uint32_t rounded = magnitude + 0xc8000fffu + odd;  // (-112 << 23) + 0xfff + odd
+  return static_cast<std::uint16_t>(sign | (rounded >> 13));
+}
+
+float half_to_float(std::uint16_t half) {
+  const std::uint32_t sign = static_cast<std::uint32_t>(half & 0x8000u) << 16;
+  const std::uint32_t exponent = (half >> 10) & 0x1fu;
+  const std::uint32_t mantissa = half & 0x3ffu;
+  std::uint32_t bits = 0;
+  if (exponent == 0) {
+    const float value = static_cast<float>(mantissa) * 5.9604644775390625e-8f;  // 2^-24
+    std::memcpy(&bits, &value, sizeof bits);
+    bits |= sign;
+  } else if (exponent == 31) {
+    bits = sign | 0x7f800000u | (mantissa << 13);
+  } else {
+    bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+  }
+  float result = 0;
+  std::memcpy(&result, &bits, sizeof result);
+  return result;
+}
+
+// ---- writer ----
+
+struct PredictionWriter::Impl {
+  // Declaration order: datasets close before the file, the file before PendingFile cleans up.
+  std::string path;
+  PredictionHeader header;
+  PendingFile pending;
+  Hdf5Handle file;
+  Hdf5Handle probability_type;
+  RowDataset probabilities, valid, windows, index;
+  std::int64_t rows = 0;
+  bool committed = false;
+
+  Impl(const std::string& final_path, const PredictionHeader& prediction_header, int compression)
+      : path(final_path), header(prediction_header), pending(final_path) {
+    silence_hdf5_error_printing();
+    SHARDS_CHECK(header.tile_size > 0 && header.classes() > 0, path,
+                 ": a prediction needs a positive tile size and classes");
+    SHARDS_CHECK(compression >= 0 && compression <= 9, path,
+                 ": compression must be 0 (none) to 9, got ", compression);
+    file = Hdf5Handle(
+        H5Fcreate(pending.temp_path().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), path,
+        "cannot create prediction shard (temporary file " + pending.temp_path() + ")");
+    write_attributes();
+    const hsize_t tile = to_hsize(header.tile_size);
+    probability_type = header.encoding == ProbabilityEncoding::uint8
+                           ? Hdf5Handle(H5Tcopy(H5T_NATIVE_UINT8), path, "cannot copy a type")
+                           : half_type(path);
+    probabilities = create_rows(file.get(), "probabilities", probability_type.get(),
+                                probability_row(header), 1, compression, path);
+    valid = create_rows(file.get(), "valid", H5T_NATIVE_UINT8, {tile, tile}, 1, compression, path);
+    windows = create_rows(file.get(), "windows", H5T_NATIVE_INT64, {kWindowFields},
+                          kSmallRowsPerChunk, compression, path);
+    index = create_rows(file.get(), "index", H5T_NATIVE_INT64, {}, kSmallRowsPerChunk, compression,
+                        path);
+  }
+
+  void write_attributes() {
+    const hid_t root = file.get();
+    write_string_attribute(root, "kind", kPredictionKind, path);
+    write_int_attribute(root, "schema_version", kPredictionSchemaVersion, path);
+    write_int_attribute(root, "tile_size", header.tile_size, path);
+    write_int_attribute(root, "overlap", header.overlap, path);
+    write_doubles_attribute(root, "windows_total", {static_cast<double>(header.windows_total)},
+                            path);
+    write_int_attribute(root, "rank", header.rank, path);
+    write_int_attribute(root, "ranks", header.ranks, path);
+    write_string_attribute(root, "encoding", probability_encoding_name(header.encoding), path);
+    write_string_attribute(root, "blend", header.blend, path);
+    write_string_attribute(root, "class_names", join_names(header.class_names, "class name", path),
+                           path);
+    write_string_attribute(root, "scene", header.scene, path);
+    write_doubles_attribute(
+        root, "scene_size",
+        {static_cast<double>(header.scene_width), static_cast<double>(header.scene_height)}, path);
+    write_string_attribute(root, "crs_wkt", header.crs_wkt, path);
+    write_doubles_attribute(root, "geotransform",
+                            {header.geotransform.begin(), header.geotransform.end()}, path);
+    write_string_attribute(root, "checkpoint", header.checkpoint, path);
+  }
+};
+
+PredictionWriter::PredictionWriter(const std::string& path, const PredictionHeader& header,
+                                   int compression)
+    : impl_(std::make_unique<Impl>(path, header, compression)) {}
+
+PredictionWriter::~PredictionWriter() = default;
+
+void PredictionWriter::append(std::int64_t index, const TileWindow& window,
+                              const void* probabilities, const std::uint8_t* valid) {
+  Impl& shard = *impl_;
+  SHARDS_CHECK(!shard.committed, shard.path, ": cannot append to a committed shard");
+  silence_hdf5_error_printing();
+  const auto row = static_cast<hsize_t>(shard.rows);
+  const WindowRow window_row = {window.x_off, window.y_off, window.width, window.height};
+  shard.probabilities.append(row, shard.probability_type.get(), probabilities, shard.path);
+  shard.valid.append(row, H5T_NATIVE_UINT8, valid, shard.path);
+  shard.windows.append(row, H5T_NATIVE_INT64, window_row.data(), shard.path);
+  shard.index.append(row, H5T_NATIVE_INT64, &index, shard.path);
+  ++shard.rows;
+}
+
+std::int64_t PredictionWriter::windows() const {
+  return impl_->rows;
+}
+
+void PredictionWriter::commit() {
+  Impl& shard = *impl_;
+  SHARDS_CHECK(!shard.committed, shard.path, ": shard already committed");
+  silence_hdf5_error_printing();
+  const auto rows = static_cast<hsize_t>(shard.rows);
+  for (RowDataset* dataset : {&shard.probabilities, &shard.valid, &shard.windows, &shard.index}) {
+    dataset->resize(rows, shard.path);  // a failed append may have left one row more
+    dataset->close(shard.path);
+  }
+  shard.probability_type.close(shard.path, "cannot close the probability type");
+  shard.file.close(shard.path, "cannot close prediction shard");
+  shard.pending.commit();
+  shard.committed = true;
+}
+
+// ---- reader ----
+
+struct PredictionReader::Impl {
+  std::string path;
+  Hdf5Handle file;
+  PredictionHeader header;
+  Hdf5Handle probability_type;
+  RowDataset probabilities, valid, windows, index;
+  std::int64_t rows = 0;
+  mutable std::vector<std::uint8_t> raw;  // one window as stored
+
+  explicit Impl(const std::string& shard_path) : path(shard_path) {
+    silence_hdf5_error_printing();
+    SHARDS_CHECK(file_exists(path), path, ": cannot open prediction shard: no such file");
+    file = Hdf5Handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path,
+                      "cannot open prediction shard");
+    read_header();
+    open_datasets();
+  }
+
+  void read_header() {
+    const hid_t root = file.get();
+    SHARDS_CHECK(has_attribute(root, "kind", path) &&
+                     read_string_attribute(root, "kind", path) == kPredictionKind,
+                 path, ": not a satunet prediction shard");
+    header.schema_version = read_int_attribute(root, "schema_version", path);
+    SHARDS_CHECK(header.schema_version == kPredictionSchemaVersion, path,
+                 ": prediction schema version ", header.schema_version, ", expected ",
+                 kPredictionSchemaVersion);
+    header.tile_size = read_int_attribute(root, "tile_size", path);
+    header.overlap = read_int_attribute(root, "overlap", path);
+    header.windows_total =
+        static_cast<std::int64_t>(read_doubles_attribute(root, "windows_total", path).at(0));
+    header.rank = read_int_attribute(root, "rank", path);
+    header.ranks = read_int_attribute(root, "ranks", path);
+    try {
+      header.encoding = parse_probability_encoding(read_string_attribute(root, "encoding", path));
+    } catch (const Error& error) {
+      throw Error(path + ": " + error.what());
+    }
+    header.blend = read_string_attribute(root, "blend", path);
+    header.class_names = split_names(read_string_attribute(root, "class_names", path));
+    header.scene = read_string_attribute(root, "scene", path);
+    const std::vector<double> size = read_doubles_attribute(root, "scene_size", path);
+    SHARDS_CHECK(size.size() == 2, path, ": attribute scene_size holds ", size.size(),
+                 " values, expected 2");
+    header.scene_width = static_cast<std::int64_t>(size[0]);
+    header.scene_height = static_cast<std::int64_t>(size[1]);
+    header.crs_wkt = read_string_attribute(root, "crs_wkt", path);
+    const std::vector<double> transform = read_doubles_attribute(root, "geotransform", path);
+    SHARDS_CHECK(transform.size() == 6, path, ": attribute geotransform holds ", transform.size(),
+                 " values, expected 6");
+    std::copy(transform.begin(), transform.end(), header.geotransform.begin());
+    header.checkpoint = read_string_attribute(root, "checkpoint", path);
+    SHARDS_CHECK(header.tile_size > 0 && header.classes() > 0 && header.scene_width > 0 &&
+                     header.scene_height > 0,
+                 path, ": invalid tile size, classes or scene size");
+  }
+
+  void open_datasets() {
+    const hid_t root = file.get();
+    const hsize_t tile = to_hsize(header.tile_size);
+    const bool bytes = header.encoding == ProbabilityEncoding::uint8;
+    probability_type =
+        bytes ? Hdf5Handle(H5Tcopy(H5T_NATIVE_UINT8), path, "cannot copy a type") : half_type(path);
+    probabilities = open_rows(root, "probabilities", probability_type.get(),
+                              bytes ? "uint8" : "float16", probability_row(header), path);
+    valid = open_rows(root, "valid", H5T_NATIVE_UINT8, "uint8", {tile, tile}, path);
+    windows = open_rows(root, "windows", H5T_NATIVE_INT64, "int64", {kWindowFields}, path);
+    index = open_rows(root, "index", H5T_NATIVE_INT64, "int64", {}, path);
+    const hsize_t count = checked_rows(probabilities, path);
+    for (const RowDataset* dataset : {&valid, &windows, &index}) {
+      const hsize_t dataset_rows = checked_rows(*dataset, path);
+      SHARDS_CHECK(dataset_rows == count, path, ": ", dataset->name, " has ", dataset_rows,
+                   " rows but /probabilities has ", count);
+    }
+    rows = static_cast<std::int64_t>(count);
+  }
+};
+
+PredictionReader::PredictionReader(const std::string& path) : impl_(std::make_unique<Impl>(path)) {}
+PredictionReader::~PredictionReader() = default;
+PredictionReader::PredictionReader(PredictionReader&&) noexcept = default;
+PredictionReader& PredictionReader::operator=(PredictionReader&&) noexcept = default;
+
+const PredictionHeader& PredictionReader::header() const {
+  return impl_->header;
+}
+
+const std::string& PredictionReader::path() const {
+  return impl_->path;
+}
+
+std::int64_t PredictionReader::windows() const {
+  return impl_->rows;
+}
+
+std::vector<TileWindow> PredictionReader::window_rows() const {
+  silence_hdf5_error_printing();
+  std::vector<WindowRow> rows(static_cast<std::size_t>(impl_->rows));
+  if (!rows.empty())
+    impl_->windows.read(0, rows.size(), H5T_NATIVE_INT64, rows.data(), impl_->path);
+  std::vector<TileWindow> result;
+  result.reserve(rows.size());
+  for (const WindowRow& row : rows)
+    result.push_back({row[0], row[1], row[2], row[3]});
+  return result;
+}
+
+std::vector<std::int64_t> PredictionReader::indices() const {
+  silence_hdf5_error_printing();
+  std::vector<std::int64_t> values(static_cast<std::size_t>(impl_->rows));
+  if (!values.empty())
+    impl_->index.read(0, values.size(), H5T_NATIVE_INT64, values.data(), impl_->path);
+  return values;
+}
+
+void PredictionReader::read(std::int64_t row, float* probabilities, std::uint8_t* valid) const {
+  const Impl& shard = *impl_;
+  SHARDS_CHECK(row >= 0 && row < shard.rows, shard.path, ": window row ", row, " out of range (",
+               shard.rows, ")");
+  silence_hdf5_error_printing();
+  const std::size_t values = probability_values(shard.header);
+  const auto h5_row = static_cast<hsize_t>(row);
+  if (shard.header.encoding == ProbabilityEncoding::uint8) {
+    shard.raw.resize(values);
+    shard.probabilities.read(h5_row, 1, shard.probability_type.get(), shard.raw.data(), shard.path);
+    for (std::size_t i = 0; i < values; ++i)
+      probabilities[i] = static_cast<float>(shard.raw[i]) * (1.0f / 255.0f);
+  } else {
+    shard.raw.resize(values * 2);
+    shard.probabilities.read(h5_row, 1, shard.probability_type.get(), shard.raw.data(), shard.path);
+    const auto* halves = reinterpret_cast<const std::uint16_t*>(shard.raw.data());
+    for (std::size_t i = 0; i < values; ++i)
+      probabilities[i] = half_to_float(halves[i]);
+  }
+  shard.valid.read(h5_row, 1, H5T_NATIVE_UINT8, valid, shard.path);
+}
+
+}  // namespace satunet::shards

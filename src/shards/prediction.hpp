@@ -1,0 +1,97 @@
+#pragma once
+// Prediction shards: the file boundary between `satunet predict` and `satunet stitch`. Each rank
+// writes one file of the windows it predicted; the stitcher needs nothing else.
+//
+// Layout of one prediction shard (schema version kPredictionSchemaVersion):
+//   /probabilities [N, C, T, T]  per-class probabilities, uint8 (p * 255, rounded) or IEEE
+//                                float16; one chunk per window
+//   /valid         [N, T, T]     uint8, 1 where the scene has data, 0 for nodata and padding
+//   /windows       [N, 4]        int64 x_off, y_off, width, height: the part of the window inside
+//                                the scene (the top-left width x height of the T x T arrays)
+//   /index         [N]           int64 the window's number in the scene's row-major window grid
+//   attributes on the root group:
+//     kind = "satunet prediction", schema_version, tile_size, overlap, windows_total, rank,
+//     ranks, encoding ("uint8" or "float16"), blend, class_names (comma-separated), scene path,
+//     scene_width, scene_height, crs_wkt, geotransform (6 doubles), checkpoint
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "shards/shard.hpp"
+
+namespace satunet::shards {
+
+constexpr int kPredictionSchemaVersion = 1;
+
+enum class ProbabilityEncoding { uint8, float16 };
+ProbabilityEncoding parse_probability_encoding(const std::string& name);  // UsageError if unknown
+std::string probability_encoding_name(ProbabilityEncoding encoding);
+
+struct PredictionHeader {
+  int schema_version = kPredictionSchemaVersion;
+  int tile_size = 0;
+  int overlap = 0;
+  std::int64_t windows_total = 0;  // in the whole prediction, over all ranks' shards
+  int rank = 0;
+  int ranks = 1;
+  ProbabilityEncoding encoding = ProbabilityEncoding::uint8;
+  std::string blend;
+  std::vector<std::string> class_names;
+  std::string scene;
+  std::int64_t scene_width = 0;
+  std::int64_t scene_height = 0;
+  std::string crs_wkt;
+  std::array<double, 6> geotransform{0, 1, 0, 0, 0, 1};
+  std::string checkpoint;
+
+  int classes() const { return static_cast<int>(class_names.size()); }
+};
+
+// IEEE half precision <-> float, for the float16 encoding.
+std::uint16_t float_to_half(float value);
+float half_to_float(std::uint16_t bits);
+
+class PredictionWriter {
+ public:
+  // compression: 0 = none, 1..9 = deflate level.
+  PredictionWriter(const std::string& path, const PredictionHeader& header, int compression);
+  ~PredictionWriter();  // an uncommitted shard is removed
+  PredictionWriter(const PredictionWriter&) = delete;
+  PredictionWriter& operator=(const PredictionWriter&) = delete;
+
+  // probabilities: C*T*T values in the header's encoding (uint8, or float16 bits);
+  // valid: T*T bytes.
+  void append(std::int64_t index, const TileWindow& window, const void* probabilities,
+              const std::uint8_t* valid);
+  std::int64_t windows() const;
+  void commit();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+class PredictionReader {
+ public:
+  // Refuses other schemas, training shards and files of another kind, naming the file.
+  explicit PredictionReader(const std::string& path);
+  ~PredictionReader();
+  PredictionReader(PredictionReader&&) noexcept;
+  PredictionReader& operator=(PredictionReader&&) noexcept;
+
+  const PredictionHeader& header() const;
+  const std::string& path() const;
+  std::int64_t windows() const;
+  std::vector<TileWindow> window_rows() const;
+  std::vector<std::int64_t> indices() const;
+  // Row `row` of the file: C*T*T probabilities in [0, 1], and T*T validity bytes.
+  void read(std::int64_t row, float* probabilities, std::uint8_t* valid) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace satunet::shards
