@@ -18,6 +18,9 @@
 #include "common/hash.hpp"
 #include "common/timer.hpp"
 #include "dist/mpi_communicator.hpp"
+#include "infer/evaluate.hpp"
+#include "infer/predictor.hpp"
+#include "infer/stitcher.hpp"
 #include "model/checkpoint.hpp"
 #include "model/losses.hpp"
 #include "synth/synth.hpp"
@@ -256,6 +259,28 @@ TEST(MpiLearn, TinyModelSegmentsBuildingsAndRoads) {
     EXPECT_TRUE(fs::exists(base + "/run/checkpoints/best.pt"));
     EXPECT_TRUE(fs::exists(base + "/run/config.json"));
   }
+
+  // The whole scene through predict (on every rank) and stitch: the mask scores like the
+  // validation tiles did.
+  infer::PredictOptions predict;
+  predict.checkpoint = base + "/run/checkpoints/best.pt";
+  predict.image = base + "/scene/scene.tif";
+  predict.out = base + "/pred";
+  predict.batch = 16;
+  predict.overwrite = true;
+  infer::predict(predict, world);
+  if (world.rank() != 0)
+    return;
+  infer::StitchOptions stitch;
+  stitch.prediction = predict.out;
+  stitch.out = base + "/mask.tif";
+  infer::stitch(stitch);
+  infer::EvaluateOptions evaluate;
+  evaluate.prediction = stitch.out;
+  evaluate.truth = base + "/scene/truth.tif";
+  const infer::Evaluation scores = infer::evaluate(evaluate);
+  EXPECT_GE(scores.matrix.iou(1), 0.65) << "building IoU over the whole scene";
+  EXPECT_GE(scores.matrix.iou(2), 0.65) << "road IoU over the whole scene";
 }
 
 }  // namespace satunet::train

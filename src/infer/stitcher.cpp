@@ -68,14 +68,25 @@ class Prediction {
     if (readers_.size() == 1)
       return;
     const shards::PredictionHeader& first = readers_.front().header();
-    const bool same =
-        header.tile_size == first.tile_size && header.overlap == first.overlap &&
-        header.windows_total == first.windows_total && header.scene_width == first.scene_width &&
-        header.scene_height == first.scene_height && header.class_names == first.class_names &&
-        header.geotransform == first.geotransform && header.crs_wkt == first.crs_wkt;
-    if (!same)
+    std::vector<std::string> differences;
+    auto compare = [&](bool same, const char* what) {
+      if (!same)
+        differences.push_back(what);
+    };
+    compare(header.tile_size == first.tile_size && header.overlap == first.overlap, "window grid");
+    compare(header.windows_total == first.windows_total, "window count");
+    compare(header.scene_width == first.scene_width && header.scene_height == first.scene_height,
+            "scene size");
+    compare(header.class_names == first.class_names, "classes");
+    compare(header.geotransform == first.geotransform, "geotransform");
+    // The same CRS may be written out in different WKT (GDAL's GeoTIFF key and PROJ database
+    // paths differ); compare what it means.
+    compare(
+        geo::SpatialRef::from_wkt(header.crs_wkt).same_as(geo::SpatialRef::from_wkt(first.crs_wkt)),
+        "CRS");
+    if (!differences.empty())
       throw Error(reader.path() + ": from another prediction than " + readers_.front().path() +
-                  " (scene, grid or classes differ)");
+                  " (" + text::join(differences, ", ") + " differ)");
   }
 
   void locate_windows() {
