@@ -67,7 +67,12 @@ cleanup() {
     dump_logs
   fi
   if ((cluster_up)); then
+    # jobs first (their step daemons outlive slurmd), then the daemons
     scancel --full --quiet --partition=test 2>/dev/null
+    for _ in $(seq 40); do
+      [[ -z $(squeue -h -t PD,R,CF,CG -o %i 2>/dev/null) ]] && break
+      sleep 0.25
+    done
     scontrol shutdown >/dev/null 2>&1
   fi
   stop_pid_file "$tmp/run/slurmctld.pid"
