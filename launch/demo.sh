@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job end to end on a generated scene. Today: synth -> tile (2 ranks) -> train
-# (2 ranks) -> info.
+# The main job end to end on generated scenes: synth -> tile (2 ranks) -> train (2 ranks) ->
+# predict a second, unseen scene (2 ranks) -> stitch -> evaluate -> quick-look PNG.
 #   SATUNET_DEMO_DIR  where outputs go (default: demo-out)
 #   SATUNET_DEMO_SIZE scene size in pixels (default: 2048)
 set -euo pipefail
@@ -33,6 +33,23 @@ mpirun -n 2 "$satunet" train --data "$out/dataset" --out "$out/run" \
 echo "== satunet info on the checkpoint"
 "$satunet" info "$out/run/checkpoints/best.pt"
 
+echo "== satunet synth: a second scene (seed 2) that the model has never seen"
+"$satunet" synth --config datasets/synthetic.ini --out "$out/unseen" --size "$size" --seed 2
+
+echo "== satunet predict on 2 ranks: overlapping windows over the whole unseen scene"
+mpirun -n 2 "$satunet" predict --checkpoint "$out/run/checkpoints/best.pt" \
+  --image "$out/unseen/scene.tif" --out "$out/pred" --overwrite --batch 16
+
+echo "== satunet stitch: Gaussian blend -> class map, probabilities, building polygons"
+"$satunet" stitch --pred "$out/pred" --out "$out/mask.tif" --probabilities "$out/probabilities.tif" \
+  --polygons "$out/buildings.geojson" --polygon-classes building --simplify 0.5 --min-area 4
+
+echo "== satunet evaluate: the mask against the unseen scene's truth"
+"$satunet" evaluate --pred "$out/mask.tif" --truth "$out/unseen/truth.tif" --json "$out/scores.json"
+
+echo "== satunet quicklook"
+"$satunet" quicklook --image "$out/unseen/scene.tif" --mask "$out/mask.tif" --out "$out/quicklook.png"
+
 echo
 echo "outputs:"
 echo "  scene:  $out/scene/scene.tif (GeoTIFF, EPSG:32633)"
@@ -40,3 +57,7 @@ echo "  truth:  $out/scene/truth.tif (0 background, 1 building, 2 road, 255 noda
 echo "  labels: $out/scene/buildings.geojson, $out/scene/roads.geojson (EPSG:4326)"
 echo "  dataset: $out/dataset (manifest.json + shards/*.h5; satunet info $out/dataset)"
 echo "  run:     $out/run (checkpoints/best.pt and last.pt, metrics.csv, config.json)"
+echo "  prediction: $out/pred (satunet info $out/pred) for the unseen scene $out/unseen/scene.tif"
+echo "  mask:    $out/mask.tif (class map on the unseen scene's grid; 255 = nodata)"
+echo "  probabilities: $out/probabilities.tif; polygons: $out/buildings.geojson"
+echo "  scores:  $out/scores.json; quick-look: $out/quicklook.png"

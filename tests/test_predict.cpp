@@ -734,3 +734,60 @@ TEST(LocalRank, LauncherVariablesAreTheFallback) {
 }
 
 }  // namespace satunet
+
+namespace satunet {
+
+TEST(Quicklook, OverlaysClassColoursOnTheStretchedScene) {
+  const std::string dir = test::fresh_directory("quicklook");
+  synth::SynthOptions options;
+  options.out_dir = dir + "/scene";
+  options.size = 128;
+  const auto scene = synth::synthesize(options);
+  const auto run =
+      test::run_satunet({"quicklook", "--image", scene.scene_path, "--mask", scene.truth_path,
+                         "--out", dir + "/look.png", "--opacity", "1"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.out.find("quick-look: " + dir + "/look.png (128 x 128)"), std::string::npos);
+  const geo::Raster look = geo::Raster::open(dir + "/look.png");
+  EXPECT_EQ(look.info().driver, "PNG");
+  ASSERT_EQ(look.info().bands.size(), 3u);
+  // At full opacity a building pixel is the building colour, a road pixel the road colour.
+  const auto truth = test::read_band_u8(scene.truth_path);
+  const auto red = test::read_band_u8(dir + "/look.png", 1);
+  const auto green = test::read_band_u8(dir + "/look.png", 2);
+  std::size_t buildings = 0, roads = 0;
+  for (std::size_t i = 0; i < truth.size(); ++i) {
+    if (truth[i] == 1) {
+      ++buildings;
+      EXPECT_EQ(red[i], 220);
+      EXPECT_EQ(green[i], 40);
+    } else if (truth[i] == 2) {
+      ++roads;
+      EXPECT_EQ(red[i], 250);
+      EXPECT_EQ(green[i], 210);
+    }
+  }
+  EXPECT_GT(buildings, 0u);
+  EXPECT_GT(roads, 0u);
+
+  const auto reduced = test::run_satunet(
+      {"quicklook", "--image", scene.scene_path, "--out", dir + "/small.png", "--max-size", "32"});
+  ASSERT_EQ(reduced.exit_code, 0) << reduced.err;
+  EXPECT_EQ(geo::Raster::open(dir + "/small.png").info().width, 32);
+
+  const auto no_table = test::run_satunet({"quicklook", "--image", scene.scene_path, "--mask",
+                                           scene.scene_path, "--out", dir + "/bad.png"});
+  EXPECT_EQ(no_table.exit_code, 1);
+  EXPECT_NE(no_table.err.find(scene.scene_path + ": no colour table"), std::string::npos)
+      << no_table.err;
+  const auto other = synth_scene(dir + "/other", 96);
+  const auto wrong_size = test::run_satunet({"quicklook", "--image", scene.scene_path, "--mask",
+                                             other.truth_path, "--out", dir + "/bad.png"});
+  EXPECT_EQ(wrong_size.exit_code, 1);
+  EXPECT_NE(wrong_size.err.find(other.truth_path + ": 96 x 96 pixels, the scene"),
+            std::string::npos)
+      << wrong_size.err;
+  EXPECT_FALSE(fs::exists(dir + "/bad.png"));
+}
+
+}  // namespace satunet

@@ -87,9 +87,9 @@ std::vector<std::string> config_file_words(const Command& command,
 }  // namespace
 
 const std::vector<Command>& commands() {
-  static const std::vector<Command> all = {synth_command(),   tile_command(),   train_command(),
-                                           predict_command(), stitch_command(), evaluate_command(),
-                                           info_command(),    bench_command()};
+  static const std::vector<Command> all = {
+      synth_command(),    tile_command(), train_command(),     predict_command(), stitch_command(),
+      evaluate_command(), info_command(), quicklook_command(), bench_command()};
   return all;
 }
 

@@ -31,6 +31,7 @@ Command bench_command();
 Command predict_command();
 Command stitch_command();
 Command evaluate_command();
+Command quicklook_command();
 Command info_command();
 
 // Values of options declared without a default: "" or {} when not given.

@@ -322,6 +322,8 @@ class MaskOutputs {
 std::vector<bool> polygon_classes(const StitchOptions& options,
                                   const std::vector<std::string>& classes) {
   std::vector<bool> chosen(classes.size(), false);
+  if (options.polygons.empty())
+    return chosen;
   if (options.polygon_classes.empty()) {
     std::fill(chosen.begin() + (chosen.size() > 1 ? 1 : 0), chosen.end(), true);
     return chosen;
@@ -349,9 +351,6 @@ void validate(const StitchOptions& options) {
     parse_blend(options.blend);
   if (options.simplify_m < 0 || options.min_area_m2 < 0)
     throw UsageError("--simplify and --min-area must not be negative");
-  if (options.polygons.empty() &&
-      (!options.polygon_classes.empty() || options.simplify_m > 0 || options.min_area_m2 > 0))
-    throw UsageError("--polygon-classes, --simplify and --min-area need --polygons");
   if (!options.polygons.empty())
     geo::vector_driver_for(options.polygons);
 }

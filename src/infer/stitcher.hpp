@@ -9,10 +9,11 @@
 namespace satunet::infer {
 
 struct StitchOptions {
-  std::string prediction;                    // directory from satunet predict
-  std::string out;                           // class map (uint8, 255 = nodata)
-  std::string probabilities;                 // optional per-class probabilities (uint8, p * 255)
-  std::string polygons;                      // optional .geojson or .gpkg
+  std::string prediction;     // directory from satunet predict
+  std::string out;            // class map (uint8, 255 = nodata)
+  std::string probabilities;  // optional per-class probabilities (uint8, p * 255)
+  std::string polygons;       // optional .geojson or .gpkg
+  // With `polygons` only (a config file may set them for runs with and without polygons):
   std::vector<std::string> polygon_classes;  // default: every class but the first
   double simplify_m = 0;
   double min_area_m2 = 0;

@@ -1,0 +1,24 @@
+#pragma once
+// A quick-look PNG: the scene, reduced to fit a size, contrast-stretched, with a class map's
+// colours laid over it.
+#include <cstdint>
+#include <string>
+
+namespace satunet::geo {
+
+struct QuicklookOptions {
+  std::string image;     // the scene: 3+ bands are shown as RGB (the first three), fewer as grey
+  std::string mask;      // optional class map on the scene's grid, with a colour table
+  std::string out;       // .png
+  int max_size = 1024;   // longest side in pixels
+  double opacity = 0.5;  // of the class colours; class 0 (background) and nodata stay clear
+};
+
+struct QuicklookResult {
+  int width = 0;
+  int height = 0;
+};
+
+QuicklookResult write_quicklook(const QuicklookOptions& options);
+
+}  // namespace satunet::geo
