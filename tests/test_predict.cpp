@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "common/files.hpp"
 #include "dist/mpi_communicator.hpp"
 #include "geo/gdal.hpp"
 #include "geo/raster.hpp"
@@ -630,6 +631,15 @@ TEST(Predict, BadInputFailsWithAClearMessage) {
   ASSERT_EQ(predict(scene.scene_path, checkpoint, {"--overwrite"}).exit_code, 0);
   expect_failure(predict(scene.scene_path, checkpoint), 1,
                  dir + "/pred: holds a prediction already; --overwrite replaces it");
+
+  // A dataset's shards are never taken for old prediction shards.
+  fs::create_directories(dir + "/dataset/shards");
+  write_text_file(dir + "/dataset/manifest.json", "{}");
+  write_text_file(dir + "/dataset/shards/rank-0-of-1.h5", "tiles");
+  expect_failure(test::run_satunet({"predict", "--checkpoint", checkpoint, "--image",
+                                    scene.scene_path, "--out", dir + "/dataset", "--overwrite"}),
+                 1, dir + "/dataset: is a dataset directory (it has a manifest.json)");
+  EXPECT_TRUE(fs::exists(dir + "/dataset/shards/rank-0-of-1.h5"));
 
   // Stitching: no prediction, a missing shard, a missing window.
   auto stitch = [&](const std::string& prediction) {

@@ -31,12 +31,13 @@ void init_gdal() {
     CPLSetErrorHandler(route_gdal_message);
     // Keep traditional lon/lat order for EPSG:4326, as GeoJSON and every GIS does.
     CPLSetConfigOption("OSR_DEFAULT_AXIS_MAPPING_STRATEGY", "TRADITIONAL_GIS_ORDER");
-    set_gdal_cache_megabytes(256);
+    GDALSetCacheMax64(std::int64_t{256} << 20);
   });
 }
 
 void set_gdal_cache_megabytes(std::int64_t megabytes) {
-  GDALSetCacheMax64(megabytes * 1024 * 1024);
+  init_gdal();  // which sets its own default the first time
+  GDALSetCacheMax64(megabytes << 20);
 }
 
 void set_gdal_threads(int threads) {

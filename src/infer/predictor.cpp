@@ -16,6 +16,7 @@
 #include "common/serial_worker.hpp"
 #include "common/text.hpp"
 #include "common/timer.hpp"
+#include "geo/gdal.hpp"
 #include "geo/raster.hpp"
 #include "infer/prediction_index.hpp"
 #include "infer/window_grid.hpp"
@@ -187,16 +188,24 @@ torch::Tensor encode(const torch::Tensor& probabilities, shards::ProbabilityEnco
 
 // Rank 0 makes the directory ready: "" when it is, else the problem, for every rank to throw.
 std::string prepare_directory(const PredictOptions& options) {
+  const std::string& dir = options.out;
   try {
-    if (PredictionIndex::present(options.out) && !options.overwrite)
-      return options.out + ": holds a prediction already; --overwrite replaces it";
-    ensure_directory(options.out);
-    std::filesystem::remove(options.out + "/" + kPredictionIndexName);
-    // Shards of an earlier or crashed run (maybe from more ranks) must not mix with these.
-    std::filesystem::remove_all(options.out + "/shards");
-    ensure_directory(options.out + "/shards");
+    if (PredictionIndex::present(dir) && !options.overwrite)
+      return dir + ": holds a prediction already; --overwrite replaces it";
+    if (file_exists(dir + "/manifest.json"))
+      return dir + ": is a dataset directory (it has a manifest.json); predict into another";
+    ensure_directory(dir + "/shards");
+    std::filesystem::remove(dir + "/" + kPredictionIndexName);
+    // Shards of an earlier or crashed run (maybe from more ranks) must not mix with these;
+    // only files named as prediction shards (or their temporaries) are removed.
+    for (const auto& entry : std::filesystem::directory_iterator(dir + "/shards")) {
+      const std::string name = entry.path().filename().string();
+      if (name.rfind("rank-", 0) == 0 && name.find("-of-") != std::string::npos &&
+          name.find(".h5") != std::string::npos)
+        std::filesystem::remove(entry.path());
+    }
   } catch (const std::exception& error) {
-    return options.out + ": " + error.what();
+    return dir + ": " + error.what();
   }
   return "";
 }
@@ -220,6 +229,7 @@ class ScenePredictor {
                                                 comm.local_rank() % torch::cuda::device_count()));
     checkpoint_.model->to(device_);
     checkpoint_.model->eval();
+    bound_block_cache();
   }
 
   PredictResult run() {
@@ -256,6 +266,16 @@ class ScenePredictor {
     if (!file_exists(path))
       throw Error(path + ": no such file");
     return geo::Raster::open_georeferenced(path);
+  }
+
+  // GDAL would keep every block it decodes up to its cache size, so memory would grow with
+  // the scene; a window row of blocks, twice over, is all the reads ever come back to.
+  void bound_block_cache() const {
+    const geo::RasterInfo& info = scene_.info();
+    std::int64_t row_bytes = 0;
+    for (const geo::BandInfo& band : info.bands)
+      row_bytes += (tile_ + band.block_height) * info.width * GDALGetDataTypeSizeBytes(band.type);
+    geo::set_gdal_cache_megabytes(std::clamp<std::int64_t>(2 * row_bytes >> 20, 32, 1024));
   }
 
   void check_tile() const {

@@ -13,6 +13,7 @@
 #include "common/progress.hpp"
 #include "common/text.hpp"
 #include "common/timer.hpp"
+#include "geo/gdal.hpp"
 #include "geo/geotiff.hpp"
 #include "geo/polygonize.hpp"
 #include "geo/raster.hpp"
@@ -368,6 +369,12 @@ StitchResult stitch(const StitchOptions& options) {
   log::info("stitch: ", grid.count(), " windows of ", tile, " px into ", header.scene_width, " x ",
             header.scene_height, " px (", options.out, ")");
 
+  // Written blocks wait in GDAL's cache until it is full, so with its default size the whole
+  // mask of a small scene would stay in memory: a few block rows of every output are enough.
+  const std::int64_t output_bands = 1 + (options.probabilities.empty() ? 0 : header.classes()) +
+                                    (options.polygons.empty() ? 0 : 1);
+  geo::set_gdal_cache_megabytes(
+      std::clamp<std::int64_t>((4 * 256 * header.scene_width * output_bands) >> 20, 8, 1024));
   MaskOutputs outputs(options, header, polygon_class);
   RowAccumulator sums(header.scene_width, header.classes());
   const auto plane = static_cast<std::size_t>(tile) * static_cast<std::size_t>(tile);

@@ -19,17 +19,8 @@ ns_b=satunet-b-$$
 veth_a=stn$$a
 veth_b=stn$$b
 
-skip() {
-  echo "SKIPPED: $*"
-  exit 77
-}
-fail() {
-  echo "FAILED: $*" >&2
-  exit 1
-}
-step() {
-  echo "== $(date +%T) $*"
-}
+# shellcheck source=tests/launch/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 command -v ip >/dev/null || skip "no ip command (Debian's iproute2)"
 command -v mpirun >/dev/null || skip "no mpirun"

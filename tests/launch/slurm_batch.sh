@@ -17,17 +17,8 @@ source_dir=$(realpath "${2:?usage: slurm_batch.sh SATUNET_BINARY SOURCE_DIR}")
 config=$source_dir/configs/smoke.ini
 requeue_steps=400
 
-skip() {
-  echo "SKIPPED: $*"
-  exit 77
-}
-fail() {
-  echo "FAILED: $*" >&2
-  exit 1
-}
-step() {
-  echo "== $(date +%T) $*"
-}
+# shellcheck source=tests/launch/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 for tool in slurmctld slurmd sbatch scontrol squeue munged ss; do
   command -v "$tool" >/dev/null ||
