@@ -801,3 +801,41 @@ TEST(Quicklook, OverlaysClassColoursOnTheStretchedScene) {
 }
 
 }  // namespace satunet
+
+namespace satunet {
+
+TEST(PredictGpu, CudaMaskAgreesWithTheCpuMask) {
+  const std::string dir = test::fresh_directory("predict-gpu");
+  const auto scene = synth_scene(dir + "/scene", 200);
+  const std::string checkpoint = make_checkpoint(dir + "/model.pt", 3, Head::varied);
+  if (!torch::cuda::is_available()) {
+    // Without a device the option must say so, not fall back silently.
+    const auto run =
+        test::run_satunet({"predict", "--checkpoint", checkpoint, "--image", scene.scene_path,
+                           "--out", dir + "/pred", "--device", "cuda"});
+    EXPECT_EQ(run.exit_code, 1);
+    EXPECT_NE(run.err.find("--device cuda: no GPU present on rank 0"), std::string::npos)
+        << run.err;
+    GTEST_SKIP() << "no CUDA device: the GPU prediction cannot run here";
+  }
+  auto options = predict_options(checkpoint, scene.scene_path, dir + "/cpu");
+  options.device = "cpu";
+  predict_alone(options, dir + "/cpu.tif", dir + "/cpu-probs.tif");
+  options.device = "cuda";
+  options.out = dir + "/cuda";
+  predict_alone(options, dir + "/cuda.tif", dir + "/cuda-probs.tif");
+  expect_same_grid(dir + "/cuda.tif", scene.scene_path);
+  // cuDNN sums in another order: probabilities within one quantum, classes equal but at ties.
+  const auto cpu = test::read_band_u8(dir + "/cpu-probs.tif", 2);
+  const auto cuda = test::read_band_u8(dir + "/cuda-probs.tif", 2);
+  for (std::size_t i = 0; i < cpu.size(); ++i)
+    ASSERT_LE(std::abs(cpu[i] - cuda[i]), 1) << i;
+  const auto cpu_mask = test::read_band_u8(dir + "/cpu.tif");
+  const auto cuda_mask = test::read_band_u8(dir + "/cuda.tif");
+  std::size_t differ = 0;
+  for (std::size_t i = 0; i < cpu_mask.size(); ++i)
+    differ += cpu_mask[i] != cuda_mask[i];
+  EXPECT_LE(differ, cpu_mask.size() / 1000);
+}
+
+}  // namespace satunet

@@ -81,6 +81,8 @@ Command predict_command() {
          "1-based scene bands to use (default: every band but alpha, as satunet tile)")
         ("threads", po::value<int>()->default_value(d.threads),
          "LibTorch threads per rank; 0: cores per node / ranks per node")
+        ("device", po::value<std::string>()->default_value(d.device),
+         "auto (the GPU of the rank's local rank when LibTorch has CUDA), cpu or cuda")
         ("overwrite", po::bool_switch(), "replace an existing prediction in --out")
         ("stitch-to", po::value<std::string>()->value_name("MASK.tif"),
          "stitch the prediction into this class map when done (rank 0)");
@@ -103,6 +105,7 @@ Command predict_command() {
       if (!band.empty())
         options.bands.push_back(text::parse_int(band, "--bands"));
     options.threads = values["threads"].as<int>();
+    options.device = values["device"].as<std::string>();
     options.overwrite = values["overwrite"].as<bool>();
     options.command_line = invocation();
     infer::validate(options);

@@ -224,9 +224,7 @@ class ScenePredictor {
         encoding_(shards::parse_probability_encoding(options.encoding)) {
     check_tile();
     model::set_threads(dist::threads_per_rank(options.threads, comm));
-    if (torch::cuda::is_available())
-      device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(
-                                                comm.local_rank() % torch::cuda::device_count()));
+    device_ = choose_device(options.device, comm);
     checkpoint_.model->to(device_);
     checkpoint_.model->eval();
     bound_block_cache();
@@ -266,6 +264,18 @@ class ScenePredictor {
     if (!file_exists(path))
       throw Error(path + ": no such file");
     return geo::Raster::open_georeferenced(path);
+  }
+
+  // auto: the GPU of this rank's local rank when LibTorch has CUDA and sees a device.
+  static torch::Device choose_device(const std::string& requested, const dist::Communicator& comm) {
+    const bool gpu = torch::cuda::is_available();
+    if (requested == "cuda" && !gpu)
+      throw Error("--device cuda: no GPU present on rank " + std::to_string(comm.rank()) +
+                  " (LibTorch without CUDA, or no device visible)");
+    if (requested == "cpu" || !gpu)
+      return torch::kCPU;
+    return {torch::kCUDA,
+            static_cast<c10::DeviceIndex>(comm.local_rank() % torch::cuda::device_count())};
   }
 
   // GDAL would keep every block it decodes up to its cache size, so memory would grow with
@@ -415,6 +425,8 @@ void validate(const PredictOptions& options) {
     throw UsageError("--compress must be 0 (none) to 9");
   if (options.threads < 0)
     throw UsageError("--threads must be 0 (automatic) or more");
+  if (options.device != "auto" && options.device != "cpu" && options.device != "cuda")
+    throw UsageError("--device must be auto, cpu or cuda, got '" + options.device + "'");
 }
 
 PredictResult predict(const PredictOptions& options, dist::Communicator& comm) {

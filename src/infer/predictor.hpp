@@ -20,8 +20,9 @@ struct PredictOptions {
   std::string tta = "none";  // none or flips
   std::string encoding = "uint8";
   int compress = 1;
-  std::vector<int> bands;  // 1-based; empty: every band but alpha (as satunet tile)
-  int threads = 0;         // LibTorch threads per rank; 0: cores per node / ranks per node
+  std::vector<int> bands;       // 1-based; empty: every band but alpha (as satunet tile)
+  int threads = 0;              // LibTorch threads per rank; 0: cores per node / ranks per node
+  std::string device = "auto";  // auto (a GPU per local rank when there is one), cpu or cuda
   bool overwrite = false;
   std::string command_line;
 };
