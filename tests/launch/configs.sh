@@ -132,24 +132,22 @@ echo "${#files[@]} files: $checked_satunet sections validated by satunet," \
 
 # The check must be able to fail: a bad key in each kind of section is caught.
 echo "-- negative controls"
-for section in train tile predict stitch; do
-  printf '[%s]\nno-such-option = 1\n' "$section" >"$tmp/bad-$section.ini"
-  saved=$failures
-  if check_file "$tmp/bad-$section.ini" 2>/dev/null; then
-    fail "a bad key in [$section] was not caught"
+# expect_caught FILE WHAT: check_file must fail on FILE (its own failures do not count).
+expect_caught() {
+  local saved=$failures
+  if check_file "$1" 2>/dev/null; then
+    fail "$2 was not caught"
   else
     failures=$saved
-    echo "ok: a bad key in [$section] is caught"
+    echo "ok: $2 is caught"
   fi
+}
+for section in train tile predict stitch; do
+  printf '[%s]\nno-such-option = 1\n' "$section" >"$tmp/bad-$section.ini"
+  expect_caught "$tmp/bad-$section.ini" "a bad key in [$section]"
 done
 printf 'tile = 64\n' >"$tmp/bad-top.ini"
-saved=$failures
-if check_file "$tmp/bad-top.ini" 2>/dev/null; then
-  fail "a key outside a section was not caught"
-else
-  failures=$saved
-  echo "ok: a key outside any section is caught"
-fi
+expect_caught "$tmp/bad-top.ini" "a key outside any section"
 
 # The recipes on real data.
 real=$source_dir/../shared/data/real
