@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <sstream>
 
 #include "geo/gdal.hpp"
@@ -58,6 +59,37 @@ std::string band_name(const BandInfo& band) {
     return name;
   }
   return "band" + std::to_string(band.index);
+}
+
+bool is_nodata(double value, const std::optional<double>& nodata) {
+  return nodata && (value == *nodata || (std::isnan(*nodata) && std::isnan(value)));
+}
+
+InputBands choose_input_bands(const RasterInfo& info, const std::vector<int>& requested) {
+  InputBands bands;
+  for (const BandInfo& band : info.bands)
+    if (band.colour == "Alpha")
+      bands.alpha = band.index;
+  if (requested.empty()) {
+    for (const BandInfo& band : info.bands)
+      if (band.index != bands.alpha)
+        bands.inputs.push_back(band.index);
+  } else {
+    for (int band : requested) {
+      if (band < 1 || band > static_cast<int>(info.bands.size()))
+        throw Error(info.path + ": --bands asks for band " + std::to_string(band) +
+                    " but the scene has " + std::to_string(info.bands.size()));
+      bands.inputs.push_back(band);
+    }
+    if (std::count(requested.begin(), requested.end(), bands.alpha))
+      bands.alpha = 0;
+  }
+  for (int band : bands.inputs)
+    bands.nodata.push_back(info.bands[static_cast<std::size_t>(band - 1)].nodata);
+  bands.every_input_has_nodata =
+      std::all_of(bands.nodata.begin(), bands.nodata.end(),
+                  [](const std::optional<double>& value) { return value.has_value(); });
+  return bands;
 }
 
 std::string RasterInfo::describe() const {

@@ -26,6 +26,9 @@ struct BandInfo {
 // interpretation ("red"), else "band<N>".
 std::string band_name(const BandInfo& band);
 
+// True when `value` is a band's nodata value (a NaN nodata matches NaN values).
+bool is_nodata(double value, const std::optional<double>& nodata);
+
 struct RasterInfo {
   std::string path;
   std::string driver;
@@ -42,6 +45,33 @@ struct RasterInfo {
   // Human-readable multi-line description (for `satunet info`).
   std::string describe() const;
 };
+
+// The bands a model takes from a scene, chosen the same way by `tile` and `predict`: every
+// band but alpha, or the 1-based `requested` ones; an alpha band not asked for as an input
+// marks validity (0 = no data).
+struct InputBands {
+  std::vector<int> inputs;                    // 1-based
+  int alpha = 0;                              // 0 when none
+  std::vector<std::optional<double>> nodata;  // of each input band
+  bool every_input_has_nodata = false;
+
+  // Whether pixel `i` has data, given band-sequential values of the inputs and then alpha (if
+  // any), `band_stride` values per band: not when alpha is 0 or, where every input band has
+  // a nodata value, when all of them hold it.
+  template <typename T>
+  bool has_data(const T* values, std::size_t band_stride, std::size_t i) const {
+    if (alpha && values[inputs.size() * band_stride + i] == T{0})
+      return false;
+    if (!every_input_has_nodata)
+      return true;
+    for (std::size_t b = 0; b < inputs.size(); ++b)
+      if (!is_nodata(static_cast<double>(values[b * band_stride + i]), nodata[b]))
+        return true;
+    return false;
+  }
+};
+// Throws "<path>: --bands asks for band N but the scene has M".
+InputBands choose_input_bands(const RasterInfo& info, const std::vector<int>& requested);
 
 class Raster {
  public:

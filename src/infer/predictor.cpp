@@ -31,32 +31,9 @@ std::string shard_name(int rank, int ranks) {
 }
 
 // The scene's input bands, chosen as `satunet tile` chose them, checked against the model.
-struct SceneBands {
-  std::vector<int> inputs;  // 1-based
-  int alpha = 0;            // a validity band, 0 when none
-  std::vector<std::optional<double>> nodata;
-};
-
-SceneBands choose_bands(const geo::RasterInfo& info, const std::vector<int>& requested,
-                        const model::CheckpointMeta& meta, const std::string& checkpoint) {
-  SceneBands bands;
-  for (const geo::BandInfo& band : info.bands)
-    if (band.colour == "Alpha")
-      bands.alpha = band.index;
-  if (requested.empty()) {
-    for (const geo::BandInfo& band : info.bands)
-      if (band.index != bands.alpha)
-        bands.inputs.push_back(band.index);
-  } else {
-    for (int band : requested) {
-      if (band < 1 || band > static_cast<int>(info.bands.size()))
-        throw Error(info.path + ": --bands asks for band " + std::to_string(band) +
-                    " but the scene has " + std::to_string(info.bands.size()));
-      bands.inputs.push_back(band);
-      if (band == bands.alpha)
-        bands.alpha = 0;
-    }
-  }
+geo::InputBands choose_bands(const geo::RasterInfo& info, const std::vector<int>& requested,
+                             const model::CheckpointMeta& meta, const std::string& checkpoint) {
+  geo::InputBands bands = geo::choose_input_bands(info, requested);
   const auto expected = static_cast<std::size_t>(meta.model.in_channels());
   if (bands.inputs.size() != expected) {
     std::vector<std::string> trained, given;
@@ -69,13 +46,7 @@ SceneBands choose_bands(const geo::RasterInfo& info, const std::vector<int>& req
                 std::to_string(expected) + " (" + text::join(trained, ", ") +
                 "); choose them with --bands");
   }
-  for (int band : bands.inputs)
-    bands.nodata.push_back(info.bands[static_cast<std::size_t>(band - 1)].nodata);
   return bands;
-}
-
-bool is_nodata(double value, const std::optional<double>& nodata) {
-  return nodata && (value == *nodata || (std::isnan(*nodata) && std::isnan(value)));
 }
 
 // Windows read, normalised and padded, ready for the model.
@@ -89,8 +60,8 @@ struct Batch {
 // Prepares batches on a thread of its own (GDAL is used from that thread only).
 class WindowReader {
  public:
-  WindowReader(const geo::Raster& scene, const SceneBands& bands, const model::CheckpointMeta& meta,
-               int tile)
+  WindowReader(const geo::Raster& scene, const geo::InputBands& bands,
+               const model::CheckpointMeta& meta, int tile)
       : scene_(scene), bands_(bands), tile_(tile) {
     read_bands_ = bands.inputs;
     if (bands.alpha)
@@ -129,8 +100,7 @@ class WindowReader {
     pixels_.resize(read_bands_.size() * pixels);
     scene_.read(window, read_bands_, GDT_Float64, pixels_.data());
     const std::size_t channels = bands_.inputs.size();
-    const bool all_have_nodata = std::all_of(bands_.nodata.begin(), bands_.nodata.end(),
-                                             [](const auto& nodata) { return nodata.has_value(); });
+    const std::size_t plane = static_cast<std::size_t>(tile_) * static_cast<std::size_t>(tile_);
     // Pixels past the scene edge (a scene smaller than a tile) mirror the scene, as the
     // reflection padding of image models does; they are cropped again by the stitcher.
     for (int y = 0; y < tile_; ++y) {
@@ -140,18 +110,8 @@ class WindowReader {
         const std::size_t source = static_cast<std::size_t>(source_y * window.width + source_x);
         const std::size_t target = static_cast<std::size_t>(y) * static_cast<std::size_t>(tile_) +
                                    static_cast<std::size_t>(x);
-        bool pixel_valid = true;
-        if (bands_.alpha && pixels_[channels * pixels + source] == 0) {
-          pixel_valid = false;
-        } else if (all_have_nodata) {
-          bool all_nodata = true;
-          for (std::size_t b = 0; b < channels && all_nodata; ++b)
-            all_nodata = is_nodata(pixels_[b * pixels + source], bands_.nodata[b]);
-          pixel_valid = !all_nodata;
-        }
         const bool inside = x < window.width && y < window.height;
-        valid[target] = pixel_valid && inside ? 1 : 0;
-        const std::size_t plane = static_cast<std::size_t>(tile_) * static_cast<std::size_t>(tile_);
+        valid[target] = inside && bands_.has_data(pixels_.data(), pixels, source) ? 1 : 0;
         for (std::size_t b = 0; b < channels; ++b)
           image[b * plane + target] =
               (static_cast<float>(pixels_[b * pixels + source]) - mean_[b]) * inverse_std_[b];
@@ -160,7 +120,7 @@ class WindowReader {
   }
 
   const geo::Raster& scene_;
-  const SceneBands& bands_;
+  const geo::InputBands& bands_;
   int tile_;
   std::vector<int> read_bands_;
   std::vector<float> mean_, inverse_std_;
@@ -396,7 +356,7 @@ class ScenePredictor {
   dist::Communicator& comm_;
   model::LoadedCheckpoint checkpoint_;
   geo::Raster scene_;
-  SceneBands bands_;
+  geo::InputBands bands_;
   int tile_;
   int overlap_;
   WindowGrid grid_;

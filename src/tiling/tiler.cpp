@@ -89,9 +89,7 @@ struct Scene {
   int index = 0;
   SceneInput input;
   std::unique_ptr<geo::Raster> raster;
-  std::vector<int> bands;  // input bands, 1-based
-  int alpha_band = 0;      // a validity mask, not an input
-  std::vector<std::optional<double>> nodata;
+  geo::InputBands bands;
   GDALDataType type = GDT_Unknown;
   std::vector<std::int64_t> columns, rows;  // tile offsets
   const geo::RasterInfo& info() const { return raster->info(); }
@@ -116,29 +114,12 @@ Scene open_scene(const TileOptions& options, int index) {
                   ": a raster without georeferencing can only be tiled with a --mask "
                   "raster (vector labels need a CRS)");
   }
-  for (const geo::BandInfo& band : info.bands)
-    if (band.colour == "Alpha")
-      scene.alpha_band = band.index;
-  if (options.bands.empty()) {
-    for (const geo::BandInfo& band : info.bands)
-      if (band.index != scene.alpha_band)
-        scene.bands.push_back(band.index);
-  } else {
-    for (int band : options.bands) {
-      if (band < 1 || band > static_cast<int>(info.bands.size()))
-        throw Error(path + ": --bands asks for band " + std::to_string(band) +
-                    " but the scene has " + std::to_string(info.bands.size()));
-      scene.bands.push_back(band);
-    }
-    if (std::count(options.bands.begin(), options.bands.end(), scene.alpha_band))
-      scene.alpha_band = 0;
-  }
-  scene.type = info.bands[scene.bands.front() - 1].type;
-  for (int band : scene.bands) {
+  scene.bands = geo::choose_input_bands(info, options.bands);
+  scene.type = info.bands[scene.bands.inputs.front() - 1].type;
+  for (int band : scene.bands.inputs) {
     if (info.bands[band - 1].type != scene.type)
       throw Error(path + ": bands of different data types (" + geo::data_type_name(scene.type) +
                   " and " + geo::data_type_name(info.bands[band - 1].type) + ")");
-    scene.nodata.push_back(info.bands[band - 1].nodata);
   }
   pixel_type_of(scene.type, path);
   if (scene.input.mask.empty() && scene.input.labels.empty())
@@ -161,10 +142,10 @@ std::string describe_labels(const SceneInput& input) {
 }
 
 void check_same_bands(const Scene& first, const Scene& other) {
-  if (other.bands.size() != first.bands.size() || other.type != first.type)
-    throw Error(other.input.image + ": has " + std::to_string(other.bands.size()) +
+  if (other.bands.inputs.size() != first.bands.inputs.size() || other.type != first.type)
+    throw Error(other.input.image + ": has " + std::to_string(other.bands.inputs.size()) +
                 " input bands (" + geo::data_type_name(other.type) + ") but " + first.input.image +
-                " has " + std::to_string(first.bands.size()) + " (" +
+                " has " + std::to_string(first.bands.inputs.size()) + " (" +
                 geo::data_type_name(first.type) +
                 "): all scenes of a dataset need the same bands and data type");
 }
@@ -381,18 +362,12 @@ class ShardSink {
   std::thread worker_;  // last: starts when everything above exists
 };
 
-template <typename T>
-bool equals_nodata(T value, const std::optional<double>& nodata) {
-  const auto v = static_cast<double>(value);
-  return nodata && (v == *nodata || (std::isnan(*nodata) && std::isnan(v)));
-}
-
 class RankTiler {
  public:
   RankTiler(const TileOptions& options, dist::Communicator& comm, std::vector<Scene>& scenes,
             const SplitPlan& plan)
       : options_(options), comm_(comm), scenes_(scenes), plan_(plan), sink_(options, comm.rank()) {
-    result_.stats.resize(scenes.front().bands.size());
+    result_.stats.resize(scenes.front().bands.inputs.size());
     result_.scene_tiles.assign(scenes.size(), 0);
     for (const char* split : {"train", "val"}) {
       result_.tiles[split] = 0;
@@ -412,9 +387,9 @@ class RankTiler {
       Scene& scene = scenes_[scene_index];
       if (scene_index != current) {
         current = scene_index;
-        std::vector<int> read_bands = scene.bands;
-        if (scene.alpha_band)
-          read_bands.push_back(scene.alpha_band);
+        std::vector<int> read_bands = scene.bands.inputs;
+        if (scene.bands.alpha)
+          read_bands.push_back(scene.bands.alpha);
         reader = std::make_unique<geo::StripReader>(*scene.raster, read_bands, scene.type);
         labels = std::make_unique<SceneLabels>(options_, scene);
       }
@@ -447,11 +422,11 @@ class RankTiler {
     if (found == headers_.end()) {
       shards::ShardHeader header;
       header.tile_size = options_.tile;
-      header.bands = static_cast<int>(scene.bands.size());
+      header.bands = static_cast<int>(scene.bands.inputs.size());
       header.dtype = pixel_type_of(scene.type, scene.input.image);
       header.split = name;
       header.class_names = options_.classes;
-      for (int band : scene.bands)
+      for (int band : scene.bands.inputs)
         header.band_names.push_back(geo::band_name(scene.info().bands[band - 1]));
       found = headers_.emplace(name, header).first;
     }
@@ -468,23 +443,13 @@ class RankTiler {
     reader.read(first_row, rows, strip_);
     labels.read(first_row, rows, label_strip_);
     const T* pixels = reinterpret_cast<const T*>(strip_.data());
-    const auto bands = static_cast<std::int64_t>(scene.bands.size());
-    // Validity: alpha 0, or every input band at its nodata value.
     valid_.assign(static_cast<std::size_t>(width * rows), 1);
-    const bool all_have_nodata = std::all_of(scene.nodata.begin(), scene.nodata.end(),
-                                             [](const auto& value) { return value.has_value(); });
-    for (std::int64_t i = 0; i < width * rows; ++i) {
-      if (scene.alpha_band && pixels[bands * width * rows + i] == T{0}) {
+    const auto band_stride = static_cast<std::size_t>(width * rows);
+    for (std::size_t i = 0; i < band_stride; ++i) {
+      if (!scene.bands.has_data(pixels, band_stride, i)) {
         valid_[i] = 0;
-      } else if (all_have_nodata) {
-        bool all_nodata = true;
-        for (std::int64_t b = 0; b < bands && all_nodata; ++b)
-          all_nodata = equals_nodata(pixels[b * width * rows + i], scene.nodata[b]);
-        if (all_nodata)
-          valid_[i] = 0;
-      }
-      if (!valid_[i])
         label_strip_[i] = geo::kIgnoreLabel;
+      }
     }
     for (std::int64_t column = 0; column < static_cast<std::int64_t>(scene.columns.size());
          ++column)
@@ -504,7 +469,7 @@ class RankTiler {
     const std::int64_t x0 = scene.columns[column_index];
     const std::int64_t y0 = scene.rows[row_index];
     const std::int64_t columns = std::min<std::int64_t>(tile, width - x0);
-    const auto bands = static_cast<std::int64_t>(scene.bands.size());
+    const auto bands = static_cast<std::int64_t>(scene.bands.inputs.size());
     tile_labels_.assign(static_cast<std::size_t>(tile * tile), geo::kIgnoreLabel);
     tile_valid_.assign(static_cast<std::size_t>(tile * tile), 0);
     for (std::int64_t y = 0; y < rows; ++y) {
@@ -692,7 +657,7 @@ shards::Manifest tile_dataset(const TileOptions& options, dist::Communicator& co
   manifest.overlap = options.overlap;
   manifest.dtype = geo::data_type_name(scenes.front().type);
   manifest.classes = options.classes;
-  std::vector<RunningStats> stats(scenes.front().bands.size());
+  std::vector<RunningStats> stats(scenes.front().bands.inputs.size());
   std::vector<std::int64_t> scene_tiles(scenes.size(), 0);
   for (const std::string& text : gathered) {
     const RankResult result = RankResult::from_json(nlohmann::json::parse(text));
@@ -714,9 +679,10 @@ shards::Manifest tile_dataset(const TileOptions& options, dist::Communicator& co
   }
   const Scene& first = scenes.front();
   for (std::size_t b = 0; b < stats.size(); ++b) {
-    const geo::BandInfo& band = first.info().bands[first.bands[b] - 1];
-    manifest.bands.push_back({geo::band_name(band), first.bands[b], geo::data_type_name(first.type),
-                              stats[b].mean, std::sqrt(stats[b].variance()), stats[b].count});
+    const geo::BandInfo& band = first.info().bands[first.bands.inputs[b] - 1];
+    manifest.bands.push_back({geo::band_name(band), first.bands.inputs[b],
+                              geo::data_type_name(first.type), stats[b].mean,
+                              std::sqrt(stats[b].variance()), stats[b].count});
   }
   for (const Scene& scene : scenes) {
     shards::SceneEntry entry;
@@ -726,7 +692,7 @@ shards::Manifest tile_dataset(const TileOptions& options, dist::Communicator& co
     entry.crs_wkt = scene.info().crs_wkt;
     entry.geotransform = scene.info().transform.coefficients();
     entry.georeferenced = scene.info().georeferenced();
-    entry.nodata = scene.nodata.front();
+    entry.nodata = scene.bands.nodata.front();
     entry.labels = describe_labels(scene.input);
     entry.tiles = scene_tiles[static_cast<std::size_t>(scene.index)];
     manifest.scenes.push_back(entry);
@@ -735,8 +701,8 @@ shards::Manifest tile_dataset(const TileOptions& options, dist::Communicator& co
             [](const auto& a, const auto& b) { return a.path < b.path; });
   manifest.tiling = {{"tile", options.tile},
                      {"overlap", options.overlap},
-                     {"bands", first.bands},
-                     {"alpha_as_mask", first.alpha_band != 0},
+                     {"bands", first.bands.inputs},
+                     {"alpha_as_mask", first.bands.alpha != 0},
                      {"max_nodata", options.max_nodata},
                      {"keep_empty", options.keep_empty},
                      {"val_fraction", options.val_fraction},
