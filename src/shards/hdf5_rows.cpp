@@ -1,6 +1,7 @@
 #include "shards/hdf5_rows.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "common/text.hpp"
@@ -255,6 +256,42 @@ std::vector<double> read_doubles_attribute(hid_t object, const std::string& name
 
 bool has_attribute(hid_t object, const std::string& name, const std::string& path) {
   return check_hdf5(H5Aexists(object, name.c_str()), path, "cannot look for attribute " + name) > 0;
+}
+
+namespace {
+
+constexpr int kWindowFields = 4;
+using WindowRow = std::array<std::int64_t, kWindowFields>;
+// Rows are read into a vector<WindowRow> as one contiguous block of int64.
+static_assert(sizeof(WindowRow) == kWindowFields * sizeof(std::int64_t));
+
+}  // namespace
+
+RowDataset create_window_rows(hid_t file, int compression, const std::string& path) {
+  return create_rows(file, "windows", H5T_NATIVE_INT64, {kWindowFields}, kSmallRowsPerChunk,
+                     compression, path);
+}
+
+RowDataset open_window_rows(hid_t file, const std::string& path) {
+  return open_rows(file, "windows", H5T_NATIVE_INT64, "int64", {kWindowFields}, path);
+}
+
+void append_window(RowDataset& windows, hsize_t row, const TileWindow& window,
+                   const std::string& path) {
+  const WindowRow values = {window.x_off, window.y_off, window.width, window.height};
+  windows.append(row, H5T_NATIVE_INT64, values.data(), path);
+}
+
+std::vector<TileWindow> read_windows(const RowDataset& windows, hsize_t first, hsize_t count,
+                                     const std::string& path) {
+  std::vector<WindowRow> rows(count);
+  if (count > 0)
+    windows.read(first, count, H5T_NATIVE_INT64, rows.data(), path);
+  std::vector<TileWindow> result;
+  result.reserve(rows.size());
+  for (const WindowRow& row : rows)
+    result.push_back({row[0], row[1], row[2], row[3]});
+  return result;
 }
 
 }  // namespace satunet::shards

@@ -10,6 +10,7 @@
 
 #include "common/error.hpp"
 #include "shards/hdf5_handle.hpp"
+#include "shards/shard.hpp"
 
 namespace satunet::shards {
 
@@ -65,6 +66,15 @@ RowDataset open_rows(hid_t file, const std::string& name, hid_t expected_type,
                      const std::string& path);
 // The number of rows, after checking that every row has the expected shape.
 hsize_t checked_rows(const RowDataset& dataset, const std::string& path);
+
+// /windows: one row of int64 x_off, y_off, width, height per tile, in training and prediction
+// shards alike.
+RowDataset create_window_rows(hid_t file, int compression, const std::string& path);
+RowDataset open_window_rows(hid_t file, const std::string& path);
+void append_window(RowDataset& windows, hsize_t row, const TileWindow& window,
+                   const std::string& path);
+std::vector<TileWindow> read_windows(const RowDataset& windows, hsize_t first, hsize_t count,
+                                     const std::string& path);
 
 inline hsize_t to_hsize(int value) {
   return static_cast<hsize_t>(value);

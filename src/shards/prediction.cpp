@@ -10,8 +10,6 @@ namespace satunet::shards {
 namespace {
 
 const char* const kPredictionKind = "satunet prediction";
-constexpr int kWindowFields = 4;
-using WindowRow = std::array<std::int64_t, kWindowFields>;
 
 // HDF5 1.10 has no predefined half type; this is the one h5py uses, so numpy reads it as f2.
 Hdf5Handle half_type(const std::string& path) {
@@ -120,8 +118,7 @@ struct PredictionWriter::Impl {
     probabilities = create_rows(file.get(), "probabilities", probability_type.get(),
                                 probability_row(header), 1, compression, path);
     valid = create_rows(file.get(), "valid", H5T_NATIVE_UINT8, {tile, tile}, 1, compression, path);
-    windows = create_rows(file.get(), "windows", H5T_NATIVE_INT64, {kWindowFields},
-                          kSmallRowsPerChunk, compression, path);
+    windows = create_window_rows(file.get(), compression, path);
     index = create_rows(file.get(), "index", H5T_NATIVE_INT64, {}, kSmallRowsPerChunk, compression,
                         path);
   }
@@ -163,10 +160,9 @@ void PredictionWriter::append(std::int64_t index, const TileWindow& window,
   SHARDS_CHECK(!shard.committed, shard.path, ": cannot append to a committed shard");
   silence_hdf5_error_printing();
   const auto row = static_cast<hsize_t>(shard.rows);
-  const WindowRow window_row = {window.x_off, window.y_off, window.width, window.height};
   shard.probabilities.append(row, shard.probability_type.get(), probabilities, shard.path);
   shard.valid.append(row, H5T_NATIVE_UINT8, valid, shard.path);
-  shard.windows.append(row, H5T_NATIVE_INT64, window_row.data(), shard.path);
+  append_window(shard.windows, row, window, shard.path);
   shard.index.append(row, H5T_NATIVE_INT64, &index, shard.path);
   ++shard.rows;
 }
@@ -258,7 +254,7 @@ struct PredictionReader::Impl {
     probabilities = open_rows(root, "probabilities", probability_type.get(),
                               bytes ? "uint8" : "float16", probability_row(header), path);
     valid = open_rows(root, "valid", H5T_NATIVE_UINT8, "uint8", {tile, tile}, path);
-    windows = open_rows(root, "windows", H5T_NATIVE_INT64, "int64", {kWindowFields}, path);
+    windows = open_window_rows(root, path);
     index = open_rows(root, "index", H5T_NATIVE_INT64, "int64", {}, path);
     const hsize_t count = checked_rows(probabilities, path);
     for (const RowDataset* dataset : {&valid, &windows, &index}) {
@@ -289,14 +285,7 @@ std::int64_t PredictionReader::windows() const {
 
 std::vector<TileWindow> PredictionReader::window_rows() const {
   silence_hdf5_error_printing();
-  std::vector<WindowRow> rows(static_cast<std::size_t>(impl_->rows));
-  if (!rows.empty())
-    impl_->windows.read(0, rows.size(), H5T_NATIVE_INT64, rows.data(), impl_->path);
-  std::vector<TileWindow> result;
-  result.reserve(rows.size());
-  for (const WindowRow& row : rows)
-    result.push_back({row[0], row[1], row[2], row[3]});
-  return result;
+  return read_windows(impl_->windows, 0, static_cast<hsize_t>(impl_->rows), impl_->path);
 }
 
 std::vector<std::int64_t> PredictionReader::indices() const {

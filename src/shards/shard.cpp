@@ -13,11 +13,6 @@
 namespace satunet::shards {
 namespace {
 
-constexpr int kWindowFields = 4;
-using WindowRow = std::array<std::int64_t, kWindowFields>;
-// Rows are read into a vector<WindowRow> as one contiguous block of int64.
-static_assert(sizeof(WindowRow) == kWindowFields * sizeof(std::int64_t));
-
 constexpr std::array<PixelType, 7> kPixelTypes = {
     PixelType::uint8, PixelType::uint16,  PixelType::int16,  PixelType::uint32,
     PixelType::int32, PixelType::float32, PixelType::float64};
@@ -105,8 +100,7 @@ struct ShardWriter::Impl {
                          {to_hsize(header.bands), tile, tile}, 1, compression, path);
     labels =
         create_rows(file.get(), "labels", H5T_NATIVE_UINT8, {tile, tile}, 1, compression, path);
-    windows = create_rows(file.get(), "windows", H5T_NATIVE_INT64, {kWindowFields},
-                          kSmallRowsPerChunk, compression, path);
+    windows = create_window_rows(file.get(), compression, path);
     scene = create_rows(file.get(), "scene", H5T_NATIVE_INT32, {}, kSmallRowsPerChunk, compression,
                         path);
   }
@@ -154,12 +148,11 @@ void ShardWriter::append(const void* image, const std::uint8_t* labels, const Ti
   SHARDS_CHECK(scene_index >= 0, shard.path, ": negative scene index ", scene_index);
   silence_hdf5_error_printing();
   const auto row = static_cast<hsize_t>(shard.tiles);
-  const WindowRow window_row = {window.x_off, window.y_off, window.width, window.height};
   const std::int32_t scene_row = scene_index;
   // A failure part-way leaves some datasets one row longer; commit() trims them to `tiles`.
   shard.images.append(row, native_type(shard.header.dtype), image, shard.path);
   shard.labels.append(row, H5T_NATIVE_UINT8, labels, shard.path);
-  shard.windows.append(row, H5T_NATIVE_INT64, window_row.data(), shard.path);
+  append_window(shard.windows, row, window, shard.path);
   shard.scene.append(row, H5T_NATIVE_INT32, &scene_row, shard.path);
   ++shard.tiles;
 }
@@ -251,7 +244,7 @@ struct ShardReader::Impl {
     images = open_rows(root, "images", native_type(header.dtype), pixel_type_name(header.dtype),
                        {to_hsize(header.bands), tile, tile}, path);
     labels = open_rows(root, "labels", H5T_NATIVE_UINT8, "uint8", {tile, tile}, path);
-    windows = open_rows(root, "windows", H5T_NATIVE_INT64, "int64", {kWindowFields}, path);
+    windows = open_window_rows(root, path);
     scene = open_rows(root, "scene", H5T_NATIVE_INT32, "int32", {}, path);
     const hsize_t rows = checked_rows(images, path);
     for (const RowDataset* dataset : {&labels, &windows, &scene}) {
@@ -310,9 +303,7 @@ void ShardReader::read_image_as_float(std::int64_t index, float* image) const {
 
 TileWindow ShardReader::window(std::int64_t index) const {
   silence_hdf5_error_printing();
-  WindowRow row{};
-  impl_->windows.read(impl_->checked_index(index), 1, H5T_NATIVE_INT64, row.data(), impl_->path);
-  return {row[0], row[1], row[2], row[3]};
+  return read_windows(impl_->windows, impl_->checked_index(index), 1, impl_->path).front();
 }
 
 int ShardReader::scene(std::int64_t index) const {
@@ -324,15 +315,7 @@ int ShardReader::scene(std::int64_t index) const {
 
 std::vector<TileWindow> ShardReader::windows() const {
   silence_hdf5_error_printing();
-  const auto count = static_cast<std::size_t>(impl_->tiles);
-  std::vector<WindowRow> rows(count);
-  if (count > 0)
-    impl_->windows.read(0, count, H5T_NATIVE_INT64, rows.data(), impl_->path);
-  std::vector<TileWindow> result;
-  result.reserve(count);
-  for (const auto& row : rows)
-    result.push_back({row[0], row[1], row[2], row[3]});
-  return result;
+  return read_windows(impl_->windows, 0, static_cast<hsize_t>(impl_->tiles), impl_->path);
 }
 
 std::vector<int> ShardReader::scenes() const {
