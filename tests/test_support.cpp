@@ -17,6 +17,14 @@
 namespace satunet::test {
 namespace fs = std::filesystem;
 
+void leave_mpi_job() {
+  for (const char* name :
+       {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK", "PMI_RANK",
+        "PMIX_RANK", "PMIX_NAMESPACE", "PMIX_SERVER_URI2", "PMIX_SERVER_URI3",
+        "OMPI_MCA_orte_hnp_uri", "OMPI_MCA_ess"})
+    unsetenv(name);
+}
+
 CommandResult run_satunet(const std::vector<std::string>& args, long max_file_bytes) {
   const fs::path dir = fresh_directory("run");
   const std::string out_path = (dir / "stdout").string();
@@ -30,10 +38,7 @@ CommandResult run_satunet(const std::vector<std::string>& args, long max_file_by
     argv.push_back(nullptr);
     if (!freopen(out_path.c_str(), "w", stdout) || !freopen(err_path.c_str(), "w", stderr))
       _exit(126);
-    // The child is a plain process, not a rank of the test's MPI job.
-    for (const char* name : {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "PMI_RANK",
-                             "PMIX_RANK", "OMPI_COMM_WORLD_LOCAL_RANK"})
-      unsetenv(name);
+    leave_mpi_job();
     if (max_file_bytes > 0) {
       const rlimit limit{static_cast<rlim_t>(max_file_bytes), static_cast<rlim_t>(max_file_bytes)};
       setrlimit(RLIMIT_FSIZE, &limit);

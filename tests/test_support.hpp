@@ -16,6 +16,10 @@ struct CommandResult {
 // write failures.
 CommandResult run_satunet(const std::vector<std::string>& args, long max_file_bytes = 0);
 
+// In a forked child: forget the test's MPI job, so that what it starts (satunet, or mpirun) is a
+// job of its own rather than a stray rank of the test's.
+void leave_mpi_job();
+
 // A fresh empty directory for the current test, under the build tree.
 std::string fresh_directory(const std::string& name);
 

@@ -193,8 +193,7 @@ TEST(TrainCli, SigtermWritesACheckpointExitsZeroAndResumes) {
   if (child == 0) {
     freopen((base + "/stdout").c_str(), "w", stdout);
     freopen((base + "/stderr").c_str(), "w", stderr);
-    for (const char* name : {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK"})
-      unsetenv(name);
+    test::leave_mpi_job();
     execl(SATUNET_BINARY, SATUNET_BINARY, "train", "--data", (base + "/dataset").c_str(), "--out",
           out.c_str(), "--base", "4", "--depth", "2", "--batch", "2", "--max-steps", "100000",
           "--threads", "1", nullptr);
@@ -307,10 +306,7 @@ TEST(TrainCli, AKilledRankEndsTheJobWithoutAHang) {
   if (launcher == 0) {
     freopen((base + "/kill.out").c_str(), "w", stdout);
     freopen((base + "/kill.err").c_str(), "w", stderr);
-    for (const char* name :
-         {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMIX_NAMESPACE",
-          "PMIX_SERVER_URI2", "PMIX_SERVER_URI3", "OMPI_MCA_orte_hnp_uri", "OMPI_MCA_ess"})
-      unsetenv(name);
+    test::leave_mpi_job();
     setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
     setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
     execlp("mpirun", "mpirun", "-n", "2", "--oversubscribe", SATUNET_BINARY, "train", "--data",
