@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "common/files.hpp"
 #include "dist/mpi_communicator.hpp"
@@ -626,6 +627,16 @@ TEST(Predict, BadInputFailsWithAClearMessage) {
                  "--tile 66 is not a multiple of 4");
   expect_failure(predict(scene.scene_path, checkpoint, {"--encoding", "float8"}), 2,
                  "unknown probability encoding 'float8'");
+  expect_failure(predict(scene.scene_path, checkpoint, {"--device", "tpu"}), 2,
+                 "--device must be auto, cpu or cuda, got 'tpu'");
+  expect_failure(predict(scene.scene_path, checkpoint, {"--batch", "0"}), 2,
+                 "--batch must be at least 1, got 0");
+  expect_failure(predict(scene.scene_path, checkpoint, {"--compress", "12"}), 2,
+                 "--compress must be 0 (none) to 9");
+  expect_failure(predict(scene.scene_path, checkpoint, {"--threads", "-1"}), 2,
+                 "--threads must be 0 (automatic) or more");
+  expect_failure(predict(scene.scene_path, checkpoint, {"--bands", "1,2,7"}), 1,
+                 scene.scene_path + ": --bands asks for band 7 but the scene has 3");
 
   // A finished prediction is not replaced by accident.
   ASSERT_EQ(predict(scene.scene_path, checkpoint, {"--overwrite"}).exit_code, 0);
@@ -683,6 +694,33 @@ TEST(Predict, BadInputFailsWithAClearMessage) {
   expect_failure(test::run_satunet({"stitch", "--pred", dir + "/pred", "--out", dir + "/mask.tif",
                                     "--format", "JPEG"}),
                  2, "--format must be GTiff or COG");
+  expect_failure(test::run_satunet({"stitch", "--pred", dir + "/pred", "--out", dir + "/mask.tif",
+                                    "--simplify", "-1"}),
+                 2, "--simplify and --min-area must not be negative");
+  EXPECT_FALSE(fs::exists(dir + "/mask.tif"));
+
+  // A window in two shards, and an index of another schema or not JSON at all.
+  fs::copy_file(dir + "/shard.h5", shard, fs::copy_options::overwrite_existing);
+  fs::copy_file(shard, dir + "/pred/shards/again.h5");
+  auto doubled = index;
+  doubled.shards.push_back({"shards/again.h5", index.shards.at(0).windows});
+  doubled.save(dir + "/pred");
+  expect_failure(stitch(dir + "/pred"), 1,
+                 dir + "/pred/shards/again.h5: " + grid.describe(0) + " is also in " + shard);
+  index.save(dir + "/pred");
+  expect_failure(
+      test::run_satunet({"stitch", "--pred", dir + "/pred", "--out", dir + "/mask.tif",
+                         "--polygons", dir + "/p.geojson", "--polygon-classes", "house"}),
+      2, "--polygon-classes: 'house' is not a class of the prediction");
+  std::string json = test::file_bytes(dir + "/pred/prediction.json");
+  json.replace(json.find("\"schema_version\": 1"), 19, "\"schema_version\": 2");
+  write_text_file(dir + "/pred/prediction.json", json);
+  expect_failure(stitch(dir + "/pred"), 1,
+                 dir +
+                     "/pred/prediction.json: prediction schema version 2, this satunet reads "
+                     "version 1");
+  write_text_file(dir + "/pred/prediction.json", "{\"schema_version\": 1,");
+  expect_failure(stitch(dir + "/pred"), 1, dir + "/pred/prediction.json: corrupt prediction index");
   EXPECT_FALSE(fs::exists(dir + "/mask.tif"));
 }
 
@@ -797,6 +835,18 @@ TEST(Quicklook, OverlaysClassColoursOnTheStretchedScene) {
   EXPECT_NE(wrong_size.err.find(other.truth_path + ": 96 x 96 pixels, the scene"),
             std::string::npos)
       << wrong_size.err;
+  for (const auto& [option, value, message] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"--max-size", "8", "--max-size must be at least 16"},
+           {"--opacity", "2", "--opacity must be in [0, 1]"}}) {
+    const auto bad = test::run_satunet(
+        {"quicklook", "--image", scene.scene_path, "--out", dir + "/bad.png", option, value});
+    EXPECT_EQ(bad.exit_code, 2);
+    EXPECT_NE(bad.err.find(message), std::string::npos) << bad.err;
+  }
+  const auto no_out = test::run_satunet({"quicklook", "--image", scene.scene_path});
+  EXPECT_EQ(no_out.exit_code, 2);
+  EXPECT_NE(no_out.err.find("--image and --out are required"), std::string::npos) << no_out.err;
   EXPECT_FALSE(fs::exists(dir + "/bad.png"));
 }
 

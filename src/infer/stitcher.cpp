@@ -35,8 +35,8 @@ struct WindowLocation {
 
 class Prediction {
  public:
-  explicit Prediction(const std::string& dir) : dir_(dir), index_(PredictionIndex::load(dir)) {
-    for (const PredictionShardEntry& entry : index_.shards) {
+  explicit Prediction(const std::string& dir) : dir_(dir) {
+    for (const PredictionShardEntry& entry : PredictionIndex::load(dir).shards) {
       const std::string path = dir + "/" + entry.path;
       if (!file_exists(path))
         throw Error(path + ": missing prediction shard (listed in " + dir + "/" +
@@ -125,7 +125,6 @@ class Prediction {
   }
 
   std::string dir_;
-  PredictionIndex index_;
   std::vector<shards::PredictionReader> readers_;
   std::optional<WindowGrid> grid_;
   std::vector<WindowLocation> locations_;
