@@ -617,24 +617,19 @@ TEST(Predict, BadInputFailsWithAClearMessage) {
                  dir + "/missing.pt: no such checkpoint");
   expect_failure(predict(dir + "/missing.tif", checkpoint), 1, dir + "/missing.tif: no such file");
 
-  expect_failure(predict(scene.scene_path, checkpoint, {"--blend", "linear"}), 2,
-                 "--blend must be gaussian, cosine or uniform");
-  expect_failure(predict(scene.scene_path, checkpoint, {"--tta", "rotations"}), 2,
-                 "--tta must be none or flips");
-  expect_failure(predict(scene.scene_path, checkpoint, {"--overlap", "64"}), 2,
-                 "--overlap must be in [0, tile)");
-  expect_failure(predict(scene.scene_path, checkpoint, {"--tile", "66"}), 2,
-                 "--tile 66 is not a multiple of 4");
-  expect_failure(predict(scene.scene_path, checkpoint, {"--encoding", "float8"}), 2,
-                 "unknown probability encoding 'float8'");
-  expect_failure(predict(scene.scene_path, checkpoint, {"--device", "tpu"}), 2,
-                 "--device must be auto, cpu or cuda, got 'tpu'");
-  expect_failure(predict(scene.scene_path, checkpoint, {"--batch", "0"}), 2,
-                 "--batch must be at least 1, got 0");
-  expect_failure(predict(scene.scene_path, checkpoint, {"--compress", "12"}), 2,
-                 "--compress must be 0 (none) to 9");
-  expect_failure(predict(scene.scene_path, checkpoint, {"--threads", "-1"}), 2,
-                 "--threads must be 0 (automatic) or more");
+  // Bad option values: exit 2, the option named.
+  const std::vector<std::tuple<std::string, std::string, std::string>> bad_options = {
+      {"--blend", "linear", "--blend must be gaussian, cosine or uniform"},
+      {"--tta", "rotations", "--tta must be none or flips"},
+      {"--overlap", "64", "--overlap must be in [0, tile)"},
+      {"--tile", "66", "--tile 66 is not a multiple of 4"},
+      {"--encoding", "float8", "unknown probability encoding 'float8'"},
+      {"--device", "tpu", "--device must be auto, cpu or cuda, got 'tpu'"},
+      {"--batch", "0", "--batch must be at least 1, got 0"},
+      {"--compress", "12", "--compress must be 0 (none) to 9"},
+      {"--threads", "-1", "--threads must be 0 (automatic) or more"}};
+  for (const auto& [option, value, message] : bad_options)
+    expect_failure(predict(scene.scene_path, checkpoint, {option, value}), 2, message);
   expect_failure(predict(scene.scene_path, checkpoint, {"--bands", "1,2,7"}), 1,
                  scene.scene_path + ": --bands asks for band 7 but the scene has 3");
 
