@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include "comm/mpi_communicator.hpp"
 #include "common/log.hpp"
-#include "dist/mpi_communicator.hpp"
 
 namespace {
 
@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   int result = 0;
   {
-    satunet::dist::MpiRuntime mpi;
+    satunet::comm::MpiRuntime mpi;
     int rank = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     if (rank != 0) {

@@ -1,8 +1,13 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
 
+#include "cli/command.hpp"
 #include "geo/raster.hpp"
 #include "test_support.hpp"
 
@@ -166,6 +171,85 @@ TEST(Cli, InfoRejectsMissingAndCorruptFiles) {
   EXPECT_EQ(corrupt.exit_code, 1);
   EXPECT_TRUE(contains(corrupt.err, dir + "/corrupt.tif: cannot open raster")) << corrupt.err;
   EXPECT_EQ(std::count(corrupt.err.begin(), corrupt.err.end(), '\n'), 1) << corrupt.err;
+}
+
+namespace {
+
+// A string literal of src/ that is exactly an option's name ("tile") or flag ("--tile"):
+// spelled where it is declared, or a second time.
+struct Spelling {
+  std::string file;
+  int line = 0;
+  std::string literal;
+  bool declaration = false;  // the first argument of a Table's value/flag/repeated
+};
+
+std::vector<Spelling> option_spellings(const std::set<std::string>& names) {
+  namespace fs = std::filesystem;
+  const std::regex literal("\"((?:[^\"\\\\]|\\\\.)*)\"");
+  // A Table's chained call: the line begins with ".value(", ".flag(" ...
+  const std::regex declaring("^\\s*\\.(value|value_at|flag|flag_with|repeated)\\(\\s*$");
+  const std::regex naming_command("make_command\\(\\s*$");
+  std::vector<Spelling> found;
+  for (const auto& entry : fs::recursive_directory_iterator(SATUNET_SOURCE_DIR "/src")) {
+    const std::string path = entry.path().string();
+    if (entry.path().extension() != ".cpp" && entry.path().extension() != ".hpp")
+      continue;
+    std::ifstream file(path);
+    std::string line, previous;
+    for (int number = 1; std::getline(file, line); ++number) {
+      for (auto match = std::sregex_iterator(line.begin(), line.end(), literal);
+           match != std::sregex_iterator(); ++match) {
+        const std::string text = (*match)[1].str();
+        const bool flag = text.rfind("--", 0) == 0 && names.count(text.substr(2));
+        if (!flag && !names.count(text))
+          continue;
+        // The call may have broken its line before the name.
+        const std::string before = line.substr(0, static_cast<std::size_t>(match->position()));
+        const std::string context =
+            before.find_first_not_of(' ') == std::string::npos ? previous + before : before;
+        if (std::regex_search(context, naming_command))
+          continue;  // `satunet tile` is a command as well as an option
+        found.push_back({path.substr(path.find("/src/") + 1), number, text,
+                         !flag && std::regex_search(context, declaring)});
+      }
+      previous = line;
+    }
+  }
+  return found;
+}
+
+}  // namespace
+
+TEST(Cli, EveryOptionIsSpelledInOnePlace) {
+  // Each declaration once, however many commands share it (stitch's outputs, --stitch-to's).
+  std::map<std::string, std::set<int>> declarations;
+  for (const cli::Command& command : cli::commands())
+    for (const options::Declaration& declaration : command.declarations)
+      declarations[declaration.name].insert(declaration.id);
+  for (const options::Declaration& declaration : cli::common_declarations())
+    declarations[declaration.name].insert(declaration.id);
+  std::set<std::string> names;
+  for (const auto& [name, ids] : declarations)
+    names.insert(name);
+  ASSERT_GT(names.size(), 80u);
+
+  std::map<std::string, std::size_t> declared_at;
+  for (const Spelling& spelling : option_spellings(names)) {
+    const std::string where = spelling.file + ":" + std::to_string(spelling.line);
+    if (spelling.declaration) {
+      ++declared_at[spelling.literal];
+      continue;
+    }
+    // A library may name an option in a message or use the word as a format key; the CLI,
+    // which only turns declarations into parsing, spells none (but command names).
+    EXPECT_NE(spelling.file.rfind("src/cli/", 0), 0u)
+        << where << " spells option '" << spelling.literal << "'";
+  }
+  for (const auto& [name, ids] : declarations)
+    EXPECT_EQ(declared_at[name], ids.size())
+        << "--" << name << " has " << ids.size() << " declaration(s) but is spelled in "
+        << declared_at[name] << " declaring call(s) in src/";
 }
 
 }  // namespace satunet

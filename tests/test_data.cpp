@@ -5,14 +5,13 @@
 #include <numeric>
 #include <set>
 
+#include "comm/mpi_communicator.hpp"
 #include "data/augment.hpp"
 #include "data/dataset.hpp"
 #include "data/loader.hpp"
 #include "data/sampler.hpp"
-#include "dist/mpi_communicator.hpp"
 #include "synth/synth.hpp"
 #include "test_support.hpp"
-#include "tile_support.hpp"
 #include "tiling/tiler.hpp"
 
 namespace satunet::data {

@@ -6,7 +6,6 @@
 
 #include "model/checkpoint.hpp"
 #include "model/losses.hpp"
-#include "model/metrics.hpp"
 #include "model/unet.hpp"
 #include "test_support.hpp"
 
@@ -107,7 +106,7 @@ TEST(Model, BadInputSizeIsAClearError) {
   }
   EXPECT_THROW(net->forward(torch::zeros({1, 2, 64, 64})), Error);
   EXPECT_THROW(UNet(UNetOptions().depth(0)), UsageError);
-  EXPECT_THROW(parse_norm("layer"), UsageError);
+  EXPECT_THROW(options::parse_enum<Norm>("layer", "--norm"), UsageError);
 }
 
 TEST(Losses, CrossEntropyByHand) {
@@ -161,40 +160,14 @@ TEST(Losses, GradientsSkipIgnoredPixels) {
     loss(logits, target).backward();
     EXPECT_EQ(logits.grad().index({0, torch::indexing::Slice(), 0, 1}).abs().sum().item<double>(),
               0.0)
-        << to_string(kind);
+        << options::enum_name(kind);
   }
-  EXPECT_EQ(parse_loss("ce+dice"), LossKind::ce_dice);
-  EXPECT_THROW(parse_loss("mse"), UsageError);
+  EXPECT_EQ(options::parse_enum<LossKind>("ce+dice", "--loss"), LossKind::ce_dice);
+  EXPECT_THROW(options::parse_enum<LossKind>("mse", "--loss"), UsageError);
   const auto weights = inverse_frequency_weights({600, 300, 100, 0});
   EXPECT_NEAR(weights[0], 1000.0 / (4 * 600), 1e-12);
   EXPECT_NEAR(weights[2], 1000.0 / (4 * 100), 1e-12);
   EXPECT_EQ(weights[3], 0.0);
-}
-
-TEST(Metrics, ConfusionMatrixByHand) {
-  const std::vector<std::uint8_t> truth{0, 0, 1, 1, 2, 255};
-  const std::vector<std::uint8_t> prediction{0, 1, 1, 1, 0, 2};
-  ConfusionMatrix matrix(3);
-  matrix.add(truth.data(), prediction.data(), truth.size());
-  EXPECT_EQ(matrix.total(), 5);
-  EXPECT_NEAR(matrix.iou(0), 1.0 / 3, 1e-12);
-  EXPECT_NEAR(matrix.iou(1), 2.0 / 3, 1e-12);
-  EXPECT_NEAR(matrix.iou(2), 0.0, 1e-12);
-  EXPECT_NEAR(matrix.precision(1), 2.0 / 3, 1e-12);
-  EXPECT_NEAR(matrix.recall(1), 1.0, 1e-12);
-  EXPECT_NEAR(matrix.f1(1), 0.8, 1e-12);
-  EXPECT_NEAR(matrix.pixel_accuracy(), 0.6, 1e-12);
-  EXPECT_NEAR(matrix.mean_foreground_iou(), 1.0 / 3, 1e-12);
-  EXPECT_TRUE(std::isnan(matrix.precision(2)));  // never predicted
-  ConfusionMatrix other(3);
-  other.add(truth.data(), prediction.data(), truth.size());
-  matrix.merge(other);
-  EXPECT_EQ(matrix.count(1, 1), 4);
-  EXPECT_NEAR(matrix.iou(1), 2.0 / 3, 1e-12);
-  EXPECT_NE(matrix.table({"background", "building", "road"}).find("building"), std::string::npos);
-  EXPECT_THROW(matrix.merge(ConfusionMatrix(2)), Error);
-  const std::vector<std::uint8_t> bad{7};
-  EXPECT_THROW(matrix.add(bad.data(), bad.data(), 1), Error);
 }
 
 TEST(Checkpoint, RoundTripReproducesOutputsBitwise) {
@@ -299,9 +272,9 @@ TEST(Losses, AllIgnoredBatchesGiveZeroNotNaN) {
     options.class_weights = {1.0, 2.0, 3.0};
     const SegmentationLoss loss(options);
     const torch::Tensor value = loss(logits, target);
-    EXPECT_FALSE(std::isnan(value.item<double>())) << to_string(kind);
+    EXPECT_FALSE(std::isnan(value.item<double>())) << options::enum_name(kind);
     value.backward();
-    EXPECT_FALSE(torch::isnan(logits.grad()).any().item<bool>()) << to_string(kind);
+    EXPECT_FALSE(torch::isnan(logits.grad()).any().item<bool>()) << options::enum_name(kind);
     logits.grad().zero_();
   }
 }

@@ -9,7 +9,9 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "geo/srs.hpp"
 #include "shards/hdf5_handle.hpp"
+#include "shards/prediction.hpp"
 #include "shards/shard.hpp"
 #include "test_support.hpp"
 
@@ -197,9 +199,12 @@ void replace_with_variable_length_string(const std::string& path, const char* na
 }
 
 TEST(Shards, PixelTypeNamesAndSizes) {
-  EXPECT_EQ(parse_pixel_type("uint8"), PixelType::uint8);
-  EXPECT_EQ(parse_pixel_type("float64"), PixelType::float64);
-  EXPECT_EQ(pixel_type_name(PixelType::int16), "int16");
+  auto parse = [](const std::string& name) {
+    return options::parse_enum<PixelType>(name, "dtype");
+  };
+  EXPECT_EQ(parse("uint8"), PixelType::uint8);
+  EXPECT_EQ(parse("float64"), PixelType::float64);
+  EXPECT_EQ(options::enum_name(PixelType::int16), "int16");
   EXPECT_EQ(pixel_type_bytes(PixelType::uint8), 1);
   EXPECT_EQ(pixel_type_bytes(PixelType::uint16), 2);
   EXPECT_EQ(pixel_type_bytes(PixelType::int32), 4);
@@ -207,8 +212,8 @@ TEST(Shards, PixelTypeNamesAndSizes) {
   EXPECT_EQ(pixel_type_bytes(PixelType::float64), 8);
   for (PixelType type : {PixelType::uint8, PixelType::uint16, PixelType::int16, PixelType::uint32,
                          PixelType::int32, PixelType::float32, PixelType::float64})
-    EXPECT_EQ(parse_pixel_type(pixel_type_name(type)), type);
-  expect_error([] { parse_pixel_type("complex64"); }, {"complex64", "unknown pixel type"});
+    EXPECT_EQ(parse(options::enum_name(type)), type);
+  EXPECT_THROW(parse("complex64"), UsageError);
 }
 
 TEST(Shards, RoundTripUint8) {
@@ -381,4 +386,93 @@ TEST(Shards, ReaderIsMovable) {
 }
 
 }  // namespace
+TEST(PredictionShard, HalfPrecisionRoundsToNearestEven) {
+  EXPECT_EQ(float_to_half(0.0f), 0x0000);
+  EXPECT_EQ(float_to_half(-0.0f), 0x8000);
+  EXPECT_EQ(float_to_half(1.0f), 0x3c00);
+  EXPECT_EQ(float_to_half(0.5f), 0x3800);
+  EXPECT_EQ(float_to_half(65504.0f), 0x7bff);
+  EXPECT_EQ(float_to_half(65520.0f), 0x7c00);            // rounds past the largest half: infinity
+  EXPECT_EQ(float_to_half(1.0f + 1.0f / 2048), 0x3c00);  // a tie goes to the even mantissa
+  EXPECT_EQ(float_to_half(1.0f + 3.0f / 2048), 0x3c02);
+  EXPECT_EQ(float_to_half(5.9604645e-8f), 0x0001);  // the smallest subnormal
+  EXPECT_EQ(float_to_half(1e-8f), 0x0000);
+  // Every finite half survives half -> float -> half.
+  for (std::uint32_t bits = 0; bits < 0x10000; ++bits) {
+    const auto half = static_cast<std::uint16_t>(bits);
+    if ((half & 0x7c00) == 0x7c00)
+      continue;
+    ASSERT_EQ(float_to_half(half_to_float(half)), half) << std::hex << bits;
+  }
+}
+
+TEST(PredictionShard, WritesAndReadsBothEncodings) {
+  const std::string dir = test::fresh_directory("prediction-shard");
+  for (const auto encoding : {ProbabilityEncoding::uint8, ProbabilityEncoding::float16}) {
+    PredictionHeader header;
+    header.tile_size = 8;
+    header.overlap = 2;
+    header.windows_total = 4;
+    header.encoding = encoding;
+    header.blend = Blend::cosine;
+    header.class_names = {"a", "b"};
+    header.scene = "scene.tif";
+    header.scene_width = 14;
+    header.scene_height = 8;
+    header.crs_wkt = geo::SpatialRef::from_epsg(32633).wkt();
+    header.geotransform = {500000, 0.5, 0, 4650000, 0, -0.5};
+    const std::string path = dir + "/" + options::enum_name(encoding) + ".h5";
+    std::vector<std::uint8_t> bytes(2 * 64);
+    std::vector<std::uint16_t> halves(2 * 64);
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
+      bytes[i] = static_cast<std::uint8_t>(i * 2);
+      halves[i] = float_to_half(static_cast<float>(i) / 128.0f);
+    }
+    std::vector<std::uint8_t> valid(64, 1);
+    valid[5] = 0;
+    {
+      PredictionWriter writer(path, header, 1);
+      const void* data = encoding == ProbabilityEncoding::uint8
+                             ? static_cast<const void*>(bytes.data())
+                             : static_cast<const void*>(halves.data());
+      writer.append(3, {6, 0, 8, 8}, data, valid.data());
+      EXPECT_FALSE(fs::exists(path)) << "visible before commit";
+      writer.commit();
+    }
+    const PredictionReader reader(path);
+    EXPECT_EQ(reader.windows(), 1);
+    EXPECT_EQ(reader.header().class_names, header.class_names);
+    EXPECT_EQ(reader.header().geotransform, header.geotransform);
+    EXPECT_EQ(reader.header().crs_wkt, header.crs_wkt);
+    EXPECT_EQ(reader.header().blend, Blend::cosine);
+    EXPECT_EQ(reader.indices(), std::vector<std::int64_t>{3});
+    EXPECT_EQ(reader.window_rows()[0].x_off, 6);
+    std::vector<float> probabilities(2 * 64);
+    std::vector<std::uint8_t> read_valid(64);
+    reader.read(0, probabilities.data(), read_valid.data());
+    EXPECT_EQ(read_valid, valid);
+    for (std::size_t i = 0; i < probabilities.size(); ++i) {
+      const float expected = encoding == ProbabilityEncoding::uint8
+                                 ? static_cast<float>(bytes[i]) / 255.0f
+                                 : static_cast<float>(i) / 128.0f;
+      ASSERT_NEAR(probabilities[i], expected, 1e-6) << i;
+    }
+  }
+  // A training shard is not a prediction shard.
+  ShardHeader training;
+  training.tile_size = 8;
+  training.bands = 1;
+  training.split = "train";
+  ShardWriter writer(dir + "/tiles.h5", training, 0);
+  writer.commit();
+  try {
+    PredictionReader reader(dir + "/tiles.h5");
+    FAIL() << "a training shard was read as a prediction";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("tiles.h5: not a satunet prediction shard"),
+              std::string::npos)
+        << error.what();
+  }
+}
+
 }  // namespace satunet::shards

@@ -11,8 +11,17 @@
 #include <fstream>
 #include <sstream>
 
+#include <gdal_priv.h>
+#include <torch/torch.h>
+
+#include "comm/mpi_communicator.hpp"
+#include "common/labels.hpp"
 #include "geo/gdal.hpp"
 #include "geo/raster.hpp"
+#include "geo/window_grid.hpp"
+#include "model/checkpoint.hpp"
+#include "shards/prediction.hpp"
+#include "tiling/tiler.hpp"
 
 namespace satunet::test {
 namespace fs = std::filesystem;
@@ -68,7 +77,7 @@ std::string fresh_directory(const std::string& name) {
 }
 
 std::string real_data(const std::string& relative) {
-  return (fs::path(SATUNET_REAL_DATA) / relative).string();
+  return (fs::path(SATUNET_SOURCE_DIR) / "tests/data/real" / relative).string();
 }
 
 template <typename T>
@@ -93,6 +102,229 @@ std::string file_bytes(const std::string& path) {
   std::ostringstream contents;
   contents << file.rdbuf();
   return contents.str();
+}
+
+synth::SynthResult synthetic_scene(const std::string& dir, std::int64_t size, std::uint64_t seed,
+                                   int bands, synth::SampleType dtype) {
+  synth::SynthOptions options;
+  options.out_dir = dir;
+  options.size = size;
+  options.seed = seed;
+  options.bands = bands;
+  options.dtype = dtype;
+  return synth::synthesize(options);
+}
+
+std::map<TileKey, StoredTile> read_tiles(const std::string& dataset_dir) {
+  const shards::Manifest manifest = shards::Manifest::load(dataset_dir);
+  std::map<TileKey, StoredTile> tiles;
+  for (const shards::ShardEntry& entry : manifest.shards) {
+    const shards::ShardReader reader(dataset_dir + "/" + entry.path);
+    const auto& header = reader.header();
+    const std::size_t plane = static_cast<std::size_t>(header.tile_size * header.tile_size);
+    std::vector<float> image(plane * header.bands);
+    for (std::int64_t i = 0; i < reader.tiles(); ++i) {
+      StoredTile tile;
+      tile.split = header.split;
+      tile.window = reader.window(i);
+      reader.read_image_as_float(i, image.data());
+      tile.image.assign(image.begin(), image.end());
+      tile.labels.resize(plane);
+      reader.read_labels(i, tile.labels.data());
+      tiles[{reader.scene(i), tile.window.x_off, tile.window.y_off}] = std::move(tile);
+    }
+  }
+  return tiles;
+}
+
+std::string make_synthetic_dataset(const std::string& dir, std::int64_t size, double val_fraction,
+                                   int split_block) {
+  const synth::SynthResult scene = synthetic_scene(dir + "/scene", size, 3);
+  tiling::TileOptions tiles;
+  tiles.images = {scene.scene_path};
+  tiles.labels = {{"building", scene.buildings_path}, {"road", scene.roads_path}};
+  tiles.width_field = "width_m";
+  tiles.tile = 64;
+  tiles.overlap = 0;
+  tiles.val_fraction = val_fraction;
+  tiles.split_block = split_block;
+  tiles.out_dir = dir + "/dataset";
+  comm::MpiCommunicator self(comm::MpiScope::self);
+  tiling::tile_dataset(tiles, self);
+  return tiles.out_dir;
+}
+
+const std::vector<std::string> kClasses = {"background", "building", "road"};
+
+std::string make_checkpoint(const std::string& path, int bands, Head head) {
+  torch::manual_seed(7);
+  const auto options = model::UNetOptions().in_channels(bands).classes(3).base(4).depth(2);
+  model::UNet net(options);
+  {
+    torch::NoGradGuard no_grad;
+    auto parameters = net->named_parameters();
+    if (head == Head::varied) {
+      parameters["head.weight"].mul_(20.0);
+      parameters["head.bias"].zero_();
+    } else if (head == Head::building) {
+      parameters["head.weight"].zero_();
+      parameters["head.bias"].zero_();
+      parameters["head.bias"][1].fill_(2.0);
+    }
+  }
+  model::CheckpointMeta meta;
+  meta.model = options;
+  meta.classes = kClasses;
+  const char* names[] = {"red", "green", "blue", "nir"};
+  for (int band = 0; band < bands; ++band)
+    meta.bands.push_back({names[band % 4], 90.0 + band, 40.0});
+  meta.tile_size = 64;
+  meta.created_by = "satunet test";
+  model::save_checkpoint(path, net, meta);
+  return path;
+}
+
+predict::PredictOptions predict_options(const std::string& checkpoint, const std::string& image,
+                                        const std::string& out) {
+  predict::PredictOptions options;
+  options.checkpoint = checkpoint;
+  options.image = image;
+  options.out = out;
+  options.batch = 4;
+  options.threads = 1;
+  options.overwrite = true;
+  return options;
+}
+
+stitch::StitchResult stitch_to(const std::string& prediction, const std::string& mask,
+                               const std::string& probabilities) {
+  stitch::StitchOptions options;
+  options.prediction = prediction;
+  options.out = mask;
+  options.outputs.probabilities = probabilities;
+  return stitch::stitch(options);
+}
+
+void predict_alone(const predict::PredictOptions& options, const std::string& mask,
+                   const std::string& probabilities) {
+  comm::MpiCommunicator self(comm::MpiScope::self);
+  predict::predict(options, self);
+  stitch_to(options.out, mask, probabilities);
+}
+
+void expect_same_grid(const std::string& mask_path, const std::string& scene_path) {
+  const geo::Raster mask = geo::Raster::open(mask_path);
+  const geo::Raster scene = geo::Raster::open(scene_path);
+  const geo::RasterInfo& out = mask.info();
+  const geo::RasterInfo& in = scene.info();
+  EXPECT_EQ(out.width, in.width) << mask_path;
+  EXPECT_EQ(out.height, in.height) << mask_path;
+  EXPECT_EQ(out.transform, in.transform)
+      << out.transform.to_string() << " vs " << in.transform.to_string();
+  EXPECT_TRUE(out.srs().same_as(in.srs())) << out.srs().label() << " vs " << in.srs().label();
+  ASSERT_EQ(out.bands.size(), 1u);
+  EXPECT_EQ(out.bands[0].type, GDT_Byte);
+  EXPECT_EQ(out.bands[0].nodata, std::optional<double>(255.0));
+  EXPECT_EQ(out.bands[0].categories, kClasses);
+}
+
+std::vector<std::uint8_t> scene_validity(const std::string& scene_path) {
+  const geo::Raster scene = geo::Raster::open(scene_path);
+  const geo::RasterInfo& info = scene.info();
+  const auto pixels = static_cast<std::size_t>(info.width * info.height);
+  std::vector<std::uint8_t> valid(pixels, 0);
+  std::vector<std::vector<double>> bands;
+  int alpha = 0;
+  for (const geo::BandInfo& band : info.bands) {
+    if (band.colour == "Alpha")
+      alpha = band.index;
+    else
+      bands.push_back(read_band_f64(scene_path, band.index));
+  }
+  const auto alpha_values = alpha ? read_band_f64(scene_path, alpha) : std::vector<double>();
+  for (std::size_t i = 0; i < pixels; ++i) {
+    if (alpha) {
+      valid[i] = alpha_values[i] > 0;
+      continue;
+    }
+    bool all_nodata = true;
+    for (std::size_t b = 0; b < bands.size(); ++b) {
+      const auto nodata = info.bands[b].nodata;
+      all_nodata = all_nodata && nodata && bands[b][i] == *nodata;
+    }
+    valid[i] = !all_nodata;
+  }
+  return valid;
+}
+
+std::string ungeoreferenced_copy(const std::string& source, const std::string& target) {
+  geo::init_gdal();
+  GDALDatasetUniquePtr in(GDALDataset::Open(source.c_str(), GDAL_OF_RASTER));
+  const int width = in->GetRasterXSize(), height = in->GetRasterYSize();
+  GDALDatasetUniquePtr out(GetGDALDriverManager()->GetDriverByName("GTiff")->Create(
+      target.c_str(), width, height, in->GetRasterCount(), GDT_Byte, nullptr));
+  std::vector<std::uint8_t> pixels(static_cast<std::size_t>(width * height));
+  for (int band = 1; band <= in->GetRasterCount(); ++band) {
+    EXPECT_EQ(in->GetRasterBand(band)->RasterIO(GF_Read, 0, 0, width, height, pixels.data(), width,
+                                                height, GDT_Byte, 0, 0),
+              CE_None);
+    EXPECT_EQ(out->GetRasterBand(band)->RasterIO(GF_Write, 0, 0, width, height, pixels.data(),
+                                                 width, height, GDT_Byte, 0, 0),
+              CE_None);
+  }
+  return target;
+}
+
+void write_prediction_from_truth(const std::string& truth_path,
+                                 const std::vector<std::string>& classes, const std::string& dir) {
+  fs::remove_all(dir);
+  fs::create_directories(dir + "/shards");
+  const geo::Raster truth = geo::Raster::open(truth_path);
+  const geo::RasterInfo& info = truth.info();
+  const int tile = 64;
+  const geo::WindowGrid grid(info.width, info.height, tile, 16);
+  shards::PredictionHeader header;
+  header.tile_size = tile;
+  header.overlap = 16;
+  header.windows_total = grid.count();
+  header.blend = shards::Blend::gaussian;
+  header.class_names = classes;
+  header.scene = truth_path;
+  header.scene_width = info.width;
+  header.scene_height = info.height;
+  header.crs_wkt = info.crs_wkt;
+  header.geotransform = info.transform.coefficients();
+  shards::PredictionWriter writer(dir + "/shards/truth.h5", header, 1);
+  const auto plane = static_cast<std::size_t>(tile * tile);
+  std::vector<std::uint8_t> labels, probabilities(classes.size() * plane), valid(plane);
+  for (std::int64_t index = 0; index < grid.count(); ++index) {
+    const geo::Window window = grid.inside(index);
+    labels.resize(static_cast<std::size_t>(window.width * window.height));
+    truth.read(window, {1}, GDT_Byte, labels.data());
+    std::fill(probabilities.begin(), probabilities.end(), 0);
+    std::fill(valid.begin(), valid.end(), 0);
+    for (std::int64_t y = 0; y < window.height; ++y)
+      for (std::int64_t x = 0; x < window.width; ++x) {
+        const std::uint8_t label = labels[static_cast<std::size_t>(y * window.width + x)];
+        const auto at = static_cast<std::size_t>(y * tile + x);
+        if (label == kIgnoreLabel)
+          continue;
+        valid[at] = 1;
+        probabilities[label * plane + at] = 255;
+      }
+    writer.append(index, {window.x_off, window.y_off, window.width, window.height},
+                  probabilities.data(), valid.data());
+  }
+  writer.commit();
+  shards::PredictionIndex index;
+  static_cast<shards::PredictionMeta&>(index) = header;
+  index.crs = info.srs().label();
+  index.shards = {{"shards/truth.h5", grid.count()}};
+  index.save(dir);
+}
+
+std::size_t count_equal(const std::vector<std::uint8_t>& values, std::uint8_t value) {
+  return static_cast<std::size_t>(std::count(values.begin(), values.end(), value));
 }
 
 }  // namespace satunet::test

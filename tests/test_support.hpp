@@ -1,9 +1,21 @@
 #pragma once
+// What the tests share: running the binary, scratch directories, the real samples, generated
+// scenes and datasets, tiny checkpoints, and predicting and stitching in-process.
 #include <cstdint>
+#include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "predict/predictor.hpp"
+#include "shards/manifest.hpp"
+#include "shards/shard.hpp"
+#include "stitch/stitcher.hpp"
+#include "synth/synth.hpp"
+
 namespace satunet::test {
+
+// ---- processes and files ----
 
 struct CommandResult {
   int exit_code = -1;
@@ -23,6 +35,7 @@ void leave_mpi_job();
 // A fresh empty directory for the current test, under the build tree.
 std::string fresh_directory(const std::string& name);
 
+// A file of the real labelled samples shipped with the tests (tests/data/real).
 std::string real_data(const std::string& relative);
 
 // All pixels of one band, converted to T.
@@ -30,5 +43,64 @@ std::vector<std::uint8_t> read_band_u8(const std::string& path, int band = 1);
 std::vector<double> read_band_f64(const std::string& path, int band = 1);
 
 std::string file_bytes(const std::string& path);
+
+// ---- generated scenes and datasets ----
+
+// `satunet synth` into `dir`: a size x size scene with its truth and vector labels.
+synth::SynthResult synthetic_scene(const std::string& dir, std::int64_t size,
+                                   std::uint64_t seed = 1, int bands = 3,
+                                   synth::SampleType dtype = synth::SampleType::uint8);
+
+struct StoredTile {
+  std::string split;
+  std::vector<double> image;  // [band][T][T]
+  std::vector<std::uint8_t> labels;
+  shards::TileWindow window;
+};
+using TileKey = std::tuple<int, std::int64_t, std::int64_t>;  // scene, x_off, y_off
+
+// Reading a whole dataset back, for tests that compare it with its sources.
+std::map<TileKey, StoredTile> read_tiles(const std::string& dataset_dir);
+
+// A generated scene (seed 3) in DIR/scene, cut into 64 px tiles without overlap, buildings
+// and roads from its GeoJSON, in DIR/dataset; returns DIR/dataset. One rank makes it.
+std::string make_synthetic_dataset(const std::string& dir, std::int64_t size, double val_fraction,
+                                   int split_block);
+
+// ---- models, prediction and stitching ----
+
+extern const std::vector<std::string> kClasses;  // background, building, road
+
+// How the tiny test model's last layer is set.
+enum class Head {
+  random,    // as initialised: smooth, mostly one class
+  varied,    // random weights scaled up: every class somewhere, in ragged shapes
+  building,  // ignores its input: building scores highest everywhere (softmax 0.79 vs 0.11)
+};
+
+// A tiny U-Net checkpoint (base 4, depth 2, 64 px tiles) for `bands` input bands.
+std::string make_checkpoint(const std::string& path, int bands, Head head = Head::random);
+
+// Options for a small prediction on one thread, replacing what is there.
+predict::PredictOptions predict_options(const std::string& checkpoint, const std::string& image,
+                                        const std::string& out);
+stitch::StitchResult stitch_to(const std::string& prediction, const std::string& mask,
+                               const std::string& probabilities = "");
+// Predicts on this rank alone and stitches.
+void predict_alone(const predict::PredictOptions& options, const std::string& mask,
+                   const std::string& probabilities = "");
+
+// The mask's size, geotransform, CRS, type, nodata and classes are the scene's.
+void expect_same_grid(const std::string& mask_path, const std::string& scene_path);
+// 1 where the scene has data, by its own rules: alpha > 0, else not every band at nodata.
+std::vector<std::uint8_t> scene_validity(const std::string& scene_path);
+// The pixels of `source` (uint8) in a GeoTIFF without geotransform or CRS.
+std::string ungeoreferenced_copy(const std::string& source, const std::string& target);
+// What a perfect model would predict for `truth` (a class raster): one-hot probabilities in
+// windows of 64 px overlapping by 16, nodata where the truth has none, written as predict would.
+void write_prediction_from_truth(const std::string& truth_path,
+                                 const std::vector<std::string>& classes, const std::string& dir);
+
+std::size_t count_equal(const std::vector<std::uint8_t>& values, std::uint8_t value);
 
 }  // namespace satunet::test

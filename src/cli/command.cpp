@@ -1,38 +1,113 @@
 #include "cli/command.hpp"
 
+#include <boost/program_options.hpp>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
+#include "comm/mpi_communicator.hpp"
 #include "common/error.hpp"
 #include "common/log.hpp"
 #include "common/text.hpp"
-#include "dist/mpi_communicator.hpp"
 
 namespace satunet::cli {
+namespace po = boost::program_options;
 namespace {
 
-void declare_common(po::options_description& options) {
-  // clang-format off
-  options.add_options()
-      ("help,h", "show this help")
-      ("config", po::value<std::string>()->value_name("FILE.ini"),
-       "read options from an INI file: keys are option names, at the top or in a [command] "
-       "section; the command line wins")
-      ("verbose,v", po::bool_switch(), "log debug messages (GDAL warnings included)")
-      ("quiet,q", po::bool_switch(), "log nothing but errors");
-  // clang-format on
+struct CommonOptions {
+  bool help = false;
+  std::string config;
+  bool verbose = false;
+  bool quiet = false;
+};
+
+const options::Table<CommonOptions>& common_table() {
+  using O = CommonOptions;
+  static const auto table =
+      options::Table<O>()
+          .flag("help", &O::help, "show this help")
+          .short_name('h')
+          .value("config", &O::config,
+                 "read options from an INI file: keys are option names, at the top or in a "
+                 "[command] section; the command line wins",
+                 "FILE.ini")
+          .flag("verbose", &O::verbose, "log debug messages (GDAL warnings included)")
+          .short_name('v')
+          .flag("quiet", &O::quiet, "log nothing but errors")
+          .short_name('q');
+  return table;
+}
+
+void declare(po::options_description& out, const options::Declaration& declaration) {
+  const std::string names =
+      declaration.name +
+      (declaration.short_name ? std::string(",") + declaration.short_name : std::string());
+  const char* help = declaration.help.c_str();
+  if (declaration.arity == options::Arity::flag) {
+    out.add_options()(names.c_str(), po::bool_switch(), help);
+    return;
+  }
+  if (declaration.arity == options::Arity::repeated) {
+    auto* value = po::value<std::vector<std::string>>()->composing();
+    if (!declaration.value_name.empty())
+      value->value_name(declaration.value_name);
+    out.add_options()(names.c_str(), value, help);
+    return;
+  }
+  auto* value = po::value<std::string>();
+  if (!declaration.value_name.empty())
+    value->value_name(declaration.value_name);
+  if (!declaration.default_text.empty())
+    value->default_value(declaration.default_text, declaration.default_text);
+  if (!declaration.implicit_text.empty())
+    value->implicit_value(declaration.implicit_text, declaration.implicit_text);
+  out.add_options()(names.c_str(), value, help);
+}
+
+std::vector<options::Declaration> all_declarations(const Command& command) {
+  std::vector<options::Declaration> all = command.declarations;
+  for (const options::Declaration& declaration : common_declarations())
+    all.push_back(declaration);
+  return all;
 }
 
 po::options_description all_options(const Command& command,
                                     po::positional_options_description& positional) {
   po::options_description options("Options of satunet " + command.name);
-  command.declare(options, positional);
-  declare_common(options);
+  for (const options::Declaration& declaration : all_declarations(command)) {
+    declare(options, declaration);
+    if (declaration.positional)
+      positional.add(declaration.name.c_str(), 1);
+  }
   return options;
+}
+
+// What was given, as words: defaults stay with the options structs.
+options::Given given_values(const Command& command, const po::variables_map& values) {
+  options::Given given;
+  for (const options::Declaration& declaration : all_declarations(command)) {
+    const auto found = values.find(declaration.name);
+    if (found == values.end() || found->second.defaulted())
+      continue;
+    switch (declaration.arity) {
+      case options::Arity::flag:
+        if (found->second.as<bool>())
+          given[declaration.name] = {};
+        break;
+      case options::Arity::value:
+        given[declaration.name] = {found->second.as<std::string>()};
+        break;
+      case options::Arity::repeated:
+        given[declaration.name] = found->second.as<std::vector<std::string>>();
+        break;
+    }
+  }
+  return given;
 }
 
 bool is_flag(const po::options_description& options, const std::string& name) {
@@ -48,6 +123,8 @@ bool is_true(const std::string& value) {
 std::vector<std::string> config_file_words(const Command& command,
                                            const po::options_description& options,
                                            const std::string& path) {
+  if (std::filesystem::is_directory(path))
+    throw UsageError(path + ": cannot read config file: a directory");
   std::ifstream file(path);
   if (!file)
     throw UsageError(path + ": cannot read config file");
@@ -69,8 +146,6 @@ std::vector<std::string> config_file_words(const Command& command,
     } else if (!options.find_nothrow(key, false)) {
       continue;  // a top-level key for other commands
     }
-    if (key == "config")
-      throw UsageError(path + ": a config file cannot include another");
     if (!options.find_nothrow(key, false))
       throw UsageError(path + ": unknown option '" + key + "' in section [" + command.name + "]");
     const std::string value = entry.value.empty() ? "" : entry.value.front();
@@ -85,6 +160,10 @@ std::vector<std::string> config_file_words(const Command& command,
 }
 
 }  // namespace
+
+std::vector<options::Declaration> common_declarations() {
+  return common_table().declarations();
+}
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> all = {
@@ -104,21 +183,31 @@ std::string command_help(const Command& command) {
 }
 
 bool parse_options(const Command& command, const std::vector<std::string>& args,
-                   po::variables_map& values) {
+                   options::Given& given) {
   po::positional_options_description positional;
   const po::options_description options = all_options(command, positional);
+  po::variables_map values;
   try {
     po::store(po::command_line_parser(args).options(options).positional(positional).run(), values);
-    if (values.count("help")) {
+    const CommonOptions first = common_table().build(given_values(command, values));
+    if (first.help) {
       std::cout << command_help(command);
       return false;
     }
-    if (values.count("config")) {
-      const std::string path = values["config"].as<std::string>();
+    if (!first.config.empty()) {
+      const std::string& path = first.config;
       const auto words = config_file_words(command, options, path);
       try {
+        po::variables_map from_file;
+        po::store(po::command_line_parser(words).options(options).run(), from_file);
+        const options::Given given_in_file = given_values(command, from_file);
+        if (!common_table().build(given_in_file).config.empty())
+          throw UsageError("a config file cannot include another");
+        command.check(given_in_file);
         po::store(po::command_line_parser(words).options(options).run(), values);
       } catch (const po::error& error) {
+        throw UsageError(path + ": " + error.what());
+      } catch (const UsageError& error) {
         throw UsageError(path + ": " + error.what());
       }
     }
@@ -126,9 +215,12 @@ bool parse_options(const Command& command, const std::vector<std::string>& args,
   } catch (const po::error& error) {
     throw UsageError(error.what());
   }
-  if (values["verbose"].as<bool>())
+  given = given_values(command, values);
+  command.check(given);  // bad values are usage errors before any rank starts work
+  const CommonOptions common = common_table().build(given);
+  if (common.verbose)
     log::set_level(log::Level::debug);
-  if (values["quiet"].as<bool>())
+  if (common.quiet)
     log::set_level(log::Level::quiet);
   return true;
 }
@@ -164,34 +256,28 @@ int fail(const std::string& prefix, std::string message, int code) {
 // Outputs were cleaned up while the exception unwound. No rank may wait for this one, and the
 // libraries' exit-time teardown is skipped: it may trip over the failed resource (HDF5 does
 // after a failed write).
-[[noreturn]] void end_after_failure(std::unique_ptr<dist::MpiRuntime>& mpi) {
+[[noreturn]] void end_after_failure(std::unique_ptr<comm::MpiRuntime>& mpi) {
   if (log::world_size() > 1)
-    dist::MpiRuntime::abort(1);
+    comm::MpiRuntime::abort(1);
   mpi.reset();
   std::fflush(stdout);
   std::fflush(stderr);
   std::_Exit(1);
 }
 
-}  // namespace
-
-std::string string_option(const po::variables_map& values, const char* name) {
-  return values.count(name) ? values[name].as<std::string>() : std::string();
-}
-
-std::vector<std::string> list_option(const po::variables_map& values, const char* name) {
-  return values.count(name) ? values[name].as<std::vector<std::string>>()
-                            : std::vector<std::string>{};
-}
-
-std::map<std::string, double> line_widths(const po::variables_map& values) {
-  std::map<std::string, double> widths;
-  for (const std::string& pair : list_option(values, "line-width")) {
-    const auto [name, metres] = text::split_key_value(pair, "--line-width");
-    widths[name] = text::parse_double(metres, "--line-width " + name);
+// Whether `arg` is the help flag of every command (as the program's own first argument).
+bool asks_for_help(const std::string& arg) {
+  for (const options::Declaration& declaration : common_declarations()) {
+    const bool named = arg == options::flag_text(declaration.name) ||
+                       (declaration.short_name && arg == std::string{'-', declaration.short_name});
+    if (named)
+      return declaration.arity == options::Arity::flag &&
+             common_table().build({{declaration.name, {}}}).help;
   }
-  return widths;
+  return false;
 }
+
+}  // namespace
 
 std::string g_invocation;
 const std::string& invocation() {
@@ -203,7 +289,7 @@ int run_main(int argc, char** argv) {
   g_invocation = "satunet";
   for (const std::string& arg : args)
     g_invocation += " " + arg;
-  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+  if (args.empty() || asks_for_help(args[0])) {
     print_overview();
     return args.empty() ? 2 : 0;
   }
@@ -216,14 +302,14 @@ int run_main(int argc, char** argv) {
     return fail("satunet", "unknown command '" + args[0] + "' (see satunet --help)", 2);
   const std::string prefix = "satunet " + command->name;
   args.erase(args.begin());
-  std::unique_ptr<dist::MpiRuntime> mpi;
+  std::unique_ptr<comm::MpiRuntime> mpi;
   try {
-    po::variables_map values;
-    if (!parse_options(*command, args, values))
+    options::Given given;
+    if (!parse_options(*command, args, given))
       return 0;
     if (command->needs_mpi)
-      mpi = std::make_unique<dist::MpiRuntime>();
-    return command->run(values);
+      mpi = std::make_unique<comm::MpiRuntime>();
+    return command->run(given);
   } catch (const UsageError& error) {
     return fail(prefix, error.what() + std::string(" (see satunet ") + command->name + " --help)",
                 2);

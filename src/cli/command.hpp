@@ -1,27 +1,42 @@
 #pragma once
-// The subcommand framework: each subcommand declares its options once (name, help, default),
-// and gets them from the command line and from `--config FILE.ini` (the command line wins).
-#include <boost/program_options.hpp>
-
+// The subcommand framework: each subcommand takes its options' declarations from the stage's
+// library (see common/options.hpp) and gets their values from the command line and from
+// `--config FILE.ini` (the command line wins), as Boost.Program_options parses them.
 #include <functional>
-#include <map>
 #include <string>
 #include <vector>
 
-namespace satunet::cli {
+#include "common/options.hpp"
 
-namespace po = boost::program_options;
+namespace satunet::cli {
 
 struct Command {
   std::string name;
   std::string summary;
   std::string usage;  // e.g. "--out DIR [options]"
-  std::function<void(po::options_description&, po::positional_options_description&)> declare;
-  std::function<int(const po::variables_map&)> run;
+  std::vector<options::Declaration> declarations;
+  std::function<int(const options::Given&)> run;
   bool needs_mpi = false;
+  // Parses the values without running, so that a config file's bad values name the file.
+  std::function<void(const options::Given&)> check;
 };
 
+// A command whose options are one stage's table: `run(options)` gets them built.
+template <typename Options, typename Run>
+Command make_command(std::string name, std::string summary, std::string usage,
+                     const options::Table<Options>& table, Run run, bool needs_mpi = false) {
+  return {std::move(name),
+          std::move(summary),
+          std::move(usage),
+          table.declarations(),
+          [&table, run](const options::Given& given) { return run(table.build(given)); },
+          needs_mpi,
+          [&table](const options::Given& given) { table.build(given); }};
+}
+
 const std::vector<Command>& commands();
+// The options every command has (--help, --config, --verbose, --quiet).
+std::vector<options::Declaration> common_declarations();
 
 // Registered by each cmd_*.cpp.
 Command synth_command();
@@ -34,18 +49,12 @@ Command evaluate_command();
 Command quicklook_command();
 Command info_command();
 
-// Values of options declared without a default: "" or {} when not given.
-std::string string_option(const po::variables_map& values, const char* name);
-std::vector<std::string> list_option(const po::variables_map& values, const char* name);
-// --line-width CLASS=METRES, repeated, as class name -> metres.
-std::map<std::string, double> line_widths(const po::variables_map& values);
-
 // The command line this process was started with, for the records outputs keep.
 const std::string& invocation();
 
-// Parses argv (after the subcommand name) into `values`; false if --help was printed.
+// Parses argv (after the subcommand name) into `given`; false if --help was printed.
 bool parse_options(const Command& command, const std::vector<std::string>& args,
-                   po::variables_map& values);
+                   options::Given& given);
 std::string command_help(const Command& command);
 
 int run_main(int argc, char** argv);

@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "cli/command.hpp"
-#include "dist/versions.hpp"
+#include "comm/versions.hpp"
 
 namespace satunet::cli {
 
@@ -19,8 +19,8 @@ std::string version_text() {
       << (torch::cuda::is_available() ? " (CUDA available)" : " (CPU)") << "\n"
       << "GDAL:     " << GDALVersionInfo("RELEASE_NAME") << "\n"
       << "HDF5:     " << major << "." << minor << "." << release << "\n"
-      << "MPI:      " << dist::mpi_version() << "\n"
-      << "NCCL:     " << dist::nccl_version() << "\n";
+      << "MPI:      " << comm::mpi_version() << "\n"
+      << "NCCL:     " << comm::nccl_version() << "\n";
   return out.str();
 }
 

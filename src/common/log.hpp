@@ -10,7 +10,7 @@ enum class Level { quiet = 0, info = 1, debug = 2 };
 
 void set_level(Level level);
 Level level();
-// Until dist sets the real rank, it is read from the launcher's environment.
+// Until the MPI runtime sets the real rank, it is read from the launcher's environment.
 void set_rank(int rank, int world_size);
 int rank();
 int world_size();

@@ -7,7 +7,10 @@
 namespace satunet::data {
 
 ShardDataset::ShardDataset(const std::string& dir, const std::string& split)
-    : dir_(dir), split_(split), manifest_(shards::Manifest::load(dir)) {
+    : dir_(dir),
+      split_(split),
+      manifest_(shards::Manifest::load(dir)),
+      normaliser_(BandNormaliser::of(manifest_.bands)) {
   for (const shards::ShardEntry& entry : manifest_.shards) {
     if (entry.split != split)
       continue;
@@ -25,10 +28,6 @@ ShardDataset::ShardDataset(const std::string& dir, const std::string& split)
   }
   if (size() == 0)
     throw Error(dir + ": no " + split + " tiles in the dataset");
-  for (const shards::BandStats& band : manifest_.bands) {
-    mean_.push_back(static_cast<float>(band.mean));
-    inverse_std_.push_back(static_cast<float>(1.0 / std::max(band.std, 1e-6)));
-  }
 }
 
 std::pair<const shards::ShardReader*, std::int64_t> ShardDataset::locate(std::int64_t index) const {
@@ -45,13 +44,10 @@ void ShardDataset::read(std::int64_t index, float* image, std::uint8_t* labels) 
   const auto [reader, local] = locate(index);
   reader->read_image_as_float(local, image);
   reader->read_labels(local, labels);
-  const std::int64_t plane = static_cast<std::int64_t>(tile_size()) * tile_size();
+  const std::size_t plane = static_cast<std::size_t>(tile_size()) * tile_size();
   for (int band = 0; band < bands(); ++band) {
     float* values = image + band * plane;
-    const float mean = mean_[static_cast<std::size_t>(band)];
-    const float scale = inverse_std_[static_cast<std::size_t>(band)];
-    for (std::int64_t i = 0; i < plane; ++i)
-      values[i] = (values[i] - mean) * scale;
+    normaliser_.apply(band, values, values, plane);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "data/normalise.hpp"
 #include "shards/manifest.hpp"
 #include "shards/shard.hpp"
 
@@ -37,7 +38,7 @@ class ShardDataset {
   shards::Manifest manifest_;
   std::vector<std::unique_ptr<shards::ShardReader>> readers_;
   std::vector<std::int64_t> offsets_{0};  // first index of each shard, then the total
-  std::vector<float> mean_, inverse_std_;
+  BandNormaliser normaliser_;
 };
 
 }  // namespace satunet::data

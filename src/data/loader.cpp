@@ -1,5 +1,7 @@
 #include "data/loader.hpp"
 
+#include <optional>
+
 #include "common/error.hpp"
 #include "common/timer.hpp"
 
@@ -13,12 +15,14 @@ StreamingLoader::StreamingLoader(const ShardDataset& dataset, const DistributedS
       batch_(batch),
       prefetch_(std::max(1, prefetch)),
       augment_(augment),
-      seed_(seed) {
+      seed_(seed),
+      queue_(static_cast<std::size_t>(prefetch_)) {
   if (batch_ < 1)
     throw UsageError("--batch must be at least 1");
   if (steps_per_epoch() < 1)
     throw Error(std::to_string(sampler.per_rank()) + " " + dataset.split() +
                 " tiles per rank are fewer than one batch of " + std::to_string(batch_));
+  queue_.close();  // no epoch started: next() has nothing to give
 }
 
 StreamingLoader::~StreamingLoader() {
@@ -26,22 +30,14 @@ StreamingLoader::~StreamingLoader() {
 }
 
 void StreamingLoader::stop() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
-  }
-  changed_.notify_all();
+  queue_.cancel();
   if (producer_.joinable())
     producer_.join();
-  std::lock_guard<std::mutex> lock(mutex_);
-  stopping_ = false;
-  queue_.clear();
 }
 
 void StreamingLoader::start_epoch(std::int64_t epoch, std::int64_t first_step) {
   stop();
-  failure_ = nullptr;
-  finished_ = false;
+  queue_.reopen();
   producer_ = std::thread([this, epoch, first_step] { produce(epoch, first_step); });
 }
 
@@ -71,35 +67,22 @@ void StreamingLoader::produce(std::int64_t epoch, std::int64_t first_step) {
     for (std::int64_t step = first_step; step < steps_per_epoch(); ++step) {
       Batch batch;
       fill(batch, order, step, epoch);
-      std::unique_lock<std::mutex> lock(mutex_);
-      changed_.wait(lock, [&] { return stopping_ || static_cast<int>(queue_.size()) < prefetch_; });
-      if (stopping_)
-        return;
-      queue_.push_back(std::move(batch));
-      changed_.notify_all();
+      if (!queue_.push(std::move(batch)))
+        return;  // stopped
     }
+    queue_.close();
   } catch (...) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    failure_ = std::current_exception();
+    queue_.close(std::current_exception());
   }
-  std::lock_guard<std::mutex> lock(mutex_);
-  finished_ = true;
-  changed_.notify_all();
 }
 
 bool StreamingLoader::next(Batch& batch) {
   Stopwatch waiting;
-  std::unique_lock<std::mutex> lock(mutex_);
-  changed_.wait(lock, [&] { return !queue_.empty() || finished_; });
+  std::optional<Batch> next = queue_.pop();
   wait_seconds_ += waiting.seconds();
-  if (queue_.empty()) {
-    if (failure_)
-      std::rethrow_exception(failure_);
+  if (!next)
     return false;
-  }
-  batch = std::move(queue_.front());
-  queue_.pop_front();
-  changed_.notify_all();
+  batch = std::move(*next);
   return true;
 }
 

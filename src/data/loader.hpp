@@ -1,13 +1,11 @@
 #pragma once
 // Streams batches of one rank's tiles: a prefetch thread reads shards, normalises and augments
 // into a bounded queue while the caller trains on the previous batch.
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
-#include <exception>
-#include <mutex>
 #include <thread>
 #include <vector>
+
+#include "common/bounded_queue.hpp"
 
 #include "data/augment.hpp"
 #include "data/dataset.hpp"
@@ -51,12 +49,7 @@ class StreamingLoader {
   AugmentOptions augment_;
   std::uint64_t seed_;
 
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::deque<Batch> queue_;
-  bool stopping_ = false;
-  bool finished_ = true;  // the producer has pushed its last batch of the epoch
-  std::exception_ptr failure_;
+  BoundedQueue<Batch> queue_;
   std::thread producer_;
   double wait_seconds_ = 0;
 };

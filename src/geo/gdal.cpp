@@ -74,16 +74,6 @@ std::string data_type_name(GDALDataType type) {
   }
 }
 
-GDALDataType parse_data_type(const std::string& name) {
-  for (GDALDataType type :
-       {GDT_Byte, GDT_UInt16, GDT_Int16, GDT_UInt32, GDT_Int32, GDT_Float32, GDT_Float64}) {
-    if (data_type_name(type) == name)
-      return type;
-  }
-  throw UsageError("unknown data type '" + name +
-                   "' (expected uint8, uint16, int16, uint32, int32, float32 or float64)");
-}
-
 int data_type_bytes(GDALDataType type) {
   return GDALGetDataTypeSizeBytes(type);
 }

@@ -27,7 +27,6 @@ void clear_gdal_error();
 
 // "uint8", "uint16", ... the names used on the command line and in files.
 std::string data_type_name(GDALDataType type);
-GDALDataType parse_data_type(const std::string& name);  // throws UsageError
 int data_type_bytes(GDALDataType type);
 
 }  // namespace satunet::geo

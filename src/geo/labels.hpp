@@ -8,14 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "common/labels.hpp"
 #include "geo/raster.hpp"
 #include "geo/strip_reader.hpp"
 
 class OGRGeometry;
 
 namespace satunet::geo {
-
-constexpr std::uint8_t kIgnoreLabel = 255;
 
 // One vector file: all its features are one class, or the class comes from an attribute.
 struct VectorLabelSource {

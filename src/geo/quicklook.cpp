@@ -55,11 +55,31 @@ std::pair<float, float> stretch_limits(std::vector<float> values,
 
 }  // namespace
 
-QuicklookResult write_quicklook(const QuicklookOptions& options) {
+const options::Table<QuicklookOptions>& quicklook_option_table() {
+  using O = QuicklookOptions;
+  static const auto table =
+      options::Table<O>()
+          .value("image", &O::image, "the scene (first three bands as RGB)", "SCENE.tif")
+          .value("mask", &O::mask,
+                 "class map on the scene's grid with a colour table (satunet stitch writes one)",
+                 "MASK.tif")
+          .value("out", &O::out, "the PNG to write", "LOOK.png")
+          .value("max-size", &O::max_size, "longest side of the PNG in pixels")
+          .value("opacity", &O::opacity, "opacity of the class colours");
+  return table;
+}
+
+void validate(const QuicklookOptions& options) {
+  if (options.image.empty() || options.out.empty())
+    throw UsageError("--image and --out are required");
   if (options.max_size < 16)
     throw UsageError("--max-size must be at least 16");
   if (!(options.opacity >= 0 && options.opacity <= 1))
     throw UsageError("--opacity must be in [0, 1]");
+}
+
+QuicklookResult write_quicklook(const QuicklookOptions& options) {
+  validate(options);
   if (!file_exists(options.image))
     throw Error(options.image + ": no such file");
   const Raster scene = Raster::open(options.image);

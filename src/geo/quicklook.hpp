@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "common/options.hpp"
+
 namespace satunet::geo {
 
 struct QuicklookOptions {
@@ -19,6 +21,8 @@ struct QuicklookResult {
   int height = 0;
 };
 
+const options::Table<QuicklookOptions>& quicklook_option_table();
+void validate(const QuicklookOptions& options);  // throws UsageError
 QuicklookResult write_quicklook(const QuicklookOptions& options);
 
 }  // namespace satunet::geo

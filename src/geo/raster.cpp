@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "geo/gdal.hpp"
@@ -168,6 +169,36 @@ void Raster::read(const Window& window, const std::vector<int>& bands, GDALDataT
     throw Error(info_.path + ": read of window (" + std::to_string(window.x_off) + ", " +
                 std::to_string(window.y_off) + ", " + std::to_string(window.width) + ", " +
                 std::to_string(window.height) + ") failed: " + last_gdal_error());
+}
+
+std::string RasterInfo::to_json() const {
+  nlohmann::json bands_json = nlohmann::json::array();
+  for (const BandInfo& band : bands) {
+    bands_json.push_back({{"index", band.index},
+                          {"dtype", data_type_name(band.type)},
+                          {"description", band.description},
+                          {"colour", band.colour},
+                          {"nodata", band.nodata ? nlohmann::json(*band.nodata) : nlohmann::json()},
+                          {"classes", band.categories},
+                          {"block", {band.block_width, band.block_height}}});
+  }
+  nlohmann::json crs;
+  if (!crs_wkt.empty()) {
+    const SpatialRef ref = srs();
+    crs = {{"name", ref.name()}, {"wkt", crs_wkt}};
+    if (const auto code = ref.epsg())
+      crs["epsg"] = *code;
+  }
+  return nlohmann::json{{"kind", "raster"},
+                        {"path", path},
+                        {"driver", driver},
+                        {"width", width},
+                        {"height", height},
+                        {"crs", crs},
+                        {"geotransform", has_geotransform ? nlohmann::json(transform.coefficients())
+                                                          : nlohmann::json()},
+                        {"bands", bands_json}}
+      .dump(2);
 }
 
 }  // namespace satunet::geo

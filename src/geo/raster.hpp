@@ -42,8 +42,9 @@ struct RasterInfo {
   bool georeferenced() const { return has_geotransform && !crs_wkt.empty(); }
   SpatialRef srs() const { return SpatialRef::from_wkt(crs_wkt); }
   Extent extent() const { return transform.extent(width, height); }
-  // Human-readable multi-line description (for `satunet info`).
+  // Human-readable multi-line description, and JSON (for `satunet info`).
   std::string describe() const;
+  std::string to_json() const;
 };
 
 // The bands a model takes from a scene, chosen the same way by `tile` and `predict`: every

@@ -4,8 +4,10 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "common/files.hpp"
+#include "model/checkpoint_info.hpp"
 
 namespace satunet::model {
 namespace {
@@ -112,6 +114,52 @@ LoadedCheckpoint load_checkpoint(const std::string& path) {
                 ")");
   }
   return loaded;
+}
+
+namespace {
+
+std::string checkpoint_json(const std::string& path, const LoadedCheckpoint& loaded) {
+  const CheckpointMeta& meta = loaded.meta;
+  nlohmann::json bands = nlohmann::json::array();
+  for (const auto& band : meta.bands)
+    bands.push_back({{"name", band.name}, {"mean", band.mean}, {"std", band.std}});
+  return nlohmann::json{{"kind", "checkpoint"},
+                        {"path", path},
+                        {"architecture", meta.model.describe()},
+                        {"model", nlohmann::json::parse(meta.model.to_json())},
+                        {"parameters", loaded.model->parameter_count()},
+                        {"classes", meta.classes},
+                        {"bands", bands},
+                        {"tile_size", meta.tile_size},
+                        {"epoch", meta.epoch},
+                        {"step", meta.step},
+                        {"created_by", meta.created_by}}
+      .dump(2);
+}
+
+std::string describe_checkpoint(const std::string& path, const LoadedCheckpoint& loaded) {
+  const CheckpointMeta& meta = loaded.meta;
+  std::ostringstream out;
+  out << "checkpoint: " << path << " (" << meta.created_by << ")\n"
+      << "model:      " << meta.model.describe() << "\n"
+      << "parameters: " << loaded.model->parameter_count() << "\n"
+      << "classes:    ";
+  for (std::size_t c = 0; c < meta.classes.size(); ++c)
+    out << (c ? ", " : "") << c << "=" << meta.classes[c];
+  out << "\nbands:      ";
+  for (std::size_t b = 0; b < meta.bands.size(); ++b)
+    out << (b ? ", " : "") << meta.bands[b].name << " (mean " << meta.bands[b].mean << ", std "
+        << meta.bands[b].std << ")";
+  out << "\ntile size:  " << meta.tile_size << "\ntraining:   epoch " << meta.epoch << ", step "
+      << meta.step << "\n";
+  return out.str();
+}
+
+}  // namespace
+
+std::string describe_checkpoint_file(const std::string& path, bool json) {
+  const LoadedCheckpoint loaded = load_checkpoint(path);
+  return json ? checkpoint_json(path, loaded) + "\n" : describe_checkpoint(path, loaded);
 }
 
 }  // namespace satunet::model

@@ -9,7 +9,7 @@ namespace F = torch::nn::functional;
 namespace {
 
 torch::Tensor valid_mask(const torch::Tensor& target) {
-  return target != kIgnoreIndex;
+  return target != static_cast<int64_t>(kIgnoreLabel);
 }
 
 // The target with ignored pixels mapped to class 0, so it can index; they are masked out.
@@ -51,32 +51,6 @@ torch::Tensor focal_loss(const torch::Tensor& logits, const torch::Tensor& targe
     weight = weight * class_weights.to(logits.dtype()).index({index});
   const torch::Tensor loss = -torch::pow(1 - p, gamma) * log_p * weight;
   return loss.sum() / weight.sum().clamp_min(1e-12);
-}
-
-LossKind parse_loss(const std::string& text) {
-  if (text == "ce")
-    return LossKind::ce;
-  if (text == "dice")
-    return LossKind::dice;
-  if (text == "ce+dice")
-    return LossKind::ce_dice;
-  if (text == "focal")
-    return LossKind::focal;
-  throw UsageError("--loss must be ce, dice, ce+dice or focal (got '" + text + "')");
-}
-
-std::string to_string(LossKind kind) {
-  switch (kind) {
-    case LossKind::ce:
-      return "ce";
-    case LossKind::dice:
-      return "dice";
-    case LossKind::ce_dice:
-      return "ce+dice";
-    case LossKind::focal:
-      return "focal";
-  }
-  return "?";
 }
 
 SegmentationLoss::SegmentationLoss(LossOptions options) : options_(std::move(options)) {

@@ -6,9 +6,10 @@
 #include <string>
 #include <vector>
 
-namespace satunet::model {
+#include "common/labels.hpp"
+#include "model/model_options.hpp"
 
-constexpr int64_t kIgnoreIndex = 255;
+namespace satunet::model {
 
 // Weighted like PyTorch: sum of w[t] * -log p_t over valid pixels, divided by the sum of w[t].
 torch::Tensor ce_loss(const torch::Tensor& logits, const torch::Tensor& target,
@@ -19,18 +20,6 @@ torch::Tensor dice_loss(const torch::Tensor& logits, const torch::Tensor& target
 // Lin et al. 2017: -(1 - p_t)^gamma log p_t, optionally weighted per class.
 torch::Tensor focal_loss(const torch::Tensor& logits, const torch::Tensor& target, double gamma,
                          const torch::Tensor& class_weights = {});
-
-enum class LossKind { ce, dice, ce_dice, focal };
-LossKind parse_loss(const std::string& text);  // "ce", "dice", "ce+dice", "focal"
-std::string to_string(LossKind kind);
-
-struct LossOptions {
-  LossKind kind = LossKind::ce;
-  std::vector<double> class_weights;  // empty: unweighted
-  double ce_weight = 1.0;             // for ce+dice
-  double dice_weight = 1.0;
-  double focal_gamma = 2.0;
-};
 
 class SegmentationLoss {
  public:

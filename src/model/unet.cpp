@@ -33,50 +33,7 @@ std::vector<int64_t> shape_of(const torch::Tensor& tensor) {
   return std::vector<int64_t>(tensor.sizes().begin(), tensor.sizes().end());
 }
 
-template <typename Enum>
-Enum parse_enum(const std::string& text, const std::string& option,
-                std::initializer_list<std::pair<const char*, Enum>> names) {
-  std::string expected;
-  for (const auto& [name, value] : names) {
-    if (text == name)
-      return value;
-    expected += (expected.empty() ? "" : ", ") + std::string(name);
-  }
-  throw UsageError(option + " must be one of " + expected + " (got '" + text + "')");
-}
-
 }  // namespace
-
-std::string to_string(Norm norm) {
-  switch (norm) {
-    case Norm::batch:
-      return "batch";
-    case Norm::group:
-      return "group";
-    case Norm::none:
-      return "none";
-  }
-  return "?";
-}
-std::string to_string(Upsampling upsampling) {
-  return upsampling == Upsampling::transpose ? "transpose" : "bilinear";
-}
-std::string to_string(BlockKind block) {
-  return block == BlockKind::plain ? "plain" : "residual";
-}
-Norm parse_norm(const std::string& text) {
-  return parse_enum<Norm>(text, "--norm",
-                          {{"batch", Norm::batch}, {"group", Norm::group}, {"none", Norm::none}});
-}
-Upsampling parse_upsampling(const std::string& text) {
-  return parse_enum<Upsampling>(
-      text, "--upsampling",
-      {{"transpose", Upsampling::transpose}, {"bilinear", Upsampling::bilinear}});
-}
-BlockKind parse_block(const std::string& text) {
-  return parse_enum<BlockKind>(text, "--block",
-                               {{"plain", BlockKind::plain}, {"residual", BlockKind::residual}});
-}
 
 void UNetOptions::validate() const {
   if (in_channels() < 1)
@@ -96,8 +53,8 @@ void UNetOptions::validate() const {
 std::string UNetOptions::describe() const {
   std::ostringstream out;
   out << "U-Net in " << in_channels() << ", classes " << classes() << ", base " << base()
-      << ", depth " << depth() << ", norm " << to_string(norm()) << ", upsampling "
-      << to_string(upsampling()) << ", block " << to_string(block())
+      << ", depth " << depth() << ", norm " << options::enum_name(norm()) << ", upsampling "
+      << options::enum_name(upsampling()) << ", block " << options::enum_name(block())
       << (attention() ? ", attention gates" : "") << ", dropout " << dropout();
   return out.str();
 }
@@ -107,9 +64,9 @@ std::string UNetOptions::to_json() const {
                         {"classes", classes()},
                         {"base", base()},
                         {"depth", depth()},
-                        {"norm", to_string(norm())},
-                        {"upsampling", to_string(upsampling())},
-                        {"block", to_string(block())},
+                        {"norm", options::enum_name(norm())},
+                        {"upsampling", options::enum_name(upsampling())},
+                        {"block", options::enum_name(block())},
                         {"attention", attention()},
                         {"dropout", dropout()},
                         {"groups", groups()}}
@@ -117,18 +74,24 @@ std::string UNetOptions::to_json() const {
 }
 
 UNetOptions UNetOptions::from_json(const std::string& text) {
-  const auto json = nlohmann::json::parse(text);
   UNetOptions options;
-  options.in_channels(json.at("in_channels"))
-      .classes(json.at("classes"))
-      .base(json.at("base"))
-      .depth(json.at("depth"))
-      .norm(parse_norm(json.at("norm")))
-      .upsampling(parse_upsampling(json.at("upsampling")))
-      .block(parse_block(json.at("block")))
-      .attention(json.at("attention"))
-      .dropout(json.at("dropout"))
-      .groups(json.at("groups"));
+  try {
+    const auto json = nlohmann::json::parse(text);
+    options.in_channels(json.at("in_channels"))
+        .classes(json.at("classes"))
+        .base(json.at("base"))
+        .depth(json.at("depth"))
+        .norm(options::parse_enum<Norm>(json.at("norm"), "norm"))
+        .upsampling(options::parse_enum<Upsampling>(json.at("upsampling"), "upsampling"))
+        .block(options::parse_enum<BlockKind>(json.at("block"), "block"))
+        .attention(json.at("attention"))
+        .dropout(json.at("dropout"))
+        .groups(json.at("groups"));
+  } catch (const nlohmann::json::exception& error) {
+    throw Error(std::string("model description: ") + error.what());
+  } catch (const UsageError& error) {
+    throw Error(std::string("model description: ") + error.what());
+  }
   return options;
 }
 
@@ -297,6 +260,10 @@ std::uint64_t state_digest(torch::nn::Module& module) {
 
 void set_threads(int threads) {
   torch::set_num_threads(std::max(1, threads));
+}
+
+int cuda_devices() {
+  return torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0;
 }
 
 }  // namespace satunet::model

@@ -8,40 +8,11 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "model/model_options.hpp"
 
 #define MODEL_CHECK(cond, ...) SATUNET_CHECK_IN("model", cond, __VA_ARGS__)
 
 namespace satunet::model {
-
-enum class Norm { batch, group, none };
-enum class Upsampling { transpose, bilinear };
-enum class BlockKind { plain, residual };
-
-std::string to_string(Norm norm);
-std::string to_string(Upsampling upsampling);
-std::string to_string(BlockKind block);
-Norm parse_norm(const std::string& text);  // throw UsageError naming the value
-Upsampling parse_upsampling(const std::string& text);
-BlockKind parse_block(const std::string& text);
-
-struct UNetOptions {
-  TORCH_ARG(int64_t, in_channels) = 3;
-  TORCH_ARG(int64_t, classes) = 3;
-  TORCH_ARG(int64_t, base) = 32;  // channels of the first level; doubled at each level
-  TORCH_ARG(int64_t, depth) = 4;  // pooling steps
-  TORCH_ARG(Norm, norm) = Norm::batch;
-  TORCH_ARG(Upsampling, upsampling) = Upsampling::transpose;
-  TORCH_ARG(BlockKind, block) = BlockKind::plain;
-  TORCH_ARG(bool, attention) = false;
-  TORCH_ARG(double, dropout) = 0.0;  // at the bottleneck
-  TORCH_ARG(int64_t, groups) = 8;    // for group norm
-
- public:                         // TORCH_ARG leaves the members private
-  void validate() const;         // throws UsageError
-  std::string describe() const;  // one line, for logs and `satunet info`
-  std::string to_json() const;
-  static UNetOptions from_json(const std::string& json);
-};
 
 // 3x3 conv -> norm -> ReLU, twice; residual: the input (projected by a 1x1 conv when the
 // width changes) is added before the last ReLU.
@@ -128,5 +99,8 @@ std::uint64_t state_digest(torch::nn::Module& module);
 
 // LibTorch starts with one intra-op thread here; jobs set it explicitly.
 void set_threads(int threads);
+
+// The GPUs LibTorch can use on this node: 0 without CUDA or without a device.
+int cuda_devices();
 
 }  // namespace satunet::model

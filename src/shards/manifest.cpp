@@ -1,6 +1,7 @@
 #include "shards/manifest.hpp"
 
 #include <fstream>
+#include <sstream>
 
 #include "common/error.hpp"
 #include "common/files.hpp"
@@ -118,6 +119,44 @@ std::int64_t Manifest::total_tiles() const {
   for (const auto& [split, tiles] : tiles_per_split)
     total += tiles;
   return total;
+}
+
+std::string Manifest::describe(const std::string& dir) const {
+  std::ostringstream out;
+  out.precision(6);
+  out << "dataset:    " << dir << " (" << created_by << ", schema " << schema_version << ")\n";
+  out << "tiles:      " << total_tiles() << " of " << tile_size << " x " << tile_size
+      << " px, overlap " << overlap << ", " << dtype;
+  for (const auto& [split, tiles] : tiles_per_split)
+    out << ", " << split << " " << tiles;
+  out << "\n";
+  out << "dropped:   ";
+  for (const auto& [reason, tiles] : dropped)
+    out << " " << reason << " " << tiles;
+  out << "\n";
+  out << "shards:     " << shards.size() << "\n";
+  out << "classes:\n";
+  for (std::size_t c = 0; c < classes.size(); ++c) {
+    out << "  " << c << " " << classes[c];
+    for (const auto& [split, counts] : class_pixels) {
+      std::int64_t total = 0;
+      for (std::int64_t count : counts)
+        total += count;
+      const double share =
+          total ? 100.0 * static_cast<double>(counts[c]) / static_cast<double>(total) : 0;
+      out << "  " << split << " " << counts[c] << " px (" << share << "%)";
+    }
+    out << "\n";
+  }
+  out << "bands:\n";
+  for (const BandStats& band : bands)
+    out << "  " << band.source_band << " " << band.name << " (" << band.dtype << "): mean "
+        << band.mean << ", std " << band.std << " over " << band.count << " px\n";
+  out << "scenes:\n";
+  for (const SceneEntry& scene : scenes)
+    out << "  " << scene.path << ": " << scene.width << " x " << scene.height << ", " << scene.tiles
+        << " tiles, labels from " << scene.labels << "\n";
+  return out.str();
 }
 
 }  // namespace satunet::shards

@@ -64,6 +64,8 @@ struct Manifest {
   nlohmann::json to_json() const;
   static Manifest from_json(const nlohmann::json& json, const std::string& origin);
   std::int64_t total_tiles() const;
+  // What the dataset holds, for `satunet tile` and `satunet info DATASET`.
+  std::string describe(const std::string& dir) const;
 };
 
 }  // namespace satunet::shards

@@ -32,18 +32,6 @@ std::size_t probability_values(const PredictionHeader& header) {
 
 }  // namespace
 
-ProbabilityEncoding parse_probability_encoding(const std::string& name) {
-  if (name == "uint8")
-    return ProbabilityEncoding::uint8;
-  if (name == "float16")
-    return ProbabilityEncoding::float16;
-  throw UsageError("unknown probability encoding '" + name + "' (expected uint8 or float16)");
-}
-
-std::string probability_encoding_name(ProbabilityEncoding encoding) {
-  return encoding == ProbabilityEncoding::uint8 ? "uint8" : "float16";
-}
-
 std::uint16_t float_to_half(float value) {
   std::uint32_t bits = 0;
   std::memcpy(&bits, &value, sizeof bits);
@@ -133,8 +121,9 @@ struct PredictionWriter::Impl {
                             path);
     write_int_attribute(root, "rank", header.rank, path);
     write_int_attribute(root, "ranks", header.ranks, path);
-    write_string_attribute(root, "encoding", probability_encoding_name(header.encoding), path);
-    write_string_attribute(root, "blend", header.blend, path);
+    write_string_attribute(root, "encoding", options::enum_name(header.encoding), path);
+    write_string_attribute(root, "blend", options::enum_name(header.blend), path);
+    write_string_attribute(root, "tta", options::enum_name(header.tta), path);
     write_string_attribute(root, "class_names", join_names(header.class_names, "class name", path),
                            path);
     write_string_attribute(root, "scene", header.scene, path);
@@ -221,12 +210,10 @@ struct PredictionReader::Impl {
         static_cast<std::int64_t>(read_doubles_attribute(root, "windows_total", path).at(0));
     header.rank = read_int_attribute(root, "rank", path);
     header.ranks = read_int_attribute(root, "ranks", path);
-    try {
-      header.encoding = parse_probability_encoding(read_string_attribute(root, "encoding", path));
-    } catch (const Error& error) {
-      throw Error(path + ": " + error.what());
-    }
-    header.blend = read_string_attribute(root, "blend", path);
+    header.encoding = read_enum_attribute<ProbabilityEncoding>(root, "encoding");
+    header.blend = read_enum_attribute<Blend>(root, "blend");
+    if (has_attribute(root, "tta", path))
+      header.tta = read_enum_attribute<Tta>(root, "tta");
     header.class_names = split_names(read_string_attribute(root, "class_names", path));
     header.scene = read_string_attribute(root, "scene", path);
     const std::vector<double> size = read_doubles_attribute(root, "scene_size", path);
@@ -243,6 +230,15 @@ struct PredictionReader::Impl {
     SHARDS_CHECK(header.tile_size > 0 && header.classes() > 0 && header.scene_width > 0 &&
                      header.scene_height > 0,
                  path, ": invalid tile size, classes or scene size");
+  }
+
+  template <typename E>
+  E read_enum_attribute(hid_t root, const char* name) const {
+    try {
+      return options::parse_enum<E>(read_string_attribute(root, name, path), name);
+    } catch (const UsageError& error) {
+      throw Error(path + ": attribute " + error.what());
+    }
   }
 
   void open_datasets() {

@@ -10,43 +10,97 @@
 //                                the scene (the top-left width x height of the T x T arrays)
 //   /index         [N]           int64 the window's number in the scene's row-major window grid
 //   attributes on the root group:
-//     kind = "satunet prediction", schema_version, tile_size, overlap, windows_total, rank,
-//     ranks, encoding ("uint8" or "float16"), blend, class_names (comma-separated), scene path,
-//     scene_width, scene_height, crs_wkt, geotransform (6 doubles), checkpoint
+//     kind = "satunet prediction", schema_version, rank, ranks, and the PredictionMeta:
+//     tile_size, overlap, windows_total, encoding ("uint8" or "float16"), blend, tta,
+//     class_names (comma-separated), scene path, scene_size (width, height), crs_wkt,
+//     geotransform (6 doubles), checkpoint
+//
+// prediction.json (written last by rank 0, so a directory without it is unfinished) holds the
+// same PredictionMeta and the list of shards.
 #include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "common/options.hpp"
 #include "shards/shard.hpp"
 
 namespace satunet::shards {
 
 constexpr int kPredictionSchemaVersion = 1;
 
-enum class ProbabilityEncoding { uint8, float16 };
-ProbabilityEncoding parse_probability_encoding(const std::string& name);  // UsageError if unknown
-std::string probability_encoding_name(ProbabilityEncoding encoding);
+constexpr int kPredictionIndexSchema = 1;
+inline const char* const kPredictionIndexName = "prediction.json";
 
-struct PredictionHeader {
-  int schema_version = kPredictionSchemaVersion;
-  int tile_size = 0;
-  int overlap = 0;
-  std::int64_t windows_total = 0;  // in the whole prediction, over all ranks' shards
-  int rank = 0;
-  int ranks = 1;
-  ProbabilityEncoding encoding = ProbabilityEncoding::uint8;
-  std::string blend;
-  std::vector<std::string> class_names;
+// How stored probabilities are encoded.
+enum class ProbabilityEncoding { uint8, float16 };
+// How overlapping windows are weighted when stitched.
+enum class Blend { gaussian, cosine, uniform };
+// Test-time augmentation: none, or the mean of the four flipped views.
+enum class Tta { none, flips };
+
+inline const options::EnumNames<ProbabilityEncoding>& enum_names(ProbabilityEncoding) {
+  static const options::EnumNames<ProbabilityEncoding> names{
+      {ProbabilityEncoding::uint8, "uint8"}, {ProbabilityEncoding::float16, "float16"}};
+  return names;
+}
+inline const options::EnumNames<Blend>& enum_names(Blend) {
+  static const options::EnumNames<Blend> names{
+      {Blend::gaussian, "gaussian"}, {Blend::cosine, "cosine"}, {Blend::uniform, "uniform"}};
+  return names;
+}
+inline const options::EnumNames<Tta>& enum_names(Tta) {
+  static const options::EnumNames<Tta> names{{Tta::none, "none"}, {Tta::flips, "flips"}};
+  return names;
+}
+
+// What a prediction is: the scene and its grid, the windows, the model's classes. Written into
+// every shard and into prediction.json.
+struct PredictionMeta {
   std::string scene;
   std::int64_t scene_width = 0;
   std::int64_t scene_height = 0;
   std::string crs_wkt;
   std::array<double, 6> geotransform{0, 1, 0, 0, 0, 1};
+  int tile_size = 0;
+  int overlap = 0;
+  std::int64_t windows_total = 0;  // in the whole prediction, over all ranks' shards
+  ProbabilityEncoding encoding = ProbabilityEncoding::uint8;
+  Blend blend = Blend::gaussian;
+  Tta tta = Tta::none;
+  std::vector<std::string> class_names;
   std::string checkpoint;
 
   int classes() const { return static_cast<int>(class_names.size()); }
+};
+
+// One rank's shard.
+struct PredictionHeader : PredictionMeta {
+  int schema_version = kPredictionSchemaVersion;
+  int rank = 0;
+  int ranks = 1;
+};
+
+struct PredictionShardEntry {
+  std::string path;  // relative to the directory
+  std::int64_t windows = 0;
+};
+
+// prediction.json: the meta, the shards, and how the prediction was made.
+struct PredictionIndex : PredictionMeta {
+  std::string crs;  // the CRS's name, for people
+  std::vector<PredictionShardEntry> shards;
+  int ranks = 1;
+  double seconds = 0;
+  std::string command_line;
+
+  // Throws "<dir>: ..." when the directory holds no finished prediction.
+  static PredictionIndex load(const std::string& dir);
+  static bool present(const std::string& dir);
+  void save(const std::string& dir) const;
+  std::string to_json() const;
+  std::string describe(const std::string& dir) const;  // for `satunet info PRED`
 };
 
 // IEEE half precision <-> float, for the float16 encoding.

@@ -13,10 +13,6 @@
 namespace satunet::shards {
 namespace {
 
-constexpr std::array<PixelType, 7> kPixelTypes = {
-    PixelType::uint8, PixelType::uint16,  PixelType::int16,  PixelType::uint32,
-    PixelType::int32, PixelType::float32, PixelType::float64};
-
 hid_t native_type(PixelType type) {
   switch (type) {
     case PixelType::uint8:
@@ -40,35 +36,6 @@ hid_t native_type(PixelType type) {
 }  // namespace
 
 // ---- pixel types ----
-
-std::string pixel_type_name(PixelType type) {
-  switch (type) {
-    case PixelType::uint8:
-      return "uint8";
-    case PixelType::uint16:
-      return "uint16";
-    case PixelType::int16:
-      return "int16";
-    case PixelType::uint32:
-      return "uint32";
-    case PixelType::int32:
-      return "int32";
-    case PixelType::float32:
-      return "float32";
-    case PixelType::float64:
-      return "float64";
-  }
-  SATUNET_FAIL_IN("shards", "unhandled pixel type ", static_cast<int>(type));
-}
-
-PixelType parse_pixel_type(const std::string& name) {
-  for (PixelType type : kPixelTypes) {
-    if (pixel_type_name(type) == name)
-      return type;
-  }
-  throw Error("unknown pixel type '" + name +
-              "' (expected uint8, uint16, int16, uint32, int32, float32 or float64)");
-}
 
 int pixel_type_bytes(PixelType type) {
   return static_cast<int>(H5Tget_size(native_type(type)));
@@ -126,7 +93,7 @@ struct ShardWriter::Impl {
     write_int_attribute(root, "schema_version", kShardSchemaVersion, path);
     write_int_attribute(root, "tile_size", header.tile_size, path);
     write_int_attribute(root, "bands", header.bands, path);
-    write_string_attribute(root, "dtype", pixel_type_name(header.dtype), path);
+    write_string_attribute(root, "dtype", options::enum_name(header.dtype), path);
     write_string_attribute(root, "split", header.split, path);
     write_string_attribute(root, "class_names", join_names(header.class_names, "class name", path),
                            path);
@@ -229,9 +196,9 @@ struct ShardReader::Impl {
                  header.tile_size, " or bands ", header.bands);
     const std::string dtype = read_string_attribute(root, "dtype", path);
     try {
-      header.dtype = parse_pixel_type(dtype);
-    } catch (const Error& error) {
-      throw Error(path + ": attribute dtype: " + error.what());
+      header.dtype = options::parse_enum<PixelType>(dtype, "dtype");
+    } catch (const UsageError& error) {
+      throw Error(path + ": attribute " + error.what());
     }
     header.split = read_string_attribute(root, "split", path);
     header.class_names = split_names(read_string_attribute(root, "class_names", path));
@@ -241,7 +208,7 @@ struct ShardReader::Impl {
   void open_datasets() {
     const hid_t root = file.get();
     const hsize_t tile = to_hsize(header.tile_size);
-    images = open_rows(root, "images", native_type(header.dtype), pixel_type_name(header.dtype),
+    images = open_rows(root, "images", native_type(header.dtype), options::enum_name(header.dtype),
                        {to_hsize(header.bands), tile, tile}, path);
     labels = open_rows(root, "labels", H5T_NATIVE_UINT8, "uint8", {tile, tile}, path);
     windows = open_window_rows(root, path);

@@ -19,6 +19,7 @@
 
 #include "common/error.hpp"
 #include "common/files.hpp"
+#include "common/options.hpp"
 
 #define SHARDS_CHECK(cond, ...) SATUNET_CHECK_IN("shards", cond, __VA_ARGS__)
 
@@ -28,8 +29,14 @@ constexpr int kShardSchemaVersion = 1;
 
 // Element type of /images, named as on the command line ("uint8", "uint16", ...).
 enum class PixelType { uint8, uint16, int16, uint32, int32, float32, float64 };
-PixelType parse_pixel_type(const std::string& name);  // throws Error for unknown names
-std::string pixel_type_name(PixelType type);
+inline const options::EnumNames<PixelType>& enum_names(PixelType) {
+  static const options::EnumNames<PixelType> names{
+      {PixelType::uint8, "uint8"},    {PixelType::uint16, "uint16"},
+      {PixelType::int16, "int16"},    {PixelType::uint32, "uint32"},
+      {PixelType::int32, "int32"},    {PixelType::float32, "float32"},
+      {PixelType::float64, "float64"}};
+  return names;
+}
 int pixel_type_bytes(PixelType type);
 
 struct ShardHeader {

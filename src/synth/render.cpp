@@ -258,7 +258,7 @@ void Renderer::draw_row(std::int64_t row, Strip& strip, const RowContext& contex
   for (std::int64_t col = 0; col < width; ++col) {
     const bool valid = !in_nodata_corner(spec, static_cast<double>(col) + 0.5, y);
     if (!valid)
-      label[col] = kIgnore;
+      label[col] = kIgnoreLabel;
     for (int band = 0; band < bands_; ++band) {
       const double noise =
           0.012 * gaussian(hash(spec.seed, kSensor, static_cast<std::uint64_t>(row * width + col),

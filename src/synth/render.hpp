@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/labels.hpp"
 #include "synth/layout.hpp"
 
 namespace satunet::synth {
@@ -12,14 +13,13 @@ namespace satunet::synth {
 constexpr std::uint8_t kBackground = 0;
 constexpr std::uint8_t kBuilding = 1;
 constexpr std::uint8_t kRoad = 2;
-constexpr std::uint8_t kIgnore = 255;
 
 struct Strip {
   std::int64_t first_row = 0;
   std::int64_t rows = 0;
   std::int64_t width = 0;
   std::vector<float> reflectance;   // band-sequential: [band][row][column]
-  std::vector<std::uint8_t> label;  // [row][column]; kIgnore where there is no data
+  std::vector<std::uint8_t> label;  // [row][column]; kIgnoreLabel where there is no data
 };
 
 class Renderer {

@@ -85,6 +85,21 @@ void quantise(const std::vector<float>& reflectance, double scale, std::vector<T
 
 }  // namespace
 
+const options::Table<SynthOptions>& synth_option_table() {
+  using O = SynthOptions;
+  static const auto table =
+      options::Table<O>()
+          .value("out", &O::out_dir,
+                 "output directory: scene.tif, truth.tif, buildings.geojson, roads.geojson", "DIR")
+          .value("size", &O::size, "scene width and height in pixels")
+          .value("seed", &O::seed, "random seed; the same seed gives identical files")
+          .value("bands", &O::bands, "3 (RGB) or 4 (RGB + NIR)")
+          .value("dtype", &O::dtype, "uint8 or uint16")
+          .value("epsg", &O::epsg, "EPSG code of the scene's CRS (projected, in metres)")
+          .value("gsd", &O::gsd, "ground sample distance in metres");
+  return table;
+}
+
 void validate(const SynthOptions& options) {
   if (options.out_dir.empty())
     throw UsageError("--out is required");
@@ -93,8 +108,6 @@ void validate(const SynthOptions& options) {
                      std::to_string(kMaxSize) + " (got " + std::to_string(options.size) + ")");
   if (options.bands != 3 && options.bands != 4)
     throw UsageError("--bands must be 3 or 4 (got " + std::to_string(options.bands) + ")");
-  if (options.dtype != "uint8" && options.dtype != "uint16")
-    throw UsageError("--dtype must be uint8 or uint16 (got '" + options.dtype + "')");
   if (!(options.gsd > 0 && options.gsd <= 100))
     throw UsageError("--gsd must be in (0, 100] metres (got " + std::to_string(options.gsd) + ")");
   if (options.strip_rows < 1)
@@ -120,7 +133,7 @@ SynthResult synthesize(const SynthOptions& options) {
             " trees in a ", options.size, " x ", options.size, " scene at ", options.gsd, " m in ",
             srs.label());
 
-  const GDALDataType type = geo::parse_data_type(options.dtype);
+  const GDALDataType type = options.dtype == SampleType::uint8 ? GDT_Byte : GDT_UInt16;
   geo::GeoTiffWriter scene(result.scene_path, options.size, options.size, options.bands, type,
                            transform, srs);
   scene.set_nodata(0);
@@ -130,7 +143,7 @@ SynthResult synthesize(const SynthOptions& options) {
     scene.set_band(band + 1, names[band], colours[band]);
   geo::GeoTiffWriter truth(result.truth_path, options.size, options.size, 1, GDT_Byte, transform,
                            srs);
-  truth.set_nodata(kIgnore);
+  truth.set_nodata(kIgnoreLabel);
   const std::vector<std::string> classes = {"background", "building", "road"};
   truth.set_classes(classes, geo::class_colours(classes));
 

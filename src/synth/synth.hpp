@@ -3,14 +3,23 @@
 #include <cstdint>
 #include <string>
 
+#include "common/options.hpp"
+
 namespace satunet::synth {
+
+enum class SampleType { uint8, uint16 };
+inline const options::EnumNames<SampleType>& enum_names(SampleType) {
+  static const options::EnumNames<SampleType> names{{SampleType::uint8, "uint8"},
+                                                    {SampleType::uint16, "uint16"}};
+  return names;
+}
 
 struct SynthOptions {
   std::string out_dir;
   std::int64_t size = 2048;
   std::uint64_t seed = 1;
-  int bands = 3;                  // 3 = RGB, 4 = RGB + near infrared
-  std::string dtype = "uint8";    // uint8 or uint16
+  int bands = 3;  // 3 = RGB, 4 = RGB + near infrared
+  SampleType dtype = SampleType::uint8;
   int epsg = 32633;               // a projected CRS in metres
   double gsd = 0.5;               // metres per pixel
   std::int64_t strip_rows = 256;  // rows drawn and written at a time
@@ -26,6 +35,7 @@ struct SynthResult {
   std::int64_t trees = 0;
 };
 
+const options::Table<SynthOptions>& synth_option_table();
 // Throws UsageError for invalid options before anything is written.
 void validate(const SynthOptions& options);
 SynthResult synthesize(const SynthOptions& options);

@@ -1,7 +1,6 @@
 #pragma once
-// Where tiles go: the tile grid over a scene, the seeded spatial train/val split, and the
-// running statistics merged across ranks. Pure functions of their inputs, so every rank
-// agrees without talking.
+// Where tiles go: the tile grid over a scene and the seeded spatial train/val split. Pure
+// functions of their inputs, so every rank agrees without talking.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -37,15 +36,6 @@ class SplitPlan {
   int reach_;                           // how many tiles away a tile still overlaps
   std::vector<std::vector<char>> val_;  // per scene, per block (row-major)
   std::int64_t val_blocks_ = 0;
-};
-
-// Mean and variance merged as Chan et al. do, so ranks can be combined in any grouping.
-struct RunningStats {
-  std::int64_t count = 0;
-  double mean = 0;
-  double m2 = 0;  // sum of squared deviations from the mean
-  void merge(const RunningStats& other);
-  double variance() const { return count > 1 ? m2 / static_cast<double>(count) : 0; }
 };
 
 }  // namespace satunet::tiling

@@ -9,13 +9,17 @@
 namespace satunet::tiling {
 namespace fs = std::filesystem;
 
-LabelFile parse_label_file(const std::string& text) {
+LabelFile parse_label_file(const std::string& text, const std::string& what) {
   const auto equals = text.find('=');
   // A '=' after a path separator belongs to the file name, not to a CLASS= prefix.
   if (equals == std::string::npos || text.find('/') < equals)
     return {"", text};
-  const auto [name, path] = text::split_key_value(text, "--labels");
+  const auto [name, path] = text::split_key_value(text, what);
   return {name, path};
+}
+
+void parse(const std::string& text, const std::string& option, LabelFile& value) {
+  value = parse_label_file(text, option);
 }
 
 std::vector<SceneInput> read_scene_list(const std::string& csv_path) {
@@ -57,7 +61,7 @@ std::vector<SceneInput> read_scene_list(const std::string& csv_path) {
       scene.mask = resolve(cells[mask_column]);
     if (labels_column >= 0 && !cells[labels_column].empty()) {
       for (const std::string& part : text::split(cells[labels_column], ';')) {
-        LabelFile label = parse_label_file(part);
+        LabelFile label = parse_label_file(part, csv_path + ":" + std::to_string(number));
         label.path = resolve(label.path);
         scene.labels.push_back(label);
       }

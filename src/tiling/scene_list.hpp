@@ -18,7 +18,10 @@ struct SceneInput {
   std::vector<LabelFile> labels;  // vector label files, or empty
 };
 
-LabelFile parse_label_file(const std::string& text);
+// "CLASS=FILE" or "FILE"; `what` names the option or column in errors.
+LabelFile parse_label_file(const std::string& text, const std::string& what);
+// The same, for the option parser.
+void parse(const std::string& text, const std::string& option, LabelFile& value);
 
 // A CSV with a header naming its columns: `image` (required), `mask` and `labels` (optional;
 // several label files separated by ';'). Relative paths are relative to the CSV file.

@@ -15,9 +15,9 @@ struct GradientReducer::State {
     std::vector<int> parameters;
     torch::Tensor flat;
     int pending = 0;
-    std::shared_ptr<dist::Work> work;
+    std::shared_ptr<comm::Work> work;
   };
-  dist::Communicator* comm = nullptr;
+  comm::Communicator* comm = nullptr;
   std::vector<torch::Tensor> parameters;
   std::vector<int> bucket_of;
   std::vector<std::int64_t> offset;  // of each parameter in its bucket
@@ -83,7 +83,7 @@ struct GradientReducer::State {
     while (next_launch < buckets.size() && buckets[next_launch].pending == 0) {
       Bucket& bucket = buckets[next_launch++];
       bucket.work = comm->allreduce_sum_async(bucket.flat.data_ptr(), bucket.flat.numel(),
-                                              dist::DataType::float32);
+                                              comm::DataType::float32);
     }
   }
 };
@@ -107,7 +107,7 @@ class ReadyHook : public torch::autograd::FunctionPostHook {
 
 }  // namespace
 
-GradientReducer::GradientReducer(torch::nn::Module& model, dist::Communicator& comm,
+GradientReducer::GradientReducer(torch::nn::Module& model, comm::Communicator& comm,
                                  double bucket_mb, double first_bucket_mb)
     : model_(model),
       comm_(comm),
@@ -165,8 +165,8 @@ void GradientReducer::average_buffers() {
       continue;  // counters such as num_batches_tracked
     torch::Tensor contiguous = buffer.contiguous();
     comm_.allreduce_sum(contiguous.data_ptr(), contiguous.numel(),
-                        buffer.scalar_type() == torch::kFloat64 ? dist::DataType::float64
-                                                                : dist::DataType::float32);
+                        buffer.scalar_type() == torch::kFloat64 ? comm::DataType::float64
+                                                                : comm::DataType::float32);
     buffer.copy_(contiguous / comm_.size());
   }
 }

@@ -9,13 +9,13 @@
 #include <memory>
 #include <vector>
 
-#include "dist/communicator.hpp"
+#include "comm/communicator.hpp"
 
 namespace satunet::train {
 
 class GradientReducer {
  public:
-  GradientReducer(torch::nn::Module& model, dist::Communicator& comm, double bucket_mb,
+  GradientReducer(torch::nn::Module& model, comm::Communicator& comm, double bucket_mb,
                   double first_bucket_mb = 1.0);
   ~GradientReducer();
   GradientReducer(const GradientReducer&) = delete;
@@ -45,7 +45,7 @@ class GradientReducer {
   void write_averaged_gradients(double scale);
 
   torch::nn::Module& model_;
-  dist::Communicator& comm_;
+  comm::Communicator& comm_;
   std::shared_ptr<State> state_;
   double bucket_mb_;
   double first_bucket_mb_;

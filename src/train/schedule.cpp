@@ -7,28 +7,6 @@
 
 namespace satunet::train {
 
-Schedule parse_schedule(const std::string& text) {
-  if (text == "cosine")
-    return Schedule::cosine;
-  if (text == "poly")
-    return Schedule::poly;
-  if (text == "constant")
-    return Schedule::constant;
-  throw UsageError("--schedule must be cosine, poly or constant (got '" + text + "')");
-}
-
-std::string to_string(Schedule schedule) {
-  switch (schedule) {
-    case Schedule::cosine:
-      return "cosine";
-    case Schedule::poly:
-      return "poly";
-    case Schedule::constant:
-      return "constant";
-  }
-  return "?";
-}
-
 double learning_rate(Schedule schedule, double base, std::int64_t step, std::int64_t total_steps,
                      std::int64_t warmup_steps) {
   if (step < warmup_steps)

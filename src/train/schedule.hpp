@@ -3,11 +3,16 @@
 #include <cstdint>
 #include <string>
 
+#include "common/options.hpp"
+
 namespace satunet::train {
 
 enum class Schedule { cosine, poly, constant };
-Schedule parse_schedule(const std::string& text);  // throws UsageError
-std::string to_string(Schedule schedule);
+inline const options::EnumNames<Schedule>& enum_names(Schedule) {
+  static const options::EnumNames<Schedule> names{
+      {Schedule::cosine, "cosine"}, {Schedule::poly, "poly"}, {Schedule::constant, "constant"}};
+  return names;
+}
 
 // The learning rate of optimizer step `step` (0-based) of `total_steps`.
 double learning_rate(Schedule schedule, double base, std::int64_t step, std::int64_t total_steps,

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "comm/placement.hpp"
 #include "common/files.hpp"
 #include "common/hash.hpp"
 #include "common/log.hpp"
@@ -24,9 +25,10 @@
 #include "data/dataset.hpp"
 #include "data/loader.hpp"
 #include "data/sampler.hpp"
-#include "dist/backend.hpp"
 #include "model/checkpoint.hpp"
-#include "model/metrics.hpp"
+#include "model/losses.hpp"
+#include "model/unet.hpp"
+#include "scoring/confusion_matrix.hpp"
 #include "train/optimizer_state.hpp"
 #include "train/reducer.hpp"
 #include "train/schedule.hpp"
@@ -45,13 +47,15 @@ struct Position {
 
 std::vector<double> class_weights_from(const TrainOptions& options,
                                        const shards::Manifest& manifest) {
-  if (options.class_weights == "none")
-    return {};
-  if (options.class_weights == "auto")
-    return model::inverse_frequency_weights(manifest.class_pixels.at("train"));
-  std::vector<double> weights;
-  for (const std::string& value : text::split(options.class_weights, ','))
-    weights.push_back(text::parse_double(value, "--class-weights"));
+  switch (options.class_weights.kind) {
+    case ClassWeights::Kind::none:
+      return {};
+    case ClassWeights::Kind::inverse_frequency:
+      return model::inverse_frequency_weights(manifest.class_pixels.at("train"));
+    case ClassWeights::Kind::given:
+      break;
+  }
+  const std::vector<double>& weights = options.class_weights.values;
   if (weights.size() != manifest.classes.size())
     throw UsageError("--class-weights has " + std::to_string(weights.size()) +
                      " values for the dataset's " + std::to_string(manifest.classes.size()) +
@@ -61,7 +65,7 @@ std::vector<double> class_weights_from(const TrainOptions& options,
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainOptions& options,
                                                         model::UNet& net) {
-  if (options.optimizer == "adamw")
+  if (options.optimizer == Optimizer::adamw)
     return std::make_unique<torch::optim::AdamW>(
         net->parameters(),
         torch::optim::AdamWOptions(options.lr).weight_decay(options.weight_decay));
@@ -91,15 +95,15 @@ void restore_generator(const torch::Tensor& state) {
 
 class Run {
  public:
-  Run(const TrainOptions& options, dist::MpiCommunicator& world)
+  Run(const TrainOptions& options, comm::Communicator& world)
       : options_(options), world_(world), train_set_(options.data, "train") {
-    model::set_threads(dist::threads_per_rank(options.threads, world));
+    model::set_threads(comm::threads_per_rank(options.threads, world));
     at::globalContext().setDeterministicAlgorithms(options.deterministic, true);
-    on_gpu_ = torch::cuda::is_available() && options.backend != "mpi";
-    if (on_gpu_)
-      device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(
-                                                world.local_rank() % torch::cuda::device_count()));
-    comm_ = dist::make_communicator(options.backend, world, on_gpu_);
+    const comm::Placement placement =
+        comm::place(options.backend, comm::Device::automatic, world, model::cuda_devices());
+    if (placement.on_gpu)
+      device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(placement.gpu));
+    comm_ = comm::make_communicator(placement, world);
     const auto& manifest = train_set_.manifest();
     if (manifest.tiles_per_split.count("val") && manifest.tiles_per_split.at("val") > 0)
       val_set_.emplace(options.data, "val");
@@ -186,7 +190,7 @@ class Run {
       }
       const bool finished = position_.step >= total_steps_;
       if (val_set_ && (finished || (epoch_done && position_.epoch % options_.val_every == 0))) {
-        const model::ConfusionMatrix matrix = validate_model();
+        const scoring::ConfusionMatrix matrix = validate_model();
         record.iou.clear();
         for (int c = 0; c < matrix.classes(); ++c)
           record.iou.push_back(matrix.iou(c));
@@ -269,14 +273,14 @@ class Run {
                                {"backend", comm_->backend()},
                                {"batch_per_rank", options_.batch},
                                {"accumulate", options_.accumulate},
-                               {"optimizer", options_.optimizer},
+                               {"optimizer", options::enum_name(options_.optimizer)},
                                {"lr", options_.lr},
                                {"weight_decay", options_.weight_decay},
-                               {"schedule", options_.schedule},
+                               {"schedule", options::enum_name(options_.schedule)},
                                {"warmup", options_.warmup},
                                {"scale_lr", options_.scale_lr},
-                               {"loss", model::to_string(options_.loss.kind)},
-                               {"class_weights", options_.class_weights},
+                               {"loss", options::enum_name(options_.loss.kind)},
+                               {"class_weights", show(options_.class_weights)},
                                {"seed", options_.seed},
                                {"total_steps", total_steps_}};
       write_text_file(options_.out + "/config.json", config.dump(2) + "\n");
@@ -293,9 +297,9 @@ class Run {
 
   // One optimizer step: `accumulate` micro-batches, gradients synchronised on the last.
   double train_step(data::StreamingLoader& loader) {
-    current_lr_ = learning_rate(parse_schedule(options_.schedule),
-                                options_.lr * (options_.scale_lr ? world_.size() : 1),
-                                position_.step, total_steps_, options_.warmup);
+    current_lr_ =
+        learning_rate(options_.schedule, options_.lr * (options_.scale_lr ? world_.size() : 1),
+                      position_.step, total_steps_, options_.warmup);
     set_learning_rate(*optimizer_, current_lr_);
     optimizer_->zero_grad();
     net_->train();
@@ -358,14 +362,14 @@ class Run {
     return votes > 0;
   }
 
-  model::ConfusionMatrix validate_model() {
+  scoring::ConfusionMatrix validate_model() {
     reducer_->average_buffers();
     net_->eval();
     torch::NoGradGuard no_grad;
     const data::ShardDataset& val = *val_set_;
     const int tile = val.tile_size();
     const std::size_t plane = static_cast<std::size_t>(tile) * tile;
-    model::ConfusionMatrix matrix(val.classes());
+    scoring::ConfusionMatrix matrix(val.classes());
     std::vector<float> images;
     std::vector<std::uint8_t> labels;
     // Every val tile exactly once: rank r takes r, r + world, ...
@@ -441,12 +445,11 @@ class Run {
   }
 
   const TrainOptions& options_;
-  dist::MpiCommunicator& world_;
+  comm::Communicator& world_;
   data::ShardDataset train_set_;
   std::optional<data::ShardDataset> val_set_;
-  bool on_gpu_ = false;
   torch::Device device_{torch::kCPU};
-  std::unique_ptr<dist::Communicator> comm_;
+  std::unique_ptr<comm::Communicator> comm_;
   std::string checkpoint_dir_;
   std::optional<model::LoadedCheckpoint> loaded_;
   bool resumed_ = false;
@@ -461,40 +464,7 @@ class Run {
 
 }  // namespace
 
-void validate(const TrainOptions& options) {
-  if (options.data.empty())
-    throw UsageError("--data is required");
-  if (options.out.empty())
-    throw UsageError("--out is required");
-  if (options.epochs < 1 && options.max_steps < 1)
-    throw UsageError("--epochs must be at least 1");
-  if (options.batch < 1)
-    throw UsageError("--batch must be at least 1");
-  if (options.accumulate < 1)
-    throw UsageError("--accumulate must be at least 1");
-  if (!(options.lr > 0))
-    throw UsageError("--lr must be positive");
-  if (options.weight_decay < 0)
-    throw UsageError("--weight-decay must not be negative");
-  if (options.optimizer != "adamw" && options.optimizer != "sgd")
-    throw UsageError("--optimizer must be adamw or sgd (got '" + options.optimizer + "')");
-  parse_schedule(options.schedule);
-  if (options.warmup < 0)
-    throw UsageError("--warmup must not be negative");
-  if (!(options.bucket_mb > 0))
-    throw UsageError("--bucket-mb must be positive");
-  if (options.val_every < 1)
-    throw UsageError("--val-every must be at least 1");
-  if (options.checkpoint_every < 0)
-    throw UsageError("--checkpoint-every must not be negative");
-  if (options.threads < 0)
-    throw UsageError("--threads must be 0 (automatic) or more");
-  if (options.prefetch < 1)
-    throw UsageError("--prefetch must be at least 1");
-  options.model.validate();
-}
-
-TrainResult train(const TrainOptions& options, dist::MpiCommunicator& world) {
+TrainResult train(const TrainOptions& options, comm::Communicator& world) {
   validate(options);
   Run run(options, world);
   return run.execute();

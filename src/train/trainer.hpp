@@ -6,41 +6,10 @@
 #include <string>
 #include <vector>
 
-#include "data/augment.hpp"
-#include "dist/mpi_communicator.hpp"
-#include "model/losses.hpp"
-#include "model/unet.hpp"
+#include "comm/communicator.hpp"
+#include "train/train_options.hpp"
 
 namespace satunet::train {
-
-struct TrainOptions {
-  std::string data;
-  std::string out;
-  model::UNetOptions model;  // in_channels and classes come from the dataset
-  std::int64_t epochs = 10;
-  std::int64_t max_steps = 0;  // optimizer steps; 0: epochs decide
-  int batch = 8;               // per rank
-  std::string optimizer = "adamw";
-  double lr = 1e-3;
-  double weight_decay = 1e-4;
-  std::string schedule = "cosine";
-  std::int64_t warmup = 0;
-  bool scale_lr = false;
-  int accumulate = 1;
-  model::LossOptions loss;
-  std::string class_weights = "none";  // none, auto or a comma-separated list
-  data::AugmentOptions augment;
-  std::uint64_t seed = 1;
-  int threads = 0;  // per rank; 0: cores per node / ranks per node
-  std::string backend = "auto";
-  double bucket_mb = 25;
-  std::int64_t val_every = 1;         // epochs
-  std::int64_t checkpoint_every = 0;  // optimizer steps; 0: at epoch ends only
-  std::string resume;                 // a checkpoint, or "last" for OUT/checkpoints/last.pt
-  bool deterministic = false;
-  int prefetch = 2;
-  std::string command_line;
-};
 
 struct TrainResult {
   std::int64_t steps = 0;
@@ -53,7 +22,8 @@ struct TrainResult {
   bool replicas_identical = false;   // every rank's digest equal to rank 0's
 };
 
-void validate(const TrainOptions& options);  // throws UsageError
-TrainResult train(const TrainOptions& options, dist::MpiCommunicator& world);
+// Collective over `world`: every rank calls it. Where the ranks compute and how gradients
+// travel comes from comm::place (options.backend).
+TrainResult train(const TrainOptions& options, comm::Communicator& world);
 
 }  // namespace satunet::train

@@ -11,7 +11,7 @@
 
 #include "common/timer.hpp"
 #include "geo/raster.hpp"
-#include "infer/window_grid.hpp"
+#include "geo/window_grid.hpp"
 #include "model/checkpoint.hpp"
 
 namespace {
@@ -39,7 +39,7 @@ int time_forward(const std::string& checkpoint, const std::string& scene_path, i
   loaded.model->eval();
   const geo::Raster scene = geo::Raster::open(scene_path);
   const geo::RasterInfo& info = scene.info();
-  const infer::WindowGrid grid(info.width, info.height, tile, overlap);
+  const geo::WindowGrid grid(info.width, info.height, tile, overlap);
   const auto plane = static_cast<std::size_t>(tile) * static_cast<std::size_t>(tile);
   const std::size_t window_values = 3 * plane;
   // Batches padded to full size, as predict runs them.

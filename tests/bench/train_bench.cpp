@@ -9,9 +9,9 @@
 #include <cstdio>
 #include <vector>
 
+#include "comm/mpi_communicator.hpp"
 #include "common/timer.hpp"
 #include "data/loader.hpp"
-#include "dist/mpi_communicator.hpp"
 #include "model/losses.hpp"
 #include "model/unet.hpp"
 #include "train/reducer.hpp"
@@ -41,8 +41,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   const int steps = argc > 2 ? std::atoi(argv[2]) : 60;
-  satunet::dist::MpiRuntime mpi;
-  satunet::dist::MpiCommunicator world;
+  satunet::comm::MpiRuntime mpi;
+  satunet::comm::MpiCommunicator world;
   satunet::model::set_threads(1);
   const satunet::data::ShardDataset dataset(argv[1], "train");
   const int tile = dataset.tile_size(), bands = dataset.bands(), batch_size = 8;
@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
 
     world.barrier();
     clock.restart();
-    world.allreduce_sum(buffer.data(), buffer.size(), satunet::dist::DataType::float32);
+    world.allreduce_sum(buffer.data(), buffer.size(), satunet::comm::DataType::float32);
     flat.push_back(clock.seconds());
   }
   const double sync = std::max(0.0, median(reduced) - median(compute));

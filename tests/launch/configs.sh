@@ -9,8 +9,7 @@
 #   - keys outside any section, or sections that name no subcommand, are refused (satunet
 #     would silently ignore them);
 #   - a bad key in a copy of a file must be caught (the check can fail);
-#   - the dataset recipes' [tile] sections tile the real samples in ../shared/data/real when
-#     they are there.
+#   - the dataset recipes' [tile] sections tile the real samples in tests/data/real.
 #   usage: configs.sh SATUNET_BINARY SOURCE_DIR
 set -euo pipefail
 
@@ -150,30 +149,26 @@ printf 'tile = 64\n' >"$tmp/bad-top.ini"
 expect_caught "$tmp/bad-top.ini" "a key outside any section"
 
 # The recipes on real data.
-real=$source_dir/../shared/data/real
-if [[ -d $real ]]; then
-  echo "-- dataset recipes on the real samples in $real"
-  recipe() {  # recipe NAME ARGS...
-    local name=$1
-    shift
-    if "$binary" tile --config "$source_dir/datasets/$name.ini" --out "$tmp/real-$name" "$@" \
-      -q >"$tmp/out" 2>&1; then
-      echo "ok: datasets/$name.ini: $(grep -m 1 '^tiles:' "$tmp/out")"
-    else
-      fail "datasets/$name.ini on real data: $(cat "$tmp/out")"
-    fi
-  }
-  recipe spacenet-roads --image "$real/spacenet3_vegas_roads/image.tif" \
-    --labels "road=$real/spacenet3_vegas_roads/roads.geojson"
-  recipe spacenet-buildings --image "$real/spacenet4_atlanta_buildings/image.tif" \
-    --labels "building=$real/spacenet4_atlanta_buildings/buildings.geojson"
-  for name in inria-buildings massachusetts-buildings; do
-    recipe "$name" --image "$real/kampala_buildings/image.tif" \
-      --mask "$real/kampala_buildings/mask.tif"
-  done
-else
-  echo "-- dataset recipes on real data: NOT RUN (no $real)"
-fi
+real=$source_dir/tests/data/real
+echo "-- dataset recipes on the real samples in $real"
+recipe() {  # recipe NAME ARGS...
+  local name=$1
+  shift
+  if "$binary" tile --config "$source_dir/datasets/$name.ini" --out "$tmp/real-$name" "$@" \
+    -q >"$tmp/out" 2>&1; then
+    echo "ok: datasets/$name.ini: $(grep -m 1 '^tiles:' "$tmp/out")"
+  else
+    fail "datasets/$name.ini on real data: $(cat "$tmp/out")"
+  fi
+}
+recipe spacenet-roads --image "$real/spacenet3_vegas_roads/image.tif" \
+  --labels "road=$real/spacenet3_vegas_roads/roads.geojson"
+recipe spacenet-buildings --image "$real/spacenet4_atlanta_buildings/image.tif" \
+  --labels "building=$real/spacenet4_atlanta_buildings/buildings.geojson"
+for name in inria-buildings massachusetts-buildings; do
+  recipe "$name" --image "$real/kampala_buildings/image.tif" \
+    --mask "$real/kampala_buildings/mask.tif"
+done
 
 if ((failures)); then
   echo "$failures failure(s)" >&2

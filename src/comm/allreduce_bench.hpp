@@ -1,0 +1,44 @@
+#pragma once
+// `satunet bench allreduce`: all-reduce bandwidth as nccl-tests reports it (algbw = bytes /
+// time; busbw = algbw * 2 (n - 1) / n), after a correctness pass at every size, on any backend
+// (host buffers for mpi, device buffers for nccl).
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "comm/communicator.hpp"
+#include "comm/placement.hpp"
+#include "common/options.hpp"
+
+namespace satunet::comm {
+
+// A message size: bytes, with K, M or G (binary) suffixes on the command line.
+struct ByteSize {
+  std::int64_t bytes = 0;
+};
+void parse(const std::string& text, const std::string& option, ByteSize& value);
+std::string show(const ByteSize& value);
+
+enum class Benchmark { allreduce };
+inline const options::EnumNames<Benchmark>& enum_names(Benchmark) {
+  static const options::EnumNames<Benchmark> names{{Benchmark::allreduce, "allreduce"}};
+  return names;
+}
+
+struct BenchOptions {
+  std::optional<Benchmark> what;
+  ByteSize min_bytes{8};
+  ByteSize max_bytes{64 << 20};
+  int iterations = 20;
+  int warmup = 5;
+  bool async = false;
+  Backend backend = Backend::mpi;
+};
+
+const options::Table<BenchOptions>& bench_option_table();
+void validate(const BenchOptions& options);  // throws UsageError
+
+// Collective over `world`; prints the table on rank 0. Throws when an element came back wrong.
+void run_allreduce_bench(const BenchOptions& options, Communicator& world);
+
+}  // namespace satunet::comm

@@ -1,0 +1,12 @@
+#pragma once
+#include <string>
+
+namespace satunet::comm {
+
+// "Open MPI v4.1.4, ..." (first line of MPI_Get_library_version).
+std::string mpi_version();
+// "2.28.9", or "not built" when satunet was built without the NCCL backend.
+std::string nccl_version();
+bool nccl_built();
+
+}  // namespace satunet::comm

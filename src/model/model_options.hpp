@@ -1,0 +1,71 @@
+#pragma once
+// The model's and the loss's hyper-parameters, free of LibTorch's heavy headers so that the
+// stages and the CLI that only name them compile fast (TORCH_ARG comes from <torch/arg.h>).
+#include <torch/arg.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/options.hpp"
+
+namespace satunet::model {
+
+enum class Norm { batch, group, none };
+enum class Upsampling { transpose, bilinear };
+enum class BlockKind { plain, residual };
+
+inline const options::EnumNames<Norm>& enum_names(Norm) {
+  static const options::EnumNames<Norm> names{
+      {Norm::batch, "batch"}, {Norm::group, "group"}, {Norm::none, "none"}};
+  return names;
+}
+inline const options::EnumNames<Upsampling>& enum_names(Upsampling) {
+  static const options::EnumNames<Upsampling> names{{Upsampling::transpose, "transpose"},
+                                                    {Upsampling::bilinear, "bilinear"}};
+  return names;
+}
+inline const options::EnumNames<BlockKind>& enum_names(BlockKind) {
+  static const options::EnumNames<BlockKind> names{{BlockKind::plain, "plain"},
+                                                   {BlockKind::residual, "residual"}};
+  return names;
+}
+
+struct UNetOptions {
+  TORCH_ARG(int64_t, in_channels) = 3;
+  TORCH_ARG(int64_t, classes) = 3;
+  TORCH_ARG(int64_t, base) = 32;  // channels of the first level; doubled at each level
+  TORCH_ARG(int64_t, depth) = 4;  // pooling steps
+  TORCH_ARG(Norm, norm) = Norm::batch;
+  TORCH_ARG(Upsampling, upsampling) = Upsampling::transpose;
+  TORCH_ARG(BlockKind, block) = BlockKind::plain;
+  TORCH_ARG(bool, attention) = false;
+  TORCH_ARG(double, dropout) = 0.0;  // at the bottleneck
+  TORCH_ARG(int64_t, groups) = 8;    // for group norm
+
+ public:                         // TORCH_ARG leaves the members private
+  void validate() const;         // throws UsageError
+  std::string describe() const;  // one line, for logs and `satunet info`
+  std::string to_json() const;
+  // Throws Error for JSON that does not describe a model.
+  static UNetOptions from_json(const std::string& json);
+};
+
+enum class LossKind { ce, dice, ce_dice, focal };
+inline const options::EnumNames<LossKind>& enum_names(LossKind) {
+  static const options::EnumNames<LossKind> names{{LossKind::ce, "ce"},
+                                                  {LossKind::dice, "dice"},
+                                                  {LossKind::ce_dice, "ce+dice"},
+                                                  {LossKind::focal, "focal"}};
+  return names;
+}
+
+struct LossOptions {
+  LossKind kind = LossKind::ce;
+  std::vector<double> class_weights;  // empty: unweighted
+  double ce_weight = 1.0;             // for ce+dice
+  double dice_weight = 1.0;
+  double focal_gamma = 2.0;
+};
+
+}  // namespace satunet::model

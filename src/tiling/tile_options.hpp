@@ -1,0 +1,54 @@
+#pragma once
+// The options of `satunet tile`, declared once (see common/options.hpp).
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/options.hpp"
+#include "tiling/scene_list.hpp"
+
+namespace satunet::tiling {
+
+struct TileOptions {
+  // The scenes: each --image with the --labels or --mask given, or the rows of a --scenes CSV.
+  std::vector<std::string> images;
+  std::string scene_list;
+  std::vector<LabelFile> labels;
+  std::string mask;
+  std::vector<std::string> classes{"background", "building", "road"};
+  std::string class_field;                       // one vector file, class from this attribute
+  std::map<std::string, std::string> class_map;  // attribute value -> class name
+  std::map<std::string, double> line_width_m;    // class name -> line width in metres
+  std::string width_field;                       // per-feature line width in metres
+  bool all_touched = false;
+  int tile = 256;
+  int overlap = 32;
+  std::vector<int> bands;  // 1-based; empty: every band but alpha
+  double max_nodata = 0.5;
+  double keep_empty = 1.0;
+  double val_fraction = 0.1;
+  int split_block = 8;  // tiles per side of a split block
+  std::uint64_t seed = 1;
+  int shard_tiles = 1000;
+  int compress = 0;
+  int threads = 0;  // per rank, for decoding; 0: cores of the node / ranks on the node
+  bool overwrite = false;
+  bool allow_ungeoreferenced = false;
+  std::string out_dir;
+  std::string command_line;  // recorded in the manifest
+};
+
+const options::Table<TileOptions>& tile_option_table();
+
+// Checks option values that need no file (UsageError).
+void validate(const TileOptions& options);
+
+// The scenes and their labels: from --scenes (read now) or from --image and its labels.
+std::vector<SceneInput> scene_inputs(const TileOptions& options);
+
+// The id of class `name`; UsageError naming `where` when it is not among the classes.
+int class_index(const std::vector<std::string>& classes, const std::string& name,
+                const std::string& where);
+
+}  // namespace satunet::tiling

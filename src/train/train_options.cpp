@@ -1,0 +1,124 @@
+#include "train/train_options.hpp"
+
+namespace satunet::train {
+
+void parse(const std::string& text, const std::string& option, ClassWeights& value) {
+  value = {};
+  if (text == "none")
+    return;
+  if (text == "auto") {
+    value.kind = ClassWeights::Kind::inverse_frequency;
+    return;
+  }
+  value.kind = ClassWeights::Kind::given;
+  options::parse(text, option, value.values);
+  for (double weight : value.values)
+    if (weight < 0)
+      throw UsageError(option + ": weights must not be negative (got '" + text + "')");
+}
+
+std::string show(const ClassWeights& value) {
+  switch (value.kind) {
+    case ClassWeights::Kind::none:
+      return "none";
+    case ClassWeights::Kind::inverse_frequency:
+      return "auto";
+    case ClassWeights::Kind::given:
+      return options::show(value.values);
+  }
+  return "?";
+}
+
+const options::Table<TrainOptions>& train_option_table() {
+  using O = TrainOptions;
+  static const auto table =
+      options::Table<O>()
+          .value("data", &O::data, "dataset directory from satunet tile", "DATASET")
+          .value("out", &O::out,
+                 "run directory: checkpoints/{last,best}.pt, metrics.csv, config.json", "RUN")
+          .value_at(
+              "base", [](O & o) -> auto& { return o.model.base(); },
+              "channels of the first U-Net level (doubled per level)")
+          .value_at(
+              "depth", [](O & o) -> auto& { return o.model.depth(); }, "U-Net levels")
+          .value_at(
+              "norm", [](O & o) -> auto& { return o.model.norm(); }, "batch, group or none")
+          .value_at(
+              "upsampling", [](O & o) -> auto& { return o.model.upsampling(); },
+              "transpose or bilinear")
+          .value_at(
+              "block", [](O & o) -> auto& { return o.model.block(); }, "plain or residual")
+          .flag_with(
+              "attention", [](O& o) { o.model.attention(true); },
+              "attention gates on the skip connections")
+          .value_at(
+              "dropout", [](O & o) -> auto& { return o.model.dropout(); },
+              "dropout at the bottleneck")
+          .value("epochs", &O::epochs, "epochs to train")
+          .value("max-steps", &O::max_steps, "optimizer steps to train (0: --epochs decides)")
+          .value("batch", &O::batch, "tiles per rank per micro-batch")
+          .value("optimizer", &O::optimizer, "adamw or sgd (Nesterov momentum 0.9)")
+          .value("lr", &O::lr, "learning rate")
+          .value("weight-decay", &O::weight_decay, "weight decay")
+          .value("schedule", &O::schedule, "cosine, poly or constant")
+          .value("warmup", &O::warmup, "linear warm-up steps")
+          .flag("scale-lr", &O::scale_lr, "multiply the learning rate by the number of ranks")
+          .value("accumulate", &O::accumulate,
+                 "micro-batches per optimizer step (gradients synchronised on the last)")
+          .value_at(
+              "loss", [](O & o) -> auto& { return o.loss.kind; }, "ce, dice, ce+dice or focal")
+          .value("class-weights", &O::class_weights,
+                 "none, auto (inverse pixel frequency of the train split) or a list")
+          .flag_with(
+              "augment", [](O& o) { o.augment = data::AugmentOptions::standard(); },
+              "flips, quarter turns, brightness and contrast")
+          .value("seed", &O::seed, "seed of weights, order and augmentation")
+          .value("threads", &O::threads,
+                 "LibTorch threads per rank; 0: cores per node / ranks per node")
+          .value("backend", &O::backend,
+                 "auto, mpi or nccl (auto: nccl when LibTorch has CUDA and NCCL is built)")
+          .value("bucket-mb", &O::bucket_mb, "gradient bucket size in MB")
+          .value("val-every", &O::val_every, "validate every N epochs")
+          .value("checkpoint-every", &O::checkpoint_every,
+                 "write last.pt every N steps too (0: at epoch ends only)")
+          .value("resume", &O::resume,
+                 "continue from a checkpoint (alone: RUN/checkpoints/last.pt)", "CHECKPOINT")
+          .implicit("last")
+          .flag("deterministic", &O::deterministic, "LibTorch's deterministic algorithms only")
+          .value("prefetch", &O::prefetch, "batches read ahead per rank");
+  return table;
+}
+
+void validate(const TrainOptions& options) {
+  if (options.data.empty())
+    throw UsageError("--data is required");
+  if (options.out.empty())
+    throw UsageError("--out is required");
+  if (options.epochs < 1 && options.max_steps < 1)
+    throw UsageError("--epochs must be at least 1");
+  if (options.max_steps < 0)
+    throw UsageError("--max-steps must not be negative (0: --epochs decides)");
+  if (options.batch < 1)
+    throw UsageError("--batch must be at least 1");
+  if (options.accumulate < 1)
+    throw UsageError("--accumulate must be at least 1");
+  if (!(options.lr > 0))
+    throw UsageError("--lr must be positive");
+  if (options.weight_decay < 0)
+    throw UsageError("--weight-decay must not be negative");
+  if (options.warmup < 0)
+    throw UsageError("--warmup must not be negative");
+  if (!(options.bucket_mb > 0))
+    throw UsageError("--bucket-mb must be positive");
+  if (options.val_every < 1)
+    throw UsageError("--val-every must be at least 1");
+  if (options.checkpoint_every < 0)
+    throw UsageError("--checkpoint-every must not be negative");
+  if (options.threads < 0)
+    throw UsageError("--threads must be 0 (automatic) or more");
+  if (options.prefetch < 1)
+    throw UsageError("--prefetch must be at least 1");
+  options.model.validate();
+}
+
+}  // namespace satunet::train

@@ -1,0 +1,64 @@
+#pragma once
+// The options of `satunet train`, declared once (see common/options.hpp). Free of LibTorch's
+// and MPI's headers.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "comm/placement.hpp"
+#include "common/options.hpp"
+#include "data/augment.hpp"
+#include "model/model_options.hpp"
+#include "train/schedule.hpp"
+
+namespace satunet::train {
+
+enum class Optimizer { adamw, sgd };
+inline const options::EnumNames<Optimizer>& enum_names(Optimizer) {
+  static const options::EnumNames<Optimizer> names{{Optimizer::adamw, "adamw"},
+                                                   {Optimizer::sgd, "sgd"}};
+  return names;
+}
+
+// --class-weights: none, auto (inverse pixel frequency of the train split) or one per class.
+struct ClassWeights {
+  enum class Kind { none, inverse_frequency, given };
+  Kind kind = Kind::none;
+  std::vector<double> values;  // for `given`
+};
+void parse(const std::string& text, const std::string& option, ClassWeights& value);
+std::string show(const ClassWeights& value);
+
+struct TrainOptions {
+  std::string data;
+  std::string out;
+  model::UNetOptions model;  // in_channels and classes come from the dataset
+  std::int64_t epochs = 10;
+  std::int64_t max_steps = 0;  // optimizer steps; 0: epochs decide
+  int batch = 8;               // per rank
+  Optimizer optimizer = Optimizer::adamw;
+  double lr = 1e-3;
+  double weight_decay = 1e-4;
+  Schedule schedule = Schedule::cosine;
+  std::int64_t warmup = 0;
+  bool scale_lr = false;
+  int accumulate = 1;
+  model::LossOptions loss;  // its class weights come from `class_weights` and the dataset
+  ClassWeights class_weights;
+  data::AugmentOptions augment;
+  std::uint64_t seed = 1;
+  int threads = 0;  // per rank; 0: cores per node / ranks per node
+  comm::Backend backend = comm::Backend::automatic;
+  double bucket_mb = 25;
+  std::int64_t val_every = 1;         // epochs
+  std::int64_t checkpoint_every = 0;  // optimizer steps; 0: at epoch ends only
+  std::string resume;                 // a checkpoint, or "last" for OUT/checkpoints/last.pt
+  bool deterministic = false;
+  int prefetch = 2;
+  std::string command_line;  // recorded in config.json and the checkpoints
+};
+
+const options::Table<TrainOptions>& train_option_table();
+void validate(const TrainOptions& options);  // throws UsageError
+
+}  // namespace satunet::train

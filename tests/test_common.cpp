@@ -1,0 +1,253 @@
+// The common library: text parsing, option declarations and their parsing, the bounded
+// queue between threads, running statistics.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <random>
+#include <stdexcept>
+#include <thread>
+
+#include "common/bounded_queue.hpp"
+#include "common/error.hpp"
+#include "common/options.hpp"
+#include "common/running_stats.hpp"
+#include "common/text.hpp"
+
+namespace satunet {
+namespace text {
+
+TEST(Text, SplitTrimAndParse) {
+  EXPECT_EQ(split(" a, b ,c", ','), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(parse_int(" 42 ", "--size"), 42);
+  EXPECT_DOUBLE_EQ(parse_double("0.25", "--gsd"), 0.25);
+  const auto [key, value] = split_key_value("road=8", "--line-width");
+  EXPECT_EQ(key, "road");
+  EXPECT_EQ(value, "8");
+}
+
+TEST(Text, BadValuesNameTheOption) {
+  try {
+    parse_int("12x", "--tile");
+    FAIL() << "no exception";
+  } catch (const UsageError& error) {
+    EXPECT_STREQ(error.what(), "--tile: expected an integer, got '12x'");
+  }
+  EXPECT_THROW(parse_double("", "--gsd"), UsageError);
+  EXPECT_THROW(split_key_value("road", "--line-width"), UsageError);
+}
+
+}  // namespace text
+
+namespace options {
+namespace {
+
+enum class Colour { red, dark_green };
+const EnumNames<Colour>& enum_names(Colour) {
+  static const EnumNames<Colour> names{{Colour::red, "red"}, {Colour::dark_green, "dark-green"}};
+  return names;
+}
+
+struct Example {
+  int tile = 256;
+  double fraction = 0.1;
+  std::uint64_t seed = 1;
+  Colour colour = Colour::red;
+  std::optional<Colour> override;
+  std::vector<int> bands;
+  std::vector<std::string> names{"a", "b"};
+  std::vector<std::string> images;
+  std::map<std::string, double> widths;
+  std::string resume;
+  bool quiet = false;
+};
+
+const Table<Example>& example_table() {
+  using O = Example;
+  static const auto table = Table<O>()
+                                .value("tile", &O::tile, "tile size")
+                                .value("fraction", &O::fraction, "a fraction")
+                                .value("seed", &O::seed, "seed")
+                                .value("colour", &O::colour, "red or dark-green")
+                                .value("override", &O::override, "a colour", "C")
+                                .value("bands", &O::bands, "bands", "1,2")
+                                .value("names", &O::names, "names")
+                                .repeated("image", &O::images, "an image", "FILE")
+                                .repeated("width", &O::widths, "a width", "K=M")
+                                .value("resume", &O::resume, "resume", "RUN")
+                                .implicit("last")
+                                .flag("quiet", &O::quiet, "quiet");
+  return table;
+}
+
+std::string usage_error(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const UsageError& error) {
+    return error.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST(Options, DefaultsComeFromTheStructAndShowAsTheyReadBack) {
+  const auto declarations = example_table().declarations();
+  ASSERT_EQ(declarations.size(), 11u);
+  std::map<std::string, Declaration> by_name;
+  for (const Declaration& declaration : declarations)
+    by_name[declaration.name] = declaration;
+  EXPECT_EQ(by_name["tile"].default_text, "256");
+  EXPECT_EQ(by_name["fraction"].default_text, "0.1") << "shortest text that reads back";
+  EXPECT_EQ(by_name["colour"].default_text, "red");
+  EXPECT_EQ(by_name["override"].default_text, "") << "nothing to show";
+  EXPECT_EQ(by_name["bands"].default_text, "");
+  EXPECT_EQ(by_name["names"].default_text, "a,b");
+  EXPECT_EQ(by_name["image"].arity, Arity::repeated);
+  EXPECT_EQ(by_name["quiet"].arity, Arity::flag);
+  EXPECT_EQ(by_name["resume"].implicit_text, "last");
+  EXPECT_EQ(by_name["override"].value_name, "C");
+  // What is not given keeps the struct's default: building from nothing gives the struct.
+  const Example built = example_table().build({});
+  EXPECT_EQ(built.tile, 256);
+  EXPECT_EQ(built.names, (std::vector<std::string>{"a", "b"}));
+  for (double value : {0.1, 1e-4, 0.3, 1.0 / 3, 123456.789, 5e-324, 1.7976931348623157e308})
+    EXPECT_EQ(std::strtod(show(value).c_str(), nullptr), value) << show(value);
+}
+
+TEST(Options, GivenValuesAreParsedOnceIntoTypedMembers) {
+  const Example built = example_table().build({{"tile", {"64"}},
+                                               {"fraction", {"0.25"}},
+                                               {"seed", {"18446744073709551615"}},
+                                               {"colour", {"dark-green"}},
+                                               {"override", {"red"}},
+                                               {"bands", {"3, 1"}},
+                                               {"names", {"x,,y"}},
+                                               {"image", {"a,b.tif", "c.tif"}},
+                                               {"width", {"road=7.5", "track=2"}},
+                                               {"resume", {"last"}},
+                                               {"quiet", {}}});
+  EXPECT_EQ(built.tile, 64);
+  EXPECT_EQ(built.fraction, 0.25);
+  EXPECT_EQ(built.seed, 18446744073709551615ull);
+  EXPECT_EQ(built.colour, Colour::dark_green);
+  EXPECT_EQ(built.override, Colour::red);
+  EXPECT_EQ(built.bands, (std::vector<int>{3, 1}));
+  EXPECT_EQ(built.names, (std::vector<std::string>{"x", "", "y"})) << "empty items are kept";
+  EXPECT_EQ(built.images, (std::vector<std::string>{"a,b.tif", "c.tif"}))
+      << "a repeated option is one item per occurrence";
+  EXPECT_EQ(built.widths, (std::map<std::string, double>{{"road", 7.5}, {"track", 2}}));
+  EXPECT_TRUE(built.quiet);
+}
+
+TEST(Options, BadValuesNameTheOption) {
+  auto build = [](const std::string& name, const std::string& value) {
+    return usage_error([&] { example_table().build({{name, {value}}}); });
+  };
+  EXPECT_EQ(build("tile", "12x"), "the argument ('12x') for option '--tile' is invalid");
+  EXPECT_EQ(build("tile", "99999999999"),
+            "the argument ('99999999999') for option '--tile' is invalid");
+  EXPECT_EQ(build("seed", "-1"), "the argument ('-1') for option '--seed' is invalid")
+      << "not wrapped to 2^64 - 1";
+  for (const char* value : {"nan", "inf", "-inf", "", "1e999"})
+    EXPECT_EQ(build("fraction", value),
+              std::string("the argument ('") + value + "') for option '--fraction' is invalid");
+  EXPECT_EQ(build("colour", "blue"), "--colour must be red or dark-green (got 'blue')");
+  EXPECT_EQ(build("bands", "1,x"), "the argument ('x') for option '--bands' is invalid");
+  EXPECT_EQ(usage_error([] {
+              example_table().build({{"width", {"road"}}});
+            }),
+            "--width: expected KEY=VALUE, got 'road'");
+  EXPECT_EQ(usage_error([] {
+              example_table().build({{"width", {"road=wide"}}});
+            }),
+            "the argument ('wide') for option '--width road' is invalid");
+}
+
+TEST(Options, EnumerationsHaveOneParser) {
+  EXPECT_EQ(parse_enum<Colour>("dark-green", "--colour"), Colour::dark_green);
+  EXPECT_EQ(enum_name(Colour::dark_green), "dark-green");
+  EXPECT_EQ(alternatives({"a"}), "a");
+  EXPECT_EQ(alternatives({"a", "b", "c"}), "a, b or c");
+  EXPECT_THROW(parse_enum<Colour>("Red", "--colour"), UsageError) << "names are exact";
+}
+
+}  // namespace options
+
+TEST(BoundedQueue, ProducerWaitsForRoomAndConsumerDrainsAfterClose) {
+  BoundedQueue<int> queue(2);
+  std::atomic<int> pushed{0};
+  std::thread producer([&] {
+    for (int i = 0; i < 5; ++i) {
+      ASSERT_TRUE(queue.push(i));
+      ++pushed;
+    }
+    queue.close();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(pushed.load(), 2) << "the producer waits while the queue is full";
+  std::vector<int> popped;
+  while (const std::optional<int> item = queue.pop())
+    popped.push_back(*item);
+  producer.join();
+  EXPECT_EQ(popped, (std::vector<int>{0, 1, 2, 3, 4}));
+  EXPECT_FALSE(queue.pop().has_value()) << "closed and drained";
+}
+
+TEST(BoundedQueue, FailuresReachTheOtherSide) {
+  BoundedQueue<int> forward(4);
+  forward.push(1);
+  forward.close(std::make_exception_ptr(std::runtime_error("read failed")));
+  EXPECT_EQ(forward.pop(), 1) << "items before the failure first";
+  EXPECT_THROW(forward.pop(), std::runtime_error);
+
+  BoundedQueue<int> backward(1);
+  ASSERT_TRUE(backward.push(1));
+  std::thread consumer([&] {
+    backward.pop();
+    backward.cancel(std::make_exception_ptr(std::runtime_error("write failed")));
+  });
+  consumer.join();
+  EXPECT_FALSE(backward.push(2)) << "a cancelled queue refuses, it does not block";
+  EXPECT_TRUE(backward.failure() != nullptr);
+  backward.reopen();
+  EXPECT_TRUE(backward.push(3));
+  EXPECT_TRUE(backward.failure() == nullptr);
+}
+
+TEST(RunningStats, MergeMatchesDirectComputation) {
+  std::mt19937 rng(3);
+  std::normal_distribution<double> normal(100, 15);
+  std::vector<double> values(10000);
+  for (double& value : values)
+    value = normal(rng);
+  double sum = 0;
+  for (double value : values)
+    sum += value;
+  const double mean = sum / values.size();
+  double m2 = 0;
+  for (double value : values)
+    m2 += (value - mean) * (value - mean);
+  // Merge in uneven groups, as ranks and tiles do.
+  RunningStats total;
+  std::size_t begin = 0;
+  for (std::size_t size : {1u, 999u, 3000u, 17u, 5983u}) {
+    RunningStats part;
+    double part_sum = 0;
+    for (std::size_t i = begin; i < begin + size; ++i)
+      part_sum += values[i];
+    part.count = static_cast<std::int64_t>(size);
+    part.mean = part_sum / size;
+    for (std::size_t i = begin; i < begin + size; ++i)
+      part.m2 += (values[i] - part.mean) * (values[i] - part.mean);
+    total.merge(part);
+    begin += size;
+  }
+  EXPECT_EQ(total.count, 10000);
+  EXPECT_NEAR(total.mean, mean, 1e-9);
+  EXPECT_NEAR(total.variance(), m2 / 10000, 1e-7);
+}
+
+}  // namespace satunet

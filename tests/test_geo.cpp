@@ -1,0 +1,181 @@
+// The geo library: georeferencing, the window grid of predictions, quick-looks.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <tuple>
+
+#include "common/error.hpp"
+#include "geo/georef.hpp"
+#include "geo/raster.hpp"
+#include "geo/window_grid.hpp"
+#include "test_support.hpp"
+
+namespace satunet::geo {
+namespace fs = std::filesystem;
+
+TEST(Georef, NorthUpPixelToWorld) {
+  const auto transform = GeoTransform::north_up(500000, 4000000, 0.5, 0.5);
+  const Point corner = transform.pixel_to_world(0, 0);
+  EXPECT_DOUBLE_EQ(corner.x, 500000);
+  EXPECT_DOUBLE_EQ(corner.y, 4000000);
+  const Point p = transform.pixel_to_world(10, 20);
+  EXPECT_DOUBLE_EQ(p.x, 500005);
+  EXPECT_DOUBLE_EQ(p.y, 3999990);
+  const Point centre = transform.pixel_centre(0, 0);
+  EXPECT_DOUBLE_EQ(centre.x, 500000.25);
+  EXPECT_DOUBLE_EQ(centre.y, 3999999.75);
+  EXPECT_TRUE(transform.is_north_up());
+}
+
+TEST(Georef, NonSquarePixelsRoundTrip) {
+  const auto transform = GeoTransform::north_up(-120.5, 45.25, 2.0, 3.0);
+  const Point p = transform.pixel_to_world(7, 11);
+  EXPECT_DOUBLE_EQ(p.x, -120.5 + 14);
+  EXPECT_DOUBLE_EQ(p.y, 45.25 - 33);
+  const Point back = transform.world_to_pixel(p.x, p.y);
+  EXPECT_DOUBLE_EQ(back.x, 7);
+  EXPECT_DOUBLE_EQ(back.y, 11);
+  EXPECT_DOUBLE_EQ(transform.pixel_width(), 2.0);
+  EXPECT_DOUBLE_EQ(transform.pixel_height(), 3.0);
+}
+
+TEST(Georef, RotatedRoundTrip) {
+  const GeoTransform transform({1000, 0.8, 0.6, 2000, 0.6, -0.8});
+  EXPECT_FALSE(transform.is_north_up());
+  for (const Point pixel : {Point{0, 0}, Point{3.5, 9.25}, Point{-4, 100}}) {
+    const Point world = transform.pixel_to_world(pixel.x, pixel.y);
+    const Point back = transform.world_to_pixel(world.x, world.y);
+    EXPECT_NEAR(back.x, pixel.x, 1e-9);
+    EXPECT_NEAR(back.y, pixel.y, 1e-9);
+  }
+}
+
+TEST(Georef, WindowTransformMatchesParentPixels) {
+  const auto parent = GeoTransform::north_up(300000, 5000000, 0.3, 0.7);
+  const GeoTransform window = parent.for_window(192, 64);
+  for (const Point pixel : {Point{0, 0}, Point{5.5, 63.5}}) {
+    const Point in_window = window.pixel_to_world(pixel.x, pixel.y);
+    const Point in_parent = parent.pixel_to_world(pixel.x + 192, pixel.y + 64);
+    EXPECT_DOUBLE_EQ(in_window.x, in_parent.x);
+    EXPECT_DOUBLE_EQ(in_window.y, in_parent.y);
+  }
+}
+
+TEST(Georef, ExtentCoversAllCorners) {
+  const auto transform = GeoTransform::north_up(10, 20, 2, 4);
+  const Extent box = transform.extent(5, 3);
+  EXPECT_DOUBLE_EQ(box.min_x, 10);
+  EXPECT_DOUBLE_EQ(box.max_x, 20);
+  EXPECT_DOUBLE_EQ(box.min_y, 8);
+  EXPECT_DOUBLE_EQ(box.max_y, 20);
+  EXPECT_TRUE(box.intersects(Extent{19, 19, 30, 30}));
+  EXPECT_FALSE(box.intersects(Extent{21, 0, 30, 30}));
+}
+
+TEST(Georef, DegenerateTransformRefusesInverse) {
+  const GeoTransform flat({0, 1, 0, 0, 0, 0});
+  EXPECT_THROW(flat.world_to_pixel(1, 1), Error);
+}
+
+TEST(Georef, SameGridTolerance) {
+  const auto a = GeoTransform::north_up(100, 200, 0.5, 0.5);
+  const auto b = GeoTransform::north_up(100 + 1e-9, 200, 0.5, 0.5);
+  const auto c = GeoTransform::north_up(100.25, 200, 0.5, 0.5);
+  EXPECT_TRUE(a.same_grid(b));
+  EXPECT_FALSE(a.same_grid(c));
+}
+
+TEST(WindowGrid, OffsetsCoverTheSceneWithAtLeastTheOverlap) {
+  for (std::int64_t size : {64, 65, 100, 200, 385, 1000}) {
+    for (int overlap : {0, 8, 16, 32, 63}) {
+      const auto offsets = window_offsets(size, 64, overlap);
+      ASSERT_FALSE(offsets.empty());
+      EXPECT_EQ(offsets.front(), 0);
+      EXPECT_EQ(offsets.back(), size - 64) << size << " " << overlap;
+      for (std::size_t i = 1; i < offsets.size(); ++i) {
+        EXPECT_GT(offsets[i], offsets[i - 1]);
+        EXPECT_LE(offsets[i] - offsets[i - 1], 64 - overlap) << size << " " << overlap;
+      }
+    }
+  }
+  EXPECT_EQ(window_offsets(40, 64, 16), std::vector<std::int64_t>{0});
+  const WindowGrid grid(100, 40, 64, 16);
+  EXPECT_EQ(grid.count(), 2);
+  EXPECT_EQ(grid.inside(1), (Window{36, 0, 64, 40}));
+  EXPECT_EQ(grid.describe(1), "window 1 (x 36, y 0)");
+  EXPECT_THROW(WindowGrid(100, 100, 64, 64), UsageError);
+}
+
+TEST(WindowGrid, ReflectionMirrorsAboutTheEdgePixels) {
+  EXPECT_EQ(reflect_index(0, 5), 0);
+  EXPECT_EQ(reflect_index(4, 5), 4);
+  EXPECT_EQ(reflect_index(5, 5), 3);
+  EXPECT_EQ(reflect_index(8, 5), 0);
+  EXPECT_EQ(reflect_index(9, 5), 1);
+  EXPECT_EQ(reflect_index(-1, 5), 1);
+  EXPECT_EQ(reflect_index(7, 1), 0);
+}
+
+TEST(Quicklook, OverlaysClassColoursOnTheStretchedScene) {
+  const std::string dir = test::fresh_directory("quicklook");
+  const auto scene = test::synthetic_scene(dir + "/scene", 128);
+  const auto run =
+      test::run_satunet({"quicklook", "--image", scene.scene_path, "--mask", scene.truth_path,
+                         "--out", dir + "/look.png", "--opacity", "1"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.out.find("quick-look: " + dir + "/look.png (128 x 128)"), std::string::npos);
+  const Raster look = Raster::open(dir + "/look.png");
+  EXPECT_EQ(look.info().driver, "PNG");
+  ASSERT_EQ(look.info().bands.size(), 3u);
+  // At full opacity a building pixel is the building colour, a road pixel the road colour.
+  const auto truth = test::read_band_u8(scene.truth_path);
+  const auto red = test::read_band_u8(dir + "/look.png", 1);
+  const auto green = test::read_band_u8(dir + "/look.png", 2);
+  std::size_t buildings = 0, roads = 0;
+  for (std::size_t i = 0; i < truth.size(); ++i) {
+    if (truth[i] == 1) {
+      ++buildings;
+      EXPECT_EQ(red[i], 220);
+      EXPECT_EQ(green[i], 40);
+    } else if (truth[i] == 2) {
+      ++roads;
+      EXPECT_EQ(red[i], 250);
+      EXPECT_EQ(green[i], 210);
+    }
+  }
+  EXPECT_GT(buildings, 0u);
+  EXPECT_GT(roads, 0u);
+
+  const auto reduced = test::run_satunet(
+      {"quicklook", "--image", scene.scene_path, "--out", dir + "/small.png", "--max-size", "32"});
+  ASSERT_EQ(reduced.exit_code, 0) << reduced.err;
+  EXPECT_EQ(Raster::open(dir + "/small.png").info().width, 32);
+
+  const auto no_table = test::run_satunet({"quicklook", "--image", scene.scene_path, "--mask",
+                                           scene.scene_path, "--out", dir + "/bad.png"});
+  EXPECT_EQ(no_table.exit_code, 1);
+  EXPECT_NE(no_table.err.find(scene.scene_path + ": no colour table"), std::string::npos)
+      << no_table.err;
+  const auto other = test::synthetic_scene(dir + "/other", 96, 5);
+  const auto wrong_size = test::run_satunet({"quicklook", "--image", scene.scene_path, "--mask",
+                                             other.truth_path, "--out", dir + "/bad.png"});
+  EXPECT_EQ(wrong_size.exit_code, 1);
+  EXPECT_NE(wrong_size.err.find(other.truth_path + ": 96 x 96 pixels, the scene"),
+            std::string::npos)
+      << wrong_size.err;
+  for (const auto& [option, value, message] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"--max-size", "8", "--max-size must be at least 16"},
+           {"--opacity", "2", "--opacity must be in [0, 1]"}}) {
+    const auto bad = test::run_satunet(
+        {"quicklook", "--image", scene.scene_path, "--out", dir + "/bad.png", option, value});
+    EXPECT_EQ(bad.exit_code, 2);
+    EXPECT_NE(bad.err.find(message), std::string::npos) << bad.err;
+  }
+  const auto no_out = test::run_satunet({"quicklook", "--image", scene.scene_path});
+  EXPECT_EQ(no_out.exit_code, 2);
+  EXPECT_NE(no_out.err.find("--image and --out are required"), std::string::npos) << no_out.err;
+  EXPECT_FALSE(fs::exists(dir + "/bad.png"));
+}
+
+}  // namespace satunet::geo

@@ -1,0 +1,211 @@
+// satunet stitch: blend weights, streaming blending back to the truth on generated and real
+// scenes, polygons, and bad input.
+#include <gdal_priv.h>
+#include <gtest/gtest.h>
+#include <ogrsf_frmts.h>
+
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "comm/mpi_communicator.hpp"
+#include "common/files.hpp"
+#include "geo/gdal.hpp"
+#include "geo/raster.hpp"
+#include "geo/window_grid.hpp"
+#include "shards/prediction.hpp"
+#include "stitch/blend.hpp"
+#include "stitch/stitcher.hpp"
+#include "test_support.hpp"
+
+namespace satunet {
+namespace {
+
+namespace fs = std::filesystem;
+using shards::Blend;
+using test::count_equal;
+using test::kClasses;
+using test::make_checkpoint;
+using test::predict_options;
+using test::write_prediction_from_truth;
+
+}  // namespace
+
+TEST(Stitch, BlendWeightsArePositiveSymmetricAndPeakInTheCentre) {
+  for (Blend blend : {Blend::gaussian, Blend::cosine, Blend::uniform}) {
+    const std::vector<float> weights = stitch::blend_weights(blend, 64);
+    ASSERT_EQ(weights.size(), 64u * 64u);
+    for (int y = 0; y < 64; ++y)
+      for (int x = 0; x < 64; ++x) {
+        const float w = weights[static_cast<std::size_t>(y * 64 + x)];
+        EXPECT_GT(w, 0.0f);
+        EXPECT_EQ(w, weights[static_cast<std::size_t>((63 - y) * 64 + (63 - x))]);
+        EXPECT_EQ(w, weights[static_cast<std::size_t>(x * 64 + y)]);
+      }
+    const float centre = weights[32 * 64 + 32];
+    const float corner = weights[0];
+    if (blend == Blend::uniform)
+      EXPECT_EQ(corner, centre);
+    else
+      EXPECT_LT(corner * 100, centre) << options::enum_name(blend);
+  }
+  // sigma = tile / 8 = 8 px, sampled at pixel centres: pixel 31 is 0.5 px from the centre (32),
+  // pixel 39 is 7.5 px from it.
+  const std::vector<float> gaussian = stitch::blend_weights(Blend::gaussian, 64);
+  EXPECT_NEAR(gaussian[31 * 64 + 39] / gaussian[31 * 64 + 31],
+              std::exp(-(7.5 * 7.5 - 0.5 * 0.5) / (2 * 8 * 8)), 1e-5);
+  EXPECT_THROW(options::parse_enum<Blend>("linear", "--blend"), UsageError);
+}
+
+TEST(Stitch, PerfectWindowsGiveBackTheTruthAndPolygonsRasterizeBackToIt) {
+  const std::string dir = test::fresh_directory("stitch-truth");
+  const auto scene = test::synthetic_scene(dir + "/scene", 256, 5);
+  struct Case {
+    std::string truth;
+    std::vector<std::string> classes;
+  };
+  for (const Case& truth :
+       {Case{scene.truth_path, kClasses},
+        Case{test::real_data("kampala_buildings/mask.tif"), {"background", "building"}}}) {
+    SCOPED_TRACE(truth.truth);
+    write_prediction_from_truth(truth.truth, truth.classes, dir + "/pred");
+    const auto run = test::run_satunet({"stitch", "--pred", dir + "/pred", "--out",
+                                        dir + "/mask.tif", "--polygons", dir + "/buildings.geojson",
+                                        "--polygon-classes", "building", "-q"});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_NE(run.out.find("polygons: " + dir + "/buildings.geojson ("), std::string::npos)
+        << run.out;
+    const auto mask = test::read_band_u8(dir + "/mask.tif");
+    EXPECT_EQ(mask, test::read_band_u8(truth.truth)) << "one-hot windows blend back exactly";
+    ASSERT_GT(count_equal(mask, 1), 1000u);
+
+    const std::string scores = dir + "/scores.json";
+    const auto evaluated =
+        test::run_satunet({"evaluate", "--pred", dir + "/mask.tif", "--truth-labels",
+                           "building=" + dir + "/buildings.geojson", "--json", scores, "-q"});
+    ASSERT_EQ(evaluated.exit_code, 0) << evaluated.err;
+    const auto json = nlohmann::json::parse(test::file_bytes(scores));
+    EXPECT_EQ(json["classes"]["building"]["iou"], 1.0) << json.dump();
+
+    // Fields: class name, id and ground areas that add up to the pixels' area.
+    geo::init_gdal();
+    GDALDatasetUniquePtr vectors(
+        GDALDataset::Open((dir + "/buildings.geojson").c_str(), GDAL_OF_VECTOR));
+    ASSERT_TRUE(vectors);
+    OGRLayer* layer = vectors->GetLayer(0);
+    EXPECT_TRUE(layer->GetSpatialRef()->IsSame(&geo::Raster::open(truth.truth).info().srs().ogr()));
+    double area = 0;
+    for (auto& feature : *layer) {
+      EXPECT_STREQ(feature->GetFieldAsString("class"), "building");
+      EXPECT_EQ(feature->GetFieldAsInteger("class_id"), 1);
+      area += feature->GetFieldAsDouble("area_m2");
+    }
+    const geo::RasterInfo info = geo::Raster::open(truth.truth).info();
+    const double pixels = static_cast<double>(count_equal(mask, 1));
+    if (info.srs().is_projected()) {
+      EXPECT_NEAR(area, pixels * info.transform.pixel_width() * info.transform.pixel_height(),
+                  1e-6 * area);
+    } else {
+      // Kampala is on the equator: a pixel of 6.7e-7 degrees is about 7.5 cm on a side.
+      const double pixel_m = info.transform.pixel_width() * 111320.0;
+      EXPECT_NEAR(area, pixels * pixel_m * pixel_m, 0.01 * area);
+    }
+  }
+  // Simplification and a minimum area leave fewer, smaller-vertex polygons.
+  const auto simplified = test::run_satunet(
+      {"stitch", "--pred", dir + "/pred", "--out", dir + "/mask.tif", "--polygons",
+       dir + "/simple.geojson", "--simplify", "0.5", "--min-area", "20", "-q"});
+  ASSERT_EQ(simplified.exit_code, 0) << simplified.err;
+  GDALDatasetUniquePtr all(GDALDataset::Open((dir + "/buildings.geojson").c_str(), GDAL_OF_VECTOR));
+  GDALDatasetUniquePtr simple(GDALDataset::Open((dir + "/simple.geojson").c_str(), GDAL_OF_VECTOR));
+  EXPECT_LT(simple->GetLayer(0)->GetFeatureCount(), all->GetLayer(0)->GetFeatureCount());
+  for (auto& feature : *simple->GetLayer(0))
+    EXPECT_GE(feature->GetFieldAsDouble("area_m2"), 20.0);
+}
+
+TEST(Stitch, BadInputFailsWithAClearMessage) {
+  const std::string dir = test::fresh_directory("stitch-errors");
+  const auto scene = test::synthetic_scene(dir + "/scene", 128, 5);
+  const std::string checkpoint = make_checkpoint(dir + "/model.pt", 3);
+  {
+    comm::MpiCommunicator self(comm::MpiScope::self);
+    predict::predict(predict_options(checkpoint, scene.scene_path, dir + "/pred"), self);
+  }
+  auto expect_failure = [](const test::CommandResult& result, int code, const std::string& text) {
+    EXPECT_EQ(result.exit_code, code) << result.err;
+    EXPECT_NE(result.err.find(text), std::string::npos) << result.err;
+  };
+
+  // No prediction, a missing shard, a missing window.
+  auto stitch = [&](const std::string& prediction) {
+    return test::run_satunet({"stitch", "--pred", prediction, "--out", dir + "/mask.tif", "-q"});
+  };
+  expect_failure(stitch(dir + "/scene"), 1,
+                 dir +
+                     "/scene: no prediction.json: not a prediction directory, or satunet "
+                     "predict did not finish");
+  const auto index = shards::PredictionIndex::load(dir + "/pred");
+  const std::string shard = dir + "/pred/" + index.shards.at(0).path;
+  fs::copy_file(shard, dir + "/shard.h5");
+  fs::remove(shard);
+  expect_failure(stitch(dir + "/pred"), 1, shard + ": missing prediction shard");
+  EXPECT_FALSE(fs::exists(dir + "/mask.tif"));
+
+  {  // the same shard with its last window left out
+    const shards::PredictionReader full(dir + "/shard.h5");
+    shards::PredictionWriter partial(shard, full.header(), 1);
+    const auto windows = full.window_rows();
+    const auto indices = full.indices();
+    const auto plane = static_cast<std::size_t>(full.header().tile_size * full.header().tile_size);
+    std::vector<float> probabilities(3 * plane);
+    std::vector<std::uint8_t> bytes(3 * plane), valid(plane);
+    for (std::int64_t row = 0; row + 1 < full.windows(); ++row) {
+      full.read(row, probabilities.data(), valid.data());
+      for (std::size_t i = 0; i < bytes.size(); ++i)
+        bytes[i] = static_cast<std::uint8_t>(std::lround(probabilities[i] * 255));
+      partial.append(indices[static_cast<std::size_t>(row)], windows[static_cast<std::size_t>(row)],
+                     bytes.data(), valid.data());
+    }
+    partial.commit();
+    auto edited = index;
+    edited.shards.at(0).windows -= 1;
+    edited.save(dir + "/pred");
+  }
+  const geo::WindowGrid grid(128, 128, 64, 16);
+  expect_failure(stitch(dir + "/pred"), 1,
+                 dir + "/pred: " + grid.describe(grid.count() - 1) +
+                     " is missing from the prediction (no shard holds it)");
+  expect_failure(test::run_satunet({"stitch", "--pred", dir + "/pred", "--out", dir + "/mask.tif",
+                                    "--format", "JPEG"}),
+                 2, "--format must be GTiff or COG");
+  expect_failure(test::run_satunet({"stitch", "--pred", dir + "/pred", "--out", dir + "/mask.tif",
+                                    "--simplify", "-1"}),
+                 2, "--simplify and --min-area must not be negative");
+  EXPECT_FALSE(fs::exists(dir + "/mask.tif"));
+
+  // A window in two shards, and an index of another schema or not JSON at all.
+  fs::copy_file(dir + "/shard.h5", shard, fs::copy_options::overwrite_existing);
+  fs::copy_file(shard, dir + "/pred/shards/again.h5");
+  auto doubled = index;
+  doubled.shards.push_back({"shards/again.h5", index.shards.at(0).windows});
+  doubled.save(dir + "/pred");
+  expect_failure(stitch(dir + "/pred"), 1,
+                 dir + "/pred/shards/again.h5: " + grid.describe(0) + " is also in " + shard);
+  index.save(dir + "/pred");
+  expect_failure(
+      test::run_satunet({"stitch", "--pred", dir + "/pred", "--out", dir + "/mask.tif",
+                         "--polygons", dir + "/p.geojson", "--polygon-classes", "house"}),
+      2, "--polygon-classes: 'house' is not a class of the prediction");
+  std::string json = test::file_bytes(dir + "/pred/prediction.json");
+  json.replace(json.find("\"schema_version\": 1"), 19, "\"schema_version\": 2");
+  write_text_file(dir + "/pred/prediction.json", json);
+  expect_failure(stitch(dir + "/pred"), 1,
+                 dir +
+                     "/pred/prediction.json: prediction schema version 2, this satunet reads "
+                     "version 1");
+  write_text_file(dir + "/pred/prediction.json", "{\"schema_version\": 1,");
+  expect_failure(stitch(dir + "/pred"), 1, dir + "/pred/prediction.json: corrupt prediction index");
+  EXPECT_FALSE(fs::exists(dir + "/mask.tif"));
+}
+
+}  // namespace satunet

@@ -1,0 +1,768 @@
+// The tiling library and `satunet tile`: the tile grid and split, tiles against their scenes
+// and labels (generated and real), bad input, and 1 vs 2 or 3 ranks.
+#include <gdal_alg.h>
+#include <gdal_priv.h>
+#include <gdal_utils.h>
+#include <gtest/gtest.h>
+#include <ogrsf_frmts.h>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+
+#include "comm/mpi_communicator.hpp"
+#include "common/error.hpp"
+#include "geo/gdal.hpp"
+#include "geo/raster.hpp"
+#include "shards/manifest.hpp"
+#include "synth/synth.hpp"
+#include "test_support.hpp"
+#include "tiling/grid.hpp"
+#include "tiling/scene_list.hpp"
+#include "tiling/tiler.hpp"
+
+namespace satunet::tiling {
+
+TEST(TileGrid, OffsetsCoverTheScene) {
+  EXPECT_EQ(tile_offsets(1000, 256, 224), (std::vector<std::int64_t>{0, 224, 448, 672, 896}));
+  EXPECT_EQ(tile_offsets(256, 256, 224), (std::vector<std::int64_t>{0}));
+  EXPECT_EQ(tile_offsets(100, 256, 256), (std::vector<std::int64_t>{0}));
+  EXPECT_EQ(tile_offsets(512, 256, 256), (std::vector<std::int64_t>{0, 256}));
+  EXPECT_EQ(tile_offsets(513, 256, 256), (std::vector<std::int64_t>{0, 256, 512}));
+}
+
+TEST(TileGrid, SplitHasTheValFractionAndNoOverlapAcrossSplits) {
+  const int tile = 64, stride = 48, block = 4;
+  const std::vector<SplitPlan::SceneGrid> grids{{40, 40}, {13, 7}};
+  const SplitPlan plan(grids, tile, stride, block, 0.2, 11);
+  const std::int64_t blocks = 10 * 10 + 4 * 2;
+  EXPECT_EQ(plan.val_blocks(), std::llround(0.2 * blocks));
+  std::int64_t val = 0, guard = 0, train = 0;
+  for (int scene = 0; scene < 2; ++scene) {
+    for (std::int64_t r = 0; r < grids[scene].rows; ++r) {
+      for (std::int64_t c = 0; c < grids[scene].columns; ++c) {
+        const Split split = plan.split_of(scene, c, r);
+        val += split == Split::val;
+        guard += split == Split::guard;
+        train += split == Split::train;
+        if (split != Split::train)
+          continue;
+        // No val tile may share a pixel with this train tile.
+        for (std::int64_t r2 = 0; r2 < grids[scene].rows; ++r2)
+          for (std::int64_t c2 = 0; c2 < grids[scene].columns; ++c2)
+            if (std::abs(r2 - r) * stride < tile && std::abs(c2 - c) * stride < tile) {
+              ASSERT_NE(plan.split_of(scene, c2, r2), Split::val)
+                  << "train (" << c << "," << r << ") overlaps val (" << c2 << "," << r2 << ")";
+            }
+      }
+    }
+  }
+  EXPECT_GT(val, 0);
+  EXPECT_GT(guard, 0);
+  EXPECT_GT(train, val);
+  // Another seed picks other blocks.
+  const SplitPlan other(grids, tile, stride, block, 0.2, 12);
+  int differences = 0;
+  for (std::int64_t r = 0; r < 40; ++r)
+    for (std::int64_t c = 0; c < 40; ++c)
+      differences += plan.split_of(0, c, r) != other.split_of(0, c, r);
+  EXPECT_GT(differences, 0);
+}
+
+TEST(TileGrid, NoOverlapMeansNoGuards) {
+  const SplitPlan plan({{20, 20}}, 64, 64, 4, 0.3, 1);
+  for (std::int64_t r = 0; r < 20; ++r)
+    for (std::int64_t c = 0; c < 20; ++c)
+      EXPECT_NE(plan.split_of(0, c, r), Split::guard);
+}
+
+TEST(TileGrid, SceneListCsv) {
+  const std::string dir = test::fresh_directory("csv");
+  std::ofstream(dir + "/scenes.csv") << "image,mask,labels\n"
+                                        "a.tif,,building=b.geojson;road=/abs/r.geojson\n"
+                                        "# a comment\n"
+                                        "/data/c.tif,c_mask.tif,\n";
+  const auto scenes = read_scene_list(dir + "/scenes.csv");
+  ASSERT_EQ(scenes.size(), 2u);
+  EXPECT_EQ(scenes[0].image, dir + "/a.tif");
+  ASSERT_EQ(scenes[0].labels.size(), 2u);
+  EXPECT_EQ(scenes[0].labels[0].class_name, "building");
+  EXPECT_EQ(scenes[0].labels[0].path, dir + "/b.geojson");
+  EXPECT_EQ(scenes[0].labels[1].path, "/abs/r.geojson");
+  EXPECT_EQ(scenes[1].image, "/data/c.tif");
+  EXPECT_EQ(scenes[1].mask, dir + "/c_mask.tif");
+  std::ofstream(dir + "/bad.csv") << "picture,labels\nx.tif,\n";
+  EXPECT_THROW(read_scene_list(dir + "/bad.csv"), Error);
+}
+
+}  // namespace satunet::tiling
+
+namespace satunet::tiling {
+namespace {
+namespace fs = std::filesystem;
+
+shards::Manifest tile_here(const TileOptions& options) {
+  comm::MpiCommunicator self(comm::MpiScope::self);
+  return tile_dataset(options, self);
+}
+
+TileOptions synthetic_options(const synth::SynthResult& scene, const std::string& out) {
+  TileOptions options;
+  options.images = {scene.scene_path};
+  options.labels = {{"building", scene.buildings_path}, {"road", scene.roads_path}};
+  options.width_field = "width_m";
+  options.tile = 64;
+  options.overlap = 16;
+  options.val_fraction = 0.2;
+  options.split_block = 2;
+  options.shard_tiles = 20;
+  options.out_dir = out;
+  return options;
+}
+
+// The scene's pixels of `band` in a tile window, as the tiler should have stored them.
+std::vector<double> scene_window(const geo::Raster& raster, int band, const shards::TileWindow& w,
+                                 int tile) {
+  const auto& info = raster.info();
+  const std::int64_t columns = std::min<std::int64_t>(tile, info.width - w.x_off);
+  const std::int64_t rows = std::min<std::int64_t>(tile, info.height - w.y_off);
+  std::vector<double> part(static_cast<std::size_t>(columns * rows));
+  raster.read({w.x_off, w.y_off, columns, rows}, {band}, GDT_Float64, part.data());
+  std::vector<double> padded(static_cast<std::size_t>(tile * tile), 0.0);
+  for (std::int64_t y = 0; y < rows; ++y)
+    std::copy(part.begin() + y * columns, part.begin() + (y + 1) * columns,
+              padded.begin() + y * tile);
+  return padded;
+}
+
+// GDAL's own rasterizer (the gdal_rasterize program's code) onto the whole scene grid.
+std::vector<std::uint8_t> rasterize_scene(const geo::RasterInfo& scene, GDALDataset& vectors,
+                                          const std::vector<std::string>& args) {
+  GDALDriver* mem = GetGDALDriverManager()->GetDriverByName("MEM");
+  GDALDatasetUniquePtr target(mem->Create("", static_cast<int>(scene.width),
+                                          static_cast<int>(scene.height), 1, GDT_Byte, nullptr));
+  target->SetGeoTransform(const_cast<double*>(scene.transform.data()));
+  const geo::SpatialRef srs = scene.srs();
+  target->SetSpatialRef(&srs.ogr());
+  std::vector<char*> argv;
+  for (const std::string& arg : args)
+    argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  GDALRasterizeOptions* options = GDALRasterizeOptionsNew(argv.data(), nullptr);
+  int usage_error = 0;
+  EXPECT_NE(GDALRasterize(nullptr, target.get(), &vectors, options, &usage_error), nullptr);
+  GDALRasterizeOptionsFree(options);
+  std::vector<std::uint8_t> pixels(static_cast<std::size_t>(scene.width * scene.height));
+  EXPECT_EQ(target->GetRasterBand(1)->RasterIO(GF_Read, 0, 0, static_cast<int>(scene.width),
+                                               static_cast<int>(scene.height), pixels.data(),
+                                               static_cast<int>(scene.width),
+                                               static_cast<int>(scene.height), GDT_Byte, 0, 0),
+            CE_None);
+  return pixels;
+}
+
+struct Agreement {
+  double worst_tile_difference = 0;  // of the class fraction, over tiles
+  double iou = 0;                    // over all tiles
+};
+
+// Compares the tiles' labels of `cls` with an independent full-scene rasterization.
+Agreement compare_labels(const std::map<test::TileKey, test::StoredTile>& tiles,
+                         const std::vector<std::uint8_t>& reference, std::int64_t width,
+                         std::int64_t height, int tile, std::uint8_t cls) {
+  Agreement agreement;
+  std::int64_t intersection = 0, union_count = 0;
+  for (const auto& [key, stored] : tiles) {
+    std::int64_t ours = 0, theirs = 0, valid = 0;
+    for (std::int64_t y = 0; y < tile && stored.window.y_off + y < height; ++y) {
+      for (std::int64_t x = 0; x < tile && stored.window.x_off + x < width; ++x) {
+        const std::uint8_t label = stored.labels[static_cast<std::size_t>(y * tile + x)];
+        if (label == 255)
+          continue;
+        const bool a = label == cls;
+        const bool b = reference[static_cast<std::size_t>((stored.window.y_off + y) * width +
+                                                          stored.window.x_off + x)] == cls;
+        ++valid;
+        ours += a;
+        theirs += b;
+        intersection += a && b;
+        union_count += a || b;
+      }
+    }
+    if (valid > 0)
+      agreement.worst_tile_difference =
+          std::max(agreement.worst_tile_difference,
+                   std::abs(static_cast<double>(ours - theirs)) / static_cast<double>(valid));
+  }
+  agreement.iou = union_count ? static_cast<double>(intersection) / union_count : 1.0;
+  return agreement;
+}
+
+void expect_pixels_match_scene(const std::map<test::TileKey, test::StoredTile>& tiles,
+                               const geo::Raster& raster, const std::vector<int>& bands, int tile) {
+  const std::size_t plane = static_cast<std::size_t>(tile * tile);
+  for (const auto& [key, stored] : tiles) {
+    for (std::size_t b = 0; b < bands.size(); ++b) {
+      const auto expected = scene_window(raster, bands[b], stored.window, tile);
+      for (std::size_t i = 0; i < plane; ++i)
+        ASSERT_EQ(stored.image[b * plane + i], expected[i])
+            << "band " << bands[b] << " tile (" << stored.window.x_off << ", "
+            << stored.window.y_off << ") pixel " << i;
+    }
+  }
+}
+
+}  // namespace
+
+TEST(Tile, SyntheticSceneEndToEnd) {
+  const auto scene = test::synthetic_scene(test::fresh_directory("scene"), 300, 4);
+  const std::string out = test::fresh_directory("dataset");
+  const shards::Manifest manifest = tile_here(synthetic_options(scene, out));
+  const auto tiles = test::read_tiles(out);
+  ASSERT_FALSE(tiles.empty());
+  EXPECT_EQ(static_cast<std::int64_t>(tiles.size()), manifest.total_tiles());
+  EXPECT_GT(manifest.tiles_per_split.at("val"), 0);
+  EXPECT_GT(manifest.tiles_per_split.at("train"), 0);
+  EXPECT_EQ(manifest.classes, (std::vector<std::string>{"background", "building", "road"}));
+  for (const auto& shard : manifest.shards)
+    EXPECT_LE(shard.tiles, 20);
+
+  // Every tile: the scene's pixels, zero padding past the edge, 255 labels there.
+  const geo::Raster raster = geo::Raster::open(scene.scene_path);
+  expect_pixels_match_scene(tiles, raster, {1, 2, 3}, 64);
+  for (const auto& [key, stored] : tiles) {
+    EXPECT_EQ(stored.window.width, 64);
+    EXPECT_EQ(stored.window.x_off % 48, 0);
+    EXPECT_EQ(stored.window.y_off % 48, 0);
+    for (std::int64_t y = 0; y < 64; ++y)
+      for (std::int64_t x = 0; x < 64; ++x)
+        if (stored.window.x_off + x >= 300 || stored.window.y_off + y >= 300) {
+          ASSERT_EQ(stored.labels[static_cast<std::size_t>(y * 64 + x)], 255);
+        }
+  }
+
+  // The labels agree with the generator's own truth raster.
+  const auto truth = test::read_band_u8(scene.truth_path);
+  for (std::uint8_t cls : {1, 2}) {
+    const Agreement agreement = compare_labels(tiles, truth, 300, 300, 64, cls);
+    EXPECT_GT(agreement.iou, 0.95) << "class " << int(cls);
+  }
+
+  // Band statistics: those of the valid pixels of the stored tiles.
+  ASSERT_EQ(manifest.bands.size(), 3u);
+  double sum = 0, sum2 = 0;
+  std::int64_t count = 0;
+  for (const auto& [key, stored] : tiles)
+    for (std::size_t i = 0; i < 64 * 64; ++i) {
+      const bool padding = stored.window.x_off + static_cast<std::int64_t>(i % 64) >= 300 ||
+                           stored.window.y_off + static_cast<std::int64_t>(i / 64) >= 300;
+      if (padding || stored.image[i] == 0)
+        continue;  // nodata is 0 in every band
+      sum += stored.image[i];
+      sum2 += stored.image[i] * stored.image[i];
+      ++count;
+    }
+  EXPECT_EQ(manifest.bands[0].count, count);
+  EXPECT_NEAR(manifest.bands[0].mean, sum / count, 1e-6);
+  EXPECT_NEAR(manifest.bands[0].std, std::sqrt(sum2 / count - (sum / count) * (sum / count)), 1e-4);
+  EXPECT_EQ(manifest.bands[0].name, "red");
+
+  // Info describes the dataset.
+  const auto info = test::run_satunet({"info", out});
+  EXPECT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_NE(info.out.find("val " + std::to_string(manifest.tiles_per_split.at("val"))),
+            std::string::npos)
+      << info.out;
+  EXPECT_NE(info.out.find("1 building"), std::string::npos) << info.out;
+}
+
+TEST(Tile, DropsNodataAndEmptyTilesBySeed) {
+  const auto scene = test::synthetic_scene(test::fresh_directory("scene"), 300, 4);
+  TileOptions options = synthetic_options(scene, test::fresh_directory("a"));
+  options.max_nodata = 0.05;
+  options.keep_empty = 0.0;
+  options.val_fraction = 0;
+  const auto strict = tile_here(options);
+  EXPECT_GT(strict.dropped.at("nodata"), 0);
+  for (const auto& [key, stored] : test::read_tiles(options.out_dir)) {
+    const bool has_foreground = std::any_of(stored.labels.begin(), stored.labels.end(),
+                                            [](std::uint8_t l) { return l == 1 || l == 2; });
+    EXPECT_TRUE(has_foreground);
+  }
+  options.out_dir = test::fresh_directory("b");
+  options.max_nodata = 1.0;
+  options.keep_empty = 1.0;
+  const auto all = tile_here(options);
+  EXPECT_EQ(all.dropped.at("nodata"), 0);
+  EXPECT_EQ(all.dropped.at("empty"), 0);
+  EXPECT_EQ(all.total_tiles(), 6 * 6);  // offsets 0, 48, ..., 240 both ways
+}
+
+TEST(Tile, RealAtlantaBuildingsUint16Utm) {
+  const std::string image = test::real_data("spacenet4_atlanta_buildings/image.tif");
+  const std::string labels = test::real_data("spacenet4_atlanta_buildings/buildings.geojson");
+  TileOptions options;
+  options.images = {image};
+  options.labels = {{"building", labels}};
+  options.classes = {"background", "building"};
+  options.tile = 128;
+  options.overlap = 0;
+  options.val_fraction = 0;
+  options.max_nodata = 1.0;
+  options.out_dir = test::fresh_directory("dataset");
+  const shards::Manifest manifest = tile_here(options);
+  EXPECT_EQ(manifest.dtype, "uint16");
+  EXPECT_EQ(manifest.total_tiles(), 8 * 8);  // 900 px: offsets 0..896
+  const auto tiles = test::read_tiles(options.out_dir);
+  const geo::Raster raster = geo::Raster::open(image);
+  expect_pixels_match_scene(tiles, raster, {1}, 128);
+
+  // The tile's window maps to the world where GDAL puts the same pixels.
+  const auto& scene = manifest.scenes.front();
+  for (const auto& [key, stored] : tiles) {
+    const geo::GeoTransform transform(scene.geotransform);
+    const geo::Point corner = transform.pixel_to_world(stored.window.x_off, stored.window.y_off);
+    double gdal[6];
+    raster.dataset().GetGeoTransform(gdal);
+    EXPECT_DOUBLE_EQ(corner.x, gdal[0] + stored.window.x_off * gdal[1]);
+    EXPECT_DOUBLE_EQ(corner.y, gdal[3] + stored.window.y_off * gdal[5]);
+  }
+
+  GDALDatasetUniquePtr vectors(GDALDataset::Open(labels.c_str(), GDAL_OF_VECTOR));
+  const auto reference = rasterize_scene(raster.info(), *vectors, {"-burn", "1"});
+  const Agreement agreement = compare_labels(tiles, reference, 900, 900, 128, 1);
+  EXPECT_LT(agreement.worst_tile_difference, 0.005);
+  EXPECT_GT(agreement.iou, 0.99);
+  // Nodata (0) pixels are ignored: the scene has some.
+  std::int64_t ignored = 0;
+  for (const auto& [key, stored] : tiles)
+    for (std::size_t i = 0; i < stored.labels.size(); ++i)
+      ignored += stored.labels[i] == 255 && stored.image[i] == 0;
+  EXPECT_GT(ignored, 0);
+}
+
+TEST(Tile, RealVegasRoadsGeographicCrsBufferedInMetres) {
+  const std::string image = test::real_data("spacenet3_vegas_roads/image.tif");
+  const std::string roads = test::real_data("spacenet3_vegas_roads/roads.geojson");
+  TileOptions options;
+  options.images = {image};
+  options.labels = {{"road", roads}};
+  options.classes = {"background", "road"};
+  options.line_width_m = {{"road", 6.0}};
+  options.tile = 256;
+  options.overlap = 0;
+  options.val_fraction = 0;
+  options.max_nodata = 1.0;
+  options.out_dir = test::fresh_directory("dataset");
+  const shards::Manifest manifest = tile_here(options);
+  ASSERT_EQ(manifest.bands.size(), 3u) << "the alpha band is a mask, not an input";
+  EXPECT_TRUE(manifest.tiling.at("alpha_as_mask").get<bool>());
+  const auto tiles = test::read_tiles(options.out_dir);
+  const geo::Raster raster = geo::Raster::open(image);
+  expect_pixels_match_scene(tiles, raster, {1, 2, 3}, 256);
+
+  // Independently: project the centre lines to UTM 11N, buffer 3 m there, back to degrees.
+  GDALDatasetUniquePtr source(GDALDataset::Open(roads.c_str(), GDAL_OF_VECTOR));
+  OGRSpatialReference utm, wgs84;
+  utm.importFromEPSG(32611);
+  wgs84.importFromEPSG(4326);
+  utm.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+  wgs84.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+  std::unique_ptr<OGRCoordinateTransformation> to_utm(
+      OGRCreateCoordinateTransformation(&wgs84, &utm));
+  std::unique_ptr<OGRCoordinateTransformation> to_wgs84(
+      OGRCreateCoordinateTransformation(&utm, &wgs84));
+  GDALDriver* memory = GetGDALDriverManager()->GetDriverByName("Memory");
+  GDALDatasetUniquePtr buffered(memory->Create("", 0, 0, 0, GDT_Unknown, nullptr));
+  OGRLayer* layer = buffered->CreateLayer("roads", &wgs84, wkbPolygon, nullptr);
+  for (auto& feature : *source->GetLayer(0)) {
+    std::unique_ptr<OGRGeometry> line(feature->GetGeometryRef()->clone());
+    line->transform(to_utm.get());
+    std::unique_ptr<OGRGeometry> area(line->Buffer(3.0, 16));
+    area->transform(to_wgs84.get());
+    OGRFeatureUniquePtr out(OGRFeature::CreateFeature(layer->GetLayerDefn()));
+    out->SetGeometry(area.get());
+    ASSERT_EQ(layer->CreateFeature(out.get()), OGRERR_NONE);
+  }
+  const auto reference = rasterize_scene(raster.info(), *buffered, {"-burn", "1"});
+  const Agreement agreement = compare_labels(tiles, reference, 1300, 1300, 256, 1);
+  EXPECT_LT(agreement.worst_tile_difference, 0.01);
+  EXPECT_GT(agreement.iou, 0.95);
+  // Pixels where alpha is 0 are ignored.
+  std::vector<std::uint8_t> alpha(1300 * 1300);
+  raster.read({0, 0, 1300, 1300}, {4}, GDT_Byte, alpha.data());
+  for (const auto& [key, stored] : tiles)
+    for (std::int64_t y = 0; y < 256 && stored.window.y_off + y < 1300; ++y)
+      for (std::int64_t x = 0; x < 256 && stored.window.x_off + x < 1300; ++x)
+        if (alpha[(stored.window.y_off + y) * 1300 + stored.window.x_off + x] == 0) {
+          ASSERT_EQ(stored.labels[y * 256 + x], 255);
+        }
+}
+
+TEST(Tile, RealKampalaMaskRaster) {
+  const std::string image = test::real_data("kampala_buildings/image.tif");
+  const std::string mask = test::real_data("kampala_buildings/mask.tif");
+  TileOptions options;
+  options.images = {image};
+  options.mask = mask;
+  options.classes = {"background", "building"};
+  options.tile = 256;
+  options.overlap = 64;
+  options.val_fraction = 0.25;
+  options.split_block = 1;
+  options.out_dir = test::fresh_directory("dataset");
+  const shards::Manifest manifest = tile_here(options);
+  const auto tiles = test::read_tiles(options.out_dir);
+  ASSERT_FALSE(tiles.empty());
+  const auto truth = test::read_band_u8(mask);
+  std::int64_t building = 0;
+  for (const auto& [key, stored] : tiles)
+    for (std::int64_t y = 0; y < 256; ++y)
+      for (std::int64_t x = 0; x < 256; ++x) {
+        const std::uint8_t label = stored.labels[static_cast<std::size_t>(y * 256 + x)];
+        if (stored.window.x_off + x >= 1024 || stored.window.y_off + y >= 1024)
+          continue;
+        if (label == 255)
+          continue;
+        ASSERT_EQ(label, truth[(stored.window.y_off + y) * 1024 + stored.window.x_off + x]);
+        building += label == 1;
+      }
+  EXPECT_GT(building, 0);
+  EXPECT_GT(manifest.class_pixels.at("train")[1], 0);
+}
+
+}  // namespace satunet::tiling
+
+namespace satunet {
+namespace {
+namespace fs = std::filesystem;
+
+struct Fixture {
+  std::string dir;
+  synth::SynthResult scene;
+};
+
+Fixture make_fixture(std::int64_t size = 128, int bands = 3, const std::string& name = "scene") {
+  Fixture fixture;
+  fixture.dir = test::fresh_directory("work-" + name);
+  fixture.scene = test::synthetic_scene(fixture.dir + "/" + name, size, 1, bands);
+  return fixture;
+}
+
+void expect_failure(const std::vector<std::string>& args, int code,
+                    const std::vector<std::string>& parts) {
+  const auto result = test::run_satunet(args);
+  EXPECT_EQ(result.exit_code, code) << result.err;
+  for (const std::string& part : parts)
+    EXPECT_NE(result.err.find(part), std::string::npos)
+        << "'" << part << "' not in: " << result.err;
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+}
+
+std::vector<std::string> tile_args(const Fixture& f, const std::string& out) {
+  return {"tile",
+          "--out",
+          out,
+          "--image",
+          f.scene.scene_path,
+          "--labels",
+          "building=" + f.scene.buildings_path,
+          "--labels",
+          "road=" + f.scene.roads_path,
+          "--width-field",
+          "width_m",
+          "--tile",
+          "64",
+          "-q"};
+}
+
+// A copy of a raster with its geotransform or CRS or grid changed.
+std::string altered_copy(const std::string& source, const std::string& target,
+                         bool drop_georeferencing, double shift_x = 0) {
+  geo::init_gdal();
+  GDALDatasetUniquePtr in(GDALDataset::Open(source.c_str(), GDAL_OF_RASTER));
+  GDALDriver* gtiff = GetGDALDriverManager()->GetDriverByName("GTiff");
+  GDALDatasetUniquePtr out(
+      gtiff->CreateCopy(target.c_str(), in.get(), FALSE, nullptr, nullptr, nullptr));
+  if (drop_georeferencing) {
+    out.reset();
+    // Rewrite without any georeferencing at all.
+    GDALDatasetUniquePtr plain(gtiff->Create(target.c_str(), in->GetRasterXSize(),
+                                             in->GetRasterYSize(), in->GetRasterCount(),
+                                             in->GetRasterBand(1)->GetRasterDataType(), nullptr));
+    std::vector<std::uint8_t> pixels(static_cast<std::size_t>(in->GetRasterXSize()) *
+                                     in->GetRasterYSize() * in->GetRasterCount() * 8);
+    EXPECT_EQ(in->RasterIO(GF_Read, 0, 0, in->GetRasterXSize(), in->GetRasterYSize(), pixels.data(),
+                           in->GetRasterXSize(), in->GetRasterYSize(),
+                           in->GetRasterBand(1)->GetRasterDataType(), in->GetRasterCount(), nullptr,
+                           0, 0, 0, nullptr),
+              CE_None);
+    EXPECT_EQ(plain->RasterIO(GF_Write, 0, 0, in->GetRasterXSize(), in->GetRasterYSize(),
+                              pixels.data(), in->GetRasterXSize(), in->GetRasterYSize(),
+                              in->GetRasterBand(1)->GetRasterDataType(), in->GetRasterCount(),
+                              nullptr, 0, 0, 0, nullptr),
+              CE_None);
+    int has_nodata = 0;
+    const double nodata = in->GetRasterBand(1)->GetNoDataValue(&has_nodata);
+    for (int band = 1; has_nodata && band <= plain->GetRasterCount(); ++band)
+      plain->GetRasterBand(band)->SetNoDataValue(nodata);
+    return target;
+  }
+  double transform[6];
+  out->GetGeoTransform(transform);
+  transform[0] += shift_x;
+  out->SetGeoTransform(transform);
+  return target;
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+}
+
+}  // namespace
+
+TEST(TileErrors, OptionValuesExitWithCode2) {
+  const Fixture f = make_fixture();
+  auto args = tile_args(f, f.dir + "/out");
+  args.erase(std::find(args.begin(), args.end(), "--tile"), args.end() - 1);  // keep -q
+  auto with = [&](std::vector<std::string> extra) {
+    auto all = args;
+    all.insert(all.end(), extra.begin(), extra.end());
+    return all;
+  };
+  expect_failure(with({"--tile", "100"}), 2, {"--tile must be a multiple of 16"});
+  expect_failure(with({"--overlap", "256"}), 2, {"--overlap must be in [0, tile)"});
+  expect_failure(with({"--val-fraction", "1.5"}), 2, {"--val-fraction must be in [0, 1)"});
+  expect_failure(with({"--line-width", "river=5"}), 2,
+                 {"--line-width: class 'river' is not in --classes (background,building,road)"});
+  expect_failure(
+      {"tile", "--out", f.dir + "/o", "--image", f.scene.scene_path, "--labels",
+       f.scene.buildings_path, "--class-field", "class", "--class-map", "building=bridge"},
+      2, {"--class-map: class 'bridge' is not in --classes"});
+  expect_failure({"tile", "--out", f.dir + "/o", "--image", f.scene.scene_path}, 2,
+                 {"no labels: give --labels CLASS=FILE or --mask FILE"});
+  EXPECT_FALSE(fs::exists(f.dir + "/out/manifest.json"));
+}
+
+TEST(TileErrors, MissingAndCorruptImages) {
+  const Fixture f = make_fixture();
+  auto args = tile_args(f, f.dir + "/out");
+  args[4] = f.dir + "/nothing.tif";
+  expect_failure(args, 1, {f.dir + "/nothing.tif: no such file"});
+  write_text(f.dir + "/corrupt.tif", "II*\0not really a tiff");
+  args[4] = f.dir + "/corrupt.tif";
+  expect_failure(args, 1, {f.dir + "/corrupt.tif: cannot open raster"});
+  EXPECT_FALSE(fs::exists(f.dir + "/out/manifest.json"));
+}
+
+TEST(TileErrors, UngeoreferencedSceneNeedsTheFlagAndAMask) {
+  const Fixture f = make_fixture();
+  const std::string plain = altered_copy(f.scene.scene_path, f.dir + "/plain.tif", true);
+  auto args = tile_args(f, f.dir + "/out");
+  args[4] = plain;
+  expect_failure(args, 1, {plain + ": raster has no georeferencing", "--allow-ungeoreferenced"});
+  const std::string mask = altered_copy(f.scene.truth_path, f.dir + "/plain_mask.tif", true);
+  const auto result = test::run_satunet({"tile", "--out", f.dir + "/ok", "--image", plain, "--mask",
+                                         mask, "--allow-ungeoreferenced", "--tile", "64", "-q"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_TRUE(fs::exists(f.dir + "/ok/manifest.json"));
+}
+
+TEST(TileErrors, VectorLabelsWithoutCrs) {
+  const Fixture f = make_fixture();
+  geo::init_gdal();
+  const std::string shp = f.dir + "/nocrs.shp";
+  {
+    GDALDriver* driver = GetGDALDriverManager()->GetDriverByName("ESRI Shapefile");
+    GDALDatasetUniquePtr out(driver->Create(shp.c_str(), 0, 0, 0, GDT_Unknown, nullptr));
+    OGRLayer* layer = out->CreateLayer("nocrs", nullptr, wkbPolygon, nullptr);
+    OGRFeatureUniquePtr feature(OGRFeature::CreateFeature(layer->GetLayerDefn()));
+    OGRPolygon square;
+    OGRLinearRing ring;
+    for (auto [x, y] : {std::pair{0.0, 0.0}, {1.0, 0.0}, {1.0, 1.0}, {0.0, 0.0}})
+      ring.addPoint(x, y);
+    square.addRing(&ring);
+    feature->SetGeometry(&square);
+    ASSERT_EQ(layer->CreateFeature(feature.get()), OGRERR_NONE);
+  }
+  expect_failure({"tile", "--out", f.dir + "/out", "--image", f.scene.scene_path, "--labels",
+                  "building=" + shp, "-q"},
+                 1, {shp + ": vector labels have no CRS"});
+}
+
+TEST(TileErrors, LabelsOutsideTheScenePrintBothExtents) {
+  const Fixture f = make_fixture();
+  const std::string far = f.dir + "/far.geojson";
+  write_text(far, R"({"type":"FeatureCollection","features":[{"type":"Feature","properties":{},
+    "geometry":{"type":"Polygon","coordinates":[[[100,10],[100.001,10],[100.001,10.001],[100,10]]]}}]})");
+  expect_failure({"tile", "--out", f.dir + "/out", "--image", f.scene.scene_path, "--labels",
+                  "building=" + far, "-q"},
+                 1,
+                 {far + ": labels do not overlap the scene " + f.scene.scene_path,
+                  "labels extent [", "scene extent [", "(in EPSG:32633"});
+  EXPECT_FALSE(fs::exists(f.dir + "/out/manifest.json"));
+}
+
+TEST(TileErrors, MaskOnAnotherGridOrWithUnknownClasses) {
+  const Fixture f = make_fixture();
+  const std::string shifted = altered_copy(f.scene.truth_path, f.dir + "/shifted.tif", false, 1.0);
+  expect_failure(
+      {"tile", "--out", f.dir + "/out", "--image", f.scene.scene_path, "--mask", shifted, "-q"}, 1,
+      {shifted + ": mask is on another grid than the scene"});
+  const Fixture other = make_fixture(192, 3, "bigger");
+  expect_failure({"tile", "--out", f.dir + "/out", "--image", f.scene.scene_path, "--mask",
+                  other.scene.truth_path, "-q"},
+                 1, {other.scene.truth_path + ": mask is 192 x 192 pixels but the scene"});
+  // truth.tif holds roads (2): not a class when only background and building are named.
+  expect_failure({"tile", "--out", f.dir + "/out", "--image", f.scene.scene_path, "--mask",
+                  f.scene.truth_path, "--classes", "background,building", "-q"},
+                 1,
+                 {f.scene.truth_path + ": class value 2 at pixel (",
+                  "is not in --classes (background,building)"});
+}
+
+TEST(TileErrors, ScenesWithDifferentBands) {
+  const Fixture three = make_fixture(128, 3, "rgb");
+  const Fixture four = make_fixture(128, 4, "rgbn");
+  expect_failure(
+      {"tile", "--out", three.dir + "/out", "--image", three.scene.scene_path, "--image",
+       four.scene.scene_path, "--labels", "building=" + three.scene.buildings_path, "-q"},
+      1,
+      {four.scene.scene_path + ": has 4 input bands (uint8) but",
+       "all scenes of a dataset need the same bands and data type"});
+}
+
+TEST(TileErrors, WriteFailureLeavesNoManifestAndNoShards) {
+  const Fixture f = make_fixture(1536);
+  const std::string out = f.dir + "/out";
+  auto args = tile_args(f, out);
+  for (const char* extra : {"--compress", "0", "--shard-tiles", "100000", "--val-fraction", "0"})
+    args.push_back(extra);
+  // MPI start-up needs files of a few MB; the uncompressed shard outgrows 4 MiB.
+  const auto result = test::run_satunet(args, 4 * 1024 * 1024);
+  EXPECT_EQ(result.exit_code, 1) << result.err;
+  EXPECT_NE(result.err.find(".h5"), std::string::npos) << result.err;
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+  EXPECT_FALSE(fs::exists(out + "/manifest.json"));
+  for (const auto& entry : fs::directory_iterator(out + "/shards"))
+    ADD_FAILURE() << "left behind: " << entry.path();
+}
+
+TEST(TileErrors, ExistingDatasetNeedsOverwrite) {
+  const Fixture f = make_fixture();
+  const std::string out = f.dir + "/out";
+  ASSERT_EQ(test::run_satunet(tile_args(f, out)).exit_code, 0);
+  expect_failure(tile_args(f, out), 1, {out + ": a dataset is already there; --overwrite"});
+  auto again = tile_args(f, out);
+  again.push_back("--overwrite");
+  const auto result = test::run_satunet(again);
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_TRUE(fs::exists(out + "/manifest.json"));
+}
+
+}  // namespace satunet
+
+namespace satunet {
+
+TEST(TileCli, ClassFieldAndMapGiveTheSameLabelsAsOneFilePerClass) {
+  const Fixture f = make_fixture(256);
+  const auto per_class = test::run_satunet(tile_args(f, f.dir + "/per-class"));
+  ASSERT_EQ(per_class.exit_code, 0) << per_class.err;
+  const auto by_field =
+      test::run_satunet({"tile", "--out", f.dir + "/by-field", "--image", f.scene.scene_path,
+                         "--labels", f.scene.buildings_path, "--labels", f.scene.roads_path,
+                         "--class-field", "class", "--class-map", "building=building,road=road",
+                         "--width-field", "width_m", "--tile", "64", "-q"});
+  ASSERT_EQ(by_field.exit_code, 0) << by_field.err;
+  const auto a = shards::Manifest::load(f.dir + "/per-class");
+  const auto b = shards::Manifest::load(f.dir + "/by-field");
+  EXPECT_EQ(a.class_pixels, b.class_pixels);
+  EXPECT_GT(a.class_pixels.at("train")[1], 0);
+  EXPECT_GT(a.class_pixels.at("train")[2], 0);
+}
+
+TEST(TileCli, ScenesCsvMixesMaskAndVectorScenes) {
+  const Fixture one = make_fixture(192, 3, "one");
+  const Fixture two = make_fixture(160, 3, "two");
+  const std::string csv = one.dir + "/scenes.csv";
+  std::ofstream(csv) << "image,mask,labels\n"
+                     << one.scene.scene_path << "," << one.scene.truth_path << ",\n"
+                     << two.scene.scene_path << ",,building=" << two.scene.buildings_path
+                     << ";road=" << two.scene.roads_path << "\n";
+  const auto result = test::run_satunet({"tile", "--out", one.dir + "/out", "--scenes", csv,
+                                         "--width-field", "width_m", "--tile", "64", "-q"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto manifest = shards::Manifest::load(one.dir + "/out");
+  ASSERT_EQ(manifest.scenes.size(), 2u);
+  EXPECT_GT(manifest.scenes[0].tiles, 0);
+  EXPECT_GT(manifest.scenes[1].tiles, 0);
+  EXPECT_EQ(manifest.scenes[0].width, 192);
+  EXPECT_EQ(manifest.scenes[1].width, 160);
+  EXPECT_NE(manifest.scenes[0].labels.find("mask"), std::string::npos);
+  expect_failure(
+      {"tile", "--out", one.dir + "/out2", "--scenes", csv, "--image", one.scene.scene_path}, 2,
+      {"give --image or --scenes, not both"});
+}
+
+}  // namespace satunet
+
+namespace satunet::tiling {
+namespace fs = std::filesystem;
+
+TEST(MpiTile, SameTilesAndStatisticsOnAnyRankCount) {
+  comm::MpiCommunicator world;
+  const std::string base =
+      std::string(SATUNET_TEST_TMP) + "/MpiTile.np" + std::to_string(world.size());
+  const std::string scene = base + "/scene";
+  if (world.rank() == 0) {
+    fs::remove_all(base);
+    test::synthetic_scene(scene, 400, 9);
+  }
+  world.barrier();
+
+  TileOptions options;
+  options.images = {scene + "/scene.tif"};
+  options.labels = {{"building", scene + "/buildings.geojson"}, {"road", scene + "/roads.geojson"}};
+  options.width_field = "width_m";
+  options.tile = 64;
+  options.overlap = 16;
+  options.val_fraction = 0.2;
+  options.split_block = 2;
+  options.keep_empty = 0.5;
+  options.shard_tiles = 7;
+  options.out_dir = base + "/parallel";
+  const shards::Manifest parallel = tile_dataset(options, world);
+  if (world.rank() != 0)
+    return;
+
+  comm::MpiCommunicator self(comm::MpiScope::self);
+  options.out_dir = base + "/serial";
+  const shards::Manifest serial = tile_dataset(options, self);
+
+  std::set<int> writers;
+  for (const auto& shard : parallel.shards)
+    writers.insert(shard.rank);
+  EXPECT_EQ(static_cast<int>(writers.size()), world.size()) << "every rank writes its own shards";
+  EXPECT_EQ(parallel.tiles_per_split, serial.tiles_per_split);
+  EXPECT_EQ(parallel.class_pixels, serial.class_pixels);
+  EXPECT_EQ(parallel.dropped, serial.dropped);
+  ASSERT_EQ(parallel.bands.size(), serial.bands.size());
+  for (std::size_t b = 0; b < serial.bands.size(); ++b) {
+    EXPECT_EQ(parallel.bands[b].count, serial.bands[b].count);
+    EXPECT_NEAR(parallel.bands[b].mean, serial.bands[b].mean, 1e-9 * serial.bands[b].mean);
+    EXPECT_NEAR(parallel.bands[b].std, serial.bands[b].std, 1e-9 * serial.bands[b].std);
+  }
+  const auto many = test::read_tiles(base + "/parallel");
+  const auto one = test::read_tiles(base + "/serial");
+  ASSERT_EQ(many.size(), one.size());
+  for (const auto& [key, tile] : one) {
+    const auto found = many.find(key);
+    ASSERT_NE(found, many.end()) << "tile missing on " << world.size() << " ranks";
+    EXPECT_EQ(found->second.split, tile.split);
+    EXPECT_EQ(found->second.image, tile.image);
+    EXPECT_EQ(found->second.labels, tile.labels);
+  }
+}
+
+}  // namespace satunet::tiling
