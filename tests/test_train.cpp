@@ -12,14 +12,17 @@
 #include <functional>
 #include <future>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
 #include "comm/mpi_communicator.hpp"
+#include "comm/versions.hpp"
 #include "common/hash.hpp"
 #include "common/timer.hpp"
 #include "model/checkpoint.hpp"
 #include "model/losses.hpp"
+#include "model/runtime.hpp"
 #include "predict/predictor.hpp"
 #include "scoring/evaluate.hpp"
 #include "stitch/stitcher.hpp"
@@ -438,6 +441,63 @@ TEST(TrainCli, SameSeedTwiceWritesByteIdenticalCheckpoints) {
   run(base + "/run");
   EXPECT_TRUE(first == test::file_bytes(base + "/run/checkpoints/last.pt"))
       << "checkpoints of two runs with the same seed differ";
+}
+
+}  // namespace satunet::train
+
+namespace satunet::train {
+namespace {
+
+// Epoch losses from a run's metrics.csv (the third column).
+std::vector<double> epoch_losses(const std::string& run) {
+  std::ifstream metrics(run + "/metrics.csv");
+  std::string line;
+  std::vector<double> losses;
+  std::getline(metrics, line);
+  while (std::getline(metrics, line))
+    losses.push_back(std::stod(line.substr(line.find(',', line.find(',') + 1) + 1)));
+  return losses;
+}
+
+}  // namespace
+
+TEST(TrainGpu, LossFallsAndTheCheckpointPredictsAlikeOnTheCpu) {
+  if (model::cuda_devices() == 0)
+    GTEST_SKIP() << "no CUDA device: training on a GPU cannot run here";
+  comm::MpiCommunicator self(comm::MpiScope::self);
+  const std::string base = shared_dataset(self, "TrainGpu", 512);
+  TrainOptions options = tiny(base + "/dataset", base + "/run");
+  options.model.base(8).depth(3);
+  options.max_steps = 0;
+  options.epochs = 6;
+  options.batch = 8;
+  const TrainResult result = train(options, self);
+  EXPECT_TRUE(result.replicas_identical);
+  const auto config = nlohmann::json::parse(test::file_bytes(base + "/run/config.json"));
+  EXPECT_EQ(config["device"], "cuda:0");
+  EXPECT_EQ(config["backend"], comm::nccl_built() ? "nccl" : "mpi");
+  EXPECT_EQ(config["precision"], "bf16 autocast");
+  const auto losses = epoch_losses(base + "/run");
+  ASSERT_EQ(losses.size(), 6u);
+  EXPECT_LT(losses.back(), losses.front() * 0.8) << "the loss falls under bf16 autocast";
+
+  // Written on the GPU, the checkpoint loads on the CPU (load_checkpoint maps to it) and
+  // predicts there the mask the GPU predicts in float32.
+  const std::string checkpoint = base + "/run/checkpoints/last.pt";
+  EXPECT_TRUE(model::load_checkpoint(checkpoint).model->parameters().front().is_cpu());
+  auto prediction = test::predict_options(checkpoint, base + "/scene/scene.tif", base + "/cpu");
+  prediction.device = comm::Device::cpu;
+  test::predict_alone(prediction, base + "/cpu.tif");
+  prediction.device = comm::Device::cuda;
+  prediction.precision = model::Precision::fp32;
+  prediction.out = base + "/cuda";
+  test::predict_alone(prediction, base + "/cuda.tif");
+  const auto cpu = test::read_band_u8(base + "/cpu.tif");
+  const auto cuda = test::read_band_u8(base + "/cuda.tif");
+  std::size_t differ = 0;
+  for (std::size_t i = 0; i < cpu.size(); ++i)
+    differ += cpu[i] != cuda[i];
+  EXPECT_LE(differ, cpu.size() / 1000) << differ << " of " << cpu.size() << " pixels differ";
 }
 
 }  // namespace satunet::train

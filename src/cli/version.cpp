@@ -1,12 +1,11 @@
 #include <H5public.h>
 #include <gdal.h>
-#include <torch/cuda.h>
-#include <torch/version.h>
 
 #include <sstream>
 
 #include "cli/command.hpp"
 #include "comm/versions.hpp"
+#include "model/runtime.hpp"
 
 namespace satunet::cli {
 
@@ -15,8 +14,8 @@ std::string version_text() {
   H5get_libversion(&major, &minor, &release);
   std::ostringstream out;
   out << "satunet " << SATUNET_VERSION << "\n"
-      << "LibTorch: " << TORCH_VERSION
-      << (torch::cuda::is_available() ? " (CUDA available)" : " (CPU)") << "\n"
+      << "LibTorch: " << model::libtorch_description() << "\n"
+      << "CUDA:     " << comm::cuda_version() << "\n"
       << "GDAL:     " << GDALVersionInfo("RELEASE_NAME") << "\n"
       << "HDF5:     " << major << "." << minor << "." << release << "\n"
       << "MPI:      " << comm::mpi_version() << "\n"

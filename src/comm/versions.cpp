@@ -3,6 +3,7 @@
 #include <mpi.h>
 
 #ifdef SATUNET_HAVE_NCCL
+#include <cuda_runtime_api.h>
 #include <nccl.h>
 #endif
 
@@ -25,6 +26,21 @@ std::string nccl_version() {
   // NCCL_VERSION(X,Y,Z) = X*10000 + Y*100 + Z since 2.9.
   return std::to_string(code / 10000) + "." + std::to_string(code / 100 % 100) + "." +
          std::to_string(code % 100);
+#else
+  return "not built";
+#endif
+}
+
+std::string cuda_version() {
+#ifdef SATUNET_HAVE_NCCL
+  auto text = [](int code) {
+    return code > 0 ? std::to_string(code / 1000) + "." + std::to_string(code % 1000 / 10)
+                    : std::string("none");
+  };
+  int runtime = 0, driver = 0;
+  cudaRuntimeGetVersion(&runtime);
+  cudaDriverGetVersion(&driver);
+  return "runtime " + text(runtime) + ", driver " + text(driver);
 #else
   return "not built";
 #endif

@@ -51,6 +51,16 @@ struct UNetOptions {
   static UNetOptions from_json(const std::string& json);
 };
 
+// Arithmetic of the forward pass: auto is bf16 autocast on CUDA and float32 on CPU.
+enum class Precision { automatic, fp32, bf16 };
+inline const options::EnumNames<Precision>& enum_names(Precision) {
+  static const options::EnumNames<Precision> names{
+      {Precision::automatic, "auto"}, {Precision::fp32, "fp32"}, {Precision::bf16, "bf16"}};
+  return names;
+}
+// Whether to run under bf16 autocast; UsageError for bf16 off the GPU.
+bool bf16_autocast(Precision precision, bool on_gpu);
+
 enum class LossKind { ce, dice, ce_dice, focal };
 inline const options::EnumNames<LossKind>& enum_names(LossKind) {
   static const options::EnumNames<LossKind> names{{LossKind::ce, "ce"},

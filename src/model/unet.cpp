@@ -262,8 +262,10 @@ void set_threads(int threads) {
   torch::set_num_threads(std::max(1, threads));
 }
 
-int cuda_devices() {
-  return torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0;
+bool bf16_autocast(Precision precision, bool on_gpu) {
+  if (precision == Precision::bf16 && !on_gpu)
+    throw UsageError("--precision bf16 needs a GPU: bf16 autocast runs on CUDA");
+  return on_gpu && precision != Precision::fp32;
 }
 
 }  // namespace satunet::model

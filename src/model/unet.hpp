@@ -9,6 +9,7 @@
 
 #include "common/error.hpp"
 #include "model/model_options.hpp"
+#include "model/runtime.hpp"
 
 #define MODEL_CHECK(cond, ...) SATUNET_CHECK_IN("model", cond, __VA_ARGS__)
 
@@ -99,8 +100,5 @@ std::uint64_t state_digest(torch::nn::Module& module);
 
 // LibTorch starts with one intra-op thread here; jobs set it explicitly.
 void set_threads(int threads);
-
-// The GPUs LibTorch can use on this node: 0 without CUDA or without a device.
-int cuda_devices();
 
 }  // namespace satunet::model

@@ -21,6 +21,7 @@
 #include "geo/raster.hpp"
 #include "geo/window_grid.hpp"
 #include "model/checkpoint.hpp"
+#include "model/torch_compat.hpp"
 #include "predict/window_reader.hpp"
 #include "shards/prediction.hpp"
 
@@ -50,14 +51,19 @@ geo::InputBands choose_bands(const geo::RasterInfo& info, const std::vector<int>
   return bands;
 }
 
-torch::Tensor class_probabilities(model::UNet& model, const torch::Tensor& images,
-                                  shards::Tta tta) {
-  torch::Tensor sum = torch::softmax(model->forward(images), 1);
+// Softmax in float32 whatever the precision of the forward pass.
+torch::Tensor class_probabilities(model::UNet& model, const torch::Tensor& images, shards::Tta tta,
+                                  bool bf16) {
+  const model::compat::CudaBf16Autocast autocast(bf16);
+  auto probabilities = [&](const torch::Tensor& input) {
+    return torch::softmax(model->forward(input).to(torch::kFloat32), 1);
+  };
+  torch::Tensor sum = probabilities(images);
   if (tta == shards::Tta::flips) {
     // Each flip of the input, predicted and flipped back: the mean of the four views.
     for (const std::vector<int64_t>& dims :
          {std::vector<int64_t>{3}, std::vector<int64_t>{2}, std::vector<int64_t>{2, 3}})
-      sum += torch::softmax(model->forward(images.flip(dims)), 1).flip(dims);
+      sum += probabilities(images.flip(dims)).flip(dims);
     sum /= 4.0;
   }
   return sum;
@@ -110,6 +116,7 @@ class ScenePredictor {
         comm::place(std::nullopt, options.device, comm, model::cuda_devices());
     if (placement.on_gpu)
       device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(placement.gpu));
+    bf16_ = model::bf16_autocast(options.precision, placement.on_gpu);
     checkpoint_.model->to(device_);
     checkpoint_.model->eval();
     bound_block_cache();
@@ -127,7 +134,7 @@ class ScenePredictor {
     if (comm_.rank() == 0)
       log::info("predict: ", scene_.info().path, ": ", total, " windows of ", tile_,
                 " px (overlap >= ", overlap_, ") on ", comm_.size(), " ranks, batch ",
-                options_.batch, ", device ", device_.str());
+                options_.batch, ", device ", device_.str(), bf16_ ? ", bf16 autocast" : "");
 
     shards::PredictionWriter writer(options_.out + "/" + shard_name(comm_.rank(), comm_.size()),
                                     shard_header(total), options_.compress);
@@ -218,8 +225,8 @@ class ScenePredictor {
         next = prepare(start + batch_size);  // read the next batch while this one runs
       const torch::Tensor images =
           torch::from_blob(batch->images.data(), {batch_size, channels, tile_, tile_}).to(device_);
-      const torch::Tensor encoded =
-          encode(class_probabilities(checkpoint_.model, images, options_.tta), options_.encoding);
+      const torch::Tensor encoded = encode(
+          class_probabilities(checkpoint_.model, images, options_.tta, bf16_), options_.encoding);
       if (written)
         written->wait();
       written = writing.submit([&writer, batch, encoded, window_values] {
@@ -264,6 +271,7 @@ class ScenePredictor {
   int overlap_;
   geo::WindowGrid grid_;
   torch::Device device_{torch::kCPU};
+  bool bf16_ = false;
 };
 
 }  // namespace
@@ -294,6 +302,8 @@ const options::Table<PredictOptions>& predict_option_table() {
                  "LibTorch threads per rank; 0: cores per node / ranks per node")
           .value("device", &O::device,
                  "auto (the GPU of the rank's local rank when LibTorch has CUDA), cpu or cuda")
+          .value("precision", &O::precision,
+                 "auto (bf16 autocast on GPUs, float32 on CPUs), fp32 or bf16 (GPUs only)")
           .flag("overwrite", &O::overwrite, "replace an existing prediction in --out")
           .value("stitch-to", &O::stitch_to,
                  "stitch the prediction into this class map when done (rank 0)", "MASK.tif");

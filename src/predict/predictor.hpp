@@ -8,6 +8,7 @@
 #include "comm/communicator.hpp"
 #include "comm/placement.hpp"
 #include "common/options.hpp"
+#include "model/model_options.hpp"
 #include "shards/prediction.hpp"
 
 namespace satunet::predict {
@@ -26,6 +27,7 @@ struct PredictOptions {
   std::vector<int> bands;  // 1-based; empty: every band but alpha (as satunet tile)
   int threads = 0;         // LibTorch threads per rank; 0: cores per node / ranks per node
   comm::Device device = comm::Device::automatic;
+  model::Precision precision = model::Precision::automatic;
   bool overwrite = false;
   std::string stitch_to;     // a class map to stitch into when done (rank 0)
   std::string command_line;  // recorded in prediction.json

@@ -1,13 +1,10 @@
 #include "train/optimizer_state.hpp"
 
 #include "common/error.hpp"
+#include "model/torch_compat.hpp"
 
 namespace satunet::train {
 namespace {
-
-std::string key_of(const torch::Tensor& parameter) {
-  return c10::guts::to_string(parameter.unsafeGetTensorImpl());
-}
 
 void write_tensor(torch::serialize::OutputArchive& archive, const std::string& name,
                   const torch::Tensor& tensor) {
@@ -27,7 +24,7 @@ void save_optimizer_state(const torch::optim::Optimizer& optimizer,
                           torch::serialize::OutputArchive& archive) {
   const auto& state = optimizer.state();
   for (std::size_t i = 0; i < parameters.size(); ++i) {
-    const auto found = state.find(key_of(parameters[i]));
+    const auto found = state.find(model::compat::optimizer_state_key(optimizer, parameters[i]));
     if (found == state.end())
       continue;
     const std::string prefix = "p" + std::to_string(i) + "_";
@@ -60,14 +57,14 @@ void load_optimizer_state(torch::optim::Optimizer& optimizer,
       restored->exp_avg(read_tensor(archive, prefix + "exp_avg"));
       restored->exp_avg_sq(read_tensor(archive, prefix + "exp_avg_sq"));
       restored->max_exp_avg_sq(read_tensor(archive, prefix + "max_exp_avg_sq"));
-      state[key_of(parameters[i])] = std::move(restored);
+      state[model::compat::optimizer_state_key(optimizer, parameters[i])] = std::move(restored);
     } else {
       torch::Tensor momentum = read_tensor(archive, prefix + "momentum_buffer");
       if (!momentum.defined())
         continue;
       auto restored = std::make_unique<torch::optim::SGDParamState>();
       restored->momentum_buffer(momentum);
-      state[key_of(parameters[i])] = std::move(restored);
+      state[model::compat::optimizer_state_key(optimizer, parameters[i])] = std::move(restored);
     }
   }
 }

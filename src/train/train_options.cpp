@@ -77,6 +77,8 @@ const options::Table<TrainOptions>& train_option_table() {
                  "LibTorch threads per rank; 0: cores per node / ranks per node")
           .value("backend", &O::backend,
                  "auto, mpi or nccl (auto: nccl when LibTorch has CUDA and NCCL is built)")
+          .value("precision", &O::precision,
+                 "auto (bf16 autocast on GPUs, float32 on CPUs), fp32 or bf16 (GPUs only)")
           .value("bucket-mb", &O::bucket_mb, "gradient bucket size in MB")
           .value("val-every", &O::val_every, "validate every N epochs")
           .value("checkpoint-every", &O::checkpoint_every,

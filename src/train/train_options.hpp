@@ -49,6 +49,7 @@ struct TrainOptions {
   std::uint64_t seed = 1;
   int threads = 0;  // per rank; 0: cores per node / ranks per node
   comm::Backend backend = comm::Backend::automatic;
+  model::Precision precision = model::Precision::automatic;
   double bucket_mb = 25;
   std::int64_t val_every = 1;         // epochs
   std::int64_t checkpoint_every = 0;  // optimizer steps; 0: at epoch ends only

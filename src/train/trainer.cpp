@@ -1,7 +1,6 @@
 #include "train/trainer.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -27,6 +26,7 @@
 #include "data/sampler.hpp"
 #include "model/checkpoint.hpp"
 #include "model/losses.hpp"
+#include "model/torch_compat.hpp"
 #include "model/unet.hpp"
 #include "scoring/confusion_matrix.hpp"
 #include "train/optimizer_state.hpp"
@@ -103,6 +103,7 @@ class Run {
         comm::place(options.backend, comm::Device::automatic, world, model::cuda_devices());
     if (placement.on_gpu)
       device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(placement.gpu));
+    bf16_ = model::bf16_autocast(options.precision, placement.on_gpu);
     comm_ = comm::make_communicator(placement, world);
     const auto& manifest = train_set_.manifest();
     if (manifest.tiles_per_split.count("val") && manifest.tiles_per_split.at("val") > 0)
@@ -271,6 +272,8 @@ class Run {
                                {"model", nlohmann::json::parse(net_->options().to_json())},
                                {"world_size", world_.size()},
                                {"backend", comm_->backend()},
+                               {"device", device_.str()},
+                               {"precision", bf16_ ? "bf16 autocast" : "fp32"},
                                {"batch_per_rank", options_.batch},
                                {"accumulate", options_.accumulate},
                                {"optimizer", options::enum_name(options_.optimizer)},
@@ -338,23 +341,11 @@ class Run {
       log::warn("replicas diverged: their weights differ from rank 0's");
   }
 
-  // On CUDA the forward pass and the loss run under bf16 autocast (no loss scaling needed:
-  // bf16 has float32's range); on CPU in float32.
+  // On CUDA the forward pass runs under bf16 autocast unless --precision fp32 (the loss in
+  // float32 either way); on CPU in float32.
   torch::Tensor forward_loss(const torch::Tensor& images, const torch::Tensor& labels) {
-    if (!device_.is_cuda())
-      return (*loss_)(net_->forward(images), labels);
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(true);
-    torch::Tensor loss;
-    try {
-      loss = (*loss_)(net_->forward(images).to(torch::kFloat32), labels);
-    } catch (...) {
-      at::autocast::set_enabled(false);
-      throw;
-    }
-    at::autocast::set_enabled(false);
-    at::autocast::clear_cache();
-    return loss;
+    const model::compat::CudaBf16Autocast autocast(bf16_);
+    return (*loss_)(net_->forward(images).to(torch::kFloat32), labels);
   }
 
   bool agree_to_stop() {
@@ -449,6 +440,7 @@ class Run {
   data::ShardDataset train_set_;
   std::optional<data::ShardDataset> val_set_;
   torch::Device device_{torch::kCPU};
+  bool bf16_ = false;
   std::unique_ptr<comm::Communicator> comm_;
   std::string checkpoint_dir_;
   std::optional<model::LoadedCheckpoint> loaded_;

@@ -1,8 +1,9 @@
 // The bare model forward that `satunet predict` is compared with: the same windows of the same
 // scene, read and normalised into memory first, then only forward + softmax is timed.
 //   satunet_bench_infer checkpoint OUT.pt BASE DEPTH TILE    a random-weight checkpoint
-//   satunet_bench_infer forward CHECKPOINT SCENE TILE OVERLAP BATCH THREADS
-// `forward` prints: windows, seconds of forward passes, scene megapixels per second.
+//   satunet_bench_infer forward CHECKPOINT SCENE TILE OVERLAP BATCH THREADS [cpu|cuda [fp32|bf16]]
+// `forward` prints: windows, seconds of forward passes, scene megapixels per second. On CUDA
+// the timed loop includes the copies to and from the device, as predict has them.
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -13,6 +14,7 @@
 #include "geo/raster.hpp"
 #include "geo/window_grid.hpp"
 #include "model/checkpoint.hpp"
+#include "model/torch_compat.hpp"
 
 namespace {
 
@@ -33,9 +35,12 @@ int make_checkpoint(const std::string& path, int base, int depth, int tile) {
 }
 
 int time_forward(const std::string& checkpoint, const std::string& scene_path, int tile,
-                 int overlap, int batch, int threads) {
+                 int overlap, int batch, int threads, const std::string& device_name,
+                 const std::string& precision) {
   model::set_threads(threads);
   model::LoadedCheckpoint loaded = model::load_checkpoint(checkpoint);
+  const torch::Device device = device_name == "cuda" ? torch::kCUDA : torch::kCPU;
+  loaded.model->to(device);
   loaded.model->eval();
   const geo::Raster scene = geo::Raster::open(scene_path);
   const geo::RasterInfo& info = scene.info();
@@ -61,12 +66,15 @@ int time_forward(const std::string& checkpoint, const std::string& scene_path, i
               40.0f;
   }
   torch::InferenceMode inference;
+  const model::compat::CudaBf16Autocast autocast(device.is_cuda() && precision == "bf16");
   Stopwatch clock;
   for (std::int64_t b = 0; b < batches; ++b) {
     const torch::Tensor input =
         torch::from_blob(images.data() + static_cast<std::size_t>(b * batch) * window_values,
-                         {batch, 3, tile, tile});
-    const torch::Tensor probabilities = torch::softmax(loaded.model->forward(input), 1);
+                         {batch, 3, tile, tile})
+            .to(device);
+    const torch::Tensor probabilities =
+        torch::softmax(loaded.model->forward(input).to(torch::kFloat32), 1).cpu();
     (void)probabilities.data_ptr();
   }
   const double seconds = clock.seconds();
@@ -82,11 +90,13 @@ int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
   if (args.size() == 5 && args[0] == "checkpoint")
     return make_checkpoint(args[1], std::stoi(args[2]), std::stoi(args[3]), std::stoi(args[4]));
-  if (args.size() == 7 && args[0] == "forward")
+  if (args.size() >= 7 && args.size() <= 9 && args[0] == "forward")
     return time_forward(args[1], args[2], std::stoi(args[3]), std::stoi(args[4]),
-                        std::stoi(args[5]), std::stoi(args[6]));
+                        std::stoi(args[5]), std::stoi(args[6]), args.size() > 7 ? args[7] : "cpu",
+                        args.size() > 8 ? args[8] : "fp32");
   std::fprintf(stderr,
                "usage: satunet_bench_infer checkpoint OUT.pt BASE DEPTH TILE\n"
-               "       satunet_bench_infer forward CHECKPOINT SCENE TILE OVERLAP BATCH THREADS\n");
+               "       satunet_bench_infer forward CHECKPOINT SCENE TILE OVERLAP BATCH THREADS "
+               "[cpu|cuda [fp32|bf16]]\n");
   return 2;
 }

@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# The GPU proof, one command on the GPU node the device tool lends (one NVIDIA H200, LibTorch 2.x
+# and NCCL in its Python environment, no MPI, GDAL, HDF5 or Boost, no network):
+#   1. unpack launch/gpu/pack.sh's kit into / without overwriting a file the image has;
+#   2. configure and build satunet against the image's LibTorch, NCCL and nvcc;
+#   3. run the GPU tests (NcclGpu, PredictGpu, TrainGpu) on one rank: one GPU means one NCCL
+#      rank (NCCL refuses two ranks on one device);
+#   4. measure, side by side: the NCCL all-reduce on device buffers; training samples/s of
+#      satunet and of PyTorch eager (the same U-Net, batch, tile and data) in fp32 and bf16;
+#      prediction Mpx/s in fp32 and bf16 against the bare forward, and how many mask pixels
+#      bf16 changes.
+# Everything it prints is also in $OUT/gpu-report.txt (build/gpu-check/ without $OUT).
+#   launch/gpu/check.sh          on the GPU node (from the repository root, kit carried)
+#   launch/gpu/check.sh --cpu    here: the same end to end, the GPU steps skipped, tiny sizes
+# Environment: SATUNET_GPU_BUILD_DIR (default build-gpu), SATUNET_GPU_KIT (default
+# build/gpu-kit/satunet-gpu-kit.tar.xz).
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 1
+mode=gpu
+if [[ ${1:-} == --cpu ]]; then mode=cpu; fi
+out=${OUT:-build/gpu-check}
+mkdir -p "$out"
+report=$out/gpu-report.txt
+: >"$report"
+exec > >(tee -a "$report") 2>&1
+build=${SATUNET_GPU_BUILD_DIR:-build-gpu}
+kit=${SATUNET_GPU_KIT:-build/gpu-kit/satunet-gpu-kit.tar.xz}
+work=$build/gpu-work
+satunet=$build/satunet
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+failures=0
+summary=()
+
+step() { printf '\n== %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
+fail() {
+  echo "FAILED: $*"
+  failures=$((failures + 1))
+}
+note() { summary+=("$*"); }
+# The last row's value of column `name` in a CSV file.
+csv_last() { awk -F, -v name="$2" 'NR == 1 {for (i = 1; i <= NF; i++) if ($i == name) c = i}
+  END {print $c}' "$1"; }
+
+# Sizes: enough work for steady timings on an H200; seconds on a 2-core CPU.
+if [[ $mode == gpu ]]; then
+  train_scene=4096 epochs=8 base=16 depth=4 batch=16 predict_scene=8192 predict_batch=32
+  torch_steps=120 precisions=(fp32 bf16) device=cuda
+else
+  train_scene=512 epochs=2 base=4 depth=2 batch=2 predict_scene=512 predict_batch=4
+  torch_steps=4 precisions=(fp32) device=cpu
+fi
+
+step "machine ($mode mode)"
+date -u
+grep -h PRETTY_NAME /etc/os-release 2>/dev/null
+echo "cores: $(nproc)"
+if [[ $mode == gpu ]]; then
+  nvidia-smi -L || fail "nvidia-smi"
+  nvcc --version | tail -2
+  python3 -c 'import torch; print("python torch", torch.__version__, "CUDA", torch.version.cuda)'
+fi
+
+step "kit: $kit"
+if [[ ! -f $kit ]]; then
+  fail "no kit: run launch/gpu/pack.sh here and carry build/gpu-kit"
+  exit 1
+fi
+if [[ $mode == gpu ]]; then
+  tar -C / --skip-old-files -xJf "$kit" || fail "unpacking the kit"
+  ldconfig
+  echo "unpacked $(tar -tJf "$kit" | wc -l) paths (files the image has were kept)"
+else
+  # Here every file of the kit is the system's own: what the build below uses.
+  missing=0
+  while read -r path; do
+    if [[ ! -e /$path && ! -L /$path ]]; then missing=$((missing + 1)); fi
+  done < <(tar -tJf "$kit")
+  echo "kit lists $(tar -tJf "$kit" | wc -l) paths, $missing missing from this system"
+  ((missing == 0)) || fail "$missing paths of the kit are not on this system"
+fi
+
+step "configure"
+cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=Release)
+if [[ $mode == gpu ]]; then
+  torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
+  nccl_dir=$(python3 -c 'import nvidia.nccl as n; print(list(n.__path__)[0])')
+  nccl_library=$(find "$nccl_dir/lib" -name 'libnccl.so*' | sort | head -1)
+  cmake_args+=(-DCMAKE_PREFIX_PATH="$torch_prefix" -DSATUNET_WITH_NCCL=ON
+    -DNCCL_INCLUDE_DIR="$nccl_dir/include" -DNCCL_LIBRARY="$nccl_library"
+    -DCUDAToolkit_ROOT=/usr/local/cuda -DSATUNET_USE_CCACHE=OFF)
+  export LD_LIBRARY_PATH="$nccl_dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+cmake -S . -B "$build" "${cmake_args[@]}" >"$out/configure.log" 2>&1 ||
+  { tail -40 "$out/configure.log"; fail "configure"; exit 1; }
+grep -E "satunet:|Torch|CUDA" "$out/configure.log" | head -8
+
+step "build"
+cmake --build "$build" -j "$(nproc)" --target satunet satunet_tests satunet_bench_infer \
+  >"$out/build.log" 2>&1 || { grep -E "error|Error" "$out/build.log" | head -40; fail "build"; exit 1; }
+tail -1 "$out/build.log"
+"$satunet" --version
+
+step "GPU tests: NcclGpu, PredictGpu, TrainGpu on one rank"
+# In CPU mode they report themselves skipped; the placement and NCCL checks run either way.
+"$build/tests/satunet_tests" --gtest_filter='NcclGpu.*:PredictGpu.*:TrainGpu.*:Nccl.*:Placement.*' \
+  --gtest_color=no 2>&1 | grep -E '^\[ *(RUN|OK|FAILED|SKIPPED|PASSED) *\]|Failure|Expected|Which is|skip' |
+  tee "$out/tests.log"
+if grep -q '^\[  FAILED  \]' "$out/tests.log"; then fail "GPU tests"; fi
+# One line per test ends in its time: "[  SKIPPED ] Suite.Name (0 ms)".
+count() { grep -cE "^\[ *$1 *\] [A-Za-z]+\.[A-Za-z]+ \(" "$out/tests.log"; }
+note "GPU tests: $(count OK) passed, $(count SKIPPED) skipped, $(count FAILED) failed" \
+  "$(grep -E '^\[  SKIPPED \] [A-Za-z]+\.[A-Za-z]+ \(' "$out/tests.log" | awk '{print $4}' |
+    paste -sd ' ' | sed 's/^./(skipped: &/; s/$/)/; s/^)$//')"
+
+step "all-reduce"
+if [[ $mode == gpu ]]; then
+  "$satunet" bench allreduce --backend nccl --max-bytes 256M --iterations 20 | tee "$out/allreduce.txt" ||
+    fail "bench allreduce --backend nccl"
+else
+  "$satunet" bench allreduce --backend mpi --max-bytes 1M --iterations 3 | tee "$out/allreduce.txt" ||
+    fail "bench allreduce"
+fi
+note "all-reduce, largest size: $(grep -v '^#' "$out/allreduce.txt" | tail -1 | awk '{print $1 " bytes, " $3 " us, algbw " $4 " GB/s, busbw " $5 " GB/s"}')"
+
+step "training: satunet and PyTorch eager, U-Net base $base depth $depth, 256 px, batch $batch"
+rm -rf "$work"
+mkdir -p "$work"
+if ! "$satunet" synth --out "$work/train-scene" --size "$train_scene" --seed 2 -q >/dev/null ||
+  ! "$satunet" tile --out "$work/dataset" --image "$work/train-scene/scene.tif" \
+    --labels "building=$work/train-scene/buildings.geojson" \
+    --labels "road=$work/train-scene/roads.geojson" --width-field width_m --tile 256 \
+    --overlap 0 --val-fraction 0.1 --split-block 2 --threads "$(nproc)" -q >/dev/null; then
+  fail "making the training dataset"
+fi
+declare -A satunet_rate torch_rate
+for precision in "${precisions[@]}"; do
+  if "$satunet" train --data "$work/dataset" --out "$work/run-$precision" --base "$base" \
+    --depth "$depth" --batch "$batch" --epochs "$epochs" --precision "$precision" \
+    --threads "$(nproc)" -q >"$work/train-$precision.log" 2>&1; then
+    satunet_rate[$precision]=$(csv_last "$work/run-$precision/metrics.csv" samples_per_s)
+    echo "satunet $precision: ${satunet_rate[$precision]} samples/s (last of $epochs epochs)"
+  else
+    cat "$work/train-$precision.log"
+    fail "satunet train --precision $precision"
+  fi
+done
+satunet_parameters=$("$satunet" info "$work/run-fp32/checkpoints/last.pt" --json 2>/dev/null |
+  awk -F': ' '/"parameters"/ {gsub(/,/, "", $2); print $2}')
+if python3 -c 'import torch, h5py' 2>/dev/null; then
+  python3 launch/gpu/torch_reference.py --dataset "$work/dataset" --base "$base" --depth "$depth" \
+    --batch "$batch" --steps "$torch_steps" --device "$device" \
+    --precisions "$(
+      IFS=,
+      echo "${precisions[*]}"
+    )" | tee "$work/torch.jsonl" || fail "the PyTorch reference"
+  while read -r line; do
+    precision=$(sed -n 's/.*"precision": "\([a-z0-9]*\)".*/\1/p' <<<"$line")
+    torch_rate[$precision]=$(sed -n 's/.*"samples_per_s": \([0-9.]*\).*/\1/p' <<<"$line")
+    torch_parameters=$(sed -n 's/.*"parameters": \([0-9]*\).*/\1/p' <<<"$line")
+  done <"$work/torch.jsonl"
+  if [[ ${torch_parameters:-} != "$satunet_parameters" ]]; then
+    fail "parameter counts differ: satunet $satunet_parameters, PyTorch ${torch_parameters:-?}"
+  fi
+else
+  echo "PyTorch reference: not run (python3 here has no torch and h5py)"
+fi
+for precision in "${precisions[@]}"; do
+  ours=${satunet_rate[$precision]:-}
+  theirs=${torch_rate[$precision]:-}
+  ratio=$(awk -v a="$ours" -v b="$theirs" 'BEGIN {if (a > 0 && b > 0) printf "%.2f", a / b; else print "-"}')
+  note "training $precision ($satunet_parameters parameters): satunet ${ours:--} samples/s," \
+    "PyTorch ${theirs:--} samples/s, ratio $ratio"
+done
+
+step "prediction: $predict_scene x $predict_scene px, windows of 256, batch $predict_batch"
+"$satunet" synth --out "$work/predict-scene" --size "$predict_scene" --seed 3 -q >/dev/null ||
+  fail "the prediction scene"
+checkpoint=$work/run-fp32/checkpoints/last.pt
+for precision in "${precisions[@]}"; do
+  if "$satunet" predict --checkpoint "$checkpoint" --image "$work/predict-scene/scene.tif" \
+    --out "$work/pred-$precision" --device "$device" --precision "$precision" \
+    --batch "$predict_batch" --threads "$(nproc)" --overwrite --stitch-to "$work/mask-$precision.tif" \
+    -q >"$work/predict-$precision.log" 2>&1; then
+    read -r windows megapixels seconds < <(sed -n \
+      's/^predicted \([0-9]*\) windows (\([0-9.]*\) Mpx) in \([0-9.]*\) s.*/\1 \2 \3/p' \
+      "$work/predict-$precision.log")
+    predict_rate=$(awk -v m="$megapixels" -v s="$seconds" 'BEGIN {printf "%.1f", m / s}')
+    forward=$("$build/tests/bench/satunet_bench_infer" forward "$checkpoint" \
+      "$work/predict-scene/scene.tif" 256 64 "$predict_batch" "$(nproc)" "$device" "$precision")
+    forward_rate=$(awk '{printf "%.1f", $3}' <<<"$forward")
+    note "predict $precision: $predict_rate Mpx/s ($windows windows in $seconds s); bare" \
+      "forward $forward_rate Mpx/s; ratio $(awk -v a="$predict_rate" -v b="$forward_rate" \
+        'BEGIN {printf "%.2f", a / b}')"
+  else
+    cat "$work/predict-$precision.log"
+    fail "satunet predict --precision $precision"
+  fi
+done
+if [[ $mode == gpu ]]; then
+  "$satunet" evaluate --pred "$work/mask-bf16.tif" --truth "$work/mask-fp32.tif" \
+    --json "$work/agreement.json" -q >/dev/null || fail "comparing the bf16 and fp32 masks"
+  agreement=$(sed -n 's/.*"pixel_accuracy": *\([0-9.e-]*\).*/\1/p' "$work/agreement.json" | head -1)
+  note "bf16 mask equals the fp32 mask on $(awk -v a="$agreement" 'BEGIN {printf "%.3f", 100 * a}') % of pixels (goal >= 99.9 %)"
+  if awk -v a="$agreement" 'BEGIN {exit !(a < 0.999)}'; then fail "bf16 and fp32 masks differ"; fi
+fi
+
+step "summary ($mode mode, $(date -u +%Y-%m-%d))"
+for line in "${summary[@]}"; do echo "  $line"; done
+if ((failures)); then
+  echo "$failures step(s) failed"
+  exit 1
+fi
+echo "every step passed"

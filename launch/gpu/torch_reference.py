@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""PyTorch eager, side by side with `satunet train` in launch/gpu/check.sh.
+
+The same U-Net as satunet's (plain blocks of two 3x3 convolutions without bias, batch norm and
+ReLU; max pooling; transposed-convolution upsampling; the skip features before the upsampled
+ones; a 1x1 head), the same loss (cross-entropy, label 255 ignored), AdamW with the same rate
+and decay, the same batch, tile and dataset. The tiles are normalised with the manifest's band
+statistics and held in GPU memory, so PyTorch has no loader at all: its best case.
+
+Prints one JSON line per precision: {"precision", "samples_per_s", "parameters", ...}.
+"""
+import argparse
+import json
+import os
+import time
+
+import h5py
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def conv_block(inputs, outputs):
+    return nn.Sequential(
+        nn.Conv2d(inputs, outputs, 3, padding=1, bias=False), nn.BatchNorm2d(outputs),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(outputs, outputs, 3, padding=1, bias=False), nn.BatchNorm2d(outputs),
+        nn.ReLU(inplace=True))
+
+
+class UNet(nn.Module):
+    def __init__(self, bands, classes, base, depth):
+        super().__init__()
+        self.down = nn.ModuleList()
+        channels = bands
+        for level in range(depth):
+            self.down.append(conv_block(channels, base << level))
+            channels = base << level
+        self.bottleneck = conv_block(channels, 2 * channels)
+        channels *= 2
+        self.transpose = nn.ModuleList()
+        self.up = nn.ModuleList()
+        for level in reversed(range(depth)):
+            width = base << level
+            self.transpose.append(nn.ConvTranspose2d(channels, width, 2, stride=2))
+            self.up.append(conv_block(2 * width, width))
+            channels = width
+        self.head = nn.Conv2d(channels, classes, 1)
+
+    def forward(self, x):
+        skips = []
+        for block in self.down:
+            x = block(x)
+            skips.append(x)
+            x = F.max_pool2d(x, 2)
+        x = self.bottleneck(x)
+        for transpose, block in zip(self.transpose, self.up):
+            up = transpose(x)
+            x = block(torch.cat([skips.pop(), up], 1))
+        return self.head(x)
+
+
+def load_train_tiles(dataset, device):
+    with open(os.path.join(dataset, "manifest.json")) as file:
+        manifest = json.load(file)
+    images, labels = [], []
+    for shard in manifest["shards"]:
+        if shard["split"] != "train":
+            continue
+        with h5py.File(os.path.join(dataset, shard["path"]), "r") as file:
+            images.append(file["images"][:].astype(np.float32))
+            labels.append(file["labels"][:])
+    mean = np.array([band["mean"] for band in manifest["bands"]], np.float32)
+    std = np.array([max(band["std"], 1e-6) for band in manifest["bands"]], np.float32)
+    image = (np.concatenate(images) - mean[None, :, None, None]) / std[None, :, None, None]
+    return (torch.from_numpy(image).to(device),
+            torch.from_numpy(np.concatenate(labels).astype(np.int64)).to(device),
+            len(manifest["bands"]), len(manifest["classes"]))
+
+
+def samples_per_second(model, images, labels, batch, steps, warmup, bf16, lr, seed):
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    device = images.device
+
+    def step():
+        pick = torch.randint(0, images.shape[0], (batch,), generator=generator).to(device)
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(images[pick])
+        loss = F.cross_entropy(logits.float(), labels[pick], ignore_index=255)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    for _ in range(warmup):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        loss = step()
+    loss.item()  # waits for the device
+    return batch * steps / (time.perf_counter() - start)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--base", type=int, default=16)
+    parser.add_argument("--depth", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--precisions", default="fp32,bf16")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    torch.backends.cudnn.benchmark = True
+    images, labels, bands, classes = load_train_tiles(args.dataset, device)
+    for precision in args.precisions.split(","):
+        torch.manual_seed(1)
+        model = UNet(bands, classes, args.base, args.depth).to(device)
+        rate = samples_per_second(model, images, labels, args.batch, args.steps, args.warmup,
+                                  precision == "bf16", args.lr, 1)
+        print(json.dumps({"precision": precision, "samples_per_s": round(rate, 2),
+                          "parameters": sum(p.numel() for p in model.parameters()),
+                          "batch": args.batch, "tile": int(images.shape[-1]),
+                          "torch": torch.__version__, "device": str(device)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

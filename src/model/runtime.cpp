@@ -1,0 +1,26 @@
+#include "model/runtime.hpp"
+
+#include <ATen/detail/CUDAHooksInterface.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
+
+namespace satunet::model {
+
+int cuda_devices() {
+  return torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0;
+}
+
+std::string libtorch_description() {
+  std::string text = TORCH_VERSION;
+  const auto& cuda = at::detail::getCUDAHooks();
+  if (!cuda.hasCUDA())
+    return text + " (CPU)";
+  const long runtime = cuda.versionCUDART();  // 13000 for 13.0
+  text += " (CUDA " + std::to_string(runtime / 1000) + "." + std::to_string(runtime % 1000 / 10);
+  if (cuda.hasCuDNN())
+    text += ", cuDNN " + std::to_string(cuda.versionCuDNN());
+  const int gpus = cuda_devices();
+  return text + ", " + std::to_string(gpus) + (gpus == 1 ? " GPU)" : " GPUs)");
+}
+
+}  // namespace satunet::model
