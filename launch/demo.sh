@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job end to end on generated scenes: synth -> tile (2 ranks) -> train (2 ranks) ->
-# predict a second, unseen scene (2 ranks) -> stitch -> evaluate -> quick-look PNG.
+# predict a second, unseen scene (2 ranks) -> stitch -> evaluate -> quick-look PNG; the run's
+# report page (curves, configuration, data, validation tiles).
 #   SATUNET_DEMO_DIR  where outputs go (default: demo-out)
 #   SATUNET_DEMO_SIZE scene size in pixels (default: 2048)
 set -euo pipefail
@@ -57,6 +58,7 @@ echo "  truth:  $out/scene/truth.tif (0 background, 1 building, 2 road, 255 noda
 echo "  labels: $out/scene/buildings.geojson, $out/scene/roads.geojson (EPSG:4326)"
 echo "  dataset: $out/dataset (manifest.json + shards/*.h5; satunet info $out/dataset)"
 echo "  run:     $out/run (checkpoints/best.pt and last.pt, metrics.csv, config.json)"
+echo "  report:  $out/run/report.html (open it in a browser; curves as PNG in $out/run/report/)"
 echo "  prediction: $out/pred (satunet info $out/pred) for the unseen scene $out/unseen/scene.tif"
 echo "  mask:    $out/mask.tif (class map on the unseen scene's grid; 255 = nodata)"
 echo "  probabilities: $out/probabilities.tif; polygons: $out/buildings.geojson"

@@ -48,6 +48,7 @@ Command stitch_command();
 Command evaluate_command();
 Command quicklook_command();
 Command info_command();
+Command report_command();
 
 // The command line this process was started with, for the records outputs keep.
 const std::string& invocation();

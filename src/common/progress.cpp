@@ -60,9 +60,13 @@ void Progress::report(bool final_line) {
     const int filled = static_cast<int>(fraction * kWidth);
     std::string bar(filled, '#');
     bar.resize(kWidth, '.');
-    std::fprintf(stderr, "\r%s [%s] %3.0f%% %lld/%lld%s %.1fs%s", label_.c_str(), bar.c_str(),
+    const std::string eta_text =
+        final_line || fraction <= 0
+            ? ""
+            : ", " + std::to_string(static_cast<long long>(eta)) + " s left";
+    std::fprintf(stderr, "\r%s [%s] %3.0f%% %lld/%lld%s %.1f s%s%s", label_.c_str(), bar.c_str(),
                  fraction * 100, static_cast<long long>(done_), static_cast<long long>(total_),
-                 unit.c_str(), elapsed, final_line ? "\n" : "   ");
+                 unit.c_str(), elapsed, eta_text.c_str(), final_line ? "\n" : "      ");
     std::fflush(stderr);
   } else if (final_line) {
     log::info(label_, ": done, ", done_, unit, " in ", elapsed, " s");

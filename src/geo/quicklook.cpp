@@ -55,6 +55,27 @@ std::pair<float, float> stretch_limits(std::vector<float> values,
 
 }  // namespace
 
+void write_png(const std::string& path, int width, int height, int bands,
+               const std::uint8_t* pixels) {
+  init_gdal();
+  GDALDriver* memory = GetGDALDriverManager()->GetDriverByName("MEM");
+  GDALDriver* png = GetGDALDriverManager()->GetDriverByName("PNG");
+  GEO_CHECK(memory && png, "the GDAL MEM and PNG drivers are needed for PNG images");
+  GDALDatasetUniquePtr image(memory->Create("", width, height, bands, GDT_Byte, nullptr));
+  if (image->RasterIO(GF_Write, 0, 0, width, height, const_cast<std::uint8_t*>(pixels), width,
+                      height, GDT_Byte, bands, nullptr, 0, 0, 0, nullptr) != CE_None)
+    throw Error(path + ": cannot compose the image: " + last_gdal_error());
+  PendingFile pending(path);
+  clear_gdal_error();
+  GDALDatasetUniquePtr written(
+      png->CreateCopy(pending.temp_path().c_str(), image.get(), FALSE, nullptr, nullptr, nullptr));
+  if (!written)
+    throw Error(path + ": cannot write PNG: " + last_gdal_error());
+  written.reset();
+  std::remove((pending.temp_path() + ".aux.xml").c_str());
+  pending.commit();
+}
+
 const options::Table<QuicklookOptions>& quicklook_option_table() {
   using O = QuicklookOptions;
   static const auto table =
@@ -141,22 +162,7 @@ QuicklookResult write_quicklook(const QuicklookOptions& options) {
     }
   }
 
-  GDALDriver* memory = GetGDALDriverManager()->GetDriverByName("MEM");
-  GDALDriver* png = GetGDALDriverManager()->GetDriverByName("PNG");
-  GEO_CHECK(memory && png, "the GDAL MEM and PNG drivers are needed for quick-looks");
-  GDALDatasetUniquePtr image(memory->Create("", result.width, result.height, 3, GDT_Byte, nullptr));
-  if (image->RasterIO(GF_Write, 0, 0, result.width, result.height, rgb.data(), result.width,
-                      result.height, GDT_Byte, 3, nullptr, 0, 0, 0, nullptr) != CE_None)
-    throw Error(options.out + ": cannot compose the quick-look: " + last_gdal_error());
-  PendingFile pending(options.out);
-  clear_gdal_error();
-  GDALDatasetUniquePtr written(
-      png->CreateCopy(pending.temp_path().c_str(), image.get(), FALSE, nullptr, nullptr, nullptr));
-  if (!written)
-    throw Error(options.out + ": cannot write PNG: " + last_gdal_error());
-  written.reset();
-  std::remove((pending.temp_path() + ".aux.xml").c_str());
-  pending.commit();
+  write_png(options.out, result.width, result.height, 3, rgb.data());
   return result;
 }
 

@@ -25,4 +25,9 @@ const options::Table<QuicklookOptions>& quicklook_option_table();
 void validate(const QuicklookOptions& options);  // throws UsageError
 QuicklookResult write_quicklook(const QuicklookOptions& options);
 
+// A PNG of width x height pixels from band-sequential bytes (1 band: grey, 3: RGB, 4: RGBA),
+// written atomically.
+void write_png(const std::string& path, int width, int height, int bands,
+               const std::uint8_t* pixels);
+
 }  // namespace satunet::geo

@@ -87,6 +87,8 @@ const options::Table<TrainOptions>& train_option_table() {
                  "continue from a checkpoint (alone: RUN/checkpoints/last.pt)", "CHECKPOINT")
           .implicit("last")
           .flag("deterministic", &O::deterministic, "LibTorch's deterministic algorithms only")
+          .flag("report", &O::report,
+                "write RUN/report.html at every validation too (it is written at the end)")
           .value("prefetch", &O::prefetch, "batches read ahead per rank");
   return table;
 }

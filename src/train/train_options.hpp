@@ -55,6 +55,7 @@ struct TrainOptions {
   std::int64_t checkpoint_every = 0;  // optimizer steps; 0: at epoch ends only
   std::string resume;                 // a checkpoint, or "last" for OUT/checkpoints/last.pt
   bool deterministic = false;
+  bool report = false;  // RUN/report.html at every validation too (always at the end)
   int prefetch = 2;
   std::string command_line;  // recorded in config.json and the checkpoints
 };

@@ -17,6 +17,7 @@
 #include "comm/placement.hpp"
 #include "common/files.hpp"
 #include "common/hash.hpp"
+#include "common/labels.hpp"
 #include "common/log.hpp"
 #include "common/progress.hpp"
 #include "common/text.hpp"
@@ -28,6 +29,7 @@
 #include "model/losses.hpp"
 #include "model/torch_compat.hpp"
 #include "model/unet.hpp"
+#include "report/run_report.hpp"
 #include "scoring/confusion_matrix.hpp"
 #include "train/optimizer_state.hpp"
 #include "train/reducer.hpp"
@@ -145,7 +147,10 @@ class Run {
     Stopwatch clock;
     while (position_.step < total_steps_) {
       loader.start_epoch(position_.epoch, position_.epoch_step * options_.accumulate);
-      Progress progress("epoch " + std::to_string(position_.epoch + 1), steps_per_epoch, "steps");
+      const std::int64_t epochs = (total_steps_ + steps_per_epoch - 1) / steps_per_epoch;
+      Progress progress(
+          "epoch " + std::to_string(position_.epoch + 1) + "/" + std::to_string(epochs),
+          steps_per_epoch, "steps");
       progress.set(position_.epoch_step);
       double loss_sum = 0;
       std::int64_t loss_steps = 0;
@@ -154,12 +159,15 @@ class Run {
       clock.restart();
       const std::int64_t first_step = position_.epoch_step;
       while (position_.epoch_step < steps_per_epoch && position_.step < total_steps_) {
-        loss_sum += train_step(loader);
+        const double loss = train_step(loader);
+        loss_sum += loss;
         ++loss_steps;
         ++position_.step;
         ++position_.epoch_step;
         progress.advance();
-        if (agree_to_stop()) {
+        const StepAgreement agreed = agree(loss);
+        write_step(agreed.mean_loss);
+        if (agreed.stop) {
           result.last_checkpoint = save_checkpoint("last.pt");
           result.stopped_by_signal = true;
           result.steps = position_.step;
@@ -191,7 +199,9 @@ class Run {
       }
       const bool finished = position_.step >= total_steps_;
       if (val_set_ && (finished || (epoch_done && position_.epoch % options_.val_every == 0))) {
-        const scoring::ConfusionMatrix matrix = validate_model();
+        const Validation validation = validate_model();
+        const scoring::ConfusionMatrix& matrix = validation.matrix;
+        record.val_loss = validation.loss;
         record.iou.clear();
         for (int c = 0; c < matrix.classes(); ++c)
           record.iou.push_back(matrix.iou(c));
@@ -204,14 +214,18 @@ class Run {
           position_.best_iou = record.mean_foreground_iou;
           save_checkpoint("best.pt");
         }
+        write_validation_tiles();
       }
       write_metrics(record);
+      if (options_.report && !record.iou.empty() && !finished)
+        write_report();
       if (epoch_done || finished)
         result.last_checkpoint = save_checkpoint("last.pt");
     }
     result.steps = position_.step;
     result.best_mean_foreground_iou = position_.best_iou;
     compare_replicas(result);
+    write_report();
     return result;
   }
 
@@ -221,6 +235,17 @@ class Run {
     double loss, lr, samples_per_second, data_wait_percent, comm_wait_percent;
     std::vector<double> iou;
     double mean_foreground_iou = std::numeric_limits<double>::quiet_NaN();
+    double val_loss = std::numeric_limits<double>::quiet_NaN();
+  };
+
+  struct Validation {
+    scoring::ConfusionMatrix matrix;
+    double loss = 0;  // mean over the valid pixels of all val tiles
+  };
+
+  struct StepAgreement {
+    bool stop = false;
+    double mean_loss = 0;  // over the ranks
   };
 
   void build_model() {
@@ -292,8 +317,11 @@ class Run {
         std::string header = "epoch,step,loss,lr,samples_per_s,data_wait_pct,comm_wait_pct";
         for (const std::string& name : train_set_.manifest().classes)
           header += ",val_iou_" + name;
-        write_text_file(metrics, header + ",val_mean_foreground_iou\n");
+        write_text_file(metrics, header + ",val_mean_foreground_iou,val_loss\n");
       }
+      const std::string steps = options_.out + "/steps.csv";
+      if (!resumed_ || !file_exists(steps))
+        write_text_file(steps, "step,epoch,loss,lr\n");
     }
     world_.barrier();
   }
@@ -348,19 +376,23 @@ class Run {
     return (*loss_)(net_->forward(images).to(torch::kFloat32), labels);
   }
 
-  bool agree_to_stop() {
-    const double votes = world_.sum(stop_requested() ? 1.0 : 0.0);
-    return votes > 0;
+  // One small all-reduce per step: every rank learns whether any was asked to stop (so that
+  // all stop at the same step), and the loss of all ranks for steps.csv.
+  StepAgreement agree(double loss) {
+    std::vector<double> values{stop_requested() ? 1.0 : 0.0, loss};
+    world_.allreduce_sum(values);
+    return {values[0] > 0, values[1] / world_.size()};
   }
 
-  scoring::ConfusionMatrix validate_model() {
+  Validation validate_model() {
     reducer_->average_buffers();
     net_->eval();
     torch::NoGradGuard no_grad;
     const data::ShardDataset& val = *val_set_;
     const int tile = val.tile_size();
     const std::size_t plane = static_cast<std::size_t>(tile) * tile;
-    scoring::ConfusionMatrix matrix(val.classes());
+    Validation validation{scoring::ConfusionMatrix(val.classes())};
+    std::vector<double> loss_and_pixels{0, 0};
     std::vector<float> images;
     std::vector<std::uint8_t> labels;
     // Every val tile exactly once: rank r takes r, r + world, ...
@@ -375,16 +407,92 @@ class Run {
       labels.resize(plane * indices.size());
       for (std::size_t i = 0; i < indices.size(); ++i)
         val.read(indices[i], images.data() + i * plane * val.bands(), labels.data() + i * plane);
-      const torch::Tensor prediction =
-          net_->forward(
-                  torch::from_blob(images.data(), {count, val.bands(), tile, tile}).to(device_))
-              .argmax(1)
-              .to(torch::kCPU, torch::kUInt8)
-              .contiguous();
-      matrix.add(labels.data(), prediction.data_ptr<std::uint8_t>(), labels.size());
+      const torch::Tensor logits = net_->forward(
+          torch::from_blob(images.data(), {count, val.bands(), tile, tile}).to(device_));
+      const torch::Tensor target =
+          torch::from_blob(labels.data(), {count, tile, tile}, torch::kUInt8)
+              .to(device_, torch::kLong);
+      const auto valid = static_cast<double>(std::count_if(
+          labels.begin(), labels.end(), [](std::uint8_t l) { return l != kIgnoreLabel; }));
+      loss_and_pixels[0] += (*loss_)(logits.to(torch::kFloat32), target).item<double>() * valid;
+      loss_and_pixels[1] += valid;
+      const torch::Tensor prediction = logits.argmax(1).to(torch::kCPU, torch::kUInt8).contiguous();
+      validation.matrix.add(labels.data(), prediction.data_ptr<std::uint8_t>(), labels.size());
     }
-    world_.allreduce_sum(matrix.counts());
-    return matrix;
+    world_.allreduce_sum(validation.matrix.counts());
+    world_.allreduce_sum(loss_and_pixels);
+    validation.loss = loss_and_pixels[0] / std::max(1.0, loss_and_pixels[1]);
+    return validation;
+  }
+
+  // The val tiles with the most foreground among a few evenly spread ones, with the model's
+  // prediction, for the report (rank 0).
+  void write_validation_tiles() {
+    if (world_.rank() != 0)
+      return;
+    constexpr std::int64_t kTiles = 6, kCandidates = 48;
+    const data::ShardDataset& val = *val_set_;
+    const int tile = val.tile_size();
+    const std::size_t plane = static_cast<std::size_t>(tile) * tile;
+    std::vector<float> image(plane * val.bands());
+    std::vector<std::pair<std::int64_t, std::int64_t>> candidates;  // -foreground, index
+    const std::int64_t looked_at = std::min(kCandidates, val.size());
+    std::vector<std::uint8_t> labels(plane);
+    for (std::int64_t c = 0; c < looked_at; ++c) {
+      const std::int64_t index = c * val.size() / looked_at;
+      val.read(index, image.data(), labels.data());
+      candidates.emplace_back(
+          -std::count_if(labels.begin(), labels.end(),
+                         [](std::uint8_t l) { return l != 0 && l != kIgnoreLabel; }),
+          index);
+    }
+    std::sort(candidates.begin(), candidates.end());
+    const std::int64_t count = std::min(kTiles, looked_at);
+    std::vector<report::ValidationTile> tiles(static_cast<std::size_t>(count));
+    std::vector<float> images(plane * val.bands() * tiles.size());
+    for (std::int64_t t = 0; t < count; ++t) {
+      report::ValidationTile& item = tiles[static_cast<std::size_t>(t)];
+      item.index = candidates[static_cast<std::size_t>(t)].second;
+      item.truth.resize(plane);
+      val.read(item.index, images.data() + t * plane * val.bands(), item.truth.data());
+      item.image.assign(images.begin() + t * plane * val.bands(),
+                        images.begin() + (t + 1) * plane * val.bands());
+    }
+    torch::NoGradGuard no_grad;
+    const torch::Tensor prediction =
+        net_->forward(torch::from_blob(images.data(), {count, val.bands(), tile, tile}).to(device_))
+            .argmax(1)
+            .to(torch::kCPU, torch::kUInt8)
+            .contiguous();
+    for (std::int64_t t = 0; t < count; ++t) {
+      const std::uint8_t* predicted = prediction.data_ptr<std::uint8_t>() + t * plane;
+      tiles[static_cast<std::size_t>(t)].prediction.assign(predicted, predicted + plane);
+    }
+    try {
+      report::write_validation_tiles(options_.out, position_.step, val.bands(), tile,
+                                     train_set_.manifest().classes, tiles);
+    } catch (const Error& error) {
+      log::warn("train: validation tiles for the report not written: ", error.what());
+    }
+  }
+
+  // The run's report page (rank 0). A report that cannot be written does not stop training.
+  void write_report() {
+    if (world_.rank() != 0)
+      return;
+    try {
+      const report::ReportResult written = report::write_run_report({options_.out, ""});
+      log::info("train: report ", written.html);
+    } catch (const Error& error) {
+      log::warn("train: report not written: ", error.what());
+    }
+  }
+
+  void write_step(double loss) {
+    if (world_.rank() != 0)
+      return;
+    std::ofstream(options_.out + "/steps.csv", std::ios::app)
+        << position_.step << "," << position_.epoch << "," << loss << "," << current_lr_ << "\n";
   }
 
   std::string save_checkpoint(const std::string& name) {
@@ -430,7 +538,7 @@ class Run {
     row << ","
         << (std::isnan(record.mean_foreground_iou) ? ""
                                                    : std::to_string(record.mean_foreground_iou))
-        << "\n";
+        << "," << (std::isnan(record.val_loss) ? "" : std::to_string(record.val_loss)) << "\n";
     // Appending a line is all-or-nothing enough for a log; the file itself was made atomically.
     std::ofstream(options_.out + "/metrics.csv", std::ios::app) << row.str();
   }
