@@ -6,11 +6,13 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <future>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -75,6 +77,36 @@ void expect_same_weights(const std::string& a, const std::string& b) {
         << item.key();
 }
 
+// Every tensor a checkpoint holds, by name: weights, buffers, optimizer state, RNG state and
+// the ranks' own running statistics.
+std::map<std::string, torch::Tensor> checkpoint_tensors(const std::string& path) {
+  auto loaded = model::load_checkpoint(path);
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto& item : loaded.model->named_parameters())
+    tensors["model." + item.key()] = item.value();
+  for (const auto& item : loaded.model->named_buffers())
+    tensors["model." + item.key()] = item.value();
+  torch::serialize::InputArchive optimizer, rng, statistics;
+  loaded.archive.read("optimizer", optimizer);
+  const auto parameters = loaded.model->parameters();
+  for (std::size_t i = 0; i < parameters.size(); ++i) {
+    const std::string prefix = "p" + std::to_string(i) + "_";
+    for (const char* part : {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer"}) {
+      torch::Tensor value;
+      if (optimizer.try_read(prefix + part, value))
+        tensors["optimizer." + prefix + part] = value;
+    }
+    c10::IValue step;
+    if (optimizer.try_read(prefix + "step", step))
+      tensors["optimizer." + prefix + "step"] = torch::tensor(step.toInt());
+  }
+  loaded.archive.read("rng", rng);
+  rng.read("cpu", tensors["rng.cpu"]);
+  loaded.archive.read("statistics", statistics);
+  statistics.read("of_ranks", tensors["statistics.of_ranks"]);
+  return tensors;
+}
+
 }  // namespace
 
 TEST(MpiTrain, ReplicasStayBitwiseIdentical) {
@@ -123,6 +155,49 @@ TEST(MpiTrain, ReducedGradientsEqualOneRankWithTheWholeBatch) {
     EXPECT_TRUE(torch::allclose(item.value().grad(), expected[item.key()].grad(), 1e-5, 1e-6))
         << item.key() << " differs by "
         << (item.value().grad() - expected[item.key()].grad()).abs().max().item<double>();
+}
+
+TEST(MpiTrain, ResumeEqualsAnUninterruptedRunInEveryTensor) {
+  comm::MpiCommunicator world;
+  const std::string base =
+      shared_dataset(world, "MpiTrain.resume.np" + std::to_string(world.size()));
+  // k steps, stop, resume to 2k against 2k straight; validations, epoch ends and
+  // --checkpoint-every fall at different steps in the two runs.
+  TrainOptions straight = tiny(base + "/dataset", base + "/straight");
+  straight.max_steps = 10;
+  straight.checkpoint_every = 3;
+  straight.warmup = 0;
+  straight.augment = data::AugmentOptions::standard();
+  straight.model.dropout(0.1);
+  train(straight, world);
+  TrainOptions first = straight;
+  first.out = base + "/resumed";
+  first.max_steps = 5;
+  train(first, world);
+  TrainOptions second = first;
+  second.max_steps = 10;
+  second.resume = "last";
+  EXPECT_EQ(train(second, world).steps, 10);
+  if (world.rank() != 0)
+    return;
+  const auto expected = checkpoint_tensors(base + "/straight/checkpoints/last.pt");
+  const auto resumed = checkpoint_tensors(base + "/resumed/checkpoints/last.pt");
+  ASSERT_EQ(resumed.size(), expected.size());
+  EXPECT_EQ(expected.at("statistics.of_ranks").size(0), world.size());
+  std::size_t statistics = 0;
+  for (const auto& [name, tensor] : expected) {
+    ASSERT_TRUE(resumed.count(name)) << name;
+    const torch::Tensor& other = resumed.at(name);
+    ASSERT_EQ(tensor.sizes(), other.sizes()) << name;
+    ASSERT_EQ(tensor.scalar_type(), other.scalar_type()) << name;
+    const torch::Tensor bytes = tensor.contiguous(), other_bytes = other.contiguous();
+    EXPECT_EQ(std::memcmp(bytes.data_ptr(), other_bytes.data_ptr(),
+                          static_cast<std::size_t>(bytes.numel() * bytes.element_size())),
+              0)
+        << name << " differs";
+    statistics += name.find("running_") != std::string::npos;
+  }
+  EXPECT_GT(statistics, 0u) << "the model has batch-norm running statistics";
 }
 
 TEST(Train, SameSeedTwiceGivesIdenticalCheckpoints) {

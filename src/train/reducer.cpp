@@ -1,5 +1,7 @@
 #include "train/reducer.hpp"
 
+#include <algorithm>
+
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/function_hook.h>
 #include <torch/csrc/autograd/variable.h>
@@ -26,7 +28,8 @@ struct GradientReducer::State {
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;
   std::vector<Bucket> buckets;
   std::size_t next_launch = 0;
-  std::vector<int> arrival;  // parameter indices in the order their gradients came
+  std::vector<int> arrival;                 // parameter indices in the order their gradients came
+  std::vector<std::int64_t> rebuilt_order;  // the order of the rebuilt buckets
   bool rebuilt = false;
   bool synchronise = false;
   bool alive = true;
@@ -171,6 +174,29 @@ void GradientReducer::average_buffers() {
   }
 }
 
+torch::Tensor GradientReducer::flat_statistics() const {
+  std::vector<torch::Tensor> parts;
+  for (const torch::Tensor& buffer : model_.buffers())
+    if (buffer.is_floating_point())
+      parts.push_back(buffer.detach().reshape({-1}).to(torch::kCPU, torch::kFloat32));
+  return parts.empty() ? torch::zeros({0}) : torch::cat(parts).contiguous();
+}
+
+void GradientReducer::load_flat_statistics(const torch::Tensor& flat) {
+  torch::NoGradGuard no_grad;
+  std::int64_t offset = 0;
+  for (torch::Tensor buffer : model_.buffers()) {
+    if (!buffer.is_floating_point())
+      continue;
+    TRAIN_CHECK(offset + buffer.numel() <= flat.numel(), "running statistics of ", flat.numel(),
+                " values do not fit the model");
+    buffer.copy_(flat.narrow(0, offset, buffer.numel()).view_as(buffer));
+    offset += buffer.numel();
+  }
+  TRAIN_CHECK(offset == flat.numel(), "running statistics of ", flat.numel(),
+              " values for a model of ", offset);
+}
+
 void GradientReducer::prepare(bool synchronise) {
   State& state = *state_;
   state.synchronise = synchronise;
@@ -208,7 +234,24 @@ void GradientReducer::rebuild_in_arrival_order() {
   State& state = *state_;
   std::vector<std::int64_t> order(state.arrival.begin(), state.arrival.end());
   comm_.broadcast(order.data(), order.size() * sizeof(std::int64_t), 0);
-  state.build_buckets(std::vector<int>(order.begin(), order.end()), first_bucket_mb_, bucket_mb_);
+  restore_arrival_order(order);
+}
+
+std::vector<std::int64_t> GradientReducer::arrival_order() const {
+  return state_->rebuilt_order;
+}
+
+void GradientReducer::restore_arrival_order(const std::vector<std::int64_t>& order) {
+  State& state = *state_;
+  std::vector<int> indices(order.begin(), order.end());
+  std::vector<int> sorted = indices;
+  std::sort(sorted.begin(), sorted.end());
+  for (std::size_t i = 0; i < sorted.size(); ++i)
+    TRAIN_CHECK(sorted[i] == static_cast<int>(i) && sorted.size() == state.parameters.size(),
+                "a bucket order of ", order.size(), " entries is no order of the model's ",
+                state.parameters.size(), " parameters");
+  state.build_buckets(indices, first_bucket_mb_, bucket_mb_);
+  state.rebuilt_order = order;
   state.rebuilt = true;
 }
 

@@ -10,6 +10,9 @@
 #include <vector>
 
 #include "comm/communicator.hpp"
+#include "common/error.hpp"
+
+#define TRAIN_CHECK(cond, ...) SATUNET_CHECK_IN("train", cond, __VA_ARGS__)
 
 namespace satunet::train {
 
@@ -27,12 +30,22 @@ class GradientReducer {
   void check_same_buckets();
   // Averages the buffers (batch-norm running statistics) across ranks.
   void average_buffers();
+  // This rank's floating-point buffers (the running statistics) as one float32 vector on the
+  // CPU, and back.
+  torch::Tensor flat_statistics() const;
+  void load_flat_statistics(const torch::Tensor& flat);
 
   // Before a backward pass: whether its gradients are to be synchronised (the last
   // micro-batch of an accumulation) or only accumulated locally.
   void prepare(bool synchronise);
   // After backward: launches what is left, waits, and leaves the averaged gradients in .grad.
   void finish();
+
+  // The parameter order the buckets follow once rebuilt after the first step (empty before),
+  // for a checkpoint; and rebuilding them in a saved order, so that a resumed run reduces in
+  // the same pieces as the uninterrupted one (the pieces decide the order of the sums).
+  std::vector<std::int64_t> arrival_order() const;
+  void restore_arrival_order(const std::vector<std::int64_t>& order);
 
   int buckets() const;
   std::vector<std::int64_t> bucket_sizes() const;  // elements per bucket, in launch order

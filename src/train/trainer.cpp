@@ -280,6 +280,13 @@ class Run {
     torch::Tensor state;
     rng.read("cpu", state);
     restore_generator(state);
+    restore_own_statistics(archive);
+    torch::serialize::InputArchive buckets;
+    torch::Tensor order;
+    if (archive.try_read("buckets", buckets) && buckets.try_read("arrival_order", order) &&
+        order.numel() > 0)
+      reducer_->restore_arrival_order(std::vector<std::int64_t>(
+          order.data_ptr<std::int64_t>(), order.data_ptr<std::int64_t>() + order.numel()));
     const auto training = nlohmann::json::parse(loaded_->meta.training);
     position_.epoch = training.at("epoch");
     position_.epoch_step = training.at("epoch_step");
@@ -287,6 +294,20 @@ class Run {
     position_.best_iou = training.at("best_iou");
     log::info("train: resuming ", options_.resume, " at step ", position_.step, " (epoch ",
               position_.epoch + 1, ", step ", position_.epoch_step, " in it)");
+  }
+
+  // Each rank continues from its own running statistics where the checkpoint has them for as
+  // many ranks; else (another rank count, an older checkpoint) from their average.
+  void restore_own_statistics(torch::serialize::InputArchive& archive) {
+    torch::serialize::InputArchive statistics;
+    torch::Tensor of_ranks;
+    if (archive.try_read("statistics", statistics) && statistics.try_read("of_ranks", of_ranks) &&
+        of_ranks.dim() == 2 && of_ranks.size(0) == world_.size()) {
+      reducer_->load_flat_statistics(of_ranks[world_.rank()]);
+      return;
+    }
+    log::info("train: ", options_.resume, " holds no running statistics for ", world_.size(),
+              " ranks: every rank resumes from their average");
   }
 
   void prepare_outputs() {
@@ -359,7 +380,8 @@ class Run {
 
   // A digest of every weight and buffer, compared across ranks: replicas must agree bitwise.
   void compare_replicas(TrainResult& result) {
-    std::uint64_t digest = model::state_digest(*net_);
+    std::uint64_t digest = 0;
+    with_averaged_statistics([&] { digest = model::state_digest(*net_); });
     std::vector<std::uint64_t> all(static_cast<std::size_t>(world_.size()));
     world_.allgather(&digest, sizeof digest, all.data());
     result.weights_digest = digest;
@@ -384,8 +406,32 @@ class Run {
     return {values[0] > 0, values[1] / world_.size()};
   }
 
+  // Validation and its tiles for the report, on the averaged statistics.
   Validation validate_model() {
+    Validation validation{scoring::ConfusionMatrix(val_set_->classes())};
+    with_averaged_statistics([&] {
+      validation = validate_averaged();
+      write_validation_tiles();
+    });
+    return validation;
+  }
+
+  // Runs `body` (on every rank) with the running statistics averaged over the ranks, as
+  // validation, replica digests and a checkpoint's inference weights see them, then puts back
+  // each rank's own: whether a run validates or saves on the way must not change what it
+  // trains with, or a resumed run could not match an uninterrupted one.
+  template <typename Body>
+  void with_averaged_statistics(Body body) {
+    struct Restore {
+      GradientReducer& reducer;
+      torch::Tensor own;
+      ~Restore() { reducer.load_flat_statistics(own); }
+    } restore{*reducer_, reducer_->flat_statistics()};
     reducer_->average_buffers();
+    body();
+  }
+
+  Validation validate_averaged() {
     net_->eval();
     torch::NoGradGuard no_grad;
     const data::ShardDataset& val = *val_set_;
@@ -426,7 +472,7 @@ class Run {
   }
 
   // The val tiles with the most foreground among a few evenly spread ones, with the model's
-  // prediction, for the report (rank 0).
+  // prediction, for the report (rank 0; the model in eval mode).
   void write_validation_tiles() {
     if (world_.rank() != 0)
       return;
@@ -495,34 +541,50 @@ class Run {
         << position_.step << "," << position_.epoch << "," << loss << "," << current_lr_ << "\n";
   }
 
+  // The model's buffers hold the statistics averaged over the ranks (for inference); each
+  // rank's own go beside them, for a resume on as many ranks to continue exactly.
   std::string save_checkpoint(const std::string& name) {
-    reducer_->average_buffers();  // every rank: the replicas' running statistics agree
     const std::string path = checkpoint_dir_ + "/" + name;
-    if (world_.rank() == 0) {
-      model::CheckpointMeta meta;
-      meta.model = net_->options();
-      meta.classes = train_set_.manifest().classes;
-      for (const auto& band : train_set_.manifest().bands)
-        meta.bands.push_back({band.name, band.mean, band.std});
-      meta.epoch = position_.epoch;
-      meta.step = position_.step;
-      meta.tile_size = train_set_.tile_size();
-      meta.created_by = std::string("satunet ") + SATUNET_VERSION;
-      meta.training = nlohmann::json{{"epoch", position_.epoch},
-                                     {"epoch_step", position_.epoch_step},
-                                     {"step", position_.step},
-                                     {"best_iou", position_.best_iou},
-                                     {"world_size", world_.size()},
-                                     {"seed", options_.seed},
-                                     {"command_line", options_.command_line}}
-                          .dump();
-      torch::serialize::OutputArchive optimizer_state, rng;
-      save_optimizer_state(*optimizer_, net_->parameters(), optimizer_state);
-      rng.write("cpu", generator_state());
-      model::save_checkpoint(path, net_, meta, {{{"optimizer", &optimizer_state}, {"rng", &rng}}});
-    }
+    const torch::Tensor own = reducer_->flat_statistics();
+    torch::Tensor every_rank = torch::empty({world_.size(), own.numel()});
+    world_.allgather(own.data_ptr(), static_cast<std::size_t>(own.numel()) * sizeof(float),
+                     every_rank.data_ptr());
+    with_averaged_statistics([&] {
+      if (world_.rank() == 0)
+        write_checkpoint(path, every_rank);
+    });
     world_.barrier();
     return path;
+  }
+
+  void write_checkpoint(const std::string& path, const torch::Tensor& statistics_of_ranks) {
+    model::CheckpointMeta meta;
+    meta.model = net_->options();
+    meta.classes = train_set_.manifest().classes;
+    for (const auto& band : train_set_.manifest().bands)
+      meta.bands.push_back({band.name, band.mean, band.std});
+    meta.epoch = position_.epoch;
+    meta.step = position_.step;
+    meta.tile_size = train_set_.tile_size();
+    meta.created_by = std::string("satunet ") + SATUNET_VERSION;
+    meta.training = nlohmann::json{{"epoch", position_.epoch},
+                                   {"epoch_step", position_.epoch_step},
+                                   {"step", position_.step},
+                                   {"best_iou", position_.best_iou},
+                                   {"world_size", world_.size()},
+                                   {"seed", options_.seed},
+                                   {"command_line", options_.command_line}}
+                        .dump();
+    torch::serialize::OutputArchive optimizer_state, rng, statistics, buckets;
+    save_optimizer_state(*optimizer_, net_->parameters(), optimizer_state);
+    rng.write("cpu", generator_state());
+    statistics.write("of_ranks", statistics_of_ranks);
+    buckets.write("arrival_order", torch::tensor(reducer_->arrival_order(), torch::kInt64));
+    model::save_checkpoint(path, net_, meta,
+                           {{{"optimizer", &optimizer_state},
+                             {"rng", &rng},
+                             {"statistics", &statistics},
+                             {"buckets", &buckets}}});
   }
 
   void write_metrics(const EpochRecord& record) {
