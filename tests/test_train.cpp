@@ -107,6 +107,45 @@ std::map<std::string, torch::Tensor> checkpoint_tensors(const std::string& path)
   return tensors;
 }
 
+// `options` (its `out` a base directory) trained straight to `steps` into OUT/straight, and
+// to `stop`, then resumed to `steps`, into OUT/resumed: validations, epoch ends and
+// --checkpoint-every fall at other steps in the two runs.
+void train_straight_and_resumed(TrainOptions options, std::int64_t stop, std::int64_t steps,
+                                comm::Communicator& world) {
+  const std::string base = options.out;
+  options.out = base + "/straight";
+  options.max_steps = steps;
+  train(options, world);
+  options.out = base + "/resumed";
+  options.max_steps = stop;
+  train(options, world);
+  options.max_steps = steps;
+  options.resume = "last";
+  EXPECT_EQ(train(options, world).steps, steps);
+}
+
+// Every tensor of two checkpoints equal to the byte, batch-norm statistics among them.
+void expect_same_tensors(const std::string& expected_path, const std::string& path, int ranks) {
+  const auto expected = checkpoint_tensors(expected_path);
+  const auto actual = checkpoint_tensors(path);
+  ASSERT_EQ(actual.size(), expected.size());
+  EXPECT_EQ(expected.at("statistics.of_ranks").size(0), ranks);
+  std::size_t statistics = 0;
+  for (const auto& [name, tensor] : expected) {
+    ASSERT_TRUE(actual.count(name)) << name;
+    const torch::Tensor& other = actual.at(name);
+    ASSERT_EQ(tensor.sizes(), other.sizes()) << name;
+    ASSERT_EQ(tensor.scalar_type(), other.scalar_type()) << name;
+    const torch::Tensor bytes = tensor.contiguous(), other_bytes = other.contiguous();
+    EXPECT_EQ(std::memcmp(bytes.data_ptr(), other_bytes.data_ptr(),
+                          static_cast<std::size_t>(bytes.numel() * bytes.element_size())),
+              0)
+        << name << " differs";
+    statistics += name.find("running_") != std::string::npos;
+  }
+  EXPECT_GT(statistics, 0u) << "the model has batch-norm running statistics";
+}
+
 }  // namespace
 
 TEST(MpiTrain, ReplicasStayBitwiseIdentical) {
@@ -161,43 +200,14 @@ TEST(MpiTrain, ResumeEqualsAnUninterruptedRunInEveryTensor) {
   comm::MpiCommunicator world;
   const std::string base =
       shared_dataset(world, "MpiTrain.resume.np" + std::to_string(world.size()));
-  // k steps, stop, resume to 2k against 2k straight; validations, epoch ends and
-  // --checkpoint-every fall at different steps in the two runs.
-  TrainOptions straight = tiny(base + "/dataset", base + "/straight");
-  straight.max_steps = 10;
-  straight.checkpoint_every = 3;
-  straight.warmup = 0;
-  straight.augment = data::AugmentOptions::standard();
-  straight.model.dropout(0.1);
-  train(straight, world);
-  TrainOptions first = straight;
-  first.out = base + "/resumed";
-  first.max_steps = 5;
-  train(first, world);
-  TrainOptions second = first;
-  second.max_steps = 10;
-  second.resume = "last";
-  EXPECT_EQ(train(second, world).steps, 10);
-  if (world.rank() != 0)
-    return;
-  const auto expected = checkpoint_tensors(base + "/straight/checkpoints/last.pt");
-  const auto resumed = checkpoint_tensors(base + "/resumed/checkpoints/last.pt");
-  ASSERT_EQ(resumed.size(), expected.size());
-  EXPECT_EQ(expected.at("statistics.of_ranks").size(0), world.size());
-  std::size_t statistics = 0;
-  for (const auto& [name, tensor] : expected) {
-    ASSERT_TRUE(resumed.count(name)) << name;
-    const torch::Tensor& other = resumed.at(name);
-    ASSERT_EQ(tensor.sizes(), other.sizes()) << name;
-    ASSERT_EQ(tensor.scalar_type(), other.scalar_type()) << name;
-    const torch::Tensor bytes = tensor.contiguous(), other_bytes = other.contiguous();
-    EXPECT_EQ(std::memcmp(bytes.data_ptr(), other_bytes.data_ptr(),
-                          static_cast<std::size_t>(bytes.numel() * bytes.element_size())),
-              0)
-        << name << " differs";
-    statistics += name.find("running_") != std::string::npos;
-  }
-  EXPECT_GT(statistics, 0u) << "the model has batch-norm running statistics";
+  TrainOptions options = tiny(base + "/dataset", base);
+  options.checkpoint_every = 3;
+  options.augment = data::AugmentOptions::standard();
+  options.model.dropout(0.1);
+  train_straight_and_resumed(options, 5, 10, world);
+  if (world.rank() == 0)
+    expect_same_tensors(base + "/straight/checkpoints/last.pt",
+                        base + "/resumed/checkpoints/last.pt", world.size());
 }
 
 TEST(Train, SameSeedTwiceGivesIdenticalCheckpoints) {
@@ -217,22 +227,12 @@ TEST(Train, SameSeedTwiceGivesIdenticalCheckpoints) {
 TEST(Train, ResumeContinuesExactlyWhereItStopped) {
   comm::MpiCommunicator self(comm::MpiScope::self);
   const std::string base = shared_dataset(self, "Train.resume");
-  TrainOptions straight = tiny(base + "/dataset", base + "/straight");
-  straight.max_steps = 8;
-  straight.checkpoint_every = 3;
-  straight.augment = data::AugmentOptions::standard();
-  train(straight, self);
-  TrainOptions first = straight;
-  first.out = base + "/resumed";
-  first.max_steps = 3;
-  train(first, self);
-  TrainOptions second = first;
-  second.max_steps = 8;
-  second.resume = "last";
-  const TrainResult result = train(second, self);
-  EXPECT_EQ(result.steps, 8);
-  expect_same_weights(base + "/straight/checkpoints/last.pt",
-                      base + "/resumed/checkpoints/last.pt");
+  TrainOptions options = tiny(base + "/dataset", base);
+  options.checkpoint_every = 3;
+  options.augment = data::AugmentOptions::standard();
+  train_straight_and_resumed(options, 3, 8, self);
+  expect_same_tensors(base + "/straight/checkpoints/last.pt", base + "/resumed/checkpoints/last.pt",
+                      1);
 }
 
 TEST(TrainCli, BadOptionsAndNoGpu) {
