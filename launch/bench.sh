@@ -132,8 +132,8 @@ bench_train() {
   fi
   local args=(--data "$data" --base 8 --depth 3 --batch 8 --max-steps 120 --threads 1
     --schedule constant --val-every 1000 -q)
-  "$satunet" train "${args[@]}" --out "$work/train1" >/dev/null
-  mpirun -n 2 --bind-to none "$satunet" train "${args[@]}" --out "$work/train2" >/dev/null
+  "$satunet" train "${args[@]}" --overwrite --out "$work/train1" >/dev/null
+  mpirun -n 2 --bind-to none "$satunet" train "${args[@]}" --overwrite --out "$work/train2" >/dev/null
   # metrics.csv: epoch,step,loss,lr,samples_per_s,data_wait_pct,comm_wait_pct,...
   local one two
   one=$(tail -n 1 "$work/train1/metrics.csv")
@@ -168,12 +168,12 @@ bench_infer() {
   read -r windows forward_s forward_mpxs <<<"$forward_runs"
   measure_best "$work/predict1.time" "$satunet" "${predict[@]}" --image "$small/scene.tif" \
     --out "$work/pred1" --threads "$(nproc)"
-  measure_best "$work/stitch1.time" "$satunet" stitch --pred "$work/pred1" --out "$work/mask1.tif" -q
+  measure_best "$work/stitch1.time" "$satunet" stitch --overwrite --pred "$work/pred1" --out "$work/mask1.tif" -q
   measure_best "$work/predict2.time" mpirun -n 2 --bind-to none "$satunet" "${predict[@]}" \
     --image "$small/scene.tif" --out "$work/pred2" --threads 1
   measure "$work/predict_big.time" "$satunet" "${predict[@]}" --image "$big/scene.tif" \
     --out "$work/pred_big" --threads "$(nproc)"
-  measure "$work/stitch_big.time" "$satunet" stitch --pred "$work/pred_big" --out "$work/mask_big.tif" -q
+  measure "$work/stitch_big.time" "$satunet" stitch --overwrite --pred "$work/pred_big" --out "$work/mask_big.tif" -q
   awk -v size="$size" -v windows="$windows" -v fs="$forward_s" -v fm="$forward_mpxs" \
     -v p1="$(wall_s "$work/predict1.time")" -v s1="$(wall_s "$work/stitch1.time")" \
     -v p2="$(wall_s "$work/predict2.time")" \

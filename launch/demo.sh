@@ -27,7 +27,7 @@ mpirun -n 2 "$satunet" tile --out "$out/dataset" --overwrite \
   --tile 64 --overlap 0 --val-fraction 0.15 --split-block 4
 
 echo "== satunet train on 2 ranks: a small U-Net (base 8, depth 3), 10 epochs"
-mpirun -n 2 "$satunet" train --data "$out/dataset" --out "$out/run" \
+mpirun -n 2 "$satunet" train --data "$out/dataset" --out "$out/run" --overwrite \
   --base 8 --depth 3 --batch 8 --epochs 10 --lr 0.005 --schedule cosine --augment \
   --seed 1 --val-every 5
 
@@ -42,7 +42,7 @@ mpirun -n 2 "$satunet" predict --checkpoint "$out/run/checkpoints/best.pt" \
   --image "$out/unseen/scene.tif" --out "$out/pred" --overwrite --batch 16
 
 echo "== satunet stitch: Gaussian blend -> class map, probabilities, building polygons"
-"$satunet" stitch --pred "$out/pred" --out "$out/mask.tif" --probabilities "$out/probabilities.tif" \
+"$satunet" stitch --pred "$out/pred" --out "$out/mask.tif" --overwrite --probabilities "$out/probabilities.tif" \
   --polygons "$out/buildings.geojson" --polygon-classes building --simplify 0.5 --min-area 4
 
 echo "== satunet evaluate: the mask against the unseen scene's truth"

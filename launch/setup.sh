@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 packages=(build-essential cmake ninja-build ccache pkg-config
   libtorch-dev libopenmpi-dev openmpi-bin libgdal-dev gdal-bin libhdf5-dev
   libboost-program-options-dev libgtest-dev nlohmann-json3-dev shellcheck
-  slurmctld slurmd slurm-client munge iproute2 libcairo2-dev chromium)
+  slurmctld slurmd slurm-client munge iproute2 libcairo2-dev chromium clang libclang-rt-14-dev)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -85,6 +85,24 @@ TEST(Cli, ConfigFileWithCommandLineWinning) {
   expect_usage_error({"synth", "--config", ini, "--out", dir + "/out2"}, ini + ": the argument");
 }
 
+TEST(Cli, DamagedConfigLinesAreErrorsNamingTheLine) {
+  const std::string dir = test::fresh_directory("config-lines");
+  const std::string ini = dir + "/bad.ini";
+  std::ofstream(ini) << "# fine\n[synth]\nsize = 128\nseed 3\n";
+  expect_usage_error({"synth", "--config", ini, "--out", dir + "/out"},
+                     ini + ":4: expected 'key = value' or '[section]', not 'seed 3'");
+  std::ofstream(ini) << "[synth\nsize = 128\n";
+  expect_usage_error({"synth", "--config", ini, "--out", dir + "/out"},
+                     ini + ":1: a section header is '[name]', not '[synth'");
+  expect_usage_error({"synth", "--config", dir, "--out", dir + "/out"},
+                     dir + ": cannot read config file: a directory");
+  // Found by fuzzing: Boost's reader looped forever formatting its error for this line.
+  const std::string fuzzed =
+      SATUNET_SOURCE_DIR "/tests/fuzz/regressions/config/boost-error-loop.ini";
+  expect_usage_error({"synth", "--config", fuzzed, "--out", dir + "/out"},
+                     fuzzed + ":18: expected 'key = value' or '[section]', not 'dt%invalid_line%");
+}
+
 TEST(Cli, ShippedConfigsAreValid) {
   const std::string dir = test::fresh_directory("configs");
   const auto smoke = run_satunet({"synth", "--config", SATUNET_SOURCE_DIR "/configs/smoke.ini",
@@ -189,7 +207,7 @@ std::vector<Spelling> option_spellings(const std::set<std::string>& names) {
   const std::regex literal("\"((?:[^\"\\\\]|\\\\.)*)\"");
   // A Table's chained call: the line begins with ".value(", ".flag(" ...
   const std::regex declaring("^\\s*\\.(value|value_at|flag|flag_with|repeated)\\(\\s*$");
-  const std::regex naming_command("make_command\\(\\s*$");
+  const std::regex naming_command("make_(job_)?command\\(\\s*$");
   std::vector<Spelling> found;
   for (const auto& entry : fs::recursive_directory_iterator(SATUNET_SOURCE_DIR "/src")) {
     const std::string path = entry.path().string();

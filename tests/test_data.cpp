@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <set>
 
@@ -124,6 +126,28 @@ TEST(Dataset, NormalisesWithTheManifestStatistics) {
     FAIL() << "no val tiles expected";
   } catch (const Error& error) {
     EXPECT_EQ(std::string(error.what()), dir + ": no val tiles in the dataset");
+  }
+}
+
+TEST(Dataset, AManifestClaimingOtherClassesThanItsShardsIsRefused) {
+  const std::string dir = small_dataset("claims");
+  auto manifest = nlohmann::json::parse(test::file_bytes(dir + "/manifest.json"));
+  manifest["classes"].push_back("water");
+  manifest["classes"].push_back("forest");
+  for (auto& [split, pixels] : manifest["class_pixels"].items()) {
+    pixels.push_back(0);
+    pixels.push_back(0);
+  }
+  std::ofstream(dir + "/manifest.json") << manifest.dump();
+  try {
+    ShardDataset(dir, "train");
+    ADD_FAILURE() << "a 5-class dataset over 3-class shards";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what())
+                  .find(": classes background,building,road, the manifest says "
+                        "background,building,road,water,forest"),
+              std::string::npos)
+        << error.what();
   }
 }
 

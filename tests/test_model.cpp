@@ -215,7 +215,7 @@ TEST(Checkpoint, BadFilesAreRefusedClearly) {
   };
   expect_error(dir + "/missing.pt", ": no such checkpoint");
   std::ofstream(dir + "/corrupt.pt") << "not a zip archive at all";
-  expect_error(dir + "/corrupt.pt", ": not a LibTorch checkpoint");
+  expect_error(dir + "/corrupt.pt", ": not a zip archive, or a truncated one (no end record)");
   {
     torch::serialize::OutputArchive archive;
     archive.write("satunet_schema", c10::IValue(int64_t{99}));
@@ -228,6 +228,56 @@ TEST(Checkpoint, BadFilesAreRefusedClearly) {
     archive.save_to(dir + "/foreign.pt");
   }
   expect_error(dir + "/foreign.pt", ": not a satunet checkpoint (no 'satunet_schema')");
+
+  // Damaged between runs: a flipped bit is found, or it changed nothing (a padding byte); the
+  // weights never load changed.
+  const std::string good = test::make_checkpoint(dir + "/good.pt", 3);
+  const std::string bytes = test::file_bytes(good);
+  const auto original = load_checkpoint(good).model->named_parameters();
+  int found = 0;
+  for (int tenth = 1; tenth < 10; ++tenth) {
+    std::string flipped = bytes;
+    flipped[flipped.size() * tenth / 10] ^= 0x10;
+    const std::string path = dir + "/flipped.pt";
+    std::ofstream(path, std::ios::binary) << flipped;
+    try {
+      const auto loaded = load_checkpoint(path).model->named_parameters();
+      for (const auto& item : original)
+        EXPECT_TRUE(torch::equal(item.value(), loaded[item.key()])) << "byte " << tenth << "/10";
+    } catch (const Error& error) {
+      ++found;
+      EXPECT_EQ(std::string(error.what()).rfind(path + ": ", 0), 0u) << error.what();
+    }
+  }
+  EXPECT_GE(found, 5) << "most of a checkpoint's bytes are checked";
+  std::ofstream(dir + "/torn.pt", std::ios::binary) << bytes.substr(0, bytes.size() * 2 / 3);
+  expect_error(dir + "/torn.pt", ": not a zip archive, or a truncated one (no end record)");
+
+  // A header that describes a model too large to build, or larger than the file could hold,
+  // is refused before anything is allocated for it.
+  auto with_model = [&](const std::string& path, const UNetOptions& model) {
+    torch::serialize::OutputArchive archive;
+    archive.write("satunet_schema", c10::IValue(int64_t{kCheckpointSchemaVersion}));
+    archive.write("model_options", c10::IValue(model.to_json()));
+    archive.write("classes", c10::IValue(std::string(R"(["a", "b", "c"])")));
+    archive.write("bands", c10::IValue(std::string("[]")));
+    archive.save_to(path);
+    return path;
+  };
+  UNetOptions huge = UNetOptions().in_channels(3).classes(3).base(4).depth(2);
+  std::string text = huge.to_json();
+  text.replace(text.find("\"base\":4"), 8, "\"base\":1024");
+  text.replace(text.find("\"depth\":2"), 9, "\"depth\":8");
+  {
+    torch::serialize::OutputArchive archive;
+    archive.write("satunet_schema", c10::IValue(int64_t{kCheckpointSchemaVersion}));
+    archive.write("model_options", c10::IValue(text));
+    archive.save_to(dir + "/huge.pt");
+  }
+  expect_error(dir + "/huge.pt", "more than the 1000 million satunet builds");
+  expect_error(
+      with_model(dir + "/large.pt", UNetOptions().in_channels(3).classes(3).base(64).depth(5)),
+      " MiB of weights, but the file is 0 MiB: truncated, or not this model's");
 }
 
 }  // namespace satunet::model
@@ -255,8 +305,10 @@ TEST(Checkpoint, InfoDescribesACheckpoint) {
   std::ofstream(dir + "/broken.pt") << "garbage";
   const auto broken = test::run_satunet({"info", dir + "/broken.pt"});
   EXPECT_EQ(broken.exit_code, 1);
-  EXPECT_EQ(broken.err, "satunet info: " + dir +
-                            "/broken.pt: not a LibTorch checkpoint (cannot read the archive)\n");
+  EXPECT_EQ(
+      broken.err,
+      "satunet info: " + dir +
+          "/broken.pt: not a zip archive, or a truncated one (shorter than its end record)\n");
 }
 
 }  // namespace satunet::model

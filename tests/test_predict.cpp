@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <tuple>
 
@@ -180,10 +181,7 @@ TEST(Predict, BadInputFailsWithAClearMessage) {
     args.insert(args.end(), extra.begin(), extra.end());
     return test::run_satunet(args);
   };
-  auto expect_failure = [](const test::CommandResult& result, int code, const std::string& text) {
-    EXPECT_EQ(result.exit_code, code) << result.err;
-    EXPECT_NE(result.err.find(text), std::string::npos) << result.err;
-  };
+  using test::expect_failure;
   expect_failure(predict(four_bands.scene_path, checkpoint), 1,
                  four_bands.scene_path +
                      ": 4 input bands (red, green, blue, nir) but the model in " + checkpoint +
@@ -214,7 +212,9 @@ TEST(Predict, BadInputFailsWithAClearMessage) {
       {"--device", "tpu", "--device must be auto, cpu or cuda (got 'tpu')"},
       {"--batch", "0", "--batch must be at least 1, got 0"},
       {"--compress", "12", "--compress must be 0 (none) to 9"},
-      {"--threads", "-1", "--threads must be 0 (automatic) or more"},
+      {"--threads", "-1", "--threads must be 0 (automatic) to 1024"},
+      {"--threads", "100000", "--threads must be 0 (automatic) to 1024"},
+      {"--tile", "32768", "--tile must be 1 to 4096 (or 0: the checkpoint's tile size)"},
       {"--precision", "bf16", "--precision bf16 needs a GPU"},
       {"--precision", "fp16", "--precision must be auto, fp32 or bf16 (got 'fp16')"}};
   for (const auto& [option, value, message] : bad_options)
@@ -229,12 +229,40 @@ TEST(Predict, BadInputFailsWithAClearMessage) {
 
   // A dataset's shards are never taken for old prediction shards.
   fs::create_directories(dir + "/dataset/shards");
-  write_text_file(dir + "/dataset/manifest.json", "{}");
-  write_text_file(dir + "/dataset/shards/rank-0-of-1.h5", "tiles");
+  write_file(dir + "/dataset/manifest.json", "{}");
+  write_file(dir + "/dataset/shards/rank-0-of-1.h5", "tiles");
   expect_failure(test::run_satunet({"predict", "--checkpoint", checkpoint, "--image",
                                     scene.scene_path, "--out", dir + "/dataset", "--overwrite"}),
                  1, dir + "/dataset: is a dataset directory (it has a manifest.json)");
   EXPECT_TRUE(fs::exists(dir + "/dataset/shards/rank-0-of-1.h5"));
+}
+
+TEST(Predict, HostileValuesAndLeftoversAreHandled) {
+  const std::string dir = test::fresh_directory("predict-hostile");
+  const auto scene = test::synthetic_scene(dir + "/scene", 128, 5);
+  const std::string checkpoint = make_checkpoint(dir + "/model.pt", 3);
+  auto predict = [&](const std::string& model, std::vector<std::string> extra) {
+    std::vector<std::string> args = {"predict",     "--checkpoint",   model,
+                                     "--image",     scene.scene_path, "--out",
+                                     dir + "/pred", "--overwrite",    "-q"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return test::run_satunet(args);
+  };
+  // A batch far larger than the scene's windows is one batch of them all, not padding.
+  const auto huge_batch = predict(checkpoint, {"--batch", "100000"});
+  ASSERT_EQ(huge_batch.exit_code, 0) << huge_batch.err;
+  EXPECT_LT(huge_batch.peak_rss_mb, 1500);
+
+  // A diverged checkpoint predicts nothing rather than an all-background mask.
+  const std::string diverged = make_checkpoint(dir + "/diverged.pt", 3, Head::diverged);
+  test::expect_failure(predict(diverged, {}), 1,
+                       diverged + ": head.bias is not finite (a diverged run): it cannot predict");
+
+  // The temporaries of a killed run (of any rank count) do not outlive the next.
+  const std::string leftover = dir + "/pred/shards/.rank-1-of-2.partial-12345.h5";
+  std::ofstream(leftover) << "half a shard";
+  ASSERT_EQ(predict(checkpoint, {}).exit_code, 0);
+  EXPECT_FALSE(fs::exists(leftover));
 }
 
 TEST(MpiPredict, OneRankAndManyRanksGiveIdenticalMasks) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "geo/gdal.hpp"
 #include "scoring/confusion_matrix.hpp"
@@ -29,7 +30,56 @@ std::string constant_copy(const std::string& source, const std::string& target,
   return target;
 }
 
+// A uint16 copy of a class map with a 20 x 20 block at (10, 10) set to `value`, and `nodata`
+// declared when given.
+std::string uint16_copy(const std::string& source, const std::string& target, std::uint16_t value,
+                        std::optional<double> nodata) {
+  geo::init_gdal();
+  const auto pixels = test::read_band_u8(source);
+  GDALDatasetUniquePtr in(GDALDataset::Open(source.c_str(), GDAL_OF_RASTER));
+  const int width = in->GetRasterXSize(), height = in->GetRasterYSize();
+  GDALDatasetUniquePtr out(GetGDALDriverManager()->GetDriverByName("GTiff")->Create(
+      target.c_str(), width, height, 1, GDT_UInt16, nullptr));
+  double transform[6];
+  in->GetGeoTransform(transform);
+  out->SetGeoTransform(transform);
+  out->SetSpatialRef(in->GetSpatialRef());
+  std::vector<std::uint16_t> values(pixels.begin(), pixels.end());
+  for (int row = 10; row < 30; ++row)
+    for (int column = 10; column < 30; ++column)
+      values[static_cast<std::size_t>(row * width + column)] = value;
+  if (nodata)
+    out->GetRasterBand(1)->SetNoDataValue(*nodata);
+  EXPECT_EQ(out->GetRasterBand(1)->RasterIO(GF_Write, 0, 0, width, height, values.data(), width,
+                                            height, GDT_UInt16, 0, 0),
+            CE_None);
+  return target;
+}
+
 }  // namespace
+
+TEST(Evaluate, TruthIsReadAsStoredAndItsNodataIsNotScored) {
+  const std::string dir = test::fresh_directory("stored");
+  const auto scene = test::synthetic_scene(dir + "/scene", 128);
+  auto evaluate = [&](const std::string& truth, const std::vector<std::string>& classes) {
+    return test::run_satunet({"evaluate", "--pred", scene.truth_path, "--truth", truth, "--classes",
+                              classes.empty() ? "background,building,road" : classes.front(),
+                              "--json", dir + "/scores.json", "-q"});
+  };
+  // 258 is no class: once read as a byte it became 255, and its pixels silently went unscored.
+  test::expect_failure(evaluate(uint16_copy(scene.truth_path, dir + "/258.tif", 258, {}), {}), 1,
+                       dir +
+                           "/258.tif: value 258 at pixel (10, 10) is neither a class id (0 to "
+                           "2), 255 nor the nodata value");
+  // A declared nodata value (7 here) is not scored, whatever the prediction says there.
+  const auto ignored = evaluate(uint16_copy(scene.truth_path, dir + "/7.tif", 7, 7.0), {});
+  ASSERT_EQ(ignored.exit_code, 0) << ignored.err;
+  const auto scores = nlohmann::json::parse(test::file_bytes(dir + "/scores.json"));
+  for (const char* name : {"background", "building", "road"})
+    EXPECT_EQ(scores["classes"][name]["iou"], 1.0) << name;
+  test::expect_failure(evaluate(scene.truth_path, {"background,road,road"}), 2,
+                       "--classes: class 'road' is named twice");
+}
 
 TEST(Evaluate, ScoresAgainstRasterAndVectorTruth) {
   const auto scene = test::synthetic_scene(test::fresh_directory("scene"), 384);

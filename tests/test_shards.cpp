@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "common/error.hpp"
 #include "geo/srs.hpp"
 #include "shards/hdf5_handle.hpp"
+#include "shards/manifest.hpp"
 #include "shards/prediction.hpp"
 #include "shards/shard.hpp"
 #include "test_support.hpp"
@@ -270,7 +272,8 @@ TEST(Shards, CompressionShrinksCompressibleDataAndKeepsValues) {
     std::vector<std::uint16_t> read(kImageValues);
     reader.read_image(7, read.data());
     EXPECT_EQ(read, image);
-    EXPECT_EQ(filter_count(path, "images"), compression == 0 ? 0 : 2);  // shuffle + deflate
+    // A checksum always; shuffle and deflate when compressed.
+    EXPECT_EQ(filter_count(path, "images"), compression == 0 ? 1 : 3);
     sizes.push_back(fs::file_size(path));
   }
   EXPECT_LT(sizes[1], sizes[0] / 2) << "uncompressed " << sizes[0] << " B, level 6 " << sizes[1];
@@ -344,7 +347,7 @@ TEST(Shards, ReaderRejectsMissingFile) {
 
 TEST(Shards, ReaderRejectsNonHdf5File) {
   const std::string path = test::fresh_directory("shards") + "/text.h5";
-  write_text_file(path, "this is not HDF5\n");
+  write_file(path, "this is not HDF5\n");
   expect_error([&] { ShardReader reader(path); }, {path, "cannot open shard"});
 }
 
@@ -366,6 +369,63 @@ TEST(Shards, ReaderRejectsShapesInconsistentWithHeader) {
   replace_int_attribute(path, "bands", 4);
   expect_error([&] { ShardReader reader(path); },
                {path, "/images has shape [2, 3, 16, 16], expected [N, 4, 16, 16]"});
+}
+
+TEST(Shards, ReaderRefusesHeadersBeyondItsLimitsBeforeAllocating) {
+  const std::string path = test::fresh_directory("shards") + "/0-1.h5";
+  write_shard<std::uint8_t>(path, PixelType::uint8, 2);
+  replace_int_attribute(path, "tile_size", 60000);
+  expect_error([&] { ShardReader reader(path); },
+               {path, "invalid tile_size 60000 or bands 3 (at most 4096 px and 1024 bands)"});
+}
+
+TEST(Shards, AFlippedBitInATileFailsItsChecksum) {
+  const std::string path = test::fresh_directory("shards") + "/0-1.h5";
+  write_shard<float>(path, PixelType::float32, 4, 0);
+  haddr_t address = 0;
+  hsize_t size = 0;
+  {
+    const Hdf5Handle file = open_file(path);
+    const Hdf5Handle images(H5Dopen2(file.get(), "images", H5P_DEFAULT), path, "test: dataset");
+    const Hdf5Handle space(H5Dget_space(images.get()), path, "test: space");
+    std::vector<hsize_t> offset(4);
+    unsigned filters = 0;
+    ASSERT_GE(
+        H5Dget_chunk_info(images.get(), space.get(), 2, offset.data(), &filters, &address, &size),
+        0);
+  }
+  std::string bytes = test::file_bytes(path);
+  bytes[address + size / 2] ^= 0x01;
+  std::ofstream(path, std::ios::binary) << bytes;
+  const ShardReader reader(path);
+  std::vector<float> image(kImageValues);
+  reader.read_image(1, image.data());  // another tile reads as it was
+  EXPECT_EQ(image, tile_image<float>(1));
+  expect_error([&] { reader.read_image(2, image.data()); },
+               {path, "data error detected by Fletcher32 checksum"});
+}
+
+TEST(Shards, AChunkStoredInMoreBytesThanItsValuesIsRefusedBeforeReading) {
+  // Found by fuzzing: a damaged chunk index made HDF5 allocate 1.8 GB to read a window.
+  const std::string path = SATUNET_SOURCE_DIR "/tests/fuzz/regressions/shard/huge-chunk.h5";
+  expect_error([&] { PredictionReader reader(path); },
+               {path, "is stored in", "bytes, more than its values take (damaged?)"});
+}
+
+TEST(Shards, ManifestCountsThatDoNotFitItsClassesAreRefused) {
+  Manifest manifest;
+  manifest.tile_size = 64;
+  manifest.classes = {"background", "building", "road"};
+  manifest.bands.push_back({"red", 1, "uint8", 100, 10, 1000});
+  manifest.class_pixels["train"] = {10, 20};
+  try {
+    Manifest::from_json(manifest.to_json(), "m.json");
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& error) {
+    EXPECT_STREQ(error.what(),
+                 "m.json: not a valid satunet manifest: class_pixels of split 'train' has 2 "
+                 "counts for 3 classes");
+  }
 }
 
 TEST(Shards, ReaderAcceptsVariableLengthStrings) {

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "comm/mpi_communicator.hpp"
@@ -69,9 +70,9 @@ TEST(Stitch, PerfectWindowsGiveBackTheTruthAndPolygonsRasterizeBackToIt) {
         Case{test::real_data("kampala_buildings/mask.tif"), {"background", "building"}}}) {
     SCOPED_TRACE(truth.truth);
     write_prediction_from_truth(truth.truth, truth.classes, dir + "/pred");
-    const auto run = test::run_satunet({"stitch", "--pred", dir + "/pred", "--out",
-                                        dir + "/mask.tif", "--polygons", dir + "/buildings.geojson",
-                                        "--polygon-classes", "building", "-q"});
+    const auto run = test::run_satunet(
+        {"stitch", "--pred", dir + "/pred", "--out", dir + "/mask.tif", "--overwrite", "--polygons",
+         dir + "/buildings.geojson", "--polygon-classes", "building", "-q"});
     ASSERT_EQ(run.exit_code, 0) << run.err;
     EXPECT_NE(run.out.find("polygons: " + dir + "/buildings.geojson ("), std::string::npos)
         << run.out;
@@ -113,7 +114,7 @@ TEST(Stitch, PerfectWindowsGiveBackTheTruthAndPolygonsRasterizeBackToIt) {
   }
   // Simplification and a minimum area leave fewer, smaller-vertex polygons.
   const auto simplified = test::run_satunet(
-      {"stitch", "--pred", dir + "/pred", "--out", dir + "/mask.tif", "--polygons",
+      {"stitch", "--pred", dir + "/pred", "--out", dir + "/mask.tif", "--overwrite", "--polygons",
        dir + "/simple.geojson", "--simplify", "0.5", "--min-area", "20", "-q"});
   ASSERT_EQ(simplified.exit_code, 0) << simplified.err;
   GDALDatasetUniquePtr all(GDALDataset::Open((dir + "/buildings.geojson").c_str(), GDAL_OF_VECTOR));
@@ -131,14 +132,12 @@ TEST(Stitch, BadInputFailsWithAClearMessage) {
     comm::MpiCommunicator self(comm::MpiScope::self);
     predict::predict(predict_options(checkpoint, scene.scene_path, dir + "/pred"), self);
   }
-  auto expect_failure = [](const test::CommandResult& result, int code, const std::string& text) {
-    EXPECT_EQ(result.exit_code, code) << result.err;
-    EXPECT_NE(result.err.find(text), std::string::npos) << result.err;
-  };
+  using test::expect_failure;
 
   // No prediction, a missing shard, a missing window.
   auto stitch = [&](const std::string& prediction) {
-    return test::run_satunet({"stitch", "--pred", prediction, "--out", dir + "/mask.tif", "-q"});
+    return test::run_satunet(
+        {"stitch", "--pred", prediction, "--out", dir + "/mask.tif", "--overwrite", "-q"});
   };
   expect_failure(stitch(dir + "/scene"), 1,
                  dir +
@@ -198,14 +197,43 @@ TEST(Stitch, BadInputFailsWithAClearMessage) {
       2, "--polygon-classes: 'house' is not a class of the prediction");
   std::string json = test::file_bytes(dir + "/pred/prediction.json");
   json.replace(json.find("\"schema_version\": 1"), 19, "\"schema_version\": 2");
-  write_text_file(dir + "/pred/prediction.json", json);
+  write_file(dir + "/pred/prediction.json", json);
   expect_failure(stitch(dir + "/pred"), 1,
                  dir +
                      "/pred/prediction.json: prediction schema version 2, this satunet reads "
                      "version 1");
-  write_text_file(dir + "/pred/prediction.json", "{\"schema_version\": 1,");
+  write_file(dir + "/pred/prediction.json", "{\"schema_version\": 1,");
   expect_failure(stitch(dir + "/pred"), 1, dir + "/pred/prediction.json: corrupt prediction index");
   EXPECT_FALSE(fs::exists(dir + "/mask.tif"));
+}
+
+TEST(Stitch, OutputsAreNeverReplacedUnasked) {
+  const std::string dir = test::fresh_directory("stitch-overwrite");
+  const auto scene = test::synthetic_scene(dir + "/scene", 128, 5);
+  const std::string checkpoint = make_checkpoint(dir + "/model.pt", 3);
+  {
+    comm::MpiCommunicator self(comm::MpiScope::self);
+    predict::predict(predict_options(checkpoint, scene.scene_path, dir + "/pred"), self);
+  }
+  auto stitch = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"stitch", "--pred", dir + "/pred", "-q"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return test::run_satunet(args);
+  };
+  const std::string scene_bytes = test::file_bytes(scene.scene_path);
+  test::expect_failure(stitch({"--out", scene.scene_path, "--overwrite"}), 1,
+                       scene.scene_path + ": is the predicted scene itself");
+  EXPECT_EQ(test::file_bytes(scene.scene_path), scene_bytes);
+
+  std::ofstream(dir + "/mask.tif") << "an earlier result";
+  test::expect_failure(stitch({"--out", dir + "/mask.tif"}), 1,
+                       dir + "/mask.tif: exists; --overwrite replaces it");
+  EXPECT_EQ(test::file_bytes(dir + "/mask.tif"), "an earlier result");
+  test::expect_failure(stitch({"--out", dir + "/x.tif", "--probabilities", dir + "/x.tif"}), 2,
+                       dir + "/x.tif is named for two outputs");
+  EXPECT_FALSE(fs::exists(dir + "/x.tif"));
+  ASSERT_EQ(stitch({"--out", dir + "/mask.tif", "--overwrite"}).exit_code, 0);
+  EXPECT_EQ(test::read_band_u8(dir + "/mask.tif").size(), 128u * 128u);
 }
 
 }  // namespace satunet

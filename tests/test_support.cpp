@@ -9,7 +9,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <limits>
 #include <sstream>
+#include <thread>
 
 #include <gdal_priv.h>
 #include <torch/torch.h>
@@ -34,35 +37,86 @@ void leave_mpi_job() {
     unsetenv(name);
 }
 
-CommandResult run_satunet(const std::vector<std::string>& args, long max_file_bytes) {
-  const fs::path dir = fresh_directory("run");
-  const std::string out_path = (dir / "stdout").string();
-  const std::string err_path = (dir / "stderr").string();
-  const pid_t child = fork();
-  if (child == 0) {
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(SATUNET_BINARY));
-    for (const std::string& arg : args)
-      argv.push_back(const_cast<char*>(arg.c_str()));
-    argv.push_back(nullptr);
-    if (!freopen(out_path.c_str(), "w", stdout) || !freopen(err_path.c_str(), "w", stderr))
-      _exit(126);
-    leave_mpi_job();
-    if (max_file_bytes > 0) {
-      const rlimit limit{static_cast<rlim_t>(max_file_bytes), static_cast<rlim_t>(max_file_bytes)};
-      setrlimit(RLIMIT_FSIZE, &limit);
-      signal(SIGXFSZ, SIG_IGN);  // a write past the limit then fails with EFBIG
-    }
-    execv(SATUNET_BINARY, argv.data());
-    _exit(127);
+Background::Background(const std::vector<std::string>& argv, long max_file_bytes) {
+  static int started = 0;
+  const fs::path dir = fresh_directory("process-" + std::to_string(started++));
+  out_path_ = (dir / "stdout").string();
+  err_path_ = (dir / "stderr").string();
+  // Whatever the test has buffered must not be written again by the child.
+  std::cout.flush();
+  std::fflush(nullptr);
+  pid_ = fork();
+  if (pid_ != 0)
+    return;
+  std::vector<char*> args;
+  for (const std::string& arg : argv)
+    args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  if (!freopen(out_path_.c_str(), "w", stdout) || !freopen(err_path_.c_str(), "w", stderr))
+    _exit(126);
+  leave_mpi_job();
+  // A group of its own, so that the tests can signal a job (mpirun and its ranks) as a whole.
+  setpgid(0, 0);
+  if (max_file_bytes > 0) {
+    const rlimit limit{static_cast<rlim_t>(max_file_bytes), static_cast<rlim_t>(max_file_bytes)};
+    setrlimit(RLIMIT_FSIZE, &limit);
+    signal(SIGXFSZ, SIG_IGN);  // a write past the limit then fails with EFBIG
+    // MPI's own shared-memory store would meet the limit first: a hash table instead.
+    setenv("PMIX_MCA_gds", "hash", 1);
   }
+  execvp(args[0], args.data());
+  _exit(127);
+}
+
+Background::~Background() {
+  if (pid_ > 0) {
+    kill(-pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+CommandResult Background::wait() {
+  return *wait_for(std::chrono::hours(24 * 365));  // as long as it takes
+}
+
+std::optional<CommandResult> Background::wait_for(std::chrono::milliseconds limit) {
+  const auto start = std::chrono::steady_clock::now();
   int status = 0;
-  waitpid(child, &status, 0);
+  rusage usage{};
+  while (wait4(pid_, &status, WNOHANG, &usage) == 0) {
+    if (std::chrono::steady_clock::now() - start >= limit)
+      return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  pid_ = -1;
   CommandResult result;
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  result.out = file_bytes(out_path);
-  result.err = file_bytes(err_path);
+  result.peak_rss_mb = usage.ru_maxrss / 1024;
+  result.out = file_bytes(out_path_);
+  result.err = file_bytes(err_path_);
   return result;
+}
+
+void expect_failure(const CommandResult& result, int code, const std::string& text) {
+  EXPECT_EQ(result.exit_code, code) << result.err;
+  EXPECT_NE(result.err.find(text), std::string::npos) << "'" << text << "' not in: " << result.err;
+}
+
+CommandResult run_program(const std::vector<std::string>& argv, long max_file_bytes) {
+  return Background(argv, max_file_bytes).wait();
+}
+
+CommandResult run_satunet(const std::vector<std::string>& args, long max_file_bytes) {
+  std::vector<std::string> argv = {SATUNET_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_program(argv, max_file_bytes);
+}
+
+CommandResult run_satunet_ranks(int ranks, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"mpirun",    "-n",   std::to_string(ranks), "--oversubscribe",
+                                   "--bind-to", "none", SATUNET_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_program(argv);
 }
 
 std::string fresh_directory(const std::string& name) {
@@ -170,6 +224,8 @@ std::string make_checkpoint(const std::string& path, int bands, Head head) {
       parameters["head.weight"].zero_();
       parameters["head.bias"].zero_();
       parameters["head.bias"][1].fill_(2.0);
+    } else if (head == Head::diverged) {
+      parameters["head.bias"][0].fill_(std::numeric_limits<float>::quiet_NaN());
     }
   }
   model::CheckpointMeta meta;
@@ -202,6 +258,7 @@ stitch::StitchResult stitch_to(const std::string& prediction, const std::string&
   options.prediction = prediction;
   options.out = mask;
   options.outputs.probabilities = probabilities;
+  options.overwrite = true;
   return stitch::stitch(options);
 }
 

@@ -1,8 +1,12 @@
 #pragma once
 // What the tests share: running the binary, scratch directories, the real samples, generated
 // scenes and datasets, tiny checkpoints, and predicting and stitching in-process.
+#include <sys/types.h>
+
+#include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -21,12 +25,37 @@ struct CommandResult {
   int exit_code = -1;
   std::string out;
   std::string err;
+  long peak_rss_mb = 0;  // of the program itself (not of processes it started)
 };
 
-// Runs the satunet binary with `args` (no shell), capturing both streams. A positive
-// `max_file_bytes` limits the size of every file it writes (RLIMIT_FSIZE), to provoke
-// write failures.
+// The command ended with exit code `code` and said `text` on stderr.
+void expect_failure(const CommandResult& result, int code, const std::string& text);
+
+// A program (argv[0], looked up on the PATH; no shell) started in the background in a process
+// group of its own, both streams captured. A positive `max_file_bytes` limits the size of
+// every file it writes (RLIMIT_FSIZE), to provoke write failures.
+class Background {
+ public:
+  explicit Background(const std::vector<std::string>& argv, long max_file_bytes = 0);
+  ~Background();  // kills the whole group if it still runs
+  Background(const Background&) = delete;
+  Background& operator=(const Background&) = delete;
+  pid_t pid() const { return pid_; }
+  CommandResult wait();
+  // The result if it ends within `limit`; else nothing, and it runs on.
+  std::optional<CommandResult> wait_for(std::chrono::milliseconds limit);
+
+ private:
+  pid_t pid_ = -1;
+  std::string out_path_;
+  std::string err_path_;
+};
+
+// The same, waited for.
+CommandResult run_program(const std::vector<std::string>& argv, long max_file_bytes = 0);
+// The satunet binary with `args`; the same under mpirun on `ranks` ranks.
 CommandResult run_satunet(const std::vector<std::string>& args, long max_file_bytes = 0);
+CommandResult run_satunet_ranks(int ranks, const std::vector<std::string>& args);
 
 // In a forked child: forget the test's MPI job, so that what it starts (satunet, or mpirun) is a
 // job of its own rather than a stray rank of the test's.
@@ -76,6 +105,7 @@ enum class Head {
   random,    // as initialised: smooth, mostly one class
   varied,    // random weights scaled up: every class somewhere, in ragged shapes
   building,  // ignores its input: building scores highest everywhere (softmax 0.79 vs 0.11)
+  diverged,  // a NaN weight, as a run that diverged would have left
 };
 
 // A tiny U-Net checkpoint (base 4, depth 2, 64 px tiles) for `bands` input bands.

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <random>
 #include <set>
+#include <sstream>
 
 #include "comm/mpi_communicator.hpp"
 #include "common/error.hpp"
@@ -542,6 +543,11 @@ TEST(TileErrors, OptionValuesExitWithCode2) {
       2, {"--class-map: class 'bridge' is not in --classes"});
   expect_failure({"tile", "--out", f.dir + "/o", "--image", f.scene.scene_path}, 2,
                  {"no labels: give --labels CLASS=FILE or --mask FILE"});
+  expect_failure(with({"--classes", "background,road,road"}), 2,
+                 {"--classes: class 'road' is named twice"});
+  expect_failure(with({"--classes", "background,,road"}), 2,
+                 {"--classes: an empty class name in 'background,,road'"});
+  expect_failure(with({"--threads", "100000"}), 2, {"--threads must be 0 (automatic) to 1024"});
   EXPECT_FALSE(fs::exists(f.dir + "/out/manifest.json"));
 }
 
@@ -709,6 +715,121 @@ TEST(TileCli, ScenesCsvMixesMaskAndVectorScenes) {
 
 namespace satunet::tiling {
 namespace fs = std::filesystem;
+
+TEST(TileErrors, DamagedAndImpossibleScenesNameTheFileAndTheLimit) {
+  const Fixture f = make_fixture(1024);
+  // Cut short: the reason GDAL gives, whether it decodes on this thread or on its own.
+  const std::string cut = f.dir + "/cut.tif";
+  const std::string whole = test::file_bytes(f.scene.scene_path);
+  std::ofstream(cut, std::ios::binary) << whole.substr(0, whole.size() / 3);
+  for (const char* threads : {"1", "2"}) {
+    SCOPED_TRACE(std::string("--threads ") + threads);
+    auto args = tile_args(f, f.dir + "/out");
+    args[4] = cut;
+    args.insert(args.end() - 1, {"--threads", threads});
+    const auto result = test::run_satunet(args);
+    test::expect_failure(result, 1, "satunet tile: " + cut + ": read of window");
+    EXPECT_EQ(result.err.find("GDAL gave no reason"), std::string::npos) << result.err;
+  }
+  {  // Two ranks failing at once: each says so on a whole line of its own.
+    auto args = tile_args(f, f.dir + "/out");
+    args[4] = cut;
+    const auto result = test::run_satunet_ranks(2, args);
+    EXPECT_NE(result.exit_code, 0);
+    std::istringstream lines(result.err);
+    int said = 0;
+    for (std::string line; std::getline(lines, line);) {
+      if (line.find("satunet tile") == std::string::npos)
+        continue;  // mpirun's own notices
+      ++said;
+      EXPECT_EQ(line.rfind("satunet tile [rank ", 0), 0u) << line;
+      EXPECT_EQ(line.find("satunet tile", 1), std::string::npos) << "two messages in: " << line;
+    }
+    EXPECT_GE(said, 1) << result.err;
+  }
+  // Two billion pixels wide: refused before a strip of them is allocated.
+  const std::string wide = f.dir + "/wide.vrt";
+  write_text(wide,
+             "<VRTDataset rasterXSize=\"2000000000\" rasterYSize=\"64\"><SRS>EPSG:32633</SRS>"
+             "<GeoTransform>500000, 1, 0, 4000000, 0, -1</GeoTransform>"
+             "<VRTRasterBand dataType=\"Byte\" band=\"1\"/></VRTDataset>");
+  auto args = tile_args(f, f.dir + "/out");
+  args[4] = wide;
+  const auto result = test::run_satunet(args);
+  test::expect_failure(result, 1,
+                       wide +
+                           ": a strip of 64 rows of 2000000000 pixels in 1 bands is 122070 "
+                           "MiB, more than the 4096 MiB satunet reads at once");
+  EXPECT_LT(result.peak_rss_mb, 1024);
+  EXPECT_FALSE(fs::exists(f.dir + "/out/manifest.json"));
+}
+
+TEST(TileCli, AUsageErrorEndsTheJobWithOneMessage) {
+  // A 1 px scene: the second rank has no tile row, and once never met the unknown class.
+  const Fixture f = make_fixture();
+  const std::string pixel = f.dir + "/pixel.tif";
+  ASSERT_EQ(test::run_program(
+                {"gdal_translate", "-q", "-srcwin", "0", "0", "1", "1", f.scene.scene_path, pixel})
+                .exit_code,
+            0);
+  const auto result = test::run_satunet_ranks(
+      2, {"tile", "--image", pixel, "--labels", "foo=" + f.scene.buildings_path, "--classes",
+          "background,building", "--tile", "64", "--out", f.dir + "/o"});
+  test::expect_failure(result, 2,
+                       "--labels " + f.scene.buildings_path +
+                           ": class 'foo' is not in --classes (background,building)");
+  std::size_t said = 0;
+  for (std::size_t at = result.err.find("satunet tile:"); at != std::string::npos;
+       at = result.err.find("satunet tile:", at + 1))
+    ++said;
+  EXPECT_EQ(said, 1u) << result.err;
+  EXPECT_FALSE(fs::exists(f.dir + "/o"));
+}
+
+TEST(TileCli, ALineInAGeometryCollectionIsBufferedAndItsPointBurnsNothing) {
+  const Fixture f = make_fixture(256);
+  const geo::RasterInfo info = geo::Raster::open(f.scene.scene_path).info();
+  const auto& c = info.transform.coefficients();
+  auto at = [&](double column, double row) {
+    return "[" + std::to_string(c[0] + column * c[1]) + ", " + std::to_string(c[3] + row * c[5]) +
+           "]";
+  };
+  const std::string line =
+      R"({"type": "LineString", "coordinates": [)" + at(10, 40) + ", " + at(200, 60) + "]}";
+  const std::string point = R"({"type": "Point", "coordinates": )" + at(100, 150) + "}";
+  auto feature_collection = [&](const std::string& geometry) {
+    return R"({"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "EPSG:32633"}}, "features": [{"type": "Feature", "properties": {}, "geometry": )" +
+           geometry + "}]}";
+  };
+  write_text(f.dir + "/plain.geojson", feature_collection(line));
+  write_text(f.dir + "/collection.geojson",
+             feature_collection(R"({"type": "GeometryCollection", "geometries": [)" + line + ", " +
+                                point + "]}"));
+  std::map<std::string, std::vector<std::int64_t>> pixels;
+  for (const std::string name : {"plain", "collection"}) {
+    const auto result = test::run_satunet(
+        {"tile", "--out", f.dir + "/" + name, "--image", f.scene.scene_path, "--labels",
+         "road=" + f.dir + "/" + name + ".geojson", "--classes", "background,road", "--line-width",
+         "road=6", "--tile", "64", "--overlap", "0", "--val-fraction", "0", "-q"});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    pixels[name] = shards::Manifest::load(f.dir + "/" + name).class_pixels.at("train");
+  }
+  EXPECT_EQ(pixels["collection"], pixels["plain"]) << "the same road, and no point";
+  // 191 px long, 6 m wide.
+  const double expected = std::hypot(190.0, 20.0) * 6 / info.transform.pixel_width();
+  EXPECT_NEAR(static_cast<double>(pixels["plain"][1]), expected, expected * 0.15);
+}
+
+TEST(TileCli, AnEmptySplitIsWarnedOf) {
+  const Fixture f = make_fixture(128);
+  auto args = tile_args(f, f.dir + "/out");
+  args.pop_back();  // -q would hide the warning
+  args.insert(args.end(), {"--overlap", "0", "--val-fraction", "0.1"});
+  const auto result = test::run_satunet(args);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.err.find("tile: the val split has no tile (4 tiles in all)"), std::string::npos)
+      << result.err;
+}
 
 TEST(MpiTile, SameTilesAndStatisticsOnAnyRankCount) {
   comm::MpiCommunicator world;

@@ -1,3 +1,4 @@
+#include <gdal_priv.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -5,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -12,6 +14,7 @@
 #include <fstream>
 #include <functional>
 #include <future>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -21,7 +24,9 @@
 #include "comm/mpi_communicator.hpp"
 #include "comm/versions.hpp"
 #include "common/hash.hpp"
+#include "common/labels.hpp"
 #include "common/timer.hpp"
+#include "geo/gdal.hpp"
 #include "model/checkpoint.hpp"
 #include "model/losses.hpp"
 #include "model/runtime.hpp"
@@ -573,6 +578,261 @@ TEST(TrainGpu, LossFallsAndTheCheckpointPredictsAlikeOnTheCpu) {
   for (std::size_t i = 0; i < cpu.size(); ++i)
     differ += cpu[i] != cuda[i];
   EXPECT_LE(differ, cpu.size() / 1000) << differ << " of " << cpu.size() << " pixels differ";
+}
+
+}  // namespace satunet::train
+
+// Hostile or careless use of `satunet train`: each case once ended in a hang, a crash, silent
+// nonsense or a destroyed run.
+namespace satunet::train {
+namespace {
+
+std::vector<std::string> train_args(const std::string& base, const std::string& out,
+                                    std::vector<std::string> extra) {
+  std::vector<std::string> args{"train",   "--data", base + "/dataset", "--out", out, "--base", "4",
+                                "--depth", "2",      "--threads",       "1",     "-q"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+// The last row of a run's metrics.csv, by column name.
+std::map<std::string, std::string> last_metrics(const std::string& run) {
+  std::ifstream metrics(run + "/metrics.csv");
+  std::string header, line, last;
+  std::getline(metrics, header);
+  while (std::getline(metrics, line))
+    last = line;
+  std::map<std::string, std::string> row;
+  std::istringstream names(header), values(last);
+  std::string name, value;
+  while (std::getline(names, name, ',')) {
+    value.clear();
+    std::getline(values, value, ',');
+    row[name] = value;
+  }
+  return row;
+}
+
+void expect_finite_checkpoint(const std::string& path) {
+  const auto checkpoint = model::load_checkpoint(path);
+  for (const auto& item : checkpoint.model->named_parameters())
+    EXPECT_TRUE(torch::isfinite(item.value()).all().item<bool>()) << path << ": " << item.key();
+}
+
+}  // namespace
+
+TEST(TrainCli, ResumingWithAShorterEpochEnds) {
+  comm::MpiCommunicator self(comm::MpiScope::self);
+  const std::string base = shared_dataset(self, "TrainCli.shorter");
+  const std::string out = base + "/run";
+  ASSERT_EQ(
+      test::run_satunet(train_args(base, out, {"--batch", "1", "--max-steps", "12"})).exit_code, 0);
+  // 12 batches of one into an epoch; with batches of 8 an epoch is only a few steps long.
+  const auto larger =
+      test::run_satunet(train_args(base, out, {"--resume", "--batch", "8", "--max-steps", "17"}));
+  ASSERT_EQ(larger.exit_code, 0) << larger.err;
+  EXPECT_EQ(model::load_checkpoint(out + "/checkpoints/last.pt").meta.step, 17);
+  // And on twice the ranks.
+  const auto wider = test::run_satunet_ranks(
+      2, train_args(base, out, {"--resume", "--batch", "4", "--max-steps", "22"}));
+  ASSERT_EQ(wider.exit_code, 0) << wider.err;
+  EXPECT_EQ(model::load_checkpoint(out + "/checkpoints/last.pt").meta.step, 22);
+  const std::string rows = test::file_bytes(out + "/metrics.csv");
+  EXPECT_LE(std::count(rows.begin(), rows.end(), '\n'), 30)
+      << "a row per epoch, not a row per turn of a loop";
+}
+
+TEST(TrainCli, ARunIsContinuedOrReplacedOnlyWhenAskedAndByOneJobAtATime) {
+  comm::MpiCommunicator self(comm::MpiScope::self);
+  const std::string base = shared_dataset(self, "TrainCli.existing", 256);
+  const std::string out = base + "/run";
+  ASSERT_EQ(test::run_satunet(train_args(base, out, {"--max-steps", "2"})).exit_code, 0);
+  const std::string last = test::file_bytes(out + "/checkpoints/last.pt");
+  const std::string metrics = test::file_bytes(out + "/metrics.csv");
+
+  test::expect_failure(test::run_satunet(train_args(base, out, {"--max-steps", "2"})), 1,
+                       out +
+                           ": holds a training run already; --resume continues it, "
+                           "--overwrite replaces it");
+  test::expect_failure(
+      test::run_satunet(train_args(base, out, {"--max-steps", "2", "--resume", "--overwrite"})), 2,
+      "--overwrite replaces a run, --resume continues it: give one");
+  test::expect_failure(
+      test::run_satunet({"train", "--data", base + "/dataset", "--out", out, "--resume", "--base",
+                         "16", "--depth", "2", "--max-steps", "4", "-q"}),
+      2, "keeps the checkpoint's model; asked for base 16 (the checkpoint has 4)");
+  EXPECT_EQ(test::file_bytes(out + "/checkpoints/last.pt"), last) << "left as it was";
+  EXPECT_EQ(test::file_bytes(out + "/metrics.csv"), metrics) << "left as it was";
+  const auto replaced =
+      test::run_satunet(train_args(base, out, {"--max-steps", "3", "--overwrite"}));
+  ASSERT_EQ(replaced.exit_code, 0) << replaced.err;
+  EXPECT_EQ(model::load_checkpoint(out + "/checkpoints/last.pt").meta.step, 3);
+
+  // Two jobs on one directory at once: the second is refused while the first runs on.
+  const std::string shared = base + "/shared";
+  std::vector<std::string> first = {SATUNET_BINARY};
+  for (const std::string& arg : train_args(base, shared, {"--max-steps", "100000", "--batch", "2"}))
+    first.push_back(arg);
+  test::Background running(first);
+  for (int i = 0; i < 600 && !fs::exists(shared + "/config.json"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(fs::exists(shared + "/config.json"));
+  test::expect_failure(
+      test::run_satunet(train_args(base, shared, {"--max-steps", "2", "--overwrite"})), 1,
+      shared + ": in use by another satunet (pid " + std::to_string(running.pid()) + ")");
+  ASSERT_EQ(kill(running.pid(), SIGTERM), 0);
+  EXPECT_EQ(running.wait().exit_code, 0) << "the first ends as a stopped run does";
+  const std::string said = test::file_bytes(shared + "/metrics.csv");
+  EXPECT_EQ(said.find("epoch,step", 1), std::string::npos) << "one header: nobody else wrote";
+}
+
+TEST(TrainCli, DivergenceStopsKeepingTheLastFiniteCheckpointOrSkipsSteps) {
+  comm::MpiCommunicator self(comm::MpiScope::self);
+  const std::string base = shared_dataset(self, "TrainCli.diverge", 256);
+  const std::vector<std::string> wild = {"--lr", "1e9", "--max-steps", "10", "--checkpoint-every",
+                                         "1"};
+  std::vector<std::string> stop = wild;
+  const auto stopped = test::run_satunet(train_args(base, base + "/stop", stop));
+  test::expect_failure(stopped, 1, "satunet train: training diverged at step ");
+  EXPECT_NE(stopped.err.find("the checkpoints keep the last finite step"), std::string::npos);
+  const std::string last = base + "/stop/checkpoints/last.pt";
+  ASSERT_TRUE(fs::exists(last));
+  EXPECT_LT(model::load_checkpoint(last).meta.step, 10);
+  expect_finite_checkpoint(last);
+  for (const auto& entry : fs::directory_iterator(base + "/stop/checkpoints"))
+    EXPECT_EQ(entry.path().filename().string().find(".partial"), std::string::npos)
+        << "no half-written checkpoint left: " << entry.path();
+
+  std::vector<std::string> skip = wild;
+  skip.insert(skip.end(), {"--on-nonfinite", "skip"});
+  const auto skipped = test::run_satunet(train_args(base, base + "/skip", skip));
+  ASSERT_EQ(skipped.exit_code, 0) << skipped.err;
+  EXPECT_GT(std::stoi(last_metrics(base + "/skip").at("skipped_steps")), 0);
+  expect_finite_checkpoint(base + "/skip/checkpoints/last.pt");
+}
+
+TEST(TrainCli, AFullDiskWhileCheckpointingIsAnErrorNamingTheFile) {
+  comm::MpiCommunicator self(comm::MpiScope::self);
+  const std::string base = shared_dataset(self, "TrainCli.full", 256);
+  const std::string out = base + "/run";
+  // Room for the logs, not for a checkpoint.
+  const auto full = test::run_satunet(
+      train_args(base, out, {"--max-steps", "4", "--checkpoint-every", "2"}), 48 * 1024);
+  test::expect_failure(full, 1, "satunet train: " + out + "/checkpoints/");
+  EXPECT_NE(full.err.find(".pt: cannot write: File too large (checkpoint)"), std::string::npos)
+      << full.err;
+  EXPECT_EQ(full.err.find("terminate"), std::string::npos) << full.err;
+  EXPECT_TRUE(fs::is_empty(out + "/checkpoints")) << "nothing half-written left";
+  const auto again = test::run_satunet(train_args(base, out, {"--max-steps", "4", "--overwrite"}));
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+}
+
+TEST(TrainCli, ADatasetWithoutALabelledPixelIsRefused) {
+  const std::string dir = test::fresh_directory("unlabelled");
+  const auto scene = test::synthetic_scene(dir + "/scene", 128);
+  const std::string mask = dir + "/nodata.tif";
+  ASSERT_EQ(test::run_program({"gdal_translate", "-q", "-scale", "0", "255", "255", "255",
+                               scene.truth_path, mask})
+                .exit_code,
+            0);
+  ASSERT_EQ(test::run_satunet({"tile", "--out", dir + "/dataset", "--image", scene.scene_path,
+                               "--mask", mask, "--classes", "background,building,road", "--tile",
+                               "64", "--val-fraction", "0", "-q"})
+                .exit_code,
+            0);
+  test::expect_failure(
+      test::run_satunet({"train", "--data", dir + "/dataset", "--out", dir + "/run", "-q"}), 1,
+      dir + "/dataset: the train split has no labelled pixel (every label is nodata)");
+}
+
+TEST(TrainCli, NanPixelsAreNodataFromTilesToLoss) {
+  const std::string dir = test::fresh_directory("nan");
+  const auto scene = test::synthetic_scene(dir + "/scene", 256);
+  for (const bool declared : {true, false}) {
+    SCOPED_TRACE(declared ? "NaN is the nodata value" : "no nodata value");
+    const std::string floats = dir + (declared ? "/declared.tif" : "/undeclared.tif");
+    std::vector<std::string> translate = {"gdal_translate", "-q", "-ot", "Float64"};
+    if (declared)
+      translate.insert(translate.end(), {"-a_nodata", "nan"});
+    translate.insert(translate.end(), {scene.scene_path, floats});
+    ASSERT_EQ(test::run_program(translate).exit_code, 0);
+    {
+      geo::init_gdal();
+      GDALDatasetUniquePtr raster(
+          GDALDataset::Open(floats.c_str(), GDAL_OF_RASTER | GDAL_OF_UPDATE));
+      std::vector<double> nan(100 * 100, std::numeric_limits<double>::quiet_NaN());
+      for (int band = 1; band <= 3; ++band)
+        ASSERT_EQ(raster->GetRasterBand(band)->RasterIO(GF_Write, 30, 30, 100, 100, nan.data(), 100,
+                                                        100, GDT_Float64, 0, 0),
+                  CE_None);
+    }
+    const std::string data = dir + (declared ? "/declared" : "/undeclared");
+    const auto tiled = test::run_satunet({"tile",
+                                          "--out",
+                                          data,
+                                          "--image",
+                                          floats,
+                                          "--labels",
+                                          "building=" + scene.buildings_path,
+                                          "--labels",
+                                          "road=" + scene.roads_path,
+                                          "--width-field",
+                                          "width_m",
+                                          "--classes",
+                                          "background,building,road",
+                                          "--tile",
+                                          "64",
+                                          "--overlap",
+                                          "0",
+                                          "--val-fraction",
+                                          "0",
+                                          "-q"});
+    ASSERT_EQ(tiled.exit_code, 0) << tiled.err;
+    const auto manifest = shards::Manifest::load(data);
+    for (const auto& band : manifest.bands) {
+      EXPECT_TRUE(std::isfinite(band.mean) && std::isfinite(band.std)) << band.name;
+      EXPECT_LE(band.count, 256 * 256 - 100 * 100) << "NaN pixels are not measured";
+    }
+    std::int64_t nan_pixels = 0;
+    for (const auto& [key, tile] : test::read_tiles(data)) {
+      const std::size_t plane = tile.labels.size();
+      for (std::size_t i = 0; i < plane; ++i)
+        if (std::isnan(tile.image[i])) {
+          ++nan_pixels;
+          EXPECT_EQ(tile.labels[i], kIgnoreLabel) << "a NaN pixel is nodata";
+        }
+    }
+    EXPECT_GT(nan_pixels, 0);
+    const auto trained =
+        test::run_satunet({"train", "--data", data, "--out", data + "-run", "--base", "4",
+                           "--depth", "2", "--max-steps", "3", "--threads", "1", "-q"});
+    ASSERT_EQ(trained.exit_code, 0) << trained.err;
+    EXPECT_TRUE(std::isfinite(std::stod(last_metrics(data + "-run").at("loss"))));
+  }
+}
+
+TEST(TrainCli, OptionValuesThatCannotBeMeantAreUsageErrors) {
+  comm::MpiCommunicator self(comm::MpiScope::self);
+  const std::string base = shared_dataset(self, "TrainCli.values", 256);
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"--lr", "inf", "the argument ('inf') for option '--lr' is invalid"},
+      {"--lr", "nan", "the argument ('nan') for option '--lr' is invalid"},
+      {"--weight-decay", "nan", "the argument ('nan') for option '--weight-decay' is invalid"},
+      {"--class-weights", "nan,1,1", "--class-weights"},
+      {"--seed", "-1", "the argument ('-1') for option '--seed' is invalid"},
+      {"--max-steps", "-1", "--max-steps must not be negative"},
+      {"--threads", "100000", "--threads must be 0 (automatic) to 1024"},
+      {"--base", "1024", "more than the 1000 million satunet builds"},
+      {"--on-nonfinite", "ignore", "--on-nonfinite must be stop or skip (got 'ignore')"}};
+  for (const auto& [option, value, message] : cases) {
+    SCOPED_TRACE(option + " " + value);
+    const auto run =
+        test::run_satunet({"train", "--data", base + "/dataset", "--out", base + "/run", option,
+                           value, "--depth", option == "--base" ? "8" : "2", "-q"});
+    test::expect_failure(run, 2, message);
+    EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << run.err;
+  }
+  EXPECT_FALSE(fs::exists(base + "/run")) << "nothing made for a refused command";
 }
 
 }  // namespace satunet::train

@@ -24,21 +24,31 @@ const options::Table<PredictAndStitch>& predict_and_stitch_table() {
   return table;
 }
 
+// --stitch-to's stitching: rank 0's, after every rank predicted.
+stitch::StitchOptions stitching_of(const PredictAndStitch& options) {
+  const predict::PredictOptions& prediction = options.predict;
+  return {prediction.out, prediction.stitch_to, std::nullopt, options.outputs,
+          prediction.overwrite};
+}
+
+void validate(const PredictAndStitch& options) {
+  predict::validate(options.predict);
+  const stitch::StitchOptions stitching = stitching_of(options);
+  if (!stitching.out.empty())
+    stitch::validate(stitching);
+}
+
 }  // namespace
 
 Command predict_command() {
-  return make_command(
+  return make_job_command(
       "predict", "run a checkpoint over a whole scene in overlapping windows, on all ranks",
       "--checkpoint C.pt --image SCENE.tif --out PRED [--stitch-to MASK.tif] [options]",
-      predict_and_stitch_table(),
+      predict_and_stitch_table(), [](const PredictAndStitch& options) { validate(options); },
       [](PredictAndStitch options) {
         predict::PredictOptions& prediction = options.predict;
         prediction.command_line = invocation();
-        predict::validate(prediction);
-        const stitch::StitchOptions stitching{prediction.out, prediction.stitch_to, std::nullopt,
-                                              options.outputs};
-        if (!stitching.out.empty())
-          stitch::validate(stitching);
+        const stitch::StitchOptions stitching = stitching_of(options);
         comm::MpiCommunicator world;
         const predict::PredictResult result = predict::predict(prediction, world);
         if (world.rank() != 0)
@@ -49,8 +59,7 @@ Command predict_command() {
         if (!stitching.out.empty())
           std::cout << stitch::describe(stitching, stitch::stitch(stitching));
         return 0;
-      },
-      true);
+      });
 }
 
 }  // namespace satunet::cli

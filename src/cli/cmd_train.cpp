@@ -2,24 +2,24 @@
 
 #include "cli/command.hpp"
 #include "comm/mpi_communicator.hpp"
-#include "train/signals.hpp"
+#include "common/stop_signals.hpp"
 #include "train/trainer.hpp"
 
 namespace satunet::cli {
 
 Command train_command() {
-  return make_command(
+  return make_job_command(
       "train", "train a U-Net on a dataset, one replica per rank (mpirun -n N)",
       "--data DATASET --out RUN [options]", train::train_option_table(),
+      [](const train::TrainOptions& options) { train::validate(options); },
       [](train::TrainOptions options) {
         options.command_line = invocation();
-        train::validate(options);
         comm::MpiCommunicator world;
         const train::TrainResult result = train::train(options, world);
         if (world.rank() != 0)
           return 0;
         if (result.stopped_by_signal) {
-          std::cout << "stopped by signal " << train::stop_signal() << " at step " << result.steps
+          std::cout << "stopped by signal " << stop_signal() << " at step " << result.steps
                     << "; checkpoint " << result.last_checkpoint
                     << "; the job can be requeued (satunet train ... --resume)\n";
         } else {
@@ -27,8 +27,7 @@ Command train_command() {
                     << "/checkpoints; metrics in " << options.out << "/metrics.csv\n";
         }
         return 0;
-      },
-      true);
+      });
 }
 
 }  // namespace satunet::cli

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "comm/mpi_communicator.hpp"
+#include "common/config_file.hpp"
 #include "common/error.hpp"
 #include "common/log.hpp"
 #include "common/text.hpp"
@@ -123,37 +124,20 @@ bool is_true(const std::string& value) {
 std::vector<std::string> config_file_words(const Command& command,
                                            const po::options_description& options,
                                            const std::string& path) {
-  if (std::filesystem::is_directory(path))
-    throw UsageError(path + ": cannot read config file: a directory");
-  std::ifstream file(path);
-  if (!file)
-    throw UsageError(path + ": cannot read config file");
-  po::options_description none;
-  po::parsed_options parsed(nullptr);
-  try {
-    parsed = po::parse_config_file(file, none, true);
-  } catch (const po::error& error) {
-    throw UsageError(path + ": " + error.what());
-  }
   std::vector<std::string> words;
-  for (const po::option& entry : parsed.options) {
-    std::string key = entry.string_key;
-    const auto dot = key.find('.');
-    if (dot != std::string::npos) {
-      if (key.substr(0, dot) != command.name)
-        continue;  // another stage's section
-      key = key.substr(dot + 1);
-    } else if (!options.find_nothrow(key, false)) {
+  for (const ConfigEntry& entry : read_config_file(path)) {
+    if (!entry.section.empty() && entry.section != command.name)
+      continue;  // another stage's section
+    if (entry.section.empty() && !options.find_nothrow(entry.key, false))
       continue;  // a top-level key for other commands
-    }
-    if (!options.find_nothrow(key, false))
-      throw UsageError(path + ": unknown option '" + key + "' in section [" + command.name + "]");
-    const std::string value = entry.value.empty() ? "" : entry.value.front();
-    if (is_flag(options, key)) {
-      if (is_true(value))
-        words.push_back("--" + key);
+    if (!options.find_nothrow(entry.key, false))
+      throw UsageError(path + ": unknown option '" + entry.key + "' in section [" + command.name +
+                       "]");
+    if (is_flag(options, entry.key)) {
+      if (is_true(entry.value))
+        words.push_back("--" + entry.key);
     } else {
-      words.push_back("--" + key + "=" + value);
+      words.push_back("--" + entry.key + "=" + entry.value);
     }
   }
   return words;
@@ -216,7 +200,10 @@ bool parse_options(const Command& command, const std::vector<std::string>& args,
     throw UsageError(error.what());
   }
   given = given_values(command, values);
-  command.check(given);  // bad values are usage errors before any rank starts work
+  // Bad values are usage errors before any rank starts work.
+  command.check(given);
+  if (command.validate)
+    command.validate(given);
   const CommonOptions common = common_table().build(given);
   if (common.verbose)
     log::set_level(log::Level::debug);
@@ -246,23 +233,32 @@ const Command* find_command(const std::string& name) {
 }
 
 int fail(const std::string& prefix, std::string message, int code) {
-  // One line, whatever a library put into its message.
+  // One line, whatever a library put into its message, written at once: the lines of ranks
+  // failing together must not interleave.
   std::replace(message.begin(), message.end(), '\n', ' ');
-  std::cerr << prefix << ": " << message << "\n";
-  std::cerr.flush();
+  const std::string line = prefix + ": " + message + "\n";
+  std::fflush(stdout);
+  std::fputs(line.c_str(), stderr);
+  std::fflush(stderr);
   return code;
 }
 
-// Outputs were cleaned up while the exception unwound. No rank may wait for this one, and the
-// libraries' exit-time teardown is skipped: it may trip over the failed resource (HDF5 does
-// after a failed write).
-[[noreturn]] void end_after_failure(std::unique_ptr<comm::MpiRuntime>& mpi) {
-  if (log::world_size() > 1)
-    comm::MpiRuntime::abort(1);
+// "satunet tile [rank 1]" on a job of several ranks.
+std::string with_rank(const std::string& prefix) {
+  return log::world_size() > 1 ? prefix + " [rank " + std::to_string(log::rank()) + "]" : prefix;
+}
+
+// Outputs were cleaned up while the exception unwound. No rank may wait for this one: the whole
+// job ends, whether the other ranks failed too or wait in a collective. The libraries'
+// exit-time teardown is skipped: it may trip over the failed resource (HDF5 does after a
+// failed write).
+[[noreturn]] void end_after_failure(std::unique_ptr<comm::MpiRuntime>& mpi, int code) {
+  if (log::world_size() > 1 && comm::MpiRuntime::initialized())
+    comm::MpiRuntime::abort(code);
   mpi.reset();
   std::fflush(stdout);
   std::fflush(stderr);
-  std::_Exit(1);
+  std::_Exit(code);
 }
 
 // Whether `arg` is the help flag of every command (as the program's own first argument).
@@ -311,18 +307,24 @@ int run_main(int argc, char** argv) {
       mpi = std::make_unique<comm::MpiRuntime>();
     return command->run(given);
   } catch (const UsageError& error) {
-    return fail(prefix, error.what() + std::string(" (see satunet ") + command->name + " --help)",
-                2);
+    const std::string message =
+        error.what() + std::string(" (see satunet ") + command->name + " --help)";
+    if (!mpi) {
+      // Before MPI: every rank read the same options and says the same; rank 0 speaks.
+      return log::rank() == 0 ? fail(prefix, message, 2) : 2;
+    }
+    fail(with_rank(prefix), message, 2);
+    end_after_failure(mpi, 2);
+  } catch (const JobError& error) {
+    return log::rank() == 0 ? fail(prefix, error.what(), 1) : 1;
   } catch (const Error& error) {
     if (log::level() >= log::Level::debug && !error.where().empty())
       log::debug("raised at ", error.where());
-    const std::string rank =
-        log::world_size() > 1 ? " [rank " + std::to_string(log::rank()) + "]" : "";
-    fail(prefix + rank, error.what(), 1);
-    end_after_failure(mpi);
+    fail(with_rank(prefix), error.what(), 1);
+    end_after_failure(mpi, 1);
   } catch (const std::exception& error) {
-    fail(prefix, std::string("internal error: ") + error.what(), 1);
-    end_after_failure(mpi);
+    fail(with_rank(prefix), std::string("internal error: ") + error.what(), 1);
+    end_after_failure(mpi, 1);
   }
 }
 

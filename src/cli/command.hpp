@@ -19,19 +19,39 @@ struct Command {
   bool needs_mpi = false;
   // Parses the values without running, so that a config file's bad values name the file.
   std::function<void(const options::Given&)> check;
+  // Checks the values as a whole before MPI starts (a job's commands only; others check as
+  // they run).
+  std::function<void(const options::Given&)> validate;
 };
 
 // A command whose options are one stage's table: `run(options)` gets them built.
 template <typename Options, typename Run>
 Command make_command(std::string name, std::string summary, std::string usage,
-                     const options::Table<Options>& table, Run run, bool needs_mpi = false) {
+                     const options::Table<Options>& table, Run run) {
   return {std::move(name),
           std::move(summary),
           std::move(usage),
           table.declarations(),
           [&table, run](const options::Given& given) { return run(table.build(given)); },
-          needs_mpi,
-          [&table](const options::Given& given) { table.build(given); }};
+          false,
+          [&table](const options::Given& given) { table.build(given); },
+          nullptr};
+}
+
+// A command that runs on every rank of an MPI job: `validate(options)` runs on the command
+// line's values before MPI starts, so that every rank refuses a usage error alike and rank 0
+// alone says it; `run(options)` runs under MPI.
+template <typename Options, typename Validate, typename Run>
+Command make_job_command(std::string name, std::string summary, std::string usage,
+                         const options::Table<Options>& table, Validate validate, Run run) {
+  return {std::move(name),
+          std::move(summary),
+          std::move(usage),
+          table.declarations(),
+          [&table, run](const options::Given& given) { return run(table.build(given)); },
+          true,
+          [&table](const options::Given& given) { table.build(given); },
+          [&table, validate](const options::Given& given) { validate(table.build(given)); }};
 }
 
 const std::vector<Command>& commands();

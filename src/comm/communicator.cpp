@@ -52,6 +52,20 @@ std::unique_ptr<Communicator> Communicator::duplicate() const {
   throw Error("the " + backend() + " communicator cannot be duplicated");
 }
 
+void prepare_on_root(Communicator& comm, const std::function<void()>& prepare) {
+  std::string problem;
+  if (comm.rank() == 0) {
+    try {
+      prepare();
+    } catch (const Error& error) {
+      problem = error.what();
+    }
+  }
+  problem = comm.broadcast_string(problem, 0);
+  if (!problem.empty())
+    throw JobError(problem);
+}
+
 int threads_per_rank(int requested, const Communicator& comm) {
   if (requested > 0)
     return requested;

@@ -3,6 +3,7 @@
 // interface serves host memory (MPI) and device memory (NCCL).
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -77,6 +78,15 @@ class Communicator {
   std::string broadcast_string(const std::string& text, int root);
   std::vector<std::string> allgather_strings(const std::string& text);
 };
+
+// Runs `prepare` on rank 0 only (readying an output directory, say); the Error it throws is
+// raised on every rank alike, as a JobError, so that the job ends cleanly with one message.
+// Every rank must call it.
+void prepare_on_root(Communicator& comm, const std::function<void()>& prepare);
+
+// The most threads a rank takes (--threads): far above any node's cores, far below what would
+// stall a machine.
+constexpr int kMaxThreadsPerRank = 1024;
 
 // Threads a rank should use: `requested` when positive, else the node's cores shared evenly
 // by the ranks on the node.

@@ -25,6 +25,13 @@ class UsageError : public Error {
   using Error::Error;
 };
 
+// A failure every rank of a job raises at the same point (after agreeing on it): the CLI lets
+// rank 0 say it and ends every rank normally, where another error aborts the whole job.
+class JobError : public Error {
+ public:
+  using Error::Error;
+};
+
 namespace detail {
 template <typename... Parts>
 std::string concat(Parts&&... parts) {

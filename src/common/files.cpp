@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "common/error.hpp"
 
@@ -65,15 +66,36 @@ bool file_exists(const std::string& path) {
   return fs::exists(path, error);
 }
 
-void write_text_file(const std::string& path, const std::string& contents) {
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream contents;
+  if (in)
+    contents << in.rdbuf();
+  if (!in || in.bad())
+    throw Error(path + ": cannot read: " + std::strerror(errno));
+  return contents.str();
+}
+
+void write_file(const std::string& path, const std::string& contents) {
   PendingFile pending(path);
-  {
-    std::ofstream out(pending.temp_path(), std::ios::binary);
-    out << contents;
-    out.flush();
-    if (!out)
-      throw Error(path + ": cannot write: " + std::strerror(errno));
+  const int fd =
+      ::open(pending.temp_path().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    throw Error(path + ": cannot write: " + std::strerror(errno));
+  std::size_t written = 0;
+  while (written < contents.size()) {
+    const ssize_t now = ::write(fd, contents.data() + written, contents.size() - written);
+    if (now < 0 && errno == EINTR)
+      continue;
+    if (now <= 0) {
+      const int failure = now < 0 ? errno : ENOSPC;
+      ::close(fd);
+      throw Error(path + ": cannot write: " + std::strerror(failure));
+    }
+    written += static_cast<std::size_t>(now);
   }
+  if (::close(fd) != 0)
+    throw Error(path + ": cannot write: " + std::strerror(errno));
   pending.commit();
 }
 

@@ -25,6 +25,10 @@ class PendingFile {
 
 void ensure_directory(const std::string& path);
 bool file_exists(const std::string& path);
-void write_text_file(const std::string& path, const std::string& contents);
+// The whole of `contents` under a temporary name, then renamed into place; a failed write (a
+// full disk, a file size limit) throws naming `path` and leaves nothing behind.
+void write_file(const std::string& path, const std::string& contents);
+// The whole file; throws Error naming `path` when it cannot be read.
+std::string read_file(const std::string& path);
 
 }  // namespace satunet

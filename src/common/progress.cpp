@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <exception>
 
 #include "common/log.hpp"
 
@@ -20,10 +21,16 @@ Progress::Progress(std::string label, std::int64_t total, std::string unit)
       enabled_(log::rank() == 0 && log::level() >= log::Level::info),
       on_terminal_(isatty(STDERR_FILENO) != 0),
       start_(std::chrono::steady_clock::now()),
-      last_report_(start_) {}
+      last_report_(start_),
+      exceptions_at_start_(std::uncaught_exceptions()) {}
 
 Progress::~Progress() {
-  finish();
+  if (std::uncaught_exceptions() == exceptions_at_start_) {
+    finish();
+  } else if (enabled_ && on_terminal_) {
+    // Unwinding from an error: no "done", and the error's line starts a line of its own.
+    std::fputc('\n', stderr);
+  }
 }
 
 void Progress::advance(std::int64_t amount) {

@@ -31,6 +31,7 @@ class Progress {
   bool finished_ = false;
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_report_;
+  int exceptions_at_start_ = 0;  // more at destruction: unwinding from an error
 };
 
 }  // namespace satunet

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/error.hpp"
+#include "common/text.hpp"
 
 namespace satunet::data {
 
@@ -20,6 +21,9 @@ ShardDataset::ShardDataset(const std::string& dir, const std::string& split)
       throw Error(reader->path() + ": tiles of " + std::to_string(header.tile_size) + " px and " +
                   std::to_string(header.bands) + " bands, the manifest says " +
                   std::to_string(manifest_.tile_size) + " px and " + std::to_string(bands()));
+    if (header.class_names != manifest_.classes)
+      throw Error(reader->path() + ": classes " + text::join(header.class_names, ",") +
+                  ", the manifest says " + text::join(manifest_.classes, ","));
     if (reader->tiles() != entry.tiles)
       throw Error(reader->path() + ": holds " + std::to_string(reader->tiles()) +
                   " tiles, the manifest says " + std::to_string(entry.tiles));

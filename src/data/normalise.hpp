@@ -3,6 +3,7 @@
 // the same numbers for the same pixels in both (no train/serve skew). Each band becomes
 // (float(value) - mean) / std, with std floored at 1e-6 so a constant band stays finite; the
 // arithmetic is in float, in this order, everywhere.
+#include <cmath>
 #include <cstddef>
 #include <vector>
 
@@ -26,7 +27,9 @@ class BandNormaliser {
 
   int bands() const { return static_cast<int>(mean_.size()); }
   float apply(int band, float value) const {
-    return (value - mean_[static_cast<std::size_t>(band)]) * scale_[static_cast<std::size_t>(band)];
+    const float measured = std::isfinite(value) ? value : 0.0f;
+    return (measured - mean_[static_cast<std::size_t>(band)]) *
+           scale_[static_cast<std::size_t>(band)];
   }
   // `count` values of `band` from `in` (any arithmetic type) into `out` (may be `in`).
   template <typename T>

@@ -14,8 +14,24 @@
 namespace satunet::geo {
 namespace {
 
+// GDAL keeps the last error per thread, but decodes blocks on worker threads of its own
+// (GDAL_NUM_THREADS): their failures are kept here too, for the calling thread to report.
+struct LastFailure {
+  std::mutex mutex;
+  std::string message;
+};
+LastFailure& last_failure() {
+  static LastFailure failure;
+  return failure;
+}
+
 void CPL_STDCALL route_gdal_message(CPLErr level, CPLErrorNum number, const char* message) {
   // Failures are kept in CPLGetLastErrorMsg() for the wrapper to put into its exception.
+  if (level >= CE_Failure && message && *message) {
+    LastFailure& failure = last_failure();
+    const std::lock_guard<std::mutex> lock(failure.mutex);
+    failure.message = message;
+  }
   if (level == CE_Warning)
     log::debug("GDAL warning ", number, ": ", message);
   if (level == CE_Debug)
@@ -46,11 +62,19 @@ void set_gdal_threads(int threads) {
 
 std::string last_gdal_error() {
   const char* message = CPLGetLastErrorMsg();
-  return (message && *message) ? std::string(message) : std::string("unknown GDAL error");
+  if (message && *message)
+    return message;
+  LastFailure& failure = last_failure();
+  const std::lock_guard<std::mutex> lock(failure.mutex);
+  return failure.message.empty() ? "GDAL gave no reason (a truncated or damaged file?)"
+                                 : failure.message;
 }
 
 void clear_gdal_error() {
   CPLErrorReset();
+  LastFailure& failure = last_failure();
+  const std::lock_guard<std::mutex> lock(failure.mutex);
+  failure.message.clear();
 }
 
 std::string data_type_name(GDALDataType type) {

@@ -27,10 +27,12 @@ bool is_line(OGRwkbGeometryType type) {
   return flat == wkbLineString || flat == wkbMultiLineString;
 }
 
-bool is_area(OGRwkbGeometryType type) {
-  const auto flat = wkbFlatten(type);
-  return flat == wkbPolygon || flat == wkbMultiPolygon || flat == wkbGeometryCollection;
-}
+// The area a feature labels: polygons as they are, lines buffered to `line_width()` metres,
+// points nothing; collections member by member (so that a line in a collection gets its
+// width and a point in one burns nothing). Null where nothing is left.
+template <typename LineWidth>
+std::unique_ptr<OGRGeometry> area_of(const OGRGeometry& geometry, const SpatialRef& srs,
+                                     LineWidth& line_width);
 
 std::string class_list(const std::vector<std::string>& names) {
   return text::join(names, ",");
@@ -57,6 +59,25 @@ std::unique_ptr<OGRGeometry> buffer_in_metres(const OGRGeometry& line, const Spa
   GEO_CHECK(buffered && buffered->transform(from_local.ogr()) == OGRERR_NONE,
             "cannot buffer a line: ", last_gdal_error());
   return buffered;
+}
+
+template <typename LineWidth>
+std::unique_ptr<OGRGeometry> area_of(const OGRGeometry& geometry, const SpatialRef& srs,
+                                     LineWidth& line_width) {
+  const OGRwkbGeometryType type = wkbFlatten(geometry.getGeometryType());
+  if (type == wkbPolygon || type == wkbMultiPolygon)
+    return std::unique_ptr<OGRGeometry>(geometry.clone());
+  if (is_line(type))
+    return buffer_in_metres(geometry, srs, line_width() / 2);
+  if (type != wkbGeometryCollection)
+    return nullptr;
+  auto areas = std::make_unique<OGRGeometryCollection>();
+  for (const OGRGeometry* member : *geometry.toGeometryCollection())
+    if (auto area = area_of(*member, srs, line_width))
+      areas->addGeometryDirectly(area.release());
+  if (areas->IsEmpty())
+    return nullptr;
+  return areas;
 }
 
 }  // namespace
@@ -144,21 +165,21 @@ void VectorLabels::load(const VectorLabelSource& source,
         throw Error(source.path + ": cannot reproject feature " +
                     std::to_string(ogr_feature->GetFID()) + " to " + scene_srs_.label() + ": " +
                     last_gdal_error());
-      const OGRwkbGeometryType type = in_scene->getGeometryType();
-      if (is_line(type)) {
+      auto line_width = [&]() {
         double width_m = 0;
         if (width_field >= 0 && ogr_feature->IsFieldSetAndNotNull(width_field))
           width_m = ogr_feature->GetFieldAsDouble(width_field);
-        if (width_m <= 0) {
-          const auto fixed = widths.metres_by_class.find(class_id);
-          if (fixed == widths.metres_by_class.end())
-            throw Error(source.path + ": line features of class '" + class_names[class_id] +
-                        "' need a width: --line-width " + class_names[class_id] +
-                        "=METRES or --width-field FIELD");
-          width_m = fixed->second;
-        }
-        in_scene = buffer_in_metres(*in_scene, scene_srs_, width_m / 2);
-      } else if (!is_area(type)) {
+        if (width_m > 0)
+          return width_m;
+        const auto fixed = widths.metres_by_class.find(class_id);
+        if (fixed == widths.metres_by_class.end())
+          throw Error(source.path + ": line features of class '" + class_names[class_id] +
+                      "' need a width: --line-width " + class_names[class_id] +
+                      "=METRES or --width-field FIELD");
+        return fixed->second;
+      };
+      in_scene = area_of(*in_scene, scene_srs_, line_width);
+      if (!in_scene) {
         ++skipped_;  // points carry no area to label
         continue;
       }

@@ -2,8 +2,11 @@
 // Opening, validating, describing and reading rasters through GDAL.
 #include <gdal_priv.h>
 
+#include <cmath>
+
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "geo/georef.hpp"
@@ -63,6 +66,12 @@ struct InputBands {
   bool has_data(const T* values, std::size_t band_stride, std::size_t i) const {
     if (alpha && values[inputs.size() * band_stride + i] == T{0})
       return false;
+    // NaN is no measurement, whether or not the file says it is its nodata value.
+    if constexpr (std::is_floating_point_v<T>) {
+      for (std::size_t b = 0; b < inputs.size(); ++b)
+        if (std::isnan(values[b * band_stride + i]))
+          return false;
+    }
     if (!every_input_has_nodata)
       return true;
     for (std::size_t b = 0; b < inputs.size(); ++b)

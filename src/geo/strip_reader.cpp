@@ -10,7 +10,23 @@ namespace {
 // Files whose blocks are taller than this (untiled single-strip TIFFs, PNG, ...) are read
 // window by window instead: caching their block rows would hold the whole image.
 constexpr std::int64_t kMaxCachedBlockRows = 1024;
+// The most one strip may hold: checked before allocating, so that a header claiming an
+// enormous width fails with a message rather than a failed allocation.
+constexpr std::int64_t kMaxStripBytes = std::int64_t{4} << 30;
+
 }  // namespace
+
+void check_strip_size(const RasterInfo& info, std::int64_t rows, std::size_t bands,
+                      int value_bytes) {
+  const double size = static_cast<double>(info.width) * static_cast<double>(rows) *
+                      static_cast<double>(bands) * value_bytes;
+  if (size > static_cast<double>(kMaxStripBytes))
+    throw Error(info.path + ": a strip of " + std::to_string(rows) + " rows of " +
+                std::to_string(info.width) + " pixels in " + std::to_string(bands) + " bands is " +
+                std::to_string(static_cast<std::int64_t>(size / (1 << 20))) +
+                " MiB, more than the " + std::to_string(kMaxStripBytes >> 20) +
+                " MiB satunet reads at once");
+}
 
 StripReader::StripReader(const Raster& raster, std::vector<int> bands, GDALDataType type)
     : raster_(raster),
@@ -19,7 +35,10 @@ StripReader::StripReader(const Raster& raster, std::vector<int> bands, GDALDataT
       value_bytes_(data_type_bytes(type)),
       width_(raster.info().width),
       height_(raster.info().height),
-      block_height_(std::max(1, raster.info().bands.front().block_height)) {}
+      block_height_(std::max(1, raster.info().bands.front().block_height)) {
+  check_strip_size(raster.info(), std::min<std::int64_t>(block_height_, kMaxCachedBlockRows),
+                   bands_.size(), value_bytes_);
+}
 
 const StripReader::BlockRow& StripReader::block_row(std::int64_t index) {
   for (const BlockRow& cached : cache_)
@@ -38,6 +57,7 @@ const StripReader::BlockRow& StripReader::block_row(std::int64_t index) {
 void StripReader::read(std::int64_t first_row, std::int64_t rows, std::vector<std::uint8_t>& out) {
   GEO_CHECK(first_row >= 0 && rows > 0 && first_row + rows <= height_, raster_.info().path,
             ": strip of rows [", first_row, ", ", first_row + rows, ") outside the raster");
+  check_strip_size(raster_.info(), rows, bands_.size(), value_bytes_);
   const auto band_count = static_cast<std::int64_t>(bands_.size());
   const std::int64_t row_bytes = width_ * value_bytes_;
   out.resize(static_cast<std::size_t>(band_count * rows * row_bytes));

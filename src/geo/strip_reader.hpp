@@ -10,6 +10,12 @@
 
 namespace satunet::geo {
 
+// Throws Error naming the file when a strip of `rows` full-width rows of `bands` values of
+// `value_bytes` each exceeds what satunet reads at once (4 GiB): a raster that claims an
+// enormous width fails here, before anything is allocated for it.
+void check_strip_size(const RasterInfo& info, std::int64_t rows, std::size_t bands,
+                      int value_bytes);
+
 class StripReader {
  public:
   // `bands` are 1-based; values are converted to `type`.

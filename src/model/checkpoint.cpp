@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "common/files.hpp"
+#include "common/zip_check.hpp"
 #include "model/checkpoint_info.hpp"
 
 namespace satunet::model {
@@ -62,27 +63,55 @@ void save_checkpoint(const std::string& path, UNet& model, const CheckpointMeta&
   for (const auto& [name, extra] : extras.archives)
     archive.write(name, *extra);
 
-  PendingFile pending(path);
+  // Into memory first: LibTorch's archive writer throws from its destructor when the file
+  // system fails it (a full disk), which ends the process; a failed write of the bytes is an
+  // error naming the file, and leaves the previous checkpoint as it was.
+  std::ostringstream bytes;
   try {
-    // Through a stream, so the archive's inner name does not follow the temporary file name.
-    std::ofstream file(pending.temp_path(), std::ios::binary);
-    archive.save_to(file);
-    file.flush();
-    if (!file)
-      throw Error(path + ": cannot write checkpoint: " + std::strerror(errno));
+    archive.save_to(bytes);
   } catch (const c10::Error& error) {
     throw Error(path + ": cannot write checkpoint: " + error.what_without_backtrace());
   }
-  pending.commit();
+  try {
+    write_file(path, bytes.str());
+  } catch (const Error& error) {
+    throw Error(std::string(error.what()) + " (checkpoint)");
+  }
 }
+
+namespace {
+
+// A header describing a larger model than the file could hold is refused before the model is
+// built (a damaged or hostile header must not drive an allocation of gigabytes).
+void check_size_fits(const std::string& path, const UNetOptions& model, std::size_t bytes) {
+  const double needed = model.conv3x3_weights() * sizeof(float);
+  if (needed > static_cast<double>(bytes))
+    throw Error(path + ": describes a model (" + model.describe() + ") of at least " +
+                std::to_string(static_cast<std::int64_t>(needed / (1 << 20))) +
+                " MiB of weights, but the file is " + std::to_string(bytes >> 20) +
+                " MiB: truncated, or not this model's");
+}
+
+}  // namespace
 
 LoadedCheckpoint load_checkpoint(const std::string& path) {
   if (!file_exists(path))
     throw Error(path + ": no such checkpoint");
+  // Read whole and checked before LibTorch parses it: LibTorch does not check the CRCs.
+  std::string bytes;
+  try {
+    bytes = read_file(path);
+  } catch (const Error& error) {
+    throw Error(std::string(error.what()) + " (checkpoint)");
+  }
+  check_zip_integrity(bytes, path);
+  const std::size_t file_bytes = bytes.size();
   LoadedCheckpoint loaded;
   try {
-    loaded.archive.load_from(path);
-  } catch (const c10::Error& error) {
+    std::istringstream stream(std::move(bytes));
+    loaded.archive.load_from(stream);
+  } catch (const std::exception& error) {
+    // LibTorch throws more than c10::Error here (its TorchScript parser's reports too).
     throw Error(path + ": not a LibTorch checkpoint (cannot read the archive)");
   }
   auto& archive = loaded.archive;
@@ -98,7 +127,10 @@ LoadedCheckpoint load_checkpoint(const std::string& path) {
     meta.bands = bands_from_json(read_string(archive, "bands", path));
   } catch (const nlohmann::json::exception& error) {
     throw Error(path + ": corrupt checkpoint metadata: " + error.what());
+  } catch (const Error& error) {
+    throw Error(path + ": corrupt checkpoint metadata: " + error.what());
   }
+  check_size_fits(path, meta.model, file_bytes);
   meta.epoch = read_int(archive, "epoch", path);
   meta.step = read_int(archive, "step", path);
   meta.tile_size = static_cast<int>(read_int(archive, "tile_size", path));
@@ -109,7 +141,7 @@ LoadedCheckpoint load_checkpoint(const std::string& path) {
   try {
     archive.read("model", weights);
     loaded.model->load(weights);
-  } catch (const c10::Error& error) {
+  } catch (const std::exception& error) {
     throw Error(path + ": the weights do not fit the model it describes (" + meta.model.describe() +
                 ")");
   }

@@ -31,6 +31,10 @@ inline const options::EnumNames<BlockKind>& enum_names(BlockKind) {
   return names;
 }
 
+// The most parameters satunet builds a model of (4 GB of float32 weights, 16 GB with AdamW's
+// state and the gradients).
+constexpr double kMaxParameters = 1e9;
+
 struct UNetOptions {
   TORCH_ARG(int64_t, in_channels) = 3;
   TORCH_ARG(int64_t, classes) = 3;
@@ -43,8 +47,11 @@ struct UNetOptions {
   TORCH_ARG(double, dropout) = 0.0;  // at the bottleneck
   TORCH_ARG(int64_t, groups) = 8;    // for group norm
 
- public:                         // TORCH_ARG leaves the members private
-  void validate() const;         // throws UsageError
+ public:                  // TORCH_ARG leaves the members private
+  void validate() const;  // throws UsageError
+  // The weights of the 3x3 convolutions (most of a U-Net's), computed without building it: a
+  // lower bound of its parameters, to refuse a model too large to build before trying.
+  double conv3x3_weights() const;
   std::string describe() const;  // one line, for logs and `satunet info`
   std::string to_json() const;
   // Throws Error for JSON that does not describe a model.

@@ -1,5 +1,6 @@
 #include "model/unet.hpp"
 
+#include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -48,6 +49,26 @@ void UNetOptions::validate() const {
     throw UsageError("--dropout must be in [0, 1)");
   if (groups() < 1)
     throw UsageError("--groups must be positive");
+  if (conv3x3_weights() > kMaxParameters)
+    throw UsageError("--base " + std::to_string(base()) + " with --depth " +
+                     std::to_string(depth()) + " makes a model of at least " +
+                     std::to_string(static_cast<std::int64_t>(conv3x3_weights() / 1e6)) +
+                     " million parameters, more than the " +
+                     std::to_string(static_cast<std::int64_t>(kMaxParameters / 1e6)) +
+                     " million satunet builds");
+}
+
+double UNetOptions::conv3x3_weights() const {
+  // As the constructor below lays the blocks out: two 3x3 convolutions in each.
+  auto block = [](double in, double out) { return 9 * (in * out + out * out); };
+  double weights = 0;
+  double channels = static_cast<double>(in_channels());
+  for (int64_t level = 0; level < depth(); ++level) {
+    const double width = static_cast<double>(base()) * std::pow(2.0, static_cast<double>(level));
+    weights += block(channels, width) + block(2 * width, width);  // down and up
+    channels = width;
+  }
+  return weights + block(channels, 2 * channels);  // the bottleneck
 }
 
 std::string UNetOptions::describe() const {
@@ -87,6 +108,7 @@ UNetOptions UNetOptions::from_json(const std::string& text) {
         .attention(json.at("attention"))
         .dropout(json.at("dropout"))
         .groups(json.at("groups"));
+    options.validate();
   } catch (const nlohmann::json::exception& error) {
     throw Error(std::string("model description: ") + error.what());
   } catch (const UsageError& error) {

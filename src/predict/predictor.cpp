@@ -12,8 +12,10 @@
 #include "common/error.hpp"
 #include "common/files.hpp"
 #include "common/log.hpp"
+#include "common/output_lock.hpp"
 #include "common/progress.hpp"
 #include "common/serial_worker.hpp"
+#include "common/stop_signals.hpp"
 #include "common/text.hpp"
 #include "common/timer.hpp"
 #include "data/normalise.hpp"
@@ -27,6 +29,8 @@
 
 namespace satunet::predict {
 namespace {
+
+constexpr std::int64_t kMaxBatchBytes = std::int64_t{8} << 30;
 
 std::string shard_name(int rank, int ranks) {
   return "shards/rank-" + std::to_string(rank) + "-of-" + std::to_string(ranks) + ".h5";
@@ -75,28 +79,28 @@ torch::Tensor encode(const torch::Tensor& probabilities, shards::ProbabilityEnco
   return probabilities.to(torch::kHalf).cpu().contiguous();
 }
 
-// Rank 0 makes the directory ready: "" when it is, else the problem, for every rank to throw.
-std::string prepare_directory(const PredictOptions& options) {
+// Rank 0 makes the directory ready, and holds it for the run.
+void prepare_directory(const PredictOptions& options, std::optional<OutputLock>& lock) {
   const std::string& dir = options.out;
+  lock.emplace(dir);
+  if (shards::PredictionIndex::present(dir) && !options.overwrite)
+    throw Error(dir + ": holds a prediction already; --overwrite replaces it");
+  if (file_exists(dir + "/manifest.json"))
+    throw Error(dir + ": is a dataset directory (it has a manifest.json); predict into another");
   try {
-    if (shards::PredictionIndex::present(dir) && !options.overwrite)
-      return dir + ": holds a prediction already; --overwrite replaces it";
-    if (file_exists(dir + "/manifest.json"))
-      return dir + ": is a dataset directory (it has a manifest.json); predict into another";
     ensure_directory(dir + "/shards");
     std::filesystem::remove(dir + "/" + shards::kPredictionIndexName);
-    // Shards of an earlier or crashed run (maybe from more ranks) must not mix with these;
-    // only files named as prediction shards (or their temporaries) are removed.
+    // Shards of an earlier or killed run (maybe from more ranks) must not mix with these;
+    // only files named as prediction shards, or their temporaries, are removed.
     for (const auto& entry : std::filesystem::directory_iterator(dir + "/shards")) {
       const std::string name = entry.path().filename().string();
-      if (name.rfind("rank-", 0) == 0 && name.find("-of-") != std::string::npos &&
-          name.find(".h5") != std::string::npos)
+      const bool shard = name.rfind("rank-", 0) == 0 || name.rfind(".rank-", 0) == 0;
+      if (shard && name.find("-of-") != std::string::npos && name.find(".h5") != std::string::npos)
         std::filesystem::remove(entry.path());
     }
-  } catch (const std::exception& error) {
-    return dir + ": " + error.what();
+  } catch (const std::filesystem::filesystem_error& error) {
+    throw Error(dir + ": " + error.what());
   }
-  return "";
 }
 
 class ScenePredictor {
@@ -109,8 +113,13 @@ class ScenePredictor {
         bands_(choose_bands(scene_.info(), options.bands, checkpoint_.meta, options.checkpoint)),
         tile_(options.tile > 0 ? options.tile : checkpoint_.meta.tile_size),
         overlap_(options.overlap >= 0 ? options.overlap : tile_ / 4),
-        grid_(scene_.info().width, scene_.info().height, tile_, overlap_) {
+        grid_(scene_.info().width, scene_.info().height, tile_, overlap_),
+        // No batch larger than the scene's windows (the same on every rank: shapes must not
+        // depend on the rank count).
+        batch_size_(static_cast<int>(std::min<std::int64_t>(options.batch, grid_.count()))) {
     check_tile();
+    check_batch_memory();
+    check_finite_weights();
     model::set_threads(comm::threads_per_rank(options.threads, comm));
     const comm::Placement placement =
         comm::place(std::nullopt, options.device, comm, model::cuda_devices());
@@ -124,10 +133,7 @@ class ScenePredictor {
 
   PredictResult run() {
     Stopwatch clock;
-    const std::string problem =
-        comm_.broadcast_string(comm_.rank() == 0 ? prepare_directory(options_) : "", 0);
-    if (!problem.empty())
-      throw Error(problem);
+    comm::prepare_on_root(comm_, [&] { prepare_directory(options_, lock_); });
     const std::int64_t total = grid_.count();
     const std::int64_t first = total * comm_.rank() / comm_.size();
     const std::int64_t last = total * (comm_.rank() + 1) / comm_.size();
@@ -168,6 +174,25 @@ class ScenePredictor {
     geo::set_gdal_cache_megabytes(std::clamp<std::int64_t>(2 * row_bytes >> 20, 32, 1024));
   }
 
+  // Limits checked before anything is allocated, naming the limit.
+  void check_batch_memory() const {
+    const double bytes = static_cast<double>(batch_size_) *
+                         static_cast<double>(bands_.inputs.size()) * tile_ * tile_ * sizeof(float);
+    if (bytes > kMaxBatchBytes)
+      throw UsageError("--batch " + std::to_string(batch_size_) + " windows of " +
+                       std::to_string(tile_) + " px in " + std::to_string(bands_.inputs.size()) +
+                       " bands take " + std::to_string(static_cast<std::int64_t>(bytes) >> 20) +
+                       " MiB, more than the " + std::to_string(kMaxBatchBytes >> 20) +
+                       " MiB of one forward pass satunet allows; lower --batch");
+  }
+
+  void check_finite_weights() const {
+    for (const auto& item : checkpoint_.model->named_parameters())
+      if (!torch::isfinite(item.value()).all().item<bool>())
+        throw Error(options_.checkpoint + ": " + item.key() +
+                    " is not finite (a diverged run): it cannot predict");
+  }
+
   void check_tile() const {
     const auto multiple = std::int64_t{1} << checkpoint_.meta.model.depth();
     if (tile_ % multiple != 0)
@@ -200,7 +225,7 @@ class ScenePredictor {
   void predict_windows(std::int64_t first, std::int64_t last, shards::PredictionWriter& writer) {
     WindowReader reader(scene_, bands_, data::BandNormaliser::of(checkpoint_.meta.bands), tile_);
     SerialWorker reading, writing;
-    const int batch_size = options_.batch;
+    const int batch_size = batch_size_;
     auto prepare = [&](std::int64_t start) {
       auto batch = std::make_shared<Batch>();
       const std::int64_t count = std::min<std::int64_t>(batch_size, last - start);
@@ -219,6 +244,7 @@ class ScenePredictor {
     const auto plane = static_cast<std::size_t>(tile_) * static_cast<std::size_t>(tile_);
     const std::size_t window_values = checkpoint_.meta.classes.size() * plane;
     for (std::int64_t start = first; start < last; start += batch_size) {
+      throw_if_stopped(options_.out);
       auto [batch, ready] = next;
       ready->wait();
       if (start + batch_size < last)
@@ -270,8 +296,10 @@ class ScenePredictor {
   int tile_;
   int overlap_;
   geo::WindowGrid grid_;
+  int batch_size_;
   torch::Device device_{torch::kCPU};
   bool bf16_ = false;
+  std::optional<OutputLock> lock_;  // rank 0's, while it writes the directory
 };
 
 }  // namespace
@@ -317,17 +345,20 @@ void validate(const PredictOptions& options) {
     throw UsageError("--image is required");
   if (options.out.empty())
     throw UsageError("--out is required");
-  if (options.tile < 0)
-    throw UsageError("--tile must be positive (or 0: the checkpoint's tile size)");
+  if (options.tile < 0 || options.tile > shards::kMaxTileSize)
+    throw UsageError("--tile must be 1 to " + std::to_string(shards::kMaxTileSize) +
+                     " (or 0: the checkpoint's tile size)");
   if (options.batch < 1)
     throw UsageError("--batch must be at least 1, got " + std::to_string(options.batch));
   if (options.compress < 0 || options.compress > 9)
     throw UsageError("--compress must be 0 (none) to 9");
-  if (options.threads < 0)
-    throw UsageError("--threads must be 0 (automatic) or more");
+  if (options.threads < 0 || options.threads > comm::kMaxThreadsPerRank)
+    throw UsageError("--threads must be 0 (automatic) to " +
+                     std::to_string(comm::kMaxThreadsPerRank));
 }
 
 PredictResult predict(const PredictOptions& options, comm::Communicator& comm) {
+  install_stop_signals();  // a stop is then an error that removes the unfinished shards
   validate(options);
   ScenePredictor predictor(options, comm);
   return predictor.run();

@@ -374,7 +374,7 @@ ReportResult write_run_report(const ReportOptions& options) {
     page << "<p>The dataset is not readable here: " << escape(error.what()) << "</p>\n";
   }
   page << "</body>\n</html>\n";
-  write_text_file(result.html, page.str());
+  write_file(result.html, page.str());
   return result;
 }
 
@@ -418,7 +418,7 @@ void write_validation_tiles(const std::string& run, std::int64_t step, int bands
                               {"prediction", stem + "prediction.png"},
                               {"errors", stem + "errors.png"}});
   }
-  write_text_file(dir + "/tiles.json", index.dump(2) + "\n");
+  write_file(dir + "/tiles.json", index.dump(2) + "\n");
 }
 
 }  // namespace satunet::report

@@ -1,11 +1,14 @@
 #include "scoring/evaluate.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <optional>
 
 #include "common/error.hpp"
 #include "common/files.hpp"
+#include "common/labels.hpp"
+#include "common/options.hpp"
 #include "common/progress.hpp"
 #include "geo/labels.hpp"
 #include "geo/raster.hpp"
@@ -40,6 +43,46 @@ void check_same_grid(const geo::RasterInfo& truth, const geo::RasterInfo& predic
                 prediction.srs().label());
 }
 
+// A class map read as it is stored (any integer or float type, never clamped to a byte): its
+// nodata value and 255 become the ignore label, anything else that is not a class id is an
+// error naming the file and the place.
+class ClassMapReader {
+ public:
+  ClassMapReader(const geo::Raster& raster, int classes)
+      : path_(raster.info().path),
+        nodata_(raster.info().bands.front().nodata),
+        width_(raster.info().width),
+        classes_(classes),
+        reader_(raster, {1}, GDT_Float64) {}
+
+  void read(std::int64_t row, std::int64_t rows, std::vector<std::uint8_t>& out) {
+    reader_.read(row, rows, bytes_);
+    const auto* values = reinterpret_cast<const double*>(bytes_.data());
+    out.resize(bytes_.size() / sizeof(double));
+    for (std::size_t i = 0; i < out.size(); ++i)
+      out[i] = class_id(values[i], row, i);
+  }
+
+ private:
+  std::uint8_t class_id(double value, std::int64_t row, std::size_t i) const {
+    if (geo::is_nodata(value, nodata_) || value == kIgnoreLabel)
+      return kIgnoreLabel;
+    if (value >= 0 && value < classes_ && value == std::floor(value))
+      return static_cast<std::uint8_t>(value);
+    const auto index = static_cast<std::int64_t>(i);
+    throw Error(path_ + ": value " + options::show(value) + " at pixel (" +
+                std::to_string(index % width_) + ", " + std::to_string(row + index / width_) +
+                ") is neither a class id (0 to " + std::to_string(classes_ - 1) +
+                "), 255 nor the nodata value");
+  }
+  std::string path_;
+  std::optional<double> nodata_;
+  std::int64_t width_;
+  int classes_;
+  geo::StripReader reader_;
+  std::vector<std::uint8_t> bytes_;
+};
+
 }  // namespace
 
 const options::Table<EvaluateOptions>& evaluate_option_table() {
@@ -66,6 +109,8 @@ void validate(const EvaluateOptions& options) {
     throw UsageError("--pred is required");
   if (options.truth.empty() == options.truth_labels.empty())
     throw UsageError("give the truth as --truth RASTER or as --truth-labels CLASS=FILE");
+  if (!options.classes.empty())
+    check_class_names(options.classes, "--classes");
 }
 
 Evaluation evaluate(const EvaluateOptions& options) {
@@ -78,14 +123,14 @@ Evaluation evaluate(const EvaluateOptions& options) {
   result.matrix = ConfusionMatrix(static_cast<int>(result.classes.size()));
 
   std::optional<geo::Raster> truth_raster;
-  std::unique_ptr<geo::StripReader> truth_reader;
+  std::unique_ptr<ClassMapReader> truth_reader;
   std::optional<geo::VectorLabels> truth_vectors;
   if (!options.truth.empty()) {
     if (!file_exists(options.truth))
       throw Error(options.truth + ": no such file");
     truth_raster.emplace(geo::Raster::open(options.truth));
     check_same_grid(truth_raster->info(), info);
-    truth_reader = std::make_unique<geo::StripReader>(*truth_raster, std::vector<int>{1}, GDT_Byte);
+    truth_reader = std::make_unique<ClassMapReader>(*truth_raster, result.matrix.classes());
   } else {
     if (!info.georeferenced())
       throw Error(options.prediction + ": vector truth needs a georeferenced prediction");
@@ -112,7 +157,7 @@ Evaluation evaluate(const EvaluateOptions& options) {
     truth_vectors.emplace(sources, info, result.classes, widths, false);
   }
 
-  geo::StripReader prediction_reader(prediction, {1}, GDT_Byte);
+  ClassMapReader prediction_reader(prediction, result.matrix.classes());
   std::vector<std::uint8_t> predicted, truth;
   Progress progress("evaluate", info.height, "rows");
   for (std::int64_t row = 0; row < info.height; row += options.strip_rows) {
@@ -128,17 +173,12 @@ Evaluation evaluate(const EvaluateOptions& options) {
     for (std::size_t i = 0; i < truth.size(); ++i)
       if (predicted[i] == kIgnoreLabel)
         truth[i] = kIgnoreLabel;
-    try {
-      result.matrix.add(truth.data(), predicted.data(), truth.size());
-    } catch (const Error& error) {
-      throw Error(options.prediction + " / truth, rows " + std::to_string(row) +
-                  "..: " + error.what());
-    }
+    result.matrix.add(truth.data(), predicted.data(), truth.size());
     progress.advance(rows);
   }
   progress.finish();
   if (!options.json.empty())
-    write_text_file(options.json, result.matrix.json(result.classes) + "\n");
+    write_file(options.json, result.matrix.json(result.classes) + "\n");
   return result;
 }
 

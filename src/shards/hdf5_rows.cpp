@@ -165,6 +165,16 @@ std::pair<Hdf5Handle, Hdf5Handle> RowDataset::select_rows(hsize_t first, hsize_t
   return {std::move(memory_space), std::move(file_space)};
 }
 
+Hdf5Handle create_checksummed_file(const std::string& temp_path, const std::string& path,
+                                   const std::string& operation) {
+  // HDF5 1.8's formats and later: the superblock and object headers carry checksums too.
+  const Hdf5Handle access(H5Pcreate(H5P_FILE_ACCESS), path, operation);
+  check_hdf5(H5Pset_libver_bounds(access.get(), H5F_LIBVER_V18, H5F_LIBVER_LATEST), path,
+             operation);
+  return Hdf5Handle(H5Fcreate(temp_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get()), path,
+                    operation + " (temporary file " + temp_path + ")");
+}
+
 RowDataset create_rows(hid_t file, const std::string& name, hid_t type,
                        std::vector<hsize_t> row_dims, hsize_t rows_per_chunk, int compression,
                        const std::string& path) {
@@ -180,6 +190,9 @@ RowDataset create_rows(hid_t file, const std::string& name, hid_t type,
   const Hdf5Handle space(H5Screate_simple(rank, empty.data(), unlimited.data()), path, operation);
   const Hdf5Handle creation(H5Pcreate(H5P_DATASET_CREATE), path, operation);
   check_hdf5(H5Pset_chunk(creation.get(), rank, chunk.data()), path, operation);
+  // A checksum per chunk: a flipped bit or a torn copy fails the read, naming the file, rather
+  // than training or stitching on damaged pixels.
+  check_hdf5(H5Pset_fletcher32(creation.get()), path, operation);
   if (compression > 0) {
     // Shuffle first: grouping the bytes of each value makes deflate far more effective.
     check_hdf5(H5Pset_shuffle(creation.get()), path, operation);
@@ -202,6 +215,47 @@ bool same_element_kind(hid_t stored, hid_t expected) {
 
 }  // namespace
 
+namespace {
+
+void check_chunks(const RowDataset& dataset, hid_t type, const std::string& path) {
+  const hid_t handle = dataset.handle.get();
+  const Hdf5Handle creation(H5Dget_create_plist(handle), path, "cannot inspect " + dataset.name);
+  if (H5Pget_layout(creation.get()) != H5D_CHUNKED)
+    return;
+  std::vector<hsize_t> chunk(dataset.row_dims.size() + 1);
+  SHARDS_CHECK(H5Pget_chunk(creation.get(), static_cast<int>(chunk.size()), chunk.data()) ==
+                   static_cast<int>(chunk.size()),
+               path, ": ", dataset.name, " has chunks of another rank than its rows");
+  const double value_bytes = static_cast<double>(H5Tget_size(type));
+  double chunk_bytes = value_bytes, row_bytes = value_bytes;
+  for (std::size_t i = 0; i < chunk.size(); ++i)
+    chunk_bytes *= static_cast<double>(chunk[i]);
+  for (hsize_t dim : dataset.row_dims)
+    row_bytes *= static_cast<double>(dim);
+  constexpr double kMaxChunkBytes = 64.0 * (1 << 20);
+  SHARDS_CHECK(chunk_bytes <= std::max(row_bytes, kMaxChunkBytes), path, ": ", dataset.name,
+               " has chunks of ", shape_text(chunk), ", larger than a row and than 64 MiB");
+  // Compression may add a little (deflate's worst case is 0.03% and a few bytes).
+  const double most_stored = chunk_bytes * 1.01 + 1024;
+  const Hdf5Handle space(H5Dget_space(handle), path, "cannot inspect " + dataset.name);
+  hsize_t chunks = 0;
+  check_hdf5(H5Dget_num_chunks(handle, space.get(), &chunks), path,
+             "cannot count the chunks of " + dataset.name);
+  std::vector<hsize_t> offset(chunk.size());
+  for (hsize_t i = 0; i < chunks; ++i) {
+    unsigned filters = 0;
+    haddr_t address = 0;
+    hsize_t stored = 0;
+    check_hdf5(
+        H5Dget_chunk_info(handle, space.get(), i, offset.data(), &filters, &address, &stored), path,
+        "cannot locate a chunk of " + dataset.name);
+    SHARDS_CHECK(static_cast<double>(stored) <= most_stored, path, ": ", dataset.name, " chunk ", i,
+                 " is stored in ", stored, " bytes, more than its values take (damaged?)");
+  }
+}
+
+}  // namespace
+
 RowDataset open_rows(hid_t file, const std::string& name, hid_t expected_type,
                      const std::string& expected_type_name, std::vector<hsize_t> row_dims,
                      const std::string& path) {
@@ -211,6 +265,7 @@ RowDataset open_rows(hid_t file, const std::string& name, hid_t expected_type,
   const Hdf5Handle type(H5Dget_type(dataset.handle.get()), path, "cannot inspect /" + name);
   SHARDS_CHECK(same_element_kind(type.get(), expected_type), path, ": /", name, " does not hold ",
                expected_type_name, " values");
+  check_chunks(dataset, type.get(), path);
   return dataset;
 }
 

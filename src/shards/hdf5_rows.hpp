@@ -56,11 +56,17 @@ struct RowDataset {
   void close(const std::string& path) { handle.close(path, "cannot close " + name); }
 };
 
+// A new HDF5 file at `temp_path` (to be renamed to `path`) whose metadata is checksummed.
+Hdf5Handle create_checksummed_file(const std::string& temp_path, const std::string& path,
+                                   const std::string& operation);
+
 // compression: 0 = none, 1..9 = deflate level with the shuffle filter.
 RowDataset create_rows(hid_t file, const std::string& name, hid_t type,
                        std::vector<hsize_t> row_dims, hsize_t rows_per_chunk, int compression,
                        const std::string& path);
-// Opens /name and checks that it holds values of the kind of `expected_type`.
+// Opens /name and checks that it holds values of the kind of `expected_type`, in chunks no
+// larger than a row (or 64 MiB) each stored in no more bytes than its values take: a damaged
+// chunk index must not make HDF5 allocate what it claims.
 RowDataset open_rows(hid_t file, const std::string& name, hid_t expected_type,
                      const std::string& expected_type_name, std::vector<hsize_t> row_dims,
                      const std::string& path);

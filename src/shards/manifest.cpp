@@ -5,6 +5,8 @@
 
 #include "common/error.hpp"
 #include "common/files.hpp"
+#include "common/labels.hpp"
+#include "shards/shard.hpp"
 
 namespace satunet::shards {
 
@@ -93,25 +95,53 @@ Manifest Manifest::from_json(const nlohmann::json& json, const std::string& orig
   } catch (const nlohmann::json::exception& error) {
     throw Error(origin + ": not a valid satunet manifest: " + error.what());
   }
+  manifest.check(origin);
   return manifest;
+}
+
+void Manifest::check(const std::string& origin) const {
+  auto invalid = [&](const std::string& what) {
+    throw Error(origin + ": not a valid satunet manifest: " + what);
+  };
+  if (tile_size < 1 || tile_size > kMaxTileSize)
+    invalid("tile_size " + std::to_string(tile_size) + " (1 to " + std::to_string(kMaxTileSize) +
+            ")");
+  if (bands.empty() || bands.size() > static_cast<std::size_t>(kMaxBands))
+    invalid(std::to_string(bands.size()) + " bands (1 to " + std::to_string(kMaxBands) + ")");
+  if (classes.size() < 2 || classes.size() > static_cast<std::size_t>(kMaxClasses))
+    invalid(std::to_string(classes.size()) + " classes (2 to " + std::to_string(kMaxClasses) + ")");
+  for (const auto& [split, pixels] : class_pixels) {
+    if (pixels.size() != classes.size())
+      invalid("class_pixels of split '" + split + "' has " + std::to_string(pixels.size()) +
+              " counts for " + std::to_string(classes.size()) + " classes");
+    for (std::int64_t count : pixels)
+      if (count < 0)
+        invalid("a negative count in class_pixels of split '" + split + "'");
+  }
+  for (const ShardEntry& shard : shards)
+    if (shard.tiles < 0)
+      invalid(shard.path + " has a negative tile count");
 }
 
 Manifest Manifest::load(const std::string& dataset_dir) {
   const std::string path = dataset_dir + "/" + kManifestName;
-  std::ifstream file(path);
-  if (!file)
+  if (!file_exists(path))
     throw Error(path + ": no manifest (not a dataset directory, or its tiling did not finish)");
+  return from_text(read_file(path), path);
+}
+
+Manifest Manifest::from_text(const std::string& text, const std::string& origin) {
   nlohmann::json json;
   try {
-    file >> json;
+    json = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& error) {
-    throw Error(path + ": corrupt manifest: " + error.what());
+    throw Error(origin + ": corrupt manifest: " + error.what());
   }
-  return from_json(json, path);
+  return from_json(json, origin);
 }
 
 void Manifest::save(const std::string& dataset_dir) const {
-  write_text_file(dataset_dir + "/" + kManifestName, to_json().dump(2) + "\n");
+  write_file(dataset_dir + "/" + kManifestName, to_json().dump(2) + "\n");
 }
 
 std::int64_t Manifest::total_tiles() const {

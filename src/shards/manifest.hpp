@@ -63,6 +63,10 @@ struct Manifest {
   void save(const std::string& dataset_dir) const;  // atomically
   nlohmann::json to_json() const;
   static Manifest from_json(const nlohmann::json& json, const std::string& origin);
+  // From the text of a manifest.json (`origin` names it in errors).
+  static Manifest from_text(const std::string& text, const std::string& origin);
+  // Sizes and counts that readers rely on, checked before anything is allocated for them.
+  void check(const std::string& origin) const;
   std::int64_t total_tiles() const;
   // What the dataset holds, for `satunet tile` and `satunet info DATASET`.
   std::string describe(const std::string& dir) const;

@@ -95,9 +95,7 @@ struct PredictionWriter::Impl {
                  ": a prediction needs a positive tile size and classes");
     SHARDS_CHECK(compression >= 0 && compression <= 9, path,
                  ": compression must be 0 (none) to 9, got ", compression);
-    file = Hdf5Handle(
-        H5Fcreate(pending.temp_path().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), path,
-        "cannot create prediction shard (temporary file " + pending.temp_path() + ")");
+    file = create_checksummed_file(pending.temp_path(), path, "cannot create prediction shard");
     write_attributes();
     const hsize_t tile = to_hsize(header.tile_size);
     probability_type = header.encoding == ProbabilityEncoding::uint8
@@ -227,9 +225,14 @@ struct PredictionReader::Impl {
                  " values, expected 6");
     std::copy(transform.begin(), transform.end(), header.geotransform.begin());
     header.checkpoint = read_string_attribute(root, "checkpoint", path);
-    SHARDS_CHECK(header.tile_size > 0 && header.classes() > 0 && header.scene_width > 0 &&
-                     header.scene_height > 0,
-                 path, ": invalid tile size, classes or scene size");
+    SHARDS_CHECK(header.tile_size > 0 && header.tile_size <= kMaxTileSize && header.classes() > 0 &&
+                     header.classes() <= 255 && header.scene_width > 0 && header.scene_height > 0,
+                 path, ": invalid tile size, classes or scene size (at most ", kMaxTileSize,
+                 " px windows and 255 classes)");
+    SHARDS_CHECK(
+        std::int64_t{header.tile_size} * header.tile_size * header.classes() <= kMaxTileValues,
+        path, ": windows of ", header.tile_size, " px of ", header.classes(),
+        " classes hold more than the ", kMaxTileValues, " values a window may hold");
   }
 
   template <typename E>

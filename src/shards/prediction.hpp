@@ -97,7 +97,10 @@ struct PredictionIndex : PredictionMeta {
 
   // Throws "<dir>: ..." when the directory holds no finished prediction.
   static PredictionIndex load(const std::string& dir);
+  // From the text of a prediction.json (`path` names it in errors); sizes and counts checked.
+  static PredictionIndex from_json(const std::string& text, const std::string& path);
   static bool present(const std::string& dir);
+  void check(const std::string& path) const;
   void save(const std::string& dir) const;
   std::string to_json() const;
   std::string describe(const std::string& dir) const;  // for `satunet info PRED`

@@ -5,8 +5,10 @@
 
 #include "common/error.hpp"
 #include "common/files.hpp"
+#include "common/labels.hpp"
 #include "common/text.hpp"
 #include "shards/prediction.hpp"
+#include "shards/shard.hpp"
 
 namespace satunet::shards {
 namespace {
@@ -31,10 +33,13 @@ PredictionIndex PredictionIndex::load(const std::string& dir) {
   if (!file_exists(path))
     throw Error(dir + ": no " + kPredictionIndexName +
                 ": not a prediction directory, or satunet predict did not finish");
-  std::ifstream in(path);
+  return from_json(read_file(path), path);
+}
+
+PredictionIndex PredictionIndex::from_json(const std::string& text, const std::string& path) {
   PredictionIndex index;
   try {
-    const nlohmann::json json = nlohmann::json::parse(in);
+    const nlohmann::json json = nlohmann::json::parse(text);
     const int schema = json.at("schema_version").get<int>();
     if (schema != kPredictionIndexSchema)
       throw Error(path + ": prediction schema version " + std::to_string(schema) +
@@ -64,7 +69,28 @@ PredictionIndex PredictionIndex::load(const std::string& dir) {
   } catch (const UsageError& error) {
     throw Error(path + ": corrupt prediction index: " + error.what());
   }
+  index.check(path);
   return index;
+}
+
+void PredictionIndex::check(const std::string& path) const {
+  auto invalid = [&](const std::string& what) {
+    throw Error(path + ": corrupt prediction index: " + what);
+  };
+  if (scene_width < 1 || scene_height < 1)
+    invalid("a scene of " + std::to_string(scene_width) + " x " + std::to_string(scene_height) +
+            " pixels");
+  if (tile_size < 1 || tile_size > kMaxTileSize || overlap < 0 || overlap >= tile_size)
+    invalid("windows of " + std::to_string(tile_size) + " px overlapping by " +
+            std::to_string(overlap) + " (1 to " + std::to_string(kMaxTileSize) + " px)");
+  if (class_names.empty() || class_names.size() > static_cast<std::size_t>(kMaxClasses))
+    invalid(std::to_string(class_names.size()) + " classes (1 to " + std::to_string(kMaxClasses) +
+            ")");
+  if (windows_total < 0 || ranks < 1)
+    invalid("a negative window count or no rank");
+  for (const PredictionShardEntry& shard : shards)
+    if (shard.windows < 0)
+      invalid(shard.path + " has a negative window count");
 }
 
 std::string PredictionIndex::to_json() const {
@@ -95,7 +121,7 @@ std::string PredictionIndex::to_json() const {
 }
 
 void PredictionIndex::save(const std::string& dir) const {
-  write_text_file(index_path(dir), to_json() + "\n");
+  write_file(index_path(dir), to_json() + "\n");
 }
 
 std::string PredictionIndex::describe(const std::string& dir) const {

@@ -58,9 +58,7 @@ struct ShardWriter::Impl {
       : path(final_path), header(shard_header), pending(final_path) {
     silence_hdf5_error_printing();
     validate(compression);
-    file =
-        Hdf5Handle(H5Fcreate(pending.temp_path().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
-                   path, "cannot create shard (temporary file " + pending.temp_path() + ")");
+    file = create_checksummed_file(pending.temp_path(), path, "cannot create shard");
     write_attributes();
     const hsize_t tile = to_hsize(header.tile_size);
     images = create_rows(file.get(), "images", native_type(header.dtype),
@@ -192,8 +190,13 @@ struct ShardReader::Impl {
                  header.schema_version, ", expected ", kShardSchemaVersion);
     header.tile_size = read_int_attribute(root, "tile_size", path);
     header.bands = read_int_attribute(root, "bands", path);
-    SHARDS_CHECK(header.tile_size > 0 && header.bands > 0, path, ": invalid tile_size ",
-                 header.tile_size, " or bands ", header.bands);
+    SHARDS_CHECK(header.tile_size > 0 && header.tile_size <= kMaxTileSize && header.bands > 0 &&
+                     header.bands <= kMaxBands,
+                 path, ": invalid tile_size ", header.tile_size, " or bands ", header.bands,
+                 " (at most ", kMaxTileSize, " px and ", kMaxBands, " bands)");
+    SHARDS_CHECK(std::int64_t{header.tile_size} * header.tile_size * header.bands <= kMaxTileValues,
+                 path, ": tiles of ", header.tile_size, " px in ", header.bands,
+                 " bands hold more than the ", kMaxTileValues, " values a tile may hold");
     const std::string dtype = read_string_attribute(root, "dtype", path);
     try {
       header.dtype = options::parse_enum<PixelType>(dtype, "dtype");

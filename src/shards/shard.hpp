@@ -26,6 +26,13 @@
 namespace satunet::shards {
 
 constexpr int kShardSchemaVersion = 1;
+// The largest tile (and prediction window) side, and the most bands, a shard may hold: checked
+// before anything is allocated for a file's header.
+constexpr int kMaxTileSize = 4096;
+constexpr int kMaxBands = 1024;
+// And the most values one tile or window may hold (bands, or classes, x side x side): 1 GiB of
+// float32, so that no header can make a reader's buffer larger.
+constexpr std::int64_t kMaxTileValues = std::int64_t{1} << 28;
 
 // Element type of /images, named as on the command line ("uint8", "uint16", ...).
 enum class PixelType { uint8, uint16, int16, uint32, int32, float32, float64 };

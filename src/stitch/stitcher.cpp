@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -340,6 +341,26 @@ std::vector<bool> polygon_classes(const StitchOptions& options,
   return chosen;
 }
 
+// Whether two paths name one file (the second need not exist).
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ignored;
+  return std::filesystem::weakly_canonical(a, ignored) ==
+         std::filesystem::weakly_canonical(b, ignored);
+}
+
+// Outputs never replace the scene or anything else without --overwrite.
+void check_outputs(const StitchOptions& options, const shards::PredictionHeader& header) {
+  for (const std::string& path :
+       {options.out, options.outputs.probabilities, options.outputs.polygons}) {
+    if (path.empty())
+      continue;
+    if (same_file(path, header.scene))
+      throw Error(path + ": is the predicted scene itself; write the outputs elsewhere");
+    if (file_exists(path) && !options.overwrite)
+      throw Error(path + ": exists; --overwrite replaces it");
+  }
+}
+
 }  // namespace
 
 void validate(const StitchOptions& options) {
@@ -352,6 +373,15 @@ void validate(const StitchOptions& options) {
     throw UsageError("--simplify and --min-area must not be negative");
   if (!outputs.polygons.empty())
     geo::vector_driver_for(outputs.polygons);
+  std::vector<std::string> written = {options.out};
+  for (const std::string& path : {outputs.probabilities, outputs.polygons}) {
+    if (path.empty())
+      continue;
+    for (const std::string& other : written)
+      if (same_file(path, other))
+        throw UsageError(path + " is named for two outputs");
+    written.push_back(path);
+  }
 }
 
 StitchResult stitch(const StitchOptions& options) {
@@ -359,6 +389,7 @@ StitchResult stitch(const StitchOptions& options) {
   Stopwatch clock;
   const Prediction prediction(options.prediction);
   const shards::PredictionHeader& header = prediction.header();
+  check_outputs(options, header);
   const geo::WindowGrid& grid = prediction.grid();
   const std::vector<bool> polygon_class = polygon_classes(options, header.class_names);
   const int tile = header.tile_size;
@@ -461,6 +492,7 @@ const options::Table<StitchOptions>& stitch_option_table() {
                  "MASK.tif")
           .value("blend", &O::blend, "override the prediction's blend: gaussian, cosine or uniform",
                  "KIND")
+          .flag("overwrite", &O::overwrite, "replace existing output files")
           .include(stitch_output_option_table(), [](O& o) -> StitchOutputs& { return o.outputs; });
   return table;
 }

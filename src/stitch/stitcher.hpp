@@ -34,6 +34,7 @@ struct StitchOptions {
   std::string out;                     // class map (uint8, 255 = nodata)
   std::optional<shards::Blend> blend;  // nothing: as predicted
   StitchOutputs outputs;
+  bool overwrite = false;  // replace existing output files
 };
 
 const options::Table<StitchOutputs>& stitch_output_option_table();

@@ -9,6 +9,7 @@
 #include "common/hash.hpp"
 #include "common/labels.hpp"
 #include "common/progress.hpp"
+#include "common/stop_signals.hpp"
 #include "geo/strip_reader.hpp"
 #include "tiling/shard_sink.hpp"
 
@@ -37,6 +38,7 @@ class RankTiler {
     std::unique_ptr<SceneLabels> labels;
     int current = -1;
     for (const auto& [scene_index, row_index] : work) {
+      throw_if_stopped(options_.out_dir);
       Scene& scene = scenes_[scene_index];
       if (scene_index != current) {
         current = scene_index;

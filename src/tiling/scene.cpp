@@ -3,6 +3,7 @@
 #include "common/files.hpp"
 #include "common/text.hpp"
 #include "geo/gdal.hpp"
+#include "geo/strip_reader.hpp"
 #include "tiling/grid.hpp"
 
 namespace satunet::tiling {
@@ -67,8 +68,15 @@ Scene open_scene(const TileOptions& options, const SceneInput& input, int index)
   pixel_type_of(scene.type, path);
   if (scene.input.mask.empty() && scene.input.labels.empty())
     throw UsageError(path + ": no labels: give --labels CLASS=FILE or --mask FILE");
+  // On every rank, before any tile is cut: a class known to some ranks only would end the
+  // job on the ranks that meet it.
+  for (const LabelFile& file : scene.input.labels)
+    if (!file.class_name.empty())
+      class_index(options.classes, file.class_name, "--labels " + file.path);
   if (!scene.input.mask.empty() && !scene.input.labels.empty())
     throw UsageError(path + ": give either vector --labels or a --mask raster, not both");
+  geo::check_strip_size(info, options.tile, scene.bands.inputs.size(),
+                        geo::data_type_bytes(scene.type));
   const int stride = options.tile - options.overlap;
   scene.columns = tile_offsets(info.width, options.tile, stride);
   scene.rows = tile_offsets(info.height, options.tile, stride);

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <set>
 
+#include "comm/communicator.hpp"
 #include "common/labels.hpp"
 #include "common/text.hpp"
+#include "shards/shard.hpp"
 
 namespace satunet::tiling {
 
@@ -91,32 +93,20 @@ void check_scene_arguments(const TileOptions& options) {
     throw UsageError("--mask belongs to one --image; list several scenes with --scenes FILE.csv");
 }
 
-void check_classes(const std::vector<std::string>& classes) {
-  if (classes.size() < 2 || classes.size() > static_cast<std::size_t>(kMaxClasses))
-    throw UsageError("--classes needs 2 to " + std::to_string(kMaxClasses) +
-                     " names, background first");
-  std::set<std::string> seen;
-  for (const std::string& name : classes) {
-    if (name.empty())
-      throw UsageError("--classes: an empty class name in '" + text::join(classes, ",") + "'");
-    if (!seen.insert(name).second)
-      throw UsageError("--classes: class '" + name + "' is named twice");
-  }
-}
-
 }  // namespace
 
 void validate(const TileOptions& options) {
   if (options.out_dir.empty())
     throw UsageError("--out is required");
   check_scene_arguments(options);
-  if (options.tile < 16 || options.tile > 4096 || options.tile % 16 != 0)
-    throw UsageError("--tile must be a multiple of 16 between 16 and 4096 (got " +
+  if (options.tile < 16 || options.tile > shards::kMaxTileSize || options.tile % 16 != 0)
+    throw UsageError("--tile must be a multiple of 16 between 16 and " +
+                     std::to_string(shards::kMaxTileSize) + " (got " +
                      std::to_string(options.tile) + ")");
   if (options.overlap < 0 || options.overlap >= options.tile)
     throw UsageError("--overlap must be in [0, tile) (got " + std::to_string(options.overlap) +
                      ")");
-  check_classes(options.classes);
+  check_class_names(options.classes, "--classes");
   if (!(options.max_nodata >= 0 && options.max_nodata <= 1))
     throw UsageError("--max-nodata must be in [0, 1]");
   if (!(options.keep_empty >= 0 && options.keep_empty <= 1))
@@ -129,8 +119,9 @@ void validate(const TileOptions& options) {
     throw UsageError("--shard-tiles must be at least 1");
   if (options.compress < 0 || options.compress > 9)
     throw UsageError("--compress must be 0..9");
-  if (options.threads < 0)
-    throw UsageError("--threads must be 0 (automatic) or more");
+  if (options.threads < 0 || options.threads > comm::kMaxThreadsPerRank)
+    throw UsageError("--threads must be 0 (automatic) to " +
+                     std::to_string(comm::kMaxThreadsPerRank));
   for (const auto& [name, metres] : options.line_width_m) {
     class_index(options.classes, name, "--line-width");
     if (!(metres > 0))
@@ -138,6 +129,9 @@ void validate(const TileOptions& options) {
   }
   for (const auto& [value, name] : options.class_map)
     class_index(options.classes, name, "--class-map");
+  for (const LabelFile& file : options.labels)
+    if (!file.class_name.empty())
+      class_index(options.classes, file.class_name, "--labels " + file.path);
 }
 
 std::vector<SceneInput> scene_inputs(const TileOptions& options) {

@@ -3,8 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include "common/files.hpp"
+#include "common/log.hpp"
+#include "common/output_lock.hpp"
+#include "common/stop_signals.hpp"
 #include "geo/gdal.hpp"
 #include "tiling/grid.hpp"
 #include "tiling/rank_tiler.hpp"
@@ -15,7 +19,8 @@ namespace fs = std::filesystem;
 namespace {
 
 // Removes a previous dataset (manifest first, so it is visibly incomplete) or refuses to.
-void prepare_output(const TileOptions& options) {
+void prepare_output(const TileOptions& options, std::optional<OutputLock>& lock) {
+  lock.emplace(options.out_dir);
   const std::string manifest = options.out_dir + "/" + shards::kManifestName;
   const std::string shard_dir = options.out_dir + "/shards";
   const bool has_shards = fs::is_directory(shard_dir) && !fs::is_empty(shard_dir);
@@ -138,9 +143,25 @@ shards::Manifest make_manifest(const TileOptions& options, const std::vector<Sce
   return manifest;
 }
 
+// A dataset with an empty split is valid (a val fraction of 0 asks for one), yet where a split
+// was asked for, its emptiness is worth saying before anyone trains on it.
+void warn_of_empty_splits(const TileOptions& options, const shards::Manifest& manifest) {
+  std::vector<std::string> asked = {"train"};
+  if (options.val_fraction > 0)
+    asked.push_back("val");
+  for (const std::string& split : asked) {
+    const auto found = manifest.tiles_per_split.find(split);
+    if (found == manifest.tiles_per_split.end() || found->second == 0)
+      log::warn("tile: the ", split, " split has no tile (", manifest.total_tiles(),
+                " tiles in all): a smaller --tile, another --val-fraction or --split-block, or "
+                "more scenes");
+  }
+}
+
 }  // namespace
 
 shards::Manifest tile_dataset(const TileOptions& options, comm::Communicator& comm) {
+  install_stop_signals();  // a stop is then an error that removes the unfinished shards
   validate(options);
   geo::init_gdal();
   // Strips are cached block row by block row here: GDAL's own cache only needs the blocks
@@ -148,17 +169,18 @@ shards::Manifest tile_dataset(const TileOptions& options, comm::Communicator& co
   geo::set_gdal_cache_megabytes(64);
   geo::set_gdal_threads(comm::threads_per_rank(options.threads, comm));
   std::vector<Scene> scenes = open_scenes(options);
-  if (comm.rank() == 0)
-    prepare_output(options);
-  comm.barrier();
+  std::optional<OutputLock> lock;  // rank 0's, while the dataset is written
+  comm::prepare_on_root(comm, [&] { prepare_output(options, lock); });
 
   const SplitPlan plan = plan_split(options, scenes);
   const RankResult mine = tile_rank_rows(options, comm, scenes, plan);
   const RankResult total = merge(comm.allgather_strings(mine.to_json().dump()),
                                  scenes.front().bands.inputs.size(), scenes.size());
   const shards::Manifest manifest = make_manifest(options, scenes, plan, total);
-  if (comm.rank() == 0)
+  if (comm.rank() == 0) {
+    warn_of_empty_splits(options, manifest);
     manifest.save(options.out_dir);
+  }
   comm.barrier();
   return manifest;
 }

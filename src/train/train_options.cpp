@@ -87,6 +87,10 @@ const options::Table<TrainOptions>& train_option_table() {
                  "continue from a checkpoint (alone: RUN/checkpoints/last.pt)", "CHECKPOINT")
           .implicit("last")
           .flag("deterministic", &O::deterministic, "LibTorch's deterministic algorithms only")
+          .value("on-nonfinite", &O::on_nonfinite,
+                 "a step whose loss or gradients are not finite: stop (keeping the last finite "
+                 "checkpoints) or skip it on every rank")
+          .flag("overwrite", &O::overwrite, "replace an earlier run in --out")
           .flag("report", &O::report,
                 "write RUN/report.html at every validation too (it is written at the end)")
           .value("prefetch", &O::prefetch, "batches read ahead per rank");
@@ -118,10 +122,13 @@ void validate(const TrainOptions& options) {
     throw UsageError("--val-every must be at least 1");
   if (options.checkpoint_every < 0)
     throw UsageError("--checkpoint-every must not be negative");
-  if (options.threads < 0)
-    throw UsageError("--threads must be 0 (automatic) or more");
+  if (options.threads < 0 || options.threads > comm::kMaxThreadsPerRank)
+    throw UsageError("--threads must be 0 (automatic) to " +
+                     std::to_string(comm::kMaxThreadsPerRank));
   if (options.prefetch < 1)
     throw UsageError("--prefetch must be at least 1");
+  if (options.overwrite && !options.resume.empty())
+    throw UsageError("--overwrite replaces a run, --resume continues it: give one");
   options.model.validate();
 }
 

@@ -20,6 +20,15 @@ inline const options::EnumNames<Optimizer>& enum_names(Optimizer) {
   return names;
 }
 
+// What a step whose loss or gradients are not finite does: end the run (keeping the last
+// finite checkpoints), or be dropped on every rank and counted.
+enum class NonFinite { stop, skip };
+inline const options::EnumNames<NonFinite>& enum_names(NonFinite) {
+  static const options::EnumNames<NonFinite> names{{NonFinite::stop, "stop"},
+                                                   {NonFinite::skip, "skip"}};
+  return names;
+}
+
 // --class-weights: none, auto (inverse pixel frequency of the train split) or one per class.
 struct ClassWeights {
   enum class Kind { none, inverse_frequency, given };
@@ -55,7 +64,9 @@ struct TrainOptions {
   std::int64_t checkpoint_every = 0;  // optimizer steps; 0: at epoch ends only
   std::string resume;                 // a checkpoint, or "last" for OUT/checkpoints/last.pt
   bool deterministic = false;
-  bool report = false;  // RUN/report.html at every validation too (always at the end)
+  NonFinite on_nonfinite = NonFinite::stop;
+  bool overwrite = false;  // replace an earlier run in `out` (rather than refuse)
+  bool report = false;     // RUN/report.html at every validation too (always at the end)
   int prefetch = 2;
   std::string command_line;  // recorded in config.json and the checkpoints
 };

@@ -19,7 +19,9 @@
 #include "common/hash.hpp"
 #include "common/labels.hpp"
 #include "common/log.hpp"
+#include "common/output_lock.hpp"
 #include "common/progress.hpp"
+#include "common/stop_signals.hpp"
 #include "common/text.hpp"
 #include "common/timer.hpp"
 #include "data/dataset.hpp"
@@ -34,7 +36,6 @@
 #include "train/optimizer_state.hpp"
 #include "train/reducer.hpp"
 #include "train/schedule.hpp"
-#include "train/signals.hpp"
 
 namespace satunet::train {
 namespace fs = std::filesystem;
@@ -99,6 +100,8 @@ class Run {
  public:
   Run(const TrainOptions& options, comm::Communicator& world)
       : options_(options), world_(world), train_set_(options.data, "train") {
+    check_labelled_pixels();
+    prepare_run_directory();
     model::set_threads(comm::threads_per_rank(options.threads, world));
     at::globalContext().setDeterministicAlgorithms(options.deterministic, true);
     const comm::Placement placement =
@@ -117,7 +120,7 @@ class Run {
     reducer_->check_same_buckets();
     optimizer_ = make_optimizer(options, net_);
     if (resumed_)
-      restore_training_state();
+      restore_resumed_state();
     else
       reducer_->broadcast_from_root();
     model::LossOptions loss = options.loss;
@@ -138,6 +141,7 @@ class Run {
                   std::to_string(options_.batch) + " x --accumulate " +
                   std::to_string(options_.accumulate));
     total_steps_ = options_.max_steps > 0 ? options_.max_steps : options_.epochs * steps_per_epoch;
+    realign_resumed_epoch(steps_per_epoch);
     prepare_outputs();
     log::info("train: ", net_->options().describe(), ", ", net_->parameter_count(), " parameters; ",
               world_.size(), " replicas (", comm_->backend(), "), ", reducer_->buckets(),
@@ -160,8 +164,10 @@ class Run {
       const std::int64_t first_step = position_.epoch_step;
       while (position_.epoch_step < steps_per_epoch && position_.step < total_steps_) {
         const double loss = train_step(loader);
-        loss_sum += loss;
-        ++loss_steps;
+        if (std::isfinite(loss)) {
+          loss_sum += loss;
+          ++loss_steps;
+        }
         ++position_.step;
         ++position_.epoch_step;
         progress.advance();
@@ -243,10 +249,60 @@ class Run {
     double loss = 0;  // mean over the valid pixels of all val tiles
   };
 
+  // What a place in an epoch depends on.
+  struct Layout {
+    int ranks = 0;
+    int batch = 0;
+    int accumulate = 0;
+    bool operator==(const Layout& other) const {
+      return ranks == other.ranks && batch == other.batch && accumulate == other.accumulate;
+    }
+  };
+
   struct StepAgreement {
     bool stop = false;
     double mean_loss = 0;  // over the ranks
   };
+
+  // Nothing to learn from a split whose every label is ignored: refused rather than "trained"
+  // to a loss of 0.
+  void check_labelled_pixels() const {
+    const auto& pixels = train_set_.manifest().class_pixels;
+    const auto train = pixels.find("train");
+    std::int64_t labelled = 0;
+    if (train != pixels.end())
+      for (std::int64_t count : train->second)
+        labelled += count;
+    if (labelled == 0)
+      throw JobError(options_.data +
+                     ": the train split has no labelled pixel (every label is nodata): nothing "
+                     "to learn");
+  }
+
+  // One job writes a run directory at a time (rank 0 holds its lock for the whole run), and an
+  // earlier run in it is continued (--resume), replaced (--overwrite) or refused.
+  void prepare_run_directory() {
+    comm::prepare_on_root(world_, [&] {
+      lock_.emplace(options_.out);
+      check_earlier_run();
+    });
+  }
+
+  void check_earlier_run() const {
+    const std::string& out = options_.out;
+    const bool earlier = file_exists(out + "/checkpoints/last.pt") ||
+                         file_exists(out + "/metrics.csv") ||
+                         file_exists(out + "/checkpoints/best.pt");
+    if (!earlier || !options_.resume.empty())
+      return;
+    if (!options_.overwrite)
+      throw Error(out +
+                  ": holds a training run already; --resume continues it, --overwrite replaces it");
+    std::error_code ignored;
+    for (const char* part :
+         {"checkpoints", "report", "metrics.csv", "steps.csv", "config.json", "report.html"})
+      std::filesystem::remove_all(out + "/" + part, ignored);
+  }
 
   void build_model() {
     const std::string resume =
@@ -261,6 +317,7 @@ class Run {
                     " classes cannot train on " + options_.data + " (" +
                     std::to_string(train_set_.bands()) + " bands, " +
                     std::to_string(train_set_.classes()) + " classes)");
+      check_resumed_model(resume, meta.model);
       net_ = loaded_->model;
       resumed_ = true;
       return;
@@ -269,6 +326,37 @@ class Run {
     net_ = model::UNet(model::UNetOptions(options_.model)
                            .in_channels(train_set_.bands())
                            .classes(train_set_.classes()));
+  }
+
+  // A resumed run keeps its checkpoint's model: options asking for another one are refused
+  // rather than silently ignored (options left at their defaults ask for nothing).
+  void check_resumed_model(const std::string& resume, const model::UNetOptions& saved) const {
+    const auto given = nlohmann::json::parse(options_.model.to_json());
+    const auto defaults = nlohmann::json::parse(model::UNetOptions().to_json());
+    const auto kept = nlohmann::json::parse(saved.to_json());
+    std::vector<std::string> conflicts;
+    for (const auto& [key, value] : given.items())
+      if (key != "in_channels" && key != "classes" && value != defaults.at(key) &&
+          value != kept.at(key))
+        conflicts.push_back(key + " " + value.dump() + " (the checkpoint has " +
+                            kept.at(key).dump() + ")");
+    if (!conflicts.empty())
+      throw UsageError("--resume " + resume + " keeps the checkpoint's model; asked for " +
+                       text::join(conflicts, ", "));
+  }
+
+  // A checkpoint without (whole) training state, say one written by another tool, is an error
+  // naming it rather than LibTorch's or the JSON library's message.
+  void restore_resumed_state() {
+    try {
+      restore_training_state();
+    } catch (const c10::Error& error) {
+      throw Error(options_.resume + ": cannot resume from it: " + error.what_without_backtrace());
+    } catch (const nlohmann::json::exception& error) {
+      throw Error(options_.resume + ": cannot resume from it: " + error.what());
+    }
+    if (position_.epoch < 0 || position_.epoch_step < 0 || position_.step < 0)
+      throw Error(options_.resume + ": cannot resume from it: a negative step or epoch");
   }
 
   void restore_training_state() {
@@ -292,8 +380,28 @@ class Run {
     position_.epoch_step = training.at("epoch_step");
     position_.step = training.at("step");
     position_.best_iou = training.at("best_iou");
+    saved_layout_ = {training.value("world_size", 0), training.value("batch", 0),
+                     training.value("accumulate", 0)};
     log::info("train: resuming ", options_.resume, " at step ", position_.step, " (epoch ",
               position_.epoch + 1, ", step ", position_.epoch_step, " in it)");
+  }
+
+  // A checkpoint's place in its epoch means that place only with the same ranks, batch and
+  // accumulation; with others (or past the end of the new, shorter epoch) training goes on
+  // from the start of the next epoch.
+  void realign_resumed_epoch(std::int64_t steps_per_epoch) {
+    if (!resumed_ || position_.epoch_step == 0)
+      return;
+    const Layout now{world_.size(), options_.batch, options_.accumulate};
+    if (saved_layout_ == now && position_.epoch_step < steps_per_epoch)
+      return;
+    log::info("train: the checkpoint stopped ", position_.epoch_step, " steps into epoch ",
+              position_.epoch + 1, " with ", saved_layout_.ranks, " ranks, batch ",
+              saved_layout_.batch, ", accumulate ", saved_layout_.accumulate, "; this run (",
+              now.ranks, ", ", now.batch, ", ", now.accumulate,
+              ") goes on from the start of epoch ", position_.epoch + 2);
+    ++position_.epoch;
+    position_.epoch_step = 0;
   }
 
   // Each rank continues from its own running statistics where the checkpoint has them for as
@@ -332,17 +440,17 @@ class Run {
                                {"class_weights", show(options_.class_weights)},
                                {"seed", options_.seed},
                                {"total_steps", total_steps_}};
-      write_text_file(options_.out + "/config.json", config.dump(2) + "\n");
+      write_file(options_.out + "/config.json", config.dump(2) + "\n");
       const std::string metrics = options_.out + "/metrics.csv";
       if (!resumed_ || !file_exists(metrics)) {
         std::string header = "epoch,step,loss,lr,samples_per_s,data_wait_pct,comm_wait_pct";
         for (const std::string& name : train_set_.manifest().classes)
           header += ",val_iou_" + name;
-        write_text_file(metrics, header + ",val_mean_foreground_iou,val_loss\n");
+        write_file(metrics, header + ",val_mean_foreground_iou,val_loss,skipped_steps\n");
       }
       const std::string steps = options_.out + "/steps.csv";
       if (!resumed_ || !file_exists(steps))
-        write_text_file(steps, "step,epoch,loss,lr\n");
+        write_file(steps, "step,epoch,loss,lr\n");
     }
     world_.barrier();
   }
@@ -374,8 +482,37 @@ class Run {
       reducer_->finish();
       loss_total += loss.item<double>();
     }
+    if (!finite_gradients())
+      return drop_nonfinite_step(loss_total);
     optimizer_->step();
     return loss_total;
+  }
+
+  // The averaged gradients are the same on every rank, so every rank decides alike without
+  // another collective; a non-finite loss on any rank makes them non-finite everywhere.
+  bool finite_gradients() {
+    torch::NoGradGuard no_grad;
+    torch::Tensor total =
+        torch::zeros({}, torch::TensorOptions().device(device_).dtype(torch::kFloat64));
+    for (const torch::Tensor& parameter : net_->parameters())
+      if (parameter.grad().defined())
+        total += parameter.grad().sum(torch::kFloat64);
+    return std::isfinite(total.item<double>());
+  }
+
+  double drop_nonfinite_step(double loss) {
+    if (options_.on_nonfinite == NonFinite::stop)
+      throw JobError("training diverged at step " + std::to_string(position_.step + 1) +
+                     " (epoch " + std::to_string(position_.epoch + 1) +
+                     "): the loss or the gradients are not finite (loss " + std::to_string(loss) +
+                     "); the checkpoints keep the last finite step; lower --lr, or "
+                     "--on-nonfinite skip");
+    optimizer_->zero_grad();
+    ++skipped_steps_;
+    log::warn("train: step ", position_.step + 1,
+              " skipped: the loss or the gradients are not "
+              "finite");
+    return std::numeric_limits<double>::quiet_NaN();
   }
 
   // A digest of every weight and buffer, compared across ranks: replicas must agree bitwise.
@@ -550,11 +687,21 @@ class Run {
     world_.allgather(own.data_ptr(), static_cast<std::size_t>(own.numel()) * sizeof(float),
                      every_rank.data_ptr());
     with_averaged_statistics([&] {
+      check_finite_state(path);
       if (world_.rank() == 0)
         write_checkpoint(path, every_rank);
     });
     world_.barrier();
     return path;
+  }
+
+  // Never a checkpoint of non-finite weights (the same on every rank, so all stop alike).
+  void check_finite_state(const std::string& path) const {
+    for (const auto& item : net_->named_parameters())
+      if (!torch::isfinite(item.value()).all().item<bool>())
+        throw JobError("training diverged by step " + std::to_string(position_.step) + ": " +
+                       item.key() + " is not finite; " + path +
+                       " keeps the last finite step; lower --lr");
   }
 
   void write_checkpoint(const std::string& path, const torch::Tensor& statistics_of_ranks) {
@@ -572,6 +719,8 @@ class Run {
                                    {"step", position_.step},
                                    {"best_iou", position_.best_iou},
                                    {"world_size", world_.size()},
+                                   {"batch", options_.batch},
+                                   {"accumulate", options_.accumulate},
                                    {"seed", options_.seed},
                                    {"command_line", options_.command_line}}
                         .dump();
@@ -600,7 +749,8 @@ class Run {
     row << ","
         << (std::isnan(record.mean_foreground_iou) ? ""
                                                    : std::to_string(record.mean_foreground_iou))
-        << "," << (std::isnan(record.val_loss) ? "" : std::to_string(record.val_loss)) << "\n";
+        << "," << (std::isnan(record.val_loss) ? "" : std::to_string(record.val_loss)) << ","
+        << skipped_steps_ << "\n";
     // Appending a line is all-or-nothing enough for a log; the file itself was made atomically.
     std::ofstream(options_.out + "/metrics.csv", std::ios::app) << row.str();
   }
@@ -620,6 +770,9 @@ class Run {
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::unique_ptr<model::SegmentationLoss> loss_;
   Position position_;
+  Layout saved_layout_;
+  std::optional<OutputLock> lock_;  // rank 0's, for the whole run
+  std::int64_t skipped_steps_ = 0;  // not finite, with --on-nonfinite skip
   std::int64_t total_steps_ = 0;
   double current_lr_ = 0;
 };

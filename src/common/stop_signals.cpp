@@ -1,8 +1,11 @@
-#include "train/signals.hpp"
+#include "common/stop_signals.hpp"
 
 #include <csignal>
+#include <cstring>
 
-namespace satunet::train {
+#include "common/error.hpp"
+
+namespace satunet {
 namespace {
 volatile std::sig_atomic_t g_signal = 0;
 extern "C" void remember_signal(int signal) {
@@ -29,4 +32,11 @@ int stop_signal() {
   return g_signal;
 }
 
-}  // namespace satunet::train
+void throw_if_stopped(const std::string& what) {
+  const int signal = g_signal;
+  if (signal != 0)
+    throw Error(what + ": stopped by signal " + std::to_string(signal) + " (" + strsignal(signal) +
+                ") before it finished");
+}
+
+}  // namespace satunet
