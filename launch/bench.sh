@@ -6,6 +6,9 @@
 #   launch/bench.sh infer     predict + stitch vs the bare forward on in-memory windows; 1 -> 2
 #                             ranks; peak memory for a scene and one of 4x the pixels
 #                             (SATUNET_BENCH_INFER_SIZE, default 4096)
+#   launch/bench.sh evaluate  satunet evaluate (pixels, building objects, road APLS, error map)
+#                             on scenes of 2048 to SATUNET_BENCH_SIZE px a side: time per Mpx
+#                             and peak memory against the scene's size
 # Environment: SATUNET_BENCH_DIR (default build/bench), SATUNET_BENCH_SIZE (default 16384).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -191,13 +194,45 @@ bench_infer() {
     }'
 }
 
+bench_evaluate() {
+  echo "evaluate benchmark: a synthetic scene's class map against its vector labels (buildings as"
+  echo "objects, roads as a graph with APLS), error map written; 1 rank"
+  echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(uname -m)"
+  printf "%8s %9s %9s %9s %11s %12s %10s %8s\n" "size" "Mpx" "seconds" "Mpx/s" "peak MB" "memory/2048" "buildings" "APLS"
+  local side first_mb=""
+  for side in 2048 4096 8192 "$size"; do
+    ((side <= size)) || continue
+    local dir
+    dir=$(scene "$side")
+    measure "$work/evaluate-$side.time" "$satunet" evaluate --pred "$dir/truth.tif" \
+      --truth-labels "building=$dir/buildings.geojson" --truth-labels "road=$dir/roads.geojson" \
+      --width-field width_m --errors "$work/errors-$side.tif" --json "$work/evaluate-$side.json" \
+      --overwrite -q
+    local mb
+    mb=$(peak_mb "$work/evaluate-$side.time")
+    first_mb=${first_mb:-$mb}
+    # The test set's figures come first in the JSON (its keys are sorted; "scenes" is last).
+    awk -v side="$side" -v seconds="$(wall_s "$work/evaluate-$side.time")" -v mb="$mb" \
+      -v first="$first_mb" -F'[:,]' '
+      /"true_positives"/ && tp == "" { tp = $2 }
+      /"false_negatives"/ && fn == "" { fn = $2 }
+      /"apls"/ && apls == "" { apls = $2 }
+      END {
+        mpx = side * side / 1e6
+        printf "%8d %9.1f %9.2f %9.2f %11d %11.2fx %10d %8.4f\n", side, mpx, seconds, mpx / seconds, mb, mb / first, tp + fn, apls
+      }' "$work/evaluate-$side.json"
+    [[ $side == "$size" ]] && break
+  done
+}
+
 case "${1:-}" in
   tile) bench_tile ;;
+  evaluate) bench_evaluate ;;
   infer) bench_infer ;;
   model) bench_model ;;
   train) bench_train ;;
   *)
-    echo "usage: launch/bench.sh tile|model|train|infer" >&2
+    echo "usage: launch/bench.sh tile|model|train|infer|evaluate" >&2
     exit 2
     ;;
 esac

@@ -45,8 +45,9 @@ echo "== satunet stitch: Gaussian blend -> class map, probabilities, building po
 "$satunet" stitch --pred "$out/pred" --out "$out/mask.tif" --overwrite --probabilities "$out/probabilities.tif" \
   --polygons "$out/buildings.geojson" --polygon-classes building --simplify 0.5 --min-area 4
 
-echo "== satunet evaluate: the mask against the unseen scene's truth"
-"$satunet" evaluate --pred "$out/mask.tif" --truth "$out/unseen/truth.tif" --json "$out/scores.json"
+echo "== satunet evaluate: the mask against the unseen scene's truth (pixels, buildings as objects, roads as a graph)"
+"$satunet" evaluate --pred "$out/mask.tif" --truth "$out/unseen/truth.tif" --json "$out/scores.json" \
+  --errors "$out/errors.tif" --road-graph "$out/road_graph.gpkg" --overwrite
 
 echo "== satunet quicklook"
 "$satunet" quicklook --image "$out/unseen/scene.tif" --mask "$out/mask.tif" --out "$out/quicklook.png"
@@ -63,3 +64,4 @@ echo "  prediction: $out/pred (satunet info $out/pred) for the unseen scene $out
 echo "  mask:    $out/mask.tif (class map on the unseen scene's grid; 255 = nodata)"
 echo "  probabilities: $out/probabilities.tif; polygons: $out/buildings.geojson"
 echo "  scores:  $out/scores.json; quick-look: $out/quicklook.png"
+echo "  errors:  $out/errors.tif (TP/FP/FN per class, with a legend in QGIS); road graphs: $out/road_graph.gpkg"

@@ -7,6 +7,7 @@
 #include "common/error.hpp"
 #include "geo/georef.hpp"
 #include "geo/raster.hpp"
+#include "geo/strip_reader.hpp"
 #include "geo/window_grid.hpp"
 #include "test_support.hpp"
 
@@ -114,6 +115,26 @@ TEST(WindowGrid, ReflectionMirrorsAboutTheEdgePixels) {
   EXPECT_EQ(reflect_index(9, 5), 1);
   EXPECT_EQ(reflect_index(-1, 5), 1);
   EXPECT_EQ(reflect_index(7, 1), 0);
+}
+
+TEST(StripReader, ASecondPassFromTheTopHoldsOnlyItsStrip) {
+  // A reader going over the rows twice (evaluate's road graphs do) once kept every block row
+  // of the second pass: the whole raster, as doubles.
+  const auto scene = test::synthetic_scene(test::fresh_directory("strips"), 512);
+  const geo::Raster raster = geo::Raster::open(scene.truth_path);
+  geo::StripReader reader(raster, {1}, GDT_Float64);
+  const auto truth = test::read_band_u8(scene.truth_path);
+  std::vector<std::uint8_t> strip;
+  for (int pass = 0; pass < 2; ++pass)
+    for (std::int64_t row = 0; row < 512; row += 100) {
+      const std::int64_t rows = std::min<std::int64_t>(130, 512 - row);
+      reader.read(row, rows, strip);
+      const auto* values = reinterpret_cast<const double*>(strip.data());
+      EXPECT_EQ(values[0], truth[static_cast<std::size_t>(row * 512)]) << "row " << row;
+      const auto blocks = static_cast<std::size_t>((row + rows - 1) / reader.block_height() -
+                                                   row / reader.block_height() + 1);
+      EXPECT_EQ(reader.cached_block_rows(), blocks) << "pass " << pass << ", row " << row;
+    }
 }
 
 TEST(Quicklook, OverlaysClassColoursOnTheStretchedScene) {

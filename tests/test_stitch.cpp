@@ -81,9 +81,9 @@ TEST(Stitch, PerfectWindowsGiveBackTheTruthAndPolygonsRasterizeBackToIt) {
     ASSERT_GT(count_equal(mask, 1), 1000u);
 
     const std::string scores = dir + "/scores.json";
-    const auto evaluated =
-        test::run_satunet({"evaluate", "--pred", dir + "/mask.tif", "--truth-labels",
-                           "building=" + dir + "/buildings.geojson", "--json", scores, "-q"});
+    const auto evaluated = test::run_satunet(
+        {"evaluate", "--pred", dir + "/mask.tif", "--truth-labels",
+         "building=" + dir + "/buildings.geojson", "--json", scores, "--overwrite", "-q"});
     ASSERT_EQ(evaluated.exit_code, 0) << evaluated.err;
     const auto json = nlohmann::json::parse(test::file_bytes(scores));
     EXPECT_EQ(json["classes"]["building"]["iou"], 1.0) << json.dump();
@@ -222,7 +222,7 @@ TEST(Stitch, OutputsAreNeverReplacedUnasked) {
   };
   const std::string scene_bytes = test::file_bytes(scene.scene_path);
   test::expect_failure(stitch({"--out", scene.scene_path, "--overwrite"}), 1,
-                       scene.scene_path + ": is the predicted scene itself");
+                       scene.scene_path + ": is an input of this command");
   EXPECT_EQ(test::file_bytes(scene.scene_path), scene_bytes);
 
   std::ofstream(dir + "/mask.tif") << "an earlier result";

@@ -197,7 +197,7 @@ std::string make_synthetic_dataset(const std::string& dir, std::int64_t size, do
   tiling::TileOptions tiles;
   tiles.images = {scene.scene_path};
   tiles.labels = {{"building", scene.buildings_path}, {"road", scene.roads_path}};
-  tiles.width_field = "width_m";
+  tiles.line_widths.width_field = "width_m";
   tiles.tile = 64;
   tiles.overlap = 0;
   tiles.val_fraction = val_fraction;
@@ -330,6 +330,36 @@ std::string ungeoreferenced_copy(const std::string& source, const std::string& t
               CE_None);
   }
   return target;
+}
+
+std::string write_class_map(const std::string& path, int width, int height,
+                            const std::vector<std::uint8_t>& pixels, const std::string& like) {
+  geo::init_gdal();
+  GDALDatasetUniquePtr out(GetGDALDriverManager()->GetDriverByName("GTiff")->Create(
+      path.c_str(), width, height, 1, GDT_Byte, nullptr));
+  if (like.empty()) {
+    double transform[6] = {500000, 1, 0, 6000000, 0, -1};
+    out->SetGeoTransform(transform);
+    OGRSpatialReference utm;
+    utm.importFromEPSG(32633);
+    out->SetSpatialRef(&utm);
+  } else {
+    GDALDatasetUniquePtr in(GDALDataset::Open(like.c_str(), GDAL_OF_RASTER));
+    double transform[6];
+    in->GetGeoTransform(transform);
+    out->SetGeoTransform(transform);
+    out->SetSpatialRef(in->GetSpatialRef());
+  }
+  GDALRasterBand* band = out->GetRasterBand(1);
+  band->SetNoDataValue(255);
+  CPLStringList names;
+  for (const char* name : {"background", "building", "road"})
+    names.AddString(name);
+  band->SetCategoryNames(names.List());
+  EXPECT_EQ(band->RasterIO(GF_Write, 0, 0, width, height, const_cast<std::uint8_t*>(pixels.data()),
+                           width, height, GDT_Byte, 0, 0),
+            CE_None);
+  return path;
 }
 
 void write_prediction_from_truth(const std::string& truth_path,

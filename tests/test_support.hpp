@@ -126,6 +126,10 @@ void expect_same_grid(const std::string& mask_path, const std::string& scene_pat
 std::vector<std::uint8_t> scene_validity(const std::string& scene_path);
 // The pixels of `source` (uint8) in a GeoTIFF without geotransform or CRS.
 std::string ungeoreferenced_copy(const std::string& source, const std::string& target);
+// A class map (categories background, building, road; nodata 255) of `pixels`: on the grid of
+// `like`, or in UTM 33N with 1 m pixels where `like` is empty.
+std::string write_class_map(const std::string& path, int width, int height,
+                            const std::vector<std::uint8_t>& pixels, const std::string& like = "");
 // What a perfect model would predict for `truth` (a class raster): one-hot probabilities in
 // windows of 64 px overlapping by 16, nodata where the truth has none, written as predict would.
 void write_prediction_from_truth(const std::string& truth_path,

@@ -112,7 +112,7 @@ TileOptions synthetic_options(const synth::SynthResult& scene, const std::string
   TileOptions options;
   options.images = {scene.scene_path};
   options.labels = {{"building", scene.buildings_path}, {"road", scene.roads_path}};
-  options.width_field = "width_m";
+  options.line_widths.width_field = "width_m";
   options.tile = 64;
   options.overlap = 16;
   options.val_fraction = 0.2;
@@ -350,7 +350,7 @@ TEST(Tile, RealVegasRoadsGeographicCrsBufferedInMetres) {
   options.images = {image};
   options.labels = {{"road", roads}};
   options.classes = {"background", "road"};
-  options.line_width_m = {{"road", 6.0}};
+  options.line_widths.line_width_m = {{"road", 6.0}};
   options.tile = 256;
   options.overlap = 0;
   options.val_fraction = 0;
@@ -845,7 +845,7 @@ TEST(MpiTile, SameTilesAndStatisticsOnAnyRankCount) {
   TileOptions options;
   options.images = {scene + "/scene.tif"};
   options.labels = {{"building", scene + "/buildings.geojson"}, {"road", scene + "/roads.geojson"}};
-  options.width_field = "width_m";
+  options.line_widths.width_field = "width_m";
   options.tile = 64;
   options.overlap = 16;
   options.val_fraction = 0.2;

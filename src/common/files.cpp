@@ -66,6 +66,20 @@ bool file_exists(const std::string& path) {
   return fs::exists(path, error);
 }
 
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ignored;
+  return fs::weakly_canonical(a, ignored) == fs::weakly_canonical(b, ignored);
+}
+
+void check_output_path(const std::string& path, bool overwrite,
+                       const std::vector<std::string>& inputs) {
+  for (const std::string& input : inputs)
+    if (!input.empty() && same_file(path, input))
+      throw Error(path + ": is an input of this command (" + input + "); write elsewhere");
+  if (file_exists(path) && !overwrite)
+    throw Error(path + ": exists; --overwrite replaces it");
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream contents;

@@ -2,6 +2,7 @@
 // Outputs are written under a temporary name beside the final one and renamed only when
 // complete, so a crash never leaves a file that looks finished.
 #include <string>
+#include <vector>
 
 namespace satunet {
 
@@ -25,6 +26,12 @@ class PendingFile {
 
 void ensure_directory(const std::string& path);
 bool file_exists(const std::string& path);
+// Whether two paths name one file (through links and "..").
+bool same_file(const std::string& a, const std::string& b);
+// An output never replaces one of the command's `inputs`, nor anything else without
+// --overwrite: throws Error naming `path` otherwise.
+void check_output_path(const std::string& path, bool overwrite,
+                       const std::vector<std::string>& inputs);
 // The whole of `contents` under a temporary name, then renamed into place; a failed write (a
 // full disk, a file size limit) throws naming `path` and leaves nothing behind.
 void write_file(const std::string& path, const std::string& contents);

@@ -16,4 +16,22 @@ constexpr int kMaxClasses = 255;
 // empty, none twice; a UsageError otherwise.
 void check_class_names(const std::vector<std::string>& names, const std::string& option);
 
+// The id of class `name`; a UsageError naming `where` (an option) when it is not among them.
+int class_index(const std::vector<std::string>& classes, const std::string& name,
+                const std::string& where);
+
+// One label file as given: "CLASS=FILE" (every feature of FILE is CLASS) or "FILE" (the
+// class comes from --class-field and --class-map).
+struct LabelFile {
+  std::string class_name;  // empty: by attribute
+  std::string path;
+};
+
+// "CLASS=FILE" or "FILE"; `what` names the option or column in errors.
+LabelFile parse_label_file(const std::string& text, const std::string& what);
+// "CLASS=FILE;CLASS=FILE": the labels cell of a scene list.
+std::vector<LabelFile> parse_label_files(const std::string& text, const std::string& what);
+// The same, for the option parser.
+void parse(const std::string& text, const std::string& option, LabelFile& value);
+
 }  // namespace satunet

@@ -196,28 +196,47 @@ void VectorLabels::load(const VectorLabelSource& source,
 
 void VectorLabels::rasterize(const Window& window, std::uint8_t* labels) const {
   std::fill(labels, labels + window.width * window.height, std::uint8_t{0});
+  burn(window, GDT_Byte, labels,
+       [](const Feature& feature, std::size_t) { return std::optional<double>(feature.class_id); });
+}
+
+void VectorLabels::rasterize_instances(const Window& window, int class_id,
+                                       std::int32_t* ids) const {
+  std::fill(ids, ids + window.width * window.height, std::int32_t{0});
+  burn(window, GDT_Int32, ids, [class_id](const Feature& feature, std::size_t index) {
+    return feature.class_id == class_id ? std::optional<double>(static_cast<double>(index) + 1)
+                                        : std::nullopt;
+  });
+}
+
+template <typename BurnValue>
+void VectorLabels::burn(const Window& window, GDALDataType type, void* pixels,
+                        BurnValue burn_value) const {
   const GeoTransform transform = scene_.transform.for_window(window.x_off, window.y_off);
   const Extent extent = transform.extent(window.width, window.height);
   std::vector<OGRGeometryH> geometries;
   std::vector<double> burn_values;
-  for (const Feature& feature : features_) {
+  for (std::size_t index = 0; index < features_.size(); ++index) {
+    const Feature& feature = features_[index];
     if (!extent.intersects({feature.envelope.MinX, feature.envelope.MinY, feature.envelope.MaxX,
                             feature.envelope.MaxY}))
       continue;
-    geometries.push_back(OGRGeometry::ToHandle(feature.geometry.get()));
-    burn_values.push_back(feature.class_id);
+    if (const std::optional<double> value = burn_value(feature, index)) {
+      geometries.push_back(OGRGeometry::ToHandle(feature.geometry.get()));
+      burn_values.push_back(*value);
+    }
   }
   if (geometries.empty())
     return;
   // A MEM dataset over the caller's buffer: no copy in or out.
   GDALDriver* mem = GetGDALDriverManager()->GetDriverByName("MEM");
   GDALDatasetUniquePtr target(mem->Create("", static_cast<int>(window.width),
-                                          static_cast<int>(window.height), 0, GDT_Byte, nullptr));
+                                          static_cast<int>(window.height), 0, type, nullptr));
   GEO_CHECK(target != nullptr, "cannot create a MEM dataset: ", last_gdal_error());
   const std::string pointer =
-      "DATAPOINTER=" + std::to_string(reinterpret_cast<std::uintptr_t>(labels));
+      "DATAPOINTER=" + std::to_string(reinterpret_cast<std::uintptr_t>(pixels));
   const char* band_options[] = {pointer.c_str(), nullptr};
-  GEO_CHECK(target->AddBand(GDT_Byte, const_cast<char**>(band_options)) == CE_None,
+  GEO_CHECK(target->AddBand(type, const_cast<char**>(band_options)) == CE_None,
             "cannot wrap a label buffer: ", last_gdal_error());
   target->SetGeoTransform(const_cast<double*>(transform.data()));
   target->SetSpatialRef(&scene_srs_.ogr());
@@ -230,6 +249,32 @@ void VectorLabels::rasterize(const Window& window, std::uint8_t* labels) const {
     throw Error(scene_.path + ": rasterizing labels into window (" + std::to_string(window.x_off) +
                 ", " + std::to_string(window.y_off) + ", " + std::to_string(window.width) + ", " +
                 std::to_string(window.height) + ") failed: " + last_gdal_error());
+}
+
+LineWidths LineWidthOptions::by_class(const std::vector<std::string>& classes) const {
+  LineWidths widths;
+  widths.width_field = width_field;
+  for (const auto& [name, metres] : line_width_m) {
+    if (!(metres > 0))
+      throw UsageError("--line-width " + name + ": the width must be positive");
+    widths.metres_by_class[class_index(classes, name, "--line-width")] = metres;
+  }
+  return widths;
+}
+
+const options::Table<LineWidthOptions>& line_width_option_table() {
+  using O = LineWidthOptions;
+  static const auto table =
+      options::Table<O>()
+          .repeated("line-width", &O::line_width_m,
+                    "buffer line features of CLASS to this width, in metres (any CRS, degrees "
+                    "included)",
+                    "CLASS=METRES")
+          .value("width-field", &O::width_field,
+                 "attribute holding each line's width in metres (wins over --line-width where "
+                 "set)",
+                 "FIELD");
+  return table;
 }
 
 MaskLabels::MaskLabels(const std::string& path, const RasterInfo& scene,

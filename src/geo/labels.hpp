@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/labels.hpp"
+#include "common/options.hpp"
 #include "geo/raster.hpp"
 #include "geo/strip_reader.hpp"
 
@@ -29,6 +30,15 @@ struct LineWidths {
   std::string width_field;                // --width-field width_m (wins where set)
 };
 
+// The line widths as options give them, by class name (tile and evaluate share them).
+struct LineWidthOptions {
+  std::map<std::string, double> line_width_m;
+  std::string width_field;
+  // By id among `classes`; a UsageError for a class not among them or a width not positive.
+  LineWidths by_class(const std::vector<std::string>& classes) const;
+};
+const options::Table<LineWidthOptions>& line_width_option_table();
+
 // Vector labels prepared for one scene: every feature in the scene's CRS, lines already
 // buffered, kept in burn order (ascending class id: where classes overlap, the class listed
 // later in --classes wins).
@@ -43,9 +53,15 @@ class VectorLabels {
 
   // Class ids for `window` of the scene grid (0 where no feature), window.width * height bytes.
   void rasterize(const Window& window, std::uint8_t* labels) const;
+  // Each feature of `class_id` burnt as its own object: its index + 1 (0 where none), so that
+  // footprints that touch stay apart. window.width * height values.
+  void rasterize_instances(const Window& window, int class_id, std::int32_t* ids) const;
 
  private:
   struct Feature;
+  // Burns the features for which `burn_value(feature, index)` gives a value into `pixels`.
+  template <typename BurnValue>
+  void burn(const Window& window, GDALDataType type, void* pixels, BurnValue burn_value) const;
   void load(const VectorLabelSource& source, const std::vector<std::string>& class_names,
             const LineWidths& widths);
 

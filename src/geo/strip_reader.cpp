@@ -65,11 +65,15 @@ void StripReader::read(std::int64_t first_row, std::int64_t rows, std::vector<st
     raster_.read({0, first_row, width_, rows}, bands_, type_, out.data());
     return;
   }
-  // Block rows above this strip are never needed again: strips go downwards.
+  // Only the block rows of this strip stay: strips go downwards, and a reader that starts
+  // over from the top (a second pass) must not keep the whole raster.
   const std::int64_t first_block = first_row / block_height_;
-  while (!cache_.empty() && cache_.front().index < first_block)
-    cache_.pop_front();
   const std::int64_t last_block = (first_row + rows - 1) / block_height_;
+  cache_.erase(std::remove_if(cache_.begin(), cache_.end(),
+                              [&](const BlockRow& cached) {
+                                return cached.index < first_block || cached.index > last_block;
+                              }),
+               cache_.end());
   for (std::int64_t index = first_block; index <= last_block; ++index) {
     const BlockRow& block = block_row(index);
     const std::int64_t copy_first = std::max(first_row, block.first_row);

@@ -26,6 +26,8 @@ class StripReader {
   void read(std::int64_t first_row, std::int64_t rows, std::vector<std::uint8_t>& out);
 
   std::int64_t block_height() const { return block_height_; }
+  // Block rows held now: those of the last strip read.
+  std::size_t cached_block_rows() const { return cache_.size(); }
 
  private:
   struct BlockRow {

@@ -2,17 +2,27 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iomanip>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 
+#include "comm/communicator.hpp"
+#include "common/csv_table.hpp"
 #include "common/error.hpp"
 #include "common/files.hpp"
 #include "common/labels.hpp"
 #include "common/options.hpp"
 #include "common/progress.hpp"
+#include "common/text.hpp"
+#include "geo/gdal.hpp"
 #include "geo/labels.hpp"
+#include "geo/metric_plane.hpp"
 #include "geo/raster.hpp"
 #include "geo/strip_reader.hpp"
+#include "geo/vector.hpp"
+#include "scoring/error_map.hpp"
 
 namespace satunet::scoring {
 namespace {
@@ -83,7 +93,416 @@ class ClassMapReader {
   std::vector<std::uint8_t> bytes_;
 };
 
+constexpr int kNotScored = -1;
+
+// The class an option names for a kind of scoring: "auto" takes `usual` where it is among the
+// classes, "none" turns it off.
+int scored_class(const std::string& choice, const std::string& option, const std::string& usual,
+                 const std::vector<std::string>& classes) {
+  if (choice == "none")
+    return kNotScored;
+  if (choice == "auto")
+    return std::find(classes.begin(), classes.end(), usual) == classes.end()
+               ? kNotScored
+               : class_index(classes, usual, option);
+  return class_index(classes, choice, option);
+}
+
+std::vector<SceneToScore> scenes_of(const EvaluateOptions& options) {
+  if (options.scenes.empty())
+    return {{options.prediction, options.truth, options.truth_labels, options.predicted_objects,
+             options.errors, options.road_graph}};
+  const CsvTable table =
+      CsvTable::read(options.scenes,
+                     {"pred", "truth", "labels", "pred_objects", "errors", "road_graph"}, {"pred"});
+  std::vector<SceneToScore> scenes;
+  for (const CsvRow& row : table.rows()) {
+    SceneToScore scene;
+    scene.prediction = table.resolve(row.cell("pred"));
+    scene.truth = table.resolve(row.cell("truth"));
+    for (const LabelFile& file : parse_label_files(row.cell("labels"), row.where)) {
+      if (file.class_name.empty())
+        throw Error(row.where + ": labels are CLASS=FILE, not '" + file.path + "'");
+      scene.truth_labels.emplace_back(file.class_name, table.resolve(file.path));
+    }
+    if (scene.truth.empty() == scene.truth_labels.empty())
+      throw Error(row.where + ": give the truth in one of the columns truth or labels");
+    scene.predicted_objects = table.resolve(row.cell("pred_objects"));
+    scene.errors = table.resolve(row.cell("errors"));
+    scene.road_graph = table.resolve(row.cell("road_graph"));
+    scenes.push_back(scene);
+  }
+  return scenes;
+}
+
+// Inputs exist and outputs may be written, for every scene, before any is scored.
+void check_files(const std::vector<SceneToScore>& scenes, bool overwrite) {
+  for (const SceneToScore& scene : scenes) {
+    std::vector<std::string> inputs = {scene.prediction, scene.truth, scene.predicted_objects};
+    for (const auto& [name, path] : scene.truth_labels)
+      inputs.push_back(path);
+    for (const std::string& path : inputs)
+      if (!path.empty() && !file_exists(path))
+        throw Error(path + ": no such file");
+    for (const std::string& output : {scene.errors, scene.road_graph})
+      if (!output.empty())
+        check_output_path(output, overwrite, inputs);
+  }
+}
+
+// What every scene is scored with.
+struct Setup {
+  const EvaluateOptions& options;
+  std::vector<std::string> classes;
+  int object_class = kNotScored;
+  int road_class = kNotScored;
+};
+
+// The truth of one scene as class rows: a raster read as stored, or vectors rasterized.
+class Truth {
+ public:
+  Truth(const SceneToScore& scene, const geo::RasterInfo& grid, const Setup& setup) {
+    if (!scene.truth.empty()) {
+      raster_.emplace(geo::Raster::open(scene.truth));
+      check_same_grid(raster_->info(), grid);
+      reader_.emplace(*raster_, static_cast<int>(setup.classes.size()));
+      return;
+    }
+    if (!grid.georeferenced())
+      throw Error(grid.path + ": vector truth needs a georeferenced prediction");
+    std::vector<geo::VectorLabelSource> sources;
+    for (const auto& [name, path] : scene.truth_labels)
+      sources.push_back({path, class_index(setup.classes, name, "--truth-labels"), "", {}});
+    vectors_.emplace(sources, grid, setup.classes,
+                     setup.options.line_widths.by_class(setup.classes), false);
+  }
+
+  void read(std::int64_t row, std::int64_t rows, std::int64_t width,
+            std::vector<std::uint8_t>& out) {
+    if (reader_)
+      return reader_->read(row, rows, out);
+    out.resize(static_cast<std::size_t>(width * rows));
+    vectors_->rasterize({0, row, width, rows}, out.data());
+  }
+  const geo::VectorLabels* vectors() const { return vectors_ ? &*vectors_ : nullptr; }
+
+ private:
+  std::optional<geo::Raster> raster_;
+  std::optional<ClassMapReader> reader_;
+  std::optional<geo::VectorLabels> vectors_;
+};
+
+// One side's footprints as object ids, strip by strip: connected components of the class in
+// the class rows, or features burnt one by one where they come as vectors (touching
+// footprints stay two).
+class ObjectIds {
+ public:
+  ObjectIds(std::int64_t width, int object_class, const geo::VectorLabels* instances)
+      : width_(width), class_(object_class), instances_(instances), components_(width) {}
+
+  // `classes`: the strip's class rows, everything not judged already kIgnoreLabel.
+  void read(std::int64_t row, std::int64_t rows, const std::vector<std::uint8_t>& classes,
+            std::vector<std::int32_t>& ids) {
+    ids.resize(classes.size());
+    if (instances_) {
+      instances_->rasterize_instances({0, row, width_, rows}, class_, ids.data());
+      // A footprint is where the class map says so: a road drawn over it, or nodata, cuts it.
+      for (std::size_t i = 0; i < ids.size(); ++i)
+        if (classes[i] != class_)
+          ids[i] = 0;
+      return;
+    }
+    inside_.resize(static_cast<std::size_t>(width_));
+    for (std::int64_t y = 0; y < rows; ++y) {
+      const std::size_t start = static_cast<std::size_t>(y * width_);
+      for (std::size_t x = 0; x < inside_.size(); ++x)
+        inside_[x] = classes[start + x] == class_;
+      components_.label_row(inside_.data(), ids.data() + start);
+    }
+  }
+  std::int32_t root(std::int32_t id) { return instances_ ? id : components_.root(id); }
+
+ private:
+  std::int64_t width_;
+  int class_;
+  const geo::VectorLabels* instances_;
+  ComponentLabeller components_;
+  std::vector<std::uint8_t> inside_;
+};
+
+std::optional<geo::VectorLabels> predicted_footprints(const SceneToScore& scene,
+                                                      const geo::RasterInfo& grid,
+                                                      const Setup& setup) {
+  if (scene.predicted_objects.empty() || setup.object_class == kNotScored)
+    return std::nullopt;
+  return geo::VectorLabels({{scene.predicted_objects, setup.object_class, "", {}}}, grid,
+                           setup.classes, {}, false);
+}
+
+std::vector<std::string> classes_of(const Setup& setup, const geo::RasterInfo& prediction) {
+  std::vector<std::string> found = class_names(setup.options, prediction);
+  if (found != setup.classes)
+    throw Error(prediction.path + ": classes " + text::join(found, ",") +
+                " differ from the first scene's " + text::join(setup.classes, ",") +
+                " (--classes names them for every scene)");
+  return found;
+}
+
+// Pixels, objects and the error map in one pass over the rows.
+SceneScores score_pixels_and_objects(const SceneToScore& scene, const geo::Raster& prediction,
+                                     Truth& truth, const Setup& setup,
+                                     const std::optional<geo::MetricPlane>& plane) {
+  const geo::RasterInfo& info = prediction.info();
+  const std::int64_t width = info.width;
+  SceneScores scores{scene.prediction, ConfusionMatrix(static_cast<int>(setup.classes.size())),
+                     std::nullopt, std::nullopt};
+  ClassMapReader predicted_reader(prediction, scores.matrix.classes());
+  std::unique_ptr<ErrorMapWriter> errors;
+  if (!scene.errors.empty())
+    errors = std::make_unique<ErrorMapWriter>(scene.errors, info, setup.classes);
+  const std::optional<geo::VectorLabels> footprints = predicted_footprints(scene, info, setup);
+  std::optional<ObjectIds> truth_objects, predicted_objects;
+  ObjectOverlaps overlaps;
+  if (setup.object_class != kNotScored) {
+    truth_objects.emplace(width, setup.object_class, truth.vectors());
+    predicted_objects.emplace(width, setup.object_class, footprints ? &*footprints : nullptr);
+  }
+  std::vector<std::uint8_t> predicted, truths;
+  std::vector<std::int32_t> truth_ids, predicted_ids;
+  Progress progress("evaluate", info.height, "rows");
+  for (std::int64_t row = 0; row < info.height; row += setup.options.strip_rows) {
+    const std::int64_t rows = std::min(setup.options.strip_rows, info.height - row);
+    predicted_reader.read(row, rows, predicted);
+    truth.read(row, rows, width, truths);
+    // A pixel not judged on one side is judged on neither.
+    for (std::size_t i = 0; i < truths.size(); ++i)
+      if (predicted[i] == kIgnoreLabel || truths[i] == kIgnoreLabel)
+        predicted[i] = truths[i] = kIgnoreLabel;
+    scores.matrix.add(truths.data(), predicted.data(), truths.size());
+    if (errors)
+      errors->add_rows(row, rows, truths.data(), predicted.data());
+    if (truth_objects) {
+      truth_objects->read(row, rows, truths, truth_ids);
+      predicted_objects->read(row, rows, predicted, predicted_ids);
+      for (std::int64_t y = 0; y < rows; ++y) {
+        const auto start = static_cast<std::size_t>(y * width);
+        overlaps.add_row(truth_ids.data() + start, predicted_ids.data() + start, width,
+                         plane->pixel_area_m2(row + y));
+      }
+    }
+    progress.advance(rows);
+  }
+  progress.finish();
+  if (errors)
+    errors->commit();
+  if (truth_objects)
+    scores.objects = overlaps.score([&](std::int32_t id) { return truth_objects->root(id); },
+                                    [&](std::int32_t id) { return predicted_objects->root(id); },
+                                    setup.options.object_options);
+  return scores;
+}
+
+// Both sides' class rows with every pixel not judged on one side not judged on either, so
+// that a road the truth draws across the scene's nodata does not count as missed there.
+class JudgedRows {
+ public:
+  JudgedRows(const geo::Raster& prediction, Truth& truth, int classes)
+      : width_(prediction.info().width), predicted_(prediction, classes), truth_(truth) {}
+
+  void read(std::int64_t row, std::int64_t rows) {
+    predicted_.read(row, rows, predicted_rows);
+    truth_.read(row, rows, width_, truth_rows);
+    for (std::size_t i = 0; i < truth_rows.size(); ++i)
+      if (predicted_rows[i] == kIgnoreLabel || truth_rows[i] == kIgnoreLabel)
+        predicted_rows[i] = truth_rows[i] = kIgnoreLabel;
+  }
+  ClassRows side(bool truth_side) {
+    return [this, truth_side](std::int64_t row, std::int64_t rows, std::vector<std::uint8_t>& out) {
+      read(row, rows);
+      out.swap(truth_side ? truth_rows : predicted_rows);
+    };
+  }
+
+  std::vector<std::uint8_t> predicted_rows, truth_rows;
+
+ private:
+  std::int64_t width_;
+  ClassMapReader predicted_;
+  Truth& truth_;
+};
+
+RoadScore score_road_graphs(const SceneToScore& scene, const geo::Raster& prediction, Truth& truth,
+                            const Setup& setup, const geo::MetricPlane& plane) {
+  const geo::RasterInfo& info = prediction.info();
+  const RoadOptions& options = setup.options.road_options;
+  JudgedRows rows(prediction, truth, static_cast<int>(setup.classes.size()));
+  const RoadGraph proposal = road_graph_of(rows.side(false), setup.road_class, info.width,
+                                           info.height, plane, options.spur_m);
+  const RoadGraph truth_graph = road_graph_of(rows.side(true), setup.road_class, info.width,
+                                              info.height, plane, options.spur_m);
+  if (!scene.road_graph.empty())
+    write_road_graphs(scene.road_graph, truth_graph, proposal, plane);
+  return score_roads(truth_graph, proposal, options);
+}
+
+SceneScores score_scene(const SceneToScore& scene, const Setup& setup) {
+  const geo::Raster prediction = geo::Raster::open(scene.prediction);
+  const geo::RasterInfo& info = prediction.info();
+  classes_of(setup, info);
+  const bool on_the_ground = setup.object_class != kNotScored || setup.road_class != kNotScored;
+  if (on_the_ground && !info.georeferenced())
+    throw Error(scene.prediction +
+                ": objects and roads are scored on the ground, and this class map is not "
+                "georeferenced (--objects none --roads none score its pixels alone)");
+  std::optional<geo::MetricPlane> plane;
+  if (on_the_ground)
+    plane.emplace(info);
+  Truth truth(scene, info, setup);
+  SceneScores scores = score_pixels_and_objects(scene, prediction, truth, setup, plane);
+  if (scores.matrix.total() == 0)
+    throw Error((scene.truth.empty() ? scene.prediction : scene.truth) +
+                ": no pixel is judged: every pixel is nodata here or in the prediction " +
+                scene.prediction);
+  if (setup.road_class != kNotScored)
+    scores.roads = score_road_graphs(scene, prediction, truth, setup, *plane);
+  return scores;
+}
+
+std::string objects_line(const ObjectScore& s, const std::string& name, double match_iou) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(4) << name
+      << " as objects (matched at IoU >= " << std::setprecision(2) << match_iou
+      << std::setprecision(4) << "): " << s.true_positives << " matched, " << s.false_positives
+      << " false positives, " << s.false_negatives << " missed; precision " << s.precision()
+      << ", recall " << s.recall() << ", F1 " << s.f1() << ", mean IoU of matches "
+      << s.mean_match_iou() << "\n";
+  return out.str();
+}
+
+std::string roads_line(const RoadScore& s, const std::string& name) {
+  const TopologyScore& t = s.topology;
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(4) << name << " as a graph: APLS " << s.apls.apls
+      << " (truth to prediction " << s.apls.truth_to_proposal << ", prediction to truth "
+      << s.apls.proposal_to_truth << "); junctions precision " << t.junction_precision
+      << ", recall " << t.junction_recall << "; length correct " << t.correctness << ", complete "
+      << t.completeness << std::setprecision(2) << " (" << t.truth_length_m / 1000
+      << " km of truth, " << t.proposal_length_m / 1000 << " km predicted)\n";
+  return out.str();
+}
+
+// Several scenes' road scores: APLS as the mean over scenes, lengths and junctions summed.
+RoadScore road_total(const std::vector<SceneScores>& scenes) {
+  RoadScore total;
+  double apls = 0, forward = 0, backward = 0;
+  int count = 0;
+  TopologyScore& t = total.topology;
+  t = {};
+  for (const SceneScores& scene : scenes) {
+    const RoadScore& s = *scene.roads;
+    apls += s.apls.apls;
+    forward += s.apls.truth_to_proposal;
+    backward += s.apls.proposal_to_truth;
+    ++count;
+    total.apls.truth_control_points += s.apls.truth_control_points;
+    total.apls.proposal_control_points += s.apls.proposal_control_points;
+    total.apls.truth_paths += s.apls.truth_paths;
+    total.apls.proposal_paths += s.apls.proposal_paths;
+    t.truth_junctions += s.topology.truth_junctions;
+    t.proposal_junctions += s.topology.proposal_junctions;
+    t.matched_junctions += s.topology.matched_junctions;
+    t.truth_length_m += s.topology.truth_length_m;
+    t.proposal_length_m += s.topology.proposal_length_m;
+    t.correct_length_m += s.topology.correct_length_m;
+    t.matched_truth_length_m += s.topology.matched_truth_length_m;
+  }
+  total.apls.apls = apls / count;
+  total.apls.truth_to_proposal = forward / count;
+  total.apls.proposal_to_truth = backward / count;
+  auto ratio = [](double a, double b) { return b > 0 ? a / b : std::nan(""); };
+  t.junction_precision =
+      ratio(static_cast<double>(t.matched_junctions), static_cast<double>(t.proposal_junctions));
+  t.junction_recall =
+      ratio(static_cast<double>(t.matched_junctions), static_cast<double>(t.truth_junctions));
+  t.correctness = ratio(t.correct_length_m, t.proposal_length_m);
+  t.completeness = ratio(t.matched_truth_length_m, t.truth_length_m);
+  return total;
+}
+
 }  // namespace
+
+nlohmann::json SceneScores::to_json(const std::vector<std::string>& classes) const {
+  nlohmann::json json = nlohmann::json::parse(matrix.json(classes));
+  json["prediction"] = prediction;
+  if (objects)
+    json["objects"] = objects->to_json();
+  if (roads)
+    json["roads"] = roads->to_json();
+  return json;
+}
+
+SceneScores SceneScores::from_json(const nlohmann::json& json) {
+  SceneScores scores;
+  scores.prediction = json.at("prediction").get<std::string>();
+  const auto counts = json.at("confusion").get<std::vector<std::int64_t>>();
+  const auto classes = static_cast<int>(std::lround(std::sqrt(static_cast<double>(counts.size()))));
+  scores.matrix = ConfusionMatrix(classes);
+  scores.matrix.counts() = counts;
+  if (json.contains("objects"))
+    scores.objects = ObjectScore::from_json(json.at("objects"));
+  if (json.contains("roads"))
+    scores.roads = RoadScore::from_json(json.at("roads"));
+  return scores;
+}
+
+std::string Evaluation::table() const {
+  std::ostringstream out;
+  if (scenes.size() > 1) {
+    out << std::fixed << std::setprecision(4) << std::left << std::setw(40) << "scene" << std::right
+        << std::setw(12) << "mean IoU";
+    if (objects)
+      out << std::setw(12) << (object_class + " F1");
+    if (roads)
+      out << std::setw(12) << "APLS";
+    out << "\n";
+    for (const SceneScores& scene : scenes) {
+      std::string name = scene.prediction;
+      if (name.size() > 38)
+        name = "..." + name.substr(name.size() - 35);
+      out << std::left << std::setw(40) << name << std::right << std::setw(12)
+          << scene.matrix.mean_foreground_iou();
+      if (scene.objects)
+        out << std::setw(12) << scene.objects->f1();
+      if (scene.roads)
+        out << std::setw(12) << scene.roads->apls.apls;
+      out << "\n";
+    }
+    out << "\nall " << scenes.size() << " scenes:\n";
+  }
+  out << matrix.table(classes);
+  if (objects)
+    out << objects_line(*objects, object_class, match_iou);
+  if (roads)
+    out << roads_line(*roads, road_class);
+  return out.str();
+}
+
+nlohmann::json Evaluation::to_json() const {
+  nlohmann::json json = nlohmann::json::parse(matrix.json(classes));
+  if (objects) {
+    json["objects"] = objects->to_json();
+    json["objects"]["class"] = object_class;
+    json["objects"]["match_iou"] = match_iou;
+  }
+  if (roads) {
+    json["roads"] = roads->to_json();
+    json["roads"]["class"] = road_class;
+  }
+  json["scenes"] = nlohmann::json::array();
+  for (const SceneScores& scene : scenes)
+    json["scenes"].push_back(scene.to_json(classes));
+  return json;
+}
 
 const options::Table<EvaluateOptions>& evaluate_option_table() {
   using O = EvaluateOptions;
@@ -95,90 +514,149 @@ const options::Table<EvaluateOptions>& evaluate_option_table() {
                     "true labels as vectors (any OGR format and CRS), rasterized onto the "
                     "prediction's grid",
                     "CLASS=FILE")
+          .value("scenes", &O::scenes,
+                 "a test set instead: CSV with columns pred and truth or labels (CLASS=FILE;...), "
+                 "optional pred_objects, errors, road_graph; spread over the ranks",
+                 "FILE.csv")
           .value("classes", &O::classes,
                  "class names in id order (default: the prediction's category names)", "a,b,c")
-          .repeated("line-width", &O::line_width_m,
-                    "buffer vector truth lines of CLASS to this width in metres", "CLASS=METRES")
-          .value("width-field", &O::width_field, "per-feature line width in metres", "FIELD")
+          .include(geo::line_width_option_table(),
+                   [](O& o) -> geo::LineWidthOptions& { return o.line_widths; })
+          .value("objects", &O::objects,
+                 "class scored as objects (footprints matched one to one): a class name, auto "
+                 "(building, if present) or none",
+                 "CLASS")
+          .value("pred-objects", &O::predicted_objects,
+                 "predicted footprints as polygons (any OGR format and CRS) instead of the "
+                 "mask's connected components",
+                 "FILE")
+          .value_at(
+              "match-iou", [](O& o) -> double& { return o.object_options.match_iou; },
+              "footprints match at this IoU or more (SpaceNet: 0.5)")
+          .value_at(
+              "min-area", [](O& o) -> double& { return o.object_options.min_area_m2; },
+              "footprints smaller than this, in square metres, are left out on both sides")
+          .value("roads", &O::roads,
+                 "class scored as a road graph (APLS): a class name, auto (road, if present) or "
+                 "none",
+                 "CLASS")
+          .value_at(
+              "spur", [](O& o) -> double& { return o.road_options.spur_m; },
+              "prune dead-end road edges shorter than this, in metres")
+          .value_at(
+              "apls-step", [](O& o) -> double& { return o.road_options.apls.step_m; },
+              "APLS control points every this many metres along the roads (SpaceNet: 50)")
+          .value_at(
+              "apls-snap", [](O& o) -> double& { return o.road_options.apls.snap_m; },
+              "APLS control points snap to the other graph within this many metres (SpaceNet: 4)")
+          .value("road-graph", &O::road_graph,
+                 "write both road graphs (lines with graph and length_m) here", "FILE.gpkg")
+          .value("errors", &O::errors,
+                 "write a map of true positives, false positives and false negatives per class",
+                 "FILE.tif")
+          .flag("overwrite", &O::overwrite, "replace existing output files")
           .value("json", &O::json, "also write the scores as JSON", "FILE");
   return table;
 }
 
 void validate(const EvaluateOptions& options) {
-  if (options.prediction.empty())
-    throw UsageError("--pred is required");
-  if (options.truth.empty() == options.truth_labels.empty())
-    throw UsageError("give the truth as --truth RASTER or as --truth-labels CLASS=FILE");
+  if (options.scenes.empty()) {
+    if (options.prediction.empty())
+      throw UsageError("give --pred MASK.tif, or --scenes FILE.csv");
+    if (options.truth.empty() == options.truth_labels.empty())
+      throw UsageError("give the truth as --truth RASTER or as --truth-labels CLASS=FILE");
+  } else {
+    const bool per_scene = !options.prediction.empty() || !options.truth.empty() ||
+                           !options.truth_labels.empty() || !options.predicted_objects.empty() ||
+                           !options.errors.empty() || !options.road_graph.empty();
+    if (per_scene)
+      throw UsageError(
+          "--scenes lists every scene's files (columns pred, truth, labels, "
+          "pred_objects, errors, road_graph): give none of them as options too");
+  }
   if (!options.classes.empty())
     check_class_names(options.classes, "--classes");
+  const ObjectOptions& objects = options.object_options;
+  if (!(objects.match_iou > 0 && objects.match_iou <= 1))
+    throw UsageError("--match-iou must be in (0, 1]");
+  if (!(objects.min_area_m2 >= 0))
+    throw UsageError("--min-area must not be negative");
+  const RoadOptions& roads = options.road_options;
+  if (!(roads.spur_m >= 0))
+    throw UsageError("--spur must not be negative");
+  if (!(roads.apls.step_m > 0) || !(roads.apls.snap_m > 0))
+    throw UsageError("--apls-step and --apls-snap must be positive");
+  if (!options.road_graph.empty())
+    geo::vector_driver_for(options.road_graph);
+  const std::vector<std::string> outputs = {options.errors, options.road_graph, options.json};
+  for (std::size_t i = 0; i < outputs.size(); ++i)
+    for (std::size_t j = i + 1; j < outputs.size(); ++j)
+      if (!outputs[i].empty() && same_file(outputs[i], outputs[j]))
+        throw UsageError(outputs[i] + " is given for two outputs");
 }
 
-Evaluation evaluate(const EvaluateOptions& options) {
+Evaluation evaluate(const EvaluateOptions& options, comm::Communicator* world) {
   validate(options);
-  if (!file_exists(options.prediction))
-    throw Error(options.prediction + ": no such file");
-  const geo::Raster prediction = geo::Raster::open(options.prediction);
-  const geo::RasterInfo& info = prediction.info();
-  Evaluation result{class_names(options, info), ConfusionMatrix()};
-  result.matrix = ConfusionMatrix(static_cast<int>(result.classes.size()));
+  // Every raster is read once in strips, or twice for road graphs: GDAL's block cache would
+  // only keep what is never read again.
+  geo::set_gdal_cache_megabytes(64);
+  const int rank = world ? world->rank() : 0;
+  const int ranks = world ? world->size() : 1;
+  std::vector<SceneToScore> scenes;
+  Setup setup{options, {}, kNotScored, kNotScored};
+  auto prepare = [&] {
+    scenes = scenes_of(options);
+    check_files(scenes, options.overwrite);
+    if (!options.json.empty())
+      check_output_path(options.json, options.overwrite, {});
+  };
+  if (world)
+    comm::prepare_on_root(*world, prepare);
+  if (scenes.empty())
+    prepare();  // the other ranks read the list once rank 0 found it good
+  const geo::Raster first = geo::Raster::open(scenes.front().prediction);
+  setup.classes = class_names(options, first.info());
+  setup.object_class = scored_class(options.objects, "--objects", "building", setup.classes);
+  setup.road_class = scored_class(options.roads, "--roads", "road", setup.classes);
+  for (const SceneToScore& scene : scenes)
+    if (!scene.predicted_objects.empty() && setup.object_class == kNotScored)
+      throw UsageError(scene.predicted_objects +
+                       ": predicted footprints, but no class is scored as objects (--objects)");
 
-  std::optional<geo::Raster> truth_raster;
-  std::unique_ptr<ClassMapReader> truth_reader;
-  std::optional<geo::VectorLabels> truth_vectors;
-  if (!options.truth.empty()) {
-    if (!file_exists(options.truth))
-      throw Error(options.truth + ": no such file");
-    truth_raster.emplace(geo::Raster::open(options.truth));
-    check_same_grid(truth_raster->info(), info);
-    truth_reader = std::make_unique<ClassMapReader>(*truth_raster, result.matrix.classes());
-  } else {
-    if (!info.georeferenced())
-      throw Error(options.prediction + ": vector truth needs a georeferenced prediction");
-    std::vector<geo::VectorLabelSource> sources;
-    for (const auto& [name, path] : options.truth_labels) {
-      const auto found = std::find(result.classes.begin(), result.classes.end(), name);
-      if (found == result.classes.end())
-        throw UsageError("--truth-labels: class '" + name + "' is not among the classes");
-      if (!file_exists(path))
-        throw Error(path + ": no such file");
-      geo::VectorLabelSource source;
-      source.path = path;
-      source.class_id = static_cast<int>(found - result.classes.begin());
-      sources.push_back(source);
-    }
-    geo::LineWidths widths;
-    widths.width_field = options.width_field;
-    for (const auto& [name, metres] : options.line_width_m) {
-      const auto found = std::find(result.classes.begin(), result.classes.end(), name);
-      if (found == result.classes.end())
-        throw UsageError("--line-width: class '" + name + "' is not among the classes");
-      widths.metres_by_class[static_cast<int>(found - result.classes.begin())] = metres;
-    }
-    truth_vectors.emplace(sources, info, result.classes, widths, false);
-  }
+  nlohmann::json mine = nlohmann::json::array();
+  for (std::size_t i = static_cast<std::size_t>(rank); i < scenes.size();
+       i += static_cast<std::size_t>(ranks))
+    mine.push_back(
+        {{"index", i}, {"scores", score_scene(scenes[i], setup).to_json(setup.classes)}});
+  std::vector<std::string> gathered = {mine.dump()};
+  if (world)
+    gathered = world->allgather_strings(mine.dump());
 
-  ClassMapReader prediction_reader(prediction, result.matrix.classes());
-  std::vector<std::uint8_t> predicted, truth;
-  Progress progress("evaluate", info.height, "rows");
-  for (std::int64_t row = 0; row < info.height; row += options.strip_rows) {
-    const std::int64_t rows = std::min(options.strip_rows, info.height - row);
-    prediction_reader.read(row, rows, predicted);
-    if (truth_reader) {
-      truth_reader->read(row, rows, truth);
-    } else {
-      truth.resize(predicted.size());
-      truth_vectors->rasterize({0, row, info.width, rows}, truth.data());
+  Evaluation result;
+  result.classes = setup.classes;
+  result.match_iou = options.object_options.match_iou;
+  if (setup.object_class != kNotScored)
+    result.object_class = setup.classes[static_cast<std::size_t>(setup.object_class)];
+  if (setup.road_class != kNotScored)
+    result.road_class = setup.classes[static_cast<std::size_t>(setup.road_class)];
+  result.scenes.resize(scenes.size());
+  for (const std::string& text : gathered)
+    for (const nlohmann::json& entry : nlohmann::json::parse(text))
+      result.scenes[entry.at("index").get<std::size_t>()] =
+          SceneScores::from_json(entry.at("scores"));
+  result.matrix = ConfusionMatrix(static_cast<int>(setup.classes.size()));
+  for (const SceneScores& scene : result.scenes) {
+    result.matrix.merge(scene.matrix);
+    if (scene.objects) {
+      if (!result.objects)
+        result.objects.emplace();
+      result.objects->merge(*scene.objects);
     }
-    // Nodata in the prediction (255) is not scored either.
-    for (std::size_t i = 0; i < truth.size(); ++i)
-      if (predicted[i] == kIgnoreLabel)
-        truth[i] = kIgnoreLabel;
-    result.matrix.add(truth.data(), predicted.data(), truth.size());
-    progress.advance(rows);
   }
-  progress.finish();
-  if (!options.json.empty())
-    write_file(options.json, result.matrix.json(result.classes) + "\n");
+  if (setup.road_class != kNotScored)
+    result.roads = road_total(result.scenes);
+  if (!options.json.empty() && rank == 0)
+    write_file(options.json, result.to_json().dump(2) + "\n");
   return result;
 }
 

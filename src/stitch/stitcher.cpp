@@ -342,22 +342,13 @@ std::vector<bool> polygon_classes(const StitchOptions& options,
 }
 
 // Whether two paths name one file (the second need not exist).
-bool same_file(const std::string& a, const std::string& b) {
-  std::error_code ignored;
-  return std::filesystem::weakly_canonical(a, ignored) ==
-         std::filesystem::weakly_canonical(b, ignored);
-}
-
 // Outputs never replace the scene or anything else without --overwrite.
 void check_outputs(const StitchOptions& options, const shards::PredictionHeader& header) {
   for (const std::string& path :
        {options.out, options.outputs.probabilities, options.outputs.polygons}) {
     if (path.empty())
       continue;
-    if (same_file(path, header.scene))
-      throw Error(path + ": is the predicted scene itself; write the outputs elsewhere");
-    if (file_exists(path) && !options.overwrite)
-      throw Error(path + ": exists; --overwrite replaces it");
+    check_output_path(path, options.overwrite, {header.scene});
   }
 }
 

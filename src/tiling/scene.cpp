@@ -126,11 +126,8 @@ SceneLabels::SceneLabels(const TileOptions& options, const Scene& scene) : scene
     }
     sources.push_back(source);
   }
-  geo::LineWidths widths;
-  widths.width_field = options.width_field;
-  for (const auto& [name, metres] : options.line_width_m)
-    widths.metres_by_class[class_index(options.classes, name, "--line-width")] = metres;
-  vectors_.emplace(sources, scene.info(), options.classes, widths, options.all_touched);
+  vectors_.emplace(sources, scene.info(), options.classes,
+                   options.line_widths.by_class(options.classes), options.all_touched);
 }
 
 void SceneLabels::read(std::int64_t first_row, std::int64_t rows,

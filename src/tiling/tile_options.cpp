@@ -35,14 +35,8 @@ const options::Table<TileOptions>& tile_option_table() {
           .value("class-field", &O::class_field, "attribute giving each feature's class", "FIELD")
           .value("class-map", &O::class_map,
                  "attribute values to class names (other values are not labels)", "V=CLASS,...")
-          .repeated("line-width", &O::line_width_m,
-                    "buffer line features of CLASS to this width, in metres (any CRS, degrees "
-                    "included)",
-                    "CLASS=METRES")
-          .value("width-field", &O::width_field,
-                 "attribute holding each line's width in metres (wins over --line-width where "
-                 "set)",
-                 "FIELD")
+          .include(geo::line_width_option_table(),
+                   [](O& o) -> geo::LineWidthOptions& { return o.line_widths; })
           .flag("all-touched", &O::all_touched,
                 "burn every pixel a feature touches, not only centres")
           .value("tile", &O::tile, "tile size in pixels")
@@ -68,15 +62,6 @@ const options::Table<TileOptions>& tile_option_table() {
           .flag("allow-ungeoreferenced", &O::allow_ungeoreferenced,
                 "accept scenes without CRS or geotransform (with a --mask only)");
   return table;
-}
-
-int class_index(const std::vector<std::string>& classes, const std::string& name,
-                const std::string& where) {
-  const auto found = std::find(classes.begin(), classes.end(), name);
-  if (found == classes.end())
-    throw UsageError(where + ": class '" + name + "' is not in --classes (" +
-                     text::join(classes, ",") + ")");
-  return static_cast<int>(found - classes.begin());
 }
 
 namespace {
@@ -122,11 +107,7 @@ void validate(const TileOptions& options) {
   if (options.threads < 0 || options.threads > comm::kMaxThreadsPerRank)
     throw UsageError("--threads must be 0 (automatic) to " +
                      std::to_string(comm::kMaxThreadsPerRank));
-  for (const auto& [name, metres] : options.line_width_m) {
-    class_index(options.classes, name, "--line-width");
-    if (!(metres > 0))
-      throw UsageError("--line-width " + name + ": the width must be positive");
-  }
+  options.line_widths.by_class(options.classes);
   for (const auto& [value, name] : options.class_map)
     class_index(options.classes, name, "--class-map");
   for (const LabelFile& file : options.labels)

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/options.hpp"
+#include "geo/labels.hpp"
 #include "tiling/scene_list.hpp"
 
 namespace satunet::tiling {
@@ -19,8 +20,7 @@ struct TileOptions {
   std::vector<std::string> classes{"background", "building", "road"};
   std::string class_field;                       // one vector file, class from this attribute
   std::map<std::string, std::string> class_map;  // attribute value -> class name
-  std::map<std::string, double> line_width_m;    // class name -> line width in metres
-  std::string width_field;                       // per-feature line width in metres
+  geo::LineWidthOptions line_widths;
   bool all_touched = false;
   int tile = 256;
   int overlap = 32;
@@ -46,9 +46,5 @@ void validate(const TileOptions& options);
 
 // The scenes and their labels: from --scenes (read now) or from --image and its labels.
 std::vector<SceneInput> scene_inputs(const TileOptions& options);
-
-// The id of class `name`; UsageError naming `where` when it is not among the classes.
-int class_index(const std::vector<std::string>& classes, const std::string& name,
-                const std::string& where);
 
 }  // namespace satunet::tiling

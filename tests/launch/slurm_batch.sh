@@ -237,11 +237,11 @@ if grep -Eq '^  predict ' <<<"$("$binary" --help)"; then
       fail "$mask is $(raster_size "$mask") pixels, the scene $scene_size"
     # evaluate refuses a map on another grid (size, geotransform, CRS) than the truth
     "$binary" evaluate --pred "$mask" --truth scene/truth.tif --classes background,building,road \
-      -q --json "$mask.json" ||
+      -q --json "$mask.json" --overwrite ||
       fail "evaluate refused $mask against the scene's truth"
   done
   "$binary" evaluate --pred mask.tif --truth mask-stitched.tif --classes background,building,road \
-    -q --json same.json
+    -q --json same.json --overwrite
   grep -Eq '"pixel_accuracy": *1(\.0*)?([^0-9]|$)' same.json ||
     fail "predict --stitch-to and stitch gave different masks: $(cat same.json)"
   ran+=("predict.sbatch (predict --stitch-to + stitch with polygons)")

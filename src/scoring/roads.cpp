@@ -1,0 +1,117 @@
+#include "scoring/roads.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "common/labels.hpp"
+#include "geo/vector.hpp"
+
+namespace satunet::scoring {
+namespace {
+
+// Thinning removes at most one pixel layer from each side per pass, so a strip thins as the
+// whole would where no road is wider than twice this (about 38 m at 0.3 m pixels); wider
+// blobs are not roads.
+constexpr std::int64_t kThinningHalo = 64;
+constexpr std::int64_t kStripRows = 256;
+
+nlohmann::json or_null(double value) {
+  return std::isnan(value) ? nlohmann::json(nullptr) : nlohmann::json(value);
+}
+double number(const nlohmann::json& value) {
+  return value.is_null() ? std::nan("") : value.get<double>();
+}
+
+}  // namespace
+
+RoadGraph road_graph_of(const ClassRows& rows, int road_class, std::int64_t width,
+                        std::int64_t height, const geo::MetricPlane& plane, double spur_m) {
+  std::vector<PixelIndex> skeleton;
+  std::vector<std::uint8_t> classes, road;
+  for (std::int64_t row = 0; row < height; row += kStripRows) {
+    const std::int64_t core = std::min(kStripRows, height - row);
+    const std::int64_t first = std::max<std::int64_t>(0, row - kThinningHalo);
+    const std::int64_t last = std::min(height, row + core + kThinningHalo);
+    rows(first, last - first, classes);
+    road.resize(classes.size());
+    std::transform(classes.begin(), classes.end(), road.begin(),
+                   [road_class](std::uint8_t c) { return std::uint8_t(c == road_class); });
+    thin(road, width, last - first);
+    for (std::int64_t y = row; y < row + core; ++y)
+      for (std::int64_t x = 0; x < width; ++x)
+        if (road[static_cast<std::size_t>((y - first) * width + x)])
+          skeleton.push_back({x, y});
+  }
+  RoadGraph graph = graph_from_skeleton(
+      skeleton, [&plane](double col, double row) { return plane.to_metres(col, row); });
+  prune_spurs(graph, spur_m);
+  return graph;
+}
+
+RoadScore score_roads(const RoadGraph& truth, const RoadGraph& proposal,
+                      const RoadOptions& options) {
+  return {apls(truth, proposal, options.apls), topology(truth, proposal, options.apls.snap_m)};
+}
+
+nlohmann::json RoadScore::to_json() const {
+  const TopologyScore& t = topology;
+  return {{"apls", or_null(apls.apls)},
+          {"apls_truth_to_prediction", or_null(apls.truth_to_proposal)},
+          {"apls_prediction_to_truth", or_null(apls.proposal_to_truth)},
+          {"truth_control_points", apls.truth_control_points},
+          {"prediction_control_points", apls.proposal_control_points},
+          {"truth_paths", apls.truth_paths},
+          {"prediction_paths", apls.proposal_paths},
+          {"truth_junctions", t.truth_junctions},
+          {"prediction_junctions", t.proposal_junctions},
+          {"matched_junctions", t.matched_junctions},
+          {"junction_precision", or_null(t.junction_precision)},
+          {"junction_recall", or_null(t.junction_recall)},
+          {"truth_length_m", t.truth_length_m},
+          {"prediction_length_m", t.proposal_length_m},
+          {"correct_length_m", t.correct_length_m},
+          {"matched_truth_length_m", t.matched_truth_length_m},
+          {"correctness", or_null(t.correctness)},
+          {"completeness", or_null(t.completeness)}};
+}
+
+RoadScore RoadScore::from_json(const nlohmann::json& json) {
+  RoadScore score;
+  score.apls.apls = number(json.at("apls"));
+  score.apls.truth_to_proposal = number(json.at("apls_truth_to_prediction"));
+  score.apls.proposal_to_truth = number(json.at("apls_prediction_to_truth"));
+  score.apls.truth_control_points = json.at("truth_control_points").get<std::int64_t>();
+  score.apls.proposal_control_points = json.at("prediction_control_points").get<std::int64_t>();
+  score.apls.truth_paths = json.at("truth_paths").get<std::int64_t>();
+  score.apls.proposal_paths = json.at("prediction_paths").get<std::int64_t>();
+  TopologyScore& t = score.topology;
+  t.truth_junctions = json.at("truth_junctions").get<std::int64_t>();
+  t.proposal_junctions = json.at("prediction_junctions").get<std::int64_t>();
+  t.matched_junctions = json.at("matched_junctions").get<std::int64_t>();
+  t.junction_precision = number(json.at("junction_precision"));
+  t.junction_recall = number(json.at("junction_recall"));
+  t.truth_length_m = json.at("truth_length_m").get<double>();
+  t.proposal_length_m = json.at("prediction_length_m").get<double>();
+  t.correct_length_m = json.at("correct_length_m").get<double>();
+  t.matched_truth_length_m = json.at("matched_truth_length_m").get<double>();
+  t.correctness = number(json.at("correctness"));
+  t.completeness = number(json.at("completeness"));
+  return score;
+}
+
+void write_road_graphs(const std::string& path, const RoadGraph& truth, const RoadGraph& proposal,
+                       const geo::MetricPlane& plane) {
+  geo::VectorWriter writer(path, "road_graph", wkbLineString, plane.srs(), plane.srs(),
+                           {{"graph", geo::FieldType::text}, {"length_m", geo::FieldType::real}});
+  for (const auto& [name, graph] : {std::pair{"truth", &truth}, std::pair{"prediction", &proposal}})
+    for (const RoadGraph::Edge& edge : graph->edges) {
+      std::vector<geo::Point> line;
+      for (const geo::Point& metres : edge.path)
+        line.push_back(plane.to_world(metres));
+      writer.add_line(line, {std::string(name), edge.length_m});
+    }
+  writer.commit();
+}
+
+}  // namespace satunet::scoring

@@ -1,0 +1,47 @@
+#pragma once
+// A road class of a class map as a graph, and the two graphs compared: the mask is thinned
+// strip by strip (each with a halo wide enough that it thins as the whole scene would), the
+// skeleton kept as a sparse pixel list (memory follows road length, not scene area), traced
+// into a graph with lengths on the ground and its short spurs pruned.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "geo/metric_plane.hpp"
+#include "scoring/apls.hpp"
+#include "scoring/road_graph.hpp"
+
+namespace satunet::scoring {
+
+// Rows [row, row + rows) of a class map, full width, as class ids (kIgnoreLabel: not judged).
+using ClassRows =
+    std::function<void(std::int64_t row, std::int64_t rows, std::vector<std::uint8_t>& out)>;
+
+struct RoadOptions {
+  double spur_m = 10;  // dead ends shorter than this are pruned (skeleton whiskers)
+  AplsOptions apls;
+};
+
+// The graph of class `road_class` of a width x height class map read through `rows`.
+RoadGraph road_graph_of(const ClassRows& rows, int road_class, std::int64_t width,
+                        std::int64_t height, const geo::MetricPlane& plane, double spur_m);
+
+struct RoadScore {
+  AplsScore apls;
+  TopologyScore topology;
+  nlohmann::json to_json() const;
+  static RoadScore from_json(const nlohmann::json& json);
+};
+
+RoadScore score_roads(const RoadGraph& truth, const RoadGraph& proposal,
+                      const RoadOptions& options);
+
+// Both graphs as lines in the raster's CRS, with fields graph ("truth" or "prediction") and
+// length_m; .gpkg or .geojson, written atomically.
+void write_road_graphs(const std::string& path, const RoadGraph& truth, const RoadGraph& proposal,
+                       const geo::MetricPlane& plane);
+
+}  // namespace satunet::scoring
