@@ -6,6 +6,11 @@
 #   launch/bench.sh infer     predict + stitch vs the bare forward on in-memory windows; 1 -> 2
 #                             ranks; peak memory for a scene and one of 4x the pixels
 #                             (SATUNET_BENCH_INFER_SIZE, default 4096)
+#   launch/bench.sh python    side by side with the Python user's script (rasterio + PyTorch,
+#                             Debian's python3-torch: the same LibTorch kernels): predict +
+#                             stitch of a 2048² 4-band uint16 scene with a trained U-Net base 16
+#                             depth 4, 1 thread, median of 3; satunet with the reference's 256 px
+#                             windows and with 1024 px windows; masks compared
 #   launch/bench.sh evaluate  satunet evaluate (pixels, building objects, road APLS, error map)
 #                             on scenes of 2048 to SATUNET_BENCH_SIZE px a side: time per Mpx
 #                             and peak memory against the scene's size
@@ -194,6 +199,77 @@ bench_infer() {
     }'
 }
 
+median_s() {  # median_s LOG... -> the median wall time of the logs
+  for log in "$@"; do wall_s "$log"; done | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'
+}
+max_mb() {  # max_mb LOG... -> the largest peak RSS of the logs
+  for log in "$@"; do peak_mb "$log"; echo; done | sort -n | tail -n 1
+}
+
+bench_python() {
+  local python=/usr/bin/python3
+  if ! "$python" -c 'import torch, rasterio' 2>/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch python3-rasterio \
+      python3-h5py >/dev/null
+  fi
+  local dir="$work/python" scene train
+  mkdir -p "$dir"
+  scene="$dir/scene-2048"
+  train="$dir/train-1024"
+  [[ -f $scene/scene.tif ]] || "$satunet" synth --out "$scene" --size 2048 --bands 4 \
+    --dtype uint16 --seed 7 -q >/dev/null
+  [[ -f $train/scene.tif ]] || "$satunet" synth --out "$train" --size 1024 --bands 4 \
+    --dtype uint16 --seed 8 -q >/dev/null
+  local checkpoint="$dir/run/checkpoints/last.pt"
+  if [[ ! -f $checkpoint ]]; then
+    "$satunet" tile --out "$dir/dataset" --image "$train/scene.tif" --overwrite \
+      --labels "building=$train/buildings.geojson" --labels "road=$train/roads.geojson" \
+      --width-field width_m --tile 64 --overlap 0 --val-fraction 0.1 -q >/dev/null
+    mpirun -n 2 --bind-to none "$satunet" train --data "$dir/dataset" --out "$dir/run" \
+      --overwrite --base 16 --depth 4 --batch 8 --max-steps 150 --threads 1 -q >/dev/null
+  fi
+  echo "predict + stitch side by side: a 2048 x 2048 4-band uint16 scene, U-Net base 16 depth 4"
+  echo "(trained 150 steps on another scene), 1 thread each, whole processes, median of 3 runs"
+  echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(uname -m); $("$python" -c 'import torch; print("python3-torch", torch.__version__)')"
+  local run
+  for run in 1 2 3; do
+    measure "$dir/python-$run.time" "$python" launch/bench/predict_reference.py \
+      --checkpoint "$checkpoint" --image "$scene/scene.tif" --out "$dir/python.tif" \
+      --window 256 --overlap 64 --batch 4 --threads 1
+    for window in 256 1024; do
+      local batch=$((window == 256 ? 4 : 1))
+      measure "$dir/predict-$window-$run.time" "$satunet" predict --checkpoint "$checkpoint" \
+        --image "$scene/scene.tif" --out "$dir/pred-$window" --tile "$window" --overlap 64 \
+        --batch "$batch" --threads 1 --overwrite -q
+      measure "$dir/stitch-$window-$run.time" "$satunet" stitch --pred "$dir/pred-$window" \
+        --out "$dir/satunet-$window.tif" --overwrite -q
+    done
+  done
+  local agree_256 agree_1024
+  agree_256=$("$satunet" evaluate --pred "$dir/satunet-256.tif" --truth "$dir/python.tif" \
+    --classes background,building,road --objects none --roads none -q | awk '/mean foreground IoU/ {print $NF}')
+  agree_1024=$("$satunet" evaluate --pred "$dir/satunet-1024.tif" --truth "$dir/python.tif" \
+    --classes background,building,road --objects none --roads none -q | awk '/mean foreground IoU/ {print $NF}')
+  local truth_256 truth_1024 truth_python
+  truth_python=$("$satunet" evaluate --pred "$dir/python.tif" --truth "$scene/truth.tif" \
+    --classes background,building,road --objects none --roads none -q | awk '/mean foreground IoU/ {print $NF}')
+  truth_256=$("$satunet" evaluate --pred "$dir/satunet-256.tif" --truth "$scene/truth.tif" \
+    --objects none --roads none -q | awk '/mean foreground IoU/ {print $NF}')
+  truth_1024=$("$satunet" evaluate --pred "$dir/satunet-1024.tif" --truth "$scene/truth.tif" \
+    --objects none --roads none -q | awk '/mean foreground IoU/ {print $NF}')
+  awk -v py="$(median_s "$dir"/python-{1,2,3}.time)" -v pym="$(max_mb "$dir"/python-{1,2,3}.time)" \
+    -v p256="$(median_s "$dir"/predict-256-{1,2,3}.time)" -v s256="$(median_s "$dir"/stitch-256-{1,2,3}.time)" \
+    -v p1024="$(median_s "$dir"/predict-1024-{1,2,3}.time)" -v s1024="$(median_s "$dir"/stitch-1024-{1,2,3}.time)" \
+    -v m256="$(max_mb "$dir"/predict-256-{1,2,3}.time)" -v m1024="$(max_mb "$dir"/predict-1024-{1,2,3}.time)" \
+    -v a256="$agree_256" -v a1024="$agree_1024" -v tpy="$truth_python" -v t256="$truth_256" -v t1024="$truth_1024" 'BEGIN {
+      printf "%-46s %8s %8s %9s %12s %12s\n", "", "wall", "peak MB", "speed", "IoU vs ref", "IoU vs truth"
+      printf "%-46s %7.2fs %8d %8.2fx %12s %12.4f\n", "Python: rasterio + torch, 256 px windows", py, pym, 1, "-", tpy
+      printf "%-46s %7.2fs %8d %8.2fx %12.4f %12.4f\n", "satunet predict + stitch, 256 px windows", p256 + s256, m256, py / (p256 + s256), a256, t256
+      printf "%-46s %7.2fs %8d %8.2fx %12.4f %12.4f\n", "satunet predict + stitch, 1024 px windows", p1024 + s1024, m1024, py / (p1024 + s1024), a1024, t1024
+      printf "goal: >= 1.5x the Python reference with the masks agreeing at mean IoU >= 0.99\n"
+    }'
+}
+
 bench_evaluate() {
   echo "evaluate benchmark: a synthetic scene's class map against its vector labels (buildings as"
   echo "objects, roads as a graph with APLS), error map written; 1 rank"
@@ -228,11 +304,12 @@ bench_evaluate() {
 case "${1:-}" in
   tile) bench_tile ;;
   evaluate) bench_evaluate ;;
+  python) bench_python ;;
   infer) bench_infer ;;
   model) bench_model ;;
   train) bench_train ;;
   *)
-    echo "usage: launch/bench.sh tile|model|train|infer|evaluate" >&2
+    echo "usage: launch/bench.sh tile|model|train|infer|evaluate|python" >&2
     exit 2
     ;;
 esac
