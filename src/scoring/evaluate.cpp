@@ -595,25 +595,11 @@ void validate(const EvaluateOptions& options) {
         throw UsageError(outputs[i] + " is given for two outputs");
 }
 
-Evaluation evaluate(const EvaluateOptions& options, comm::Communicator* world) {
-  validate(options);
-  // Every raster is read once in strips, or twice for road graphs: GDAL's block cache would
-  // only keep what is never read again.
-  geo::set_gdal_cache_megabytes(64);
-  const int rank = world ? world->rank() : 0;
-  const int ranks = world ? world->size() : 1;
-  std::vector<SceneToScore> scenes;
+namespace {
+
+// The classes every scene is scored with, from the first prediction (or --classes).
+Setup make_setup(const EvaluateOptions& options, const std::vector<SceneToScore>& scenes) {
   Setup setup{options, {}, kNotScored, kNotScored};
-  auto prepare = [&] {
-    scenes = scenes_of(options);
-    check_files(scenes, options.overwrite);
-    if (!options.json.empty())
-      check_output_path(options.json, options.overwrite, {});
-  };
-  if (world)
-    comm::prepare_on_root(*world, prepare);
-  if (scenes.empty())
-    prepare();  // the other ranks read the list once rank 0 found it good
   const geo::Raster first = geo::Raster::open(scenes.front().prediction);
   setup.classes = class_names(options, first.info());
   setup.object_class = scored_class(options.objects, "--objects", "building", setup.classes);
@@ -622,24 +608,20 @@ Evaluation evaluate(const EvaluateOptions& options, comm::Communicator* world) {
     if (!scene.predicted_objects.empty() && setup.object_class == kNotScored)
       throw UsageError(scene.predicted_objects +
                        ": predicted footprints, but no class is scored as objects (--objects)");
+  return setup;
+}
 
-  nlohmann::json mine = nlohmann::json::array();
-  for (std::size_t i = static_cast<std::size_t>(rank); i < scenes.size();
-       i += static_cast<std::size_t>(ranks))
-    mine.push_back(
-        {{"index", i}, {"scores", score_scene(scenes[i], setup).to_json(setup.classes)}});
-  std::vector<std::string> gathered = {mine.dump()};
-  if (world)
-    gathered = world->allgather_strings(mine.dump());
-
+// Every rank's scenes (JSON arrays of {index, scores}) put back in order and added up.
+Evaluation assemble(const Setup& setup, std::size_t scenes,
+                    const std::vector<std::string>& gathered) {
   Evaluation result;
   result.classes = setup.classes;
-  result.match_iou = options.object_options.match_iou;
+  result.match_iou = setup.options.object_options.match_iou;
   if (setup.object_class != kNotScored)
     result.object_class = setup.classes[static_cast<std::size_t>(setup.object_class)];
   if (setup.road_class != kNotScored)
     result.road_class = setup.classes[static_cast<std::size_t>(setup.road_class)];
-  result.scenes.resize(scenes.size());
+  result.scenes.resize(scenes);
   for (const std::string& text : gathered)
     for (const nlohmann::json& entry : nlohmann::json::parse(text))
       result.scenes[entry.at("index").get<std::size_t>()] =
@@ -655,6 +637,39 @@ Evaluation evaluate(const EvaluateOptions& options, comm::Communicator* world) {
   }
   if (setup.road_class != kNotScored)
     result.roads = road_total(result.scenes);
+  return result;
+}
+
+}  // namespace
+
+Evaluation evaluate(const EvaluateOptions& options, comm::Communicator* world) {
+  validate(options);
+  // Every raster is read once in strips, or twice for road graphs: GDAL's block cache would
+  // only keep what is never read again.
+  geo::set_gdal_cache_megabytes(64);
+  std::vector<SceneToScore> scenes;
+  auto prepare = [&] {
+    scenes = scenes_of(options);
+    check_files(scenes, options.overwrite);
+    if (!options.json.empty())
+      check_output_path(options.json, options.overwrite, {});
+  };
+  if (world)
+    comm::prepare_on_root(*world, prepare);
+  if (scenes.empty())
+    prepare();  // the other ranks read the list once rank 0 found it good
+  const Setup setup = make_setup(options, scenes);
+
+  // Scene i on rank i mod N; every rank gets every result.
+  const auto rank = static_cast<std::size_t>(world ? world->rank() : 0);
+  const auto ranks = static_cast<std::size_t>(world ? world->size() : 1);
+  nlohmann::json mine = nlohmann::json::array();
+  for (std::size_t i = rank; i < scenes.size(); i += ranks)
+    mine.push_back(
+        {{"index", i}, {"scores", score_scene(scenes[i], setup).to_json(setup.classes)}});
+  const std::vector<std::string> gathered =
+      world ? world->allgather_strings(mine.dump()) : std::vector<std::string>{mine.dump()};
+  Evaluation result = assemble(setup, scenes.size(), gathered);
   if (!options.json.empty() && rank == 0)
     write_file(options.json, result.to_json().dump(2) + "\n");
   return result;
