@@ -10,7 +10,8 @@
 #                             Debian's python3-torch: the same LibTorch kernels): predict +
 #                             stitch of a 2048² 4-band uint16 scene with a trained U-Net base 16
 #                             depth 4, 1 thread, median of 3; satunet with the reference's 256 px
-#                             windows and with 1024 px windows; masks compared
+#                             windows and with 1024 px windows; masks compared; then tile of a
+#                             4096² 4-band uint16 scene against a rasterio + h5py tiler
 #   launch/bench.sh evaluate  satunet evaluate (pixels, building objects, road APLS, error map)
 #                             on scenes of 2048 to SATUNET_BENCH_SIZE px a side: time per Mpx
 #                             and peak memory against the scene's size
@@ -208,9 +209,9 @@ max_mb() {  # max_mb LOG... -> the largest peak RSS of the logs
 
 bench_python() {
   local python=/usr/bin/python3
-  if ! "$python" -c 'import torch, rasterio' 2>/dev/null; then
+  if ! "$python" -c 'import torch, rasterio, fiona, shapely, h5py' 2>/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch python3-rasterio \
-      python3-h5py >/dev/null
+      python3-fiona python3-shapely python3-h5py >/dev/null
   fi
   local dir="$work/python" scene train
   mkdir -p "$dir"
@@ -267,6 +268,34 @@ bench_python() {
       printf "%-46s %7.2fs %8d %8.2fx %12.4f %12.4f\n", "satunet predict + stitch, 256 px windows", p256 + s256, m256, py / (p256 + s256), a256, t256
       printf "%-46s %7.2fs %8d %8.2fx %12.4f %12.4f\n", "satunet predict + stitch, 1024 px windows", p1024 + s1024, m1024, py / (p1024 + s1024), a1024, t1024
       printf "goal: >= 1.5x the Python reference with the masks agreeing at mean IoU >= 0.99\n"
+    }'
+  python_tile "$dir" "$python"
+}
+
+# tile side by side: a 4096² 4-band uint16 scene and its vector labels, tile 256, overlap 32,
+# deflate 1, against launch/bench/tile_reference.py (rasterio, fiona, shapely, h5py).
+python_tile() {
+  local dir=$1 python=$2 scene="$1/scene-4096"
+  [[ -f $scene/scene.tif ]] || "$satunet" synth --out "$scene" --size 4096 --bands 4 \
+    --dtype uint16 --seed 9 -q >/dev/null
+  echo
+  echo "tile side by side: a 4096 x 4096 4-band uint16 scene + building and road GeoJSON, tile 256,"
+  echo "overlap 32, deflate 1, 1 rank, whole processes, median of 3 runs"
+  cat "$scene/scene.tif" >/dev/null
+  local run
+  for run in 1 2 3; do
+    measure "$dir/tile-python-$run.time" "$python" launch/bench/tile_reference.py \
+      --image "$scene/scene.tif" --labels "1=$scene/buildings.geojson" \
+      --labels "2=$scene/roads.geojson" --out "$dir/tiles-python" --compress 1
+    measure "$dir/tile-satunet-$run.time" "$satunet" tile --out "$dir/tiles-satunet" --overwrite \
+      --image "$scene/scene.tif" --labels "building=$scene/buildings.geojson" \
+      --labels "road=$scene/roads.geojson" --width-field width_m --tile 256 --overlap 32 \
+      --compress 1 -q
+  done
+  awk -v py="$(median_s "$dir"/tile-python-{1,2,3}.time)" -v pym="$(max_mb "$dir"/tile-python-{1,2,3}.time)" \
+    -v sat="$(median_s "$dir"/tile-satunet-{1,2,3}.time)" -v satm="$(max_mb "$dir"/tile-satunet-{1,2,3}.time)" 'BEGIN {
+      printf "%-44s %7.2fs %6d MB %7.2fx\n", "Python: rasterio + fiona + shapely + h5py", py, pym, 1
+      printf "%-44s %7.2fs %6d MB %7.2fx   (goal >= 5x)\n", "satunet tile", sat, satm, py / sat
     }'
 }
 
