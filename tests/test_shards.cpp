@@ -68,13 +68,21 @@ int tile_scene(int tile) {
   return 7 * tile + 1;
 }
 
+// Tiles go through HDF5's filters, or are encoded beforehand (`pre_encoded`, as the tiler's
+// encoder threads do).
 template <typename T>
-std::string write_shard(const std::string& path, PixelType dtype, int tiles, int compression = 6) {
+std::string write_shard(const std::string& path, PixelType dtype, int tiles, int compression = 6,
+                        bool pre_encoded = false) {
   ShardWriter writer(path, make_header(dtype), compression);
   for (int tile = 0; tile < tiles; ++tile) {
     const std::vector<T> image = tile_image<T>(tile);
     const std::vector<std::uint8_t> labels = tile_labels(tile);
-    writer.append(image.data(), labels.data(), tile_window(tile), tile_scene(tile));
+    if (pre_encoded)
+      writer.append(
+          ShardWriter::encode(make_header(dtype), compression, image.data(), labels.data()),
+          tile_window(tile), tile_scene(tile));
+    else
+      writer.append(image.data(), labels.data(), tile_window(tile), tile_scene(tile));
   }
   EXPECT_EQ(writer.tiles(), tiles);
   writer.commit();
@@ -369,6 +377,52 @@ TEST(Shards, ReaderRejectsShapesInconsistentWithHeader) {
   replace_int_attribute(path, "bands", 4);
   expect_error([&] { ShardReader reader(path); },
                {path, "/images has shape [2, 3, 16, 16], expected [N, 4, 16, 16]"});
+}
+
+// The stored (filtered) bytes of chunk `row` of `dataset` in `path`.
+std::string stored_chunk(const std::string& path, const std::string& dataset, hsize_t row) {
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  const hid_t data = H5Dopen2(file, dataset.c_str(), H5P_DEFAULT);
+  const hid_t space = H5Dget_space(data);
+  std::vector<hsize_t> offset(static_cast<std::size_t>(H5Sget_simple_extent_ndims(space)), 0);
+  offset[0] = row;
+  hsize_t bytes = 0;
+  EXPECT_GE(H5Dget_chunk_storage_size(data, offset.data(), &bytes), 0);
+  std::string chunk(bytes, '\0');
+  std::uint32_t filters = 0;
+  EXPECT_GE(H5Dread_chunk(data, H5P_DEFAULT, offset.data(), &filters, chunk.data()), 0);
+  H5Sclose(space);
+  H5Dclose(data);
+  H5Fclose(file);
+  return chunk;
+}
+
+TEST(Shards, TilesEncodedAwayFromHdf5AreStoredAsHdf5StoresThem) {
+  // Shuffle, deflate and HDF5's Fletcher-32 done by satunet (on the tiler's threads) must
+  // give HDF5's own bytes, chunk for chunk, and read back through HDF5, checksum included.
+  const std::string dir = test::fresh_directory("encoded");
+  auto same = [&](auto value, PixelType dtype, int compression) {
+    using T = decltype(value);
+    const std::string name =
+        dir + "/" + std::to_string(static_cast<int>(dtype)) + "-" + std::to_string(compression);
+    const std::string filtered = write_shard<T>(name + "-hdf5.h5", dtype, 3, compression);
+    const std::string encoded = write_shard<T>(name + "-encoded.h5", dtype, 3, compression, true);
+    for (const char* dataset : {"/images", "/labels"})
+      for (hsize_t row = 0; row < 3; ++row)
+        EXPECT_TRUE(stored_chunk(encoded, dataset, row) == stored_chunk(filtered, dataset, row))
+            << dataset << " row " << row << ", dtype " << static_cast<int>(dtype)
+            << ", compression " << compression;
+    const ShardReader reader(encoded);
+    std::vector<T> image(kImageValues);
+    reader.read_image(2, image.data());
+    EXPECT_EQ(image, tile_image<T>(2));
+  };
+  for (int compression : {0, 1, 6}) {
+    same(std::uint8_t{}, PixelType::uint8, compression);
+    same(std::uint16_t{}, PixelType::uint16, compression);
+    same(float{}, PixelType::float32, compression);
+    same(double{}, PixelType::float64, compression);
+  }
 }
 
 TEST(Shards, ReaderRefusesHeadersBeyondItsLimitsBeforeAllocating) {

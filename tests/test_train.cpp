@@ -663,6 +663,12 @@ TEST(TrainCli, ARunIsContinuedOrReplacedOnlyWhenAskedAndByOneJobAtATime) {
       2, "keeps the checkpoint's model; asked for base 16 (the checkpoint has 4)");
   EXPECT_EQ(test::file_bytes(out + "/checkpoints/last.pt"), last) << "left as it was";
   EXPECT_EQ(test::file_bytes(out + "/metrics.csv"), metrics) << "left as it was";
+  // What a killed run was writing (its temporary) goes with the next run into the directory.
+  const std::string abandoned = out + "/checkpoints/.last.partial-999999.pt";
+  std::ofstream(abandoned) << "half a checkpoint";
+  const auto resumed = test::run_satunet(train_args(base, out, {"--max-steps", "3", "--resume"}));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_FALSE(fs::exists(abandoned));
   const auto replaced =
       test::run_satunet(train_args(base, out, {"--max-steps", "3", "--overwrite"}));
   ASSERT_EQ(replaced.exit_code, 0) << replaced.err;

@@ -24,10 +24,12 @@ void fsync_path(const std::string& path, int flags) {
   ::close(fd);
 }
 
+constexpr const char* kPartialMark = ".partial-";
+
 std::string temp_name_for(const std::string& final_path) {
   const fs::path path(final_path);
   // Keep the extension last so that drivers choosing by extension still recognise it.
-  return (path.parent_path() / ("." + path.stem().string() + ".partial-" +
+  return (path.parent_path() / ("." + path.stem().string() + kPartialMark +
                                 std::to_string(::getpid()) + path.extension().string()))
       .string();
 }
@@ -64,6 +66,16 @@ void ensure_directory(const std::string& path) {
 bool file_exists(const std::string& path) {
   std::error_code error;
   return fs::exists(path, error);
+}
+
+void remove_abandoned_temporaries(const std::string& dir) {
+  std::error_code error;
+  for (fs::directory_iterator entry(dir, error), end; !error && entry != end;
+       entry.increment(error)) {
+    const std::string name = entry->path().filename().string();
+    if (name.front() == '.' && name.find(kPartialMark) != std::string::npos)
+      fs::remove(entry->path(), error);
+  }
 }
 
 bool same_file(const std::string& a, const std::string& b) {

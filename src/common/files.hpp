@@ -26,6 +26,9 @@ class PendingFile {
 
 void ensure_directory(const std::string& path);
 bool file_exists(const std::string& path);
+// Removes the temporaries (PendingFile's) that a process killed mid-write (SIGKILL, a lost
+// node) left in `dir`. Only for a directory this process holds the OutputLock of.
+void remove_abandoned_temporaries(const std::string& dir);
 // Whether two paths name one file (through links and "..").
 bool same_file(const std::string& a, const std::string& b);
 // An output never replaces one of the command's `inputs`, nor anything else without

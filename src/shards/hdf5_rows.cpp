@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstring>
+
+#include <zlib.h>
 
 #include "common/text.hpp"
 #include "shards/shard.hpp"
@@ -141,6 +144,16 @@ void RowDataset::append(hsize_t row, hid_t memory_type, const void* data, const 
       path, "cannot write tile " + std::to_string(row) + " of " + name);
 }
 
+void RowDataset::append_encoded(hsize_t row, const std::vector<std::uint8_t>& chunk,
+                                const std::string& path) {
+  resize(row + 1, path);
+  std::vector<hsize_t> offset(row_dims.size() + 1, 0);
+  offset[0] = row;
+  check_hdf5(
+      H5Dwrite_chunk(handle.get(), H5P_DEFAULT, 0, offset.data(), chunk.size(), chunk.data()), path,
+      "cannot write tile " + std::to_string(row) + " of " + name);
+}
+
 void RowDataset::read(hsize_t first, hsize_t count, hid_t memory_type, void* data,
                       const std::string& path, hid_t transfer) const {
   const auto [memory_space, file_space] = select_rows(first, count, path);
@@ -163,6 +176,63 @@ std::pair<Hdf5Handle, Hdf5Handle> RowDataset::select_rows(hsize_t first, hsize_t
   Hdf5Handle memory_space(H5Screate_simple(static_cast<int>(counts.size()), counts.data(), nullptr),
                           path, "cannot create a dataspace for " + name);
   return {std::move(memory_space), std::move(file_space)};
+}
+
+namespace {
+
+// HDF5's filter 4 (H5checksum.c): Fletcher's checksum over big-endian 16-bit words, sums
+// folded every 360 words so that they cannot overflow.
+std::uint32_t fletcher32(const std::uint8_t* data, std::size_t bytes) {
+  std::uint32_t sum1 = 0, sum2 = 0;
+  std::size_t words = bytes / 2;
+  while (words) {
+    std::size_t block = std::min<std::size_t>(words, 360);
+    words -= block;
+    for (; block; --block, data += 2) {
+      sum1 += static_cast<std::uint32_t>(data[0] << 8 | data[1]);
+      sum2 += sum1;
+    }
+    sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+    sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+  }
+  if (bytes % 2) {
+    sum1 += static_cast<std::uint32_t>(*data << 8);
+    sum2 += sum1;
+    sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+    sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+  }
+  sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+  sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+  return sum2 << 16 | sum1;
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> encode_chunk(const void* data, std::size_t bytes, std::size_t value_bytes,
+                                       int compression) {
+  const auto* raw = static_cast<const std::uint8_t*>(data);
+  std::vector<std::uint8_t> chunk;
+  if (compression > 0) {
+    std::vector<std::uint8_t> shuffled(raw, raw + bytes);
+    const std::size_t values = bytes / value_bytes;
+    if (value_bytes > 1)
+      for (std::size_t v = 0; v < values; ++v)
+        for (std::size_t b = 0; b < value_bytes; ++b)
+          shuffled[b * values + v] = raw[v * value_bytes + b];
+    uLongf size = compressBound(static_cast<uLong>(bytes));
+    chunk.resize(size);
+    SHARDS_CHECK(compress2(chunk.data(), &size, shuffled.data(), static_cast<uLong>(bytes),
+                           compression) == Z_OK,
+                 "deflate of a ", bytes, "-byte tile failed");
+    chunk.resize(size);
+  } else {
+    chunk.assign(raw, raw + bytes);
+  }
+  // Stored as HDF5 stores it: the value's bytes in the machine's order.
+  const std::uint32_t checksum = fletcher32(chunk.data(), chunk.size());
+  const auto* checksum_bytes = reinterpret_cast<const std::uint8_t*>(&checksum);
+  chunk.insert(chunk.end(), checksum_bytes, checksum_bytes + sizeof checksum);
+  return chunk;
 }
 
 Hdf5Handle create_checksummed_file(const std::string& temp_path, const std::string& path,
@@ -190,14 +260,15 @@ RowDataset create_rows(hid_t file, const std::string& name, hid_t type,
   const Hdf5Handle space(H5Screate_simple(rank, empty.data(), unlimited.data()), path, operation);
   const Hdf5Handle creation(H5Pcreate(H5P_DATASET_CREATE), path, operation);
   check_hdf5(H5Pset_chunk(creation.get(), rank, chunk.data()), path, operation);
-  // A checksum per chunk: a flipped bit or a torn copy fails the read, naming the file, rather
-  // than training or stitching on damaged pixels.
-  check_hdf5(H5Pset_fletcher32(creation.get()), path, operation);
   if (compression > 0) {
     // Shuffle first: grouping the bytes of each value makes deflate far more effective.
     check_hdf5(H5Pset_shuffle(creation.get()), path, operation);
     check_hdf5(H5Pset_deflate(creation.get(), static_cast<unsigned>(compression)), path, operation);
   }
+  // A checksum per chunk, of the bytes stored (so that damage is found before inflating): a
+  // flipped bit or a torn copy fails the read, naming the file, rather than training or
+  // stitching on damaged pixels. encode_chunk follows this order.
+  check_hdf5(H5Pset_fletcher32(creation.get()), path, operation);
   dataset.handle = Hdf5Handle(
       H5Dcreate2(file, name.c_str(), type, space.get(), H5P_DEFAULT, creation.get(), H5P_DEFAULT),
       path, operation);

@@ -48,6 +48,9 @@ struct RowDataset {
   std::vector<hsize_t> stored_shape(const std::string& path) const;
   void resize(hsize_t rows, const std::string& path);
   void append(hsize_t row, hid_t memory_type, const void* data, const std::string& path);
+  // The same for a dataset of one row per chunk, from the row already passed through the
+  // dataset's filters (encode_chunk): HDF5 only stores the bytes.
+  void append_encoded(hsize_t row, const std::vector<std::uint8_t>& chunk, const std::string& path);
   void read(hsize_t first, hsize_t count, hid_t memory_type, void* data, const std::string& path,
             hid_t transfer = H5P_DEFAULT) const;
   // {memory space, file space} for rows [first, first + count).
@@ -55,6 +58,12 @@ struct RowDataset {
                                                 const std::string& path) const;
   void close(const std::string& path) { handle.close(path, "cannot close " + name); }
 };
+
+// One chunk as create_rows' filters store it — shuffle (values of more than one byte) and
+// deflate at `compression` when it is above 0, then HDF5's Fletcher-32 checksum — computed
+// without HDF5, so that many threads can encode while one writes.
+std::vector<std::uint8_t> encode_chunk(const void* data, std::size_t bytes, std::size_t value_bytes,
+                                       int compression);
 
 // A new HDF5 file at `temp_path` (to be renamed to `path`) whose metadata is checksummed.
 Hdf5Handle create_checksummed_file(const std::string& temp_path, const std::string& path,

@@ -37,8 +37,22 @@ hid_t native_type(PixelType type) {
 
 // ---- pixel types ----
 
+// Without HDF5, so that encoder threads may ask while the writer's thread is in HDF5.
 int pixel_type_bytes(PixelType type) {
-  return static_cast<int>(H5Tget_size(native_type(type)));
+  switch (type) {
+    case PixelType::uint8:
+      return 1;
+    case PixelType::uint16:
+    case PixelType::int16:
+      return 2;
+    case PixelType::uint32:
+    case PixelType::int32:
+    case PixelType::float32:
+      return 4;
+    case PixelType::float64:
+      return 8;
+  }
+  return 0;
 }
 
 // ---- writer ----
@@ -107,16 +121,39 @@ ShardWriter::~ShardWriter() = default;
 
 void ShardWriter::append(const void* image, const std::uint8_t* labels, const TileWindow& window,
                          int scene_index) {
+  SHARDS_CHECK(image && labels, impl_->path, ": append needs image and label buffers");
+  append_row(window, scene_index, [&](Impl& shard, hsize_t row) {
+    shard.images.append(row, native_type(shard.header.dtype), image, shard.path);
+    shard.labels.append(row, H5T_NATIVE_UINT8, labels, shard.path);
+  });
+}
+
+EncodedTile ShardWriter::encode(const ShardHeader& header, int compression, const void* image,
+                                const std::uint8_t* labels) {
+  const auto tile = static_cast<std::size_t>(header.tile_size);
+  const auto value_bytes = static_cast<std::size_t>(pixel_type_bytes(header.dtype));
+  return {encode_chunk(image, static_cast<std::size_t>(header.bands) * tile * tile * value_bytes,
+                       value_bytes, compression),
+          encode_chunk(labels, tile * tile, 1, compression)};
+}
+
+void ShardWriter::append(const EncodedTile& tile, const TileWindow& window, int scene_index) {
+  append_row(window, scene_index, [&](Impl& shard, hsize_t row) {
+    shard.images.append_encoded(row, tile.image, shard.path);
+    shard.labels.append_encoded(row, tile.labels, shard.path);
+  });
+}
+
+template <typename WriteTile>
+void ShardWriter::append_row(const TileWindow& window, int scene_index, WriteTile write_tile) {
   Impl& shard = *impl_;
   SHARDS_CHECK(!shard.committed, shard.path, ": cannot append to a committed shard");
-  SHARDS_CHECK(image && labels, shard.path, ": append needs image and label buffers");
   SHARDS_CHECK(scene_index >= 0, shard.path, ": negative scene index ", scene_index);
   silence_hdf5_error_printing();
   const auto row = static_cast<hsize_t>(shard.tiles);
   const std::int32_t scene_row = scene_index;
   // A failure part-way leaves some datasets one row longer; commit() trims them to `tiles`.
-  shard.images.append(row, native_type(shard.header.dtype), image, shard.path);
-  shard.labels.append(row, H5T_NATIVE_UINT8, labels, shard.path);
+  write_tile(shard, row);
   append_window(shard.windows, row, window, shard.path);
   shard.scene.append(row, H5T_NATIVE_INT32, &scene_row, shard.path);
   ++shard.tiles;

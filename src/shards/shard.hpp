@@ -60,6 +60,13 @@ struct TileWindow {
   std::int64_t x_off = 0, y_off = 0, width = 0, height = 0;
 };
 
+// A tile's image and labels as the shard stores them (filtered, checksummed): made by
+// ShardWriter::encode on any thread, appended by the writer's.
+struct EncodedTile {
+  std::vector<std::uint8_t> image;
+  std::vector<std::uint8_t> labels;
+};
+
 // Appends tiles one at a time (memory does not grow with the shard), under a temporary name;
 // commit() closes the file and renames it into place. Destroyed without commit(): the
 // temporary file is removed.
@@ -74,12 +81,18 @@ class ShardWriter {
   // image: C*T*T values of header.dtype (band-sequential); labels: T*T bytes.
   void append(const void* image, const std::uint8_t* labels, const TileWindow& window,
               int scene_index);
+  // The same tile, encoded beforehand (the result is the same file, byte for byte).
+  static EncodedTile encode(const ShardHeader& header, int compression, const void* image,
+                            const std::uint8_t* labels);
+  void append(const EncodedTile& tile, const TileWindow& window, int scene_index);
   std::int64_t tiles() const;
   const std::string& path() const;
   void commit();
 
  private:
   struct Impl;
+  template <typename WriteTile>
+  void append_row(const TileWindow& window, int scene_index, WriteTile write_tile);
   std::unique_ptr<Impl> impl_;
 };
 

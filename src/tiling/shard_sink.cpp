@@ -5,7 +5,8 @@
 namespace satunet::tiling {
 namespace {
 
-// Tiles queued for the writer at most: enough to ride out a slow deflate, little memory.
+// Tiles queued for the writer at most, each encoding on its own thread meanwhile: enough to
+// keep every core deflating, little memory.
 constexpr std::size_t kQueueTiles = 8;
 
 }  // namespace
@@ -16,7 +17,7 @@ class ShardSink::SplitShards {
   SplitShards(const TileOptions& options, const shards::ShardHeader& header, int rank)
       : options_(options), header_(header), rank_(rank) {}
 
-  void append(const Tile& tile, std::vector<shards::ShardEntry>& done) {
+  void append(const EncodedTile& tile, std::vector<shards::ShardEntry>& done) {
     if (!writer_) {
       char name[96];
       std::snprintf(name, sizeof name, "shards/%s-r%03d-%04d.h5", header_.split.c_str(), rank_,
@@ -25,7 +26,7 @@ class ShardSink::SplitShards {
       writer_ = std::make_unique<shards::ShardWriter>(options_.out_dir + "/" + relative_, header_,
                                                       options_.compress);
     }
-    writer_->append(tile.image.data(), tile.labels.data(), tile.window, tile.scene);
+    writer_->append(tile.data, tile.window, tile.scene);
     if (writer_->tiles() >= options_.shard_tiles)
       finish(done);
   }
@@ -58,7 +59,15 @@ ShardSink::~ShardSink() {
 }
 
 void ShardSink::push(Tile tile) {
-  if (queue_.push(std::move(tile)))
+  const int compression = options_.compress;
+  std::future<EncodedTile> encoded =
+      std::async(std::launch::async, [compression, tile = std::move(tile)] {
+        return EncodedTile{tile.header,
+                           shards::ShardWriter::encode(tile.header, compression, tile.image.data(),
+                                                       tile.labels.data()),
+                           tile.window, tile.scene};
+      });
+  if (queue_.push(std::move(encoded)))
     return;
   if (const std::exception_ptr failure = queue_.failure())
     std::rethrow_exception(failure);
@@ -78,11 +87,12 @@ std::vector<shards::ShardEntry> ShardSink::finish() {
 
 void ShardSink::write_loop() {
   try {
-    while (std::optional<Tile> tile = queue_.pop()) {
-      auto& writer = writers_[tile->header.split];
+    while (std::optional<std::future<EncodedTile>> encoded = queue_.pop()) {
+      const EncodedTile tile = encoded->get();
+      auto& writer = writers_[tile.header.split];
       if (!writer)
-        writer = std::make_unique<SplitShards>(options_, tile->header, rank_);
-      writer->append(*tile, done_);
+        writer = std::make_unique<SplitShards>(options_, tile.header, rank_);
+      writer->append(tile, done_);
     }
   } catch (...) {
     queue_.cancel(std::current_exception());

@@ -1,9 +1,11 @@
 #pragma once
-// Where one rank's tiles go: a background thread appends them to the rank's shards (a new
-// file every --shard-tiles tiles, per split), so that deflate and HDF5 overlap with reading
-// and cutting the next ones. A failure there comes back at the next push or at finish().
+// Where one rank's tiles go: each is encoded (deflated) on a thread of its own, and a
+// background thread appends them in order to the rank's shards (a new file every
+// --shard-tiles tiles, per split), so that deflate and HDF5 overlap with reading and cutting
+// the next ones. A failure there comes back at the next push or at finish().
 #include <cstdint>
 #include <exception>
+#include <future>
 #include <map>
 #include <memory>
 #include <string>
@@ -27,6 +29,14 @@ class ShardSink {
     int scene = 0;
   };
 
+  // A tile encoded (shuffled, deflated, checksummed) on its own thread, the writer's input.
+  struct EncodedTile {
+    shards::ShardHeader header;
+    shards::EncodedTile data;
+    shards::TileWindow window;
+    int scene = 0;
+  };
+
   ShardSink(const TileOptions& options, int rank);
   ~ShardSink();  // drops what is queued; uncommitted shards are removed
   ShardSink(const ShardSink&) = delete;
@@ -44,7 +54,9 @@ class ShardSink {
   int rank_;
   std::map<std::string, std::unique_ptr<SplitShards>> writers_;  // used by the worker only
   std::vector<shards::ShardEntry> done_;
-  BoundedQueue<Tile> queue_;
+  // In order; each tile is encoded on its own thread while the writer stores those before it,
+  // so deflate runs on every core and the one HDF5 writer only stores bytes.
+  BoundedQueue<std::future<EncodedTile>> queue_;
   std::thread worker_;  // last: starts when everything above exists
 };
 

@@ -285,6 +285,9 @@ class Run {
     comm::prepare_on_root(world_, [&] {
       lock_.emplace(options_.out);
       check_earlier_run();
+      // Ours alone now: what a killed run was writing is of no use.
+      remove_abandoned_temporaries(options_.out);
+      remove_abandoned_temporaries(options_.out + "/checkpoints");
     });
   }
 
