@@ -12,53 +12,16 @@ Prints one JSON line per precision: {"precision", "samples_per_s", "parameters",
 import argparse
 import json
 import os
+import sys
 import time
 
 import h5py
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-
-def conv_block(inputs, outputs):
-    return nn.Sequential(
-        nn.Conv2d(inputs, outputs, 3, padding=1, bias=False), nn.BatchNorm2d(outputs),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(outputs, outputs, 3, padding=1, bias=False), nn.BatchNorm2d(outputs),
-        nn.ReLU(inplace=True))
-
-
-class UNet(nn.Module):
-    def __init__(self, bands, classes, base, depth):
-        super().__init__()
-        self.down = nn.ModuleList()
-        channels = bands
-        for level in range(depth):
-            self.down.append(conv_block(channels, base << level))
-            channels = base << level
-        self.bottleneck = conv_block(channels, 2 * channels)
-        channels *= 2
-        self.transpose = nn.ModuleList()
-        self.up = nn.ModuleList()
-        for level in reversed(range(depth)):
-            width = base << level
-            self.transpose.append(nn.ConvTranspose2d(channels, width, 2, stride=2))
-            self.up.append(conv_block(2 * width, width))
-            channels = width
-        self.head = nn.Conv2d(channels, classes, 1)
-
-    def forward(self, x):
-        skips = []
-        for block in self.down:
-            x = block(x)
-            skips.append(x)
-            x = F.max_pool2d(x, 2)
-        x = self.bottleneck(x)
-        for transpose, block in zip(self.transpose, self.up):
-            up = transpose(x)
-            x = block(torch.cat([skips.pop(), up], 1))
-        return self.head(x)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
+from satunet_unet import UNet  # noqa: E402  (satunet's U-Net, its parameter names kept)
 
 
 def load_train_tiles(dataset, device):
