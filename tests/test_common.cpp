@@ -115,6 +115,11 @@ TEST(Options, DefaultsComeFromTheStructAndShowAsTheyReadBack) {
   EXPECT_EQ(built.names, (std::vector<std::string>{"a", "b"}));
   for (double value : {0.1, 1e-4, 0.3, 1.0 / 3, 123456.789, 5e-324, 1.7976931348623157e308})
     EXPECT_EQ(std::strtod(show(value).c_str(), nullptr), value) << show(value);
+  // Whole numbers as people write them: a default of 10 m is "10", not "1e+01".
+  EXPECT_EQ(show(10.0), "10");
+  EXPECT_EQ(show(50.0), "50");
+  EXPECT_EQ(show(-300.0), "-300");
+  EXPECT_EQ(show(0.5), "0.5");
 }
 
 TEST(Options, GivenValuesAreParsedOnceIntoTypedMembers) {

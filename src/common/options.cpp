@@ -102,6 +102,11 @@ std::string show(std::uint64_t value) {
 }
 std::string show(double value) {
   char text[32];
+  // Whole numbers as people write them ("10", not the shorter "1e+01").
+  if (std::abs(value) < 1e15 && value == std::floor(value)) {
+    std::snprintf(text, sizeof text, "%.0f", value);
+    return text;
+  }
   for (int precision = 1; precision <= 17; ++precision) {
     std::snprintf(text, sizeof text, "%.*g", precision, value);
     if (std::strtod(text, nullptr) == value)
