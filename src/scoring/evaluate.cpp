@@ -248,6 +248,13 @@ std::vector<std::string> classes_of(const Setup& setup, const geo::RasterInfo& p
   return found;
 }
 
+// A pixel not judged on one side (kIgnoreLabel: nodata) is judged on neither.
+void judge_together(std::vector<std::uint8_t>& truth, std::vector<std::uint8_t>& predicted) {
+  for (std::size_t i = 0; i < truth.size(); ++i)
+    if (predicted[i] == kIgnoreLabel || truth[i] == kIgnoreLabel)
+      predicted[i] = truth[i] = kIgnoreLabel;
+}
+
 // Pixels, objects and the error map in one pass over the rows.
 SceneScores score_pixels_and_objects(const SceneToScore& scene, const geo::Raster& prediction,
                                      Truth& truth, const Setup& setup,
@@ -274,10 +281,7 @@ SceneScores score_pixels_and_objects(const SceneToScore& scene, const geo::Raste
     const std::int64_t rows = std::min(setup.options.strip_rows, info.height - row);
     predicted_reader.read(row, rows, predicted);
     truth.read(row, rows, width, truths);
-    // A pixel not judged on one side is judged on neither.
-    for (std::size_t i = 0; i < truths.size(); ++i)
-      if (predicted[i] == kIgnoreLabel || truths[i] == kIgnoreLabel)
-        predicted[i] = truths[i] = kIgnoreLabel;
+    judge_together(truths, predicted);
     scores.matrix.add(truths.data(), predicted.data(), truths.size());
     if (errors)
       errors->add_rows(row, rows, truths.data(), predicted.data());
@@ -302,47 +306,23 @@ SceneScores score_pixels_and_objects(const SceneToScore& scene, const geo::Raste
   return scores;
 }
 
-// Both sides' class rows with every pixel not judged on one side not judged on either, so
-// that a road the truth draws across the scene's nodata does not count as missed there.
-class JudgedRows {
- public:
-  JudgedRows(const geo::Raster& prediction, Truth& truth, int classes)
-      : width_(prediction.info().width), predicted_(prediction, classes), truth_(truth) {}
-
-  void read(std::int64_t row, std::int64_t rows) {
-    predicted_.read(row, rows, predicted_rows);
-    truth_.read(row, rows, width_, truth_rows);
-    for (std::size_t i = 0; i < truth_rows.size(); ++i)
-      if (predicted_rows[i] == kIgnoreLabel || truth_rows[i] == kIgnoreLabel)
-        predicted_rows[i] = truth_rows[i] = kIgnoreLabel;
-  }
-  ClassRows side(bool truth_side) {
-    return [this, truth_side](std::int64_t row, std::int64_t rows, std::vector<std::uint8_t>& out) {
-      read(row, rows);
-      out.swap(truth_side ? truth_rows : predicted_rows);
-    };
-  }
-
-  std::vector<std::uint8_t> predicted_rows, truth_rows;
-
- private:
-  std::int64_t width_;
-  ClassMapReader predicted_;
-  Truth& truth_;
-};
-
 RoadScore score_road_graphs(const SceneToScore& scene, const geo::Raster& prediction, Truth& truth,
                             const Setup& setup, const geo::MetricPlane& plane) {
   const geo::RasterInfo& info = prediction.info();
   const RoadOptions& options = setup.options.road_options;
-  JudgedRows rows(prediction, truth, static_cast<int>(setup.classes.size()));
-  const RoadGraph proposal = road_graph_of(rows.side(false), setup.road_class, info.width,
-                                           info.height, plane, options.spur_m);
-  const RoadGraph truth_graph = road_graph_of(rows.side(true), setup.road_class, info.width,
-                                              info.height, plane, options.spur_m);
+  ClassMapReader predicted_reader(prediction, static_cast<int>(setup.classes.size()));
+  const RoadGraphs graphs = road_graphs_of(
+      [&](std::int64_t row, std::int64_t rows, std::vector<std::uint8_t>& truths,
+          std::vector<std::uint8_t>& predicted) {
+        predicted_reader.read(row, rows, predicted);
+        truth.read(row, rows, info.width, truths);
+        // So that a road the truth draws across the scene's nodata is not missed there.
+        judge_together(truths, predicted);
+      },
+      setup.road_class, info.width, info.height, plane, options.spur_m);
   if (!scene.road_graph.empty())
-    write_road_graphs(scene.road_graph, truth_graph, proposal, plane);
-  return score_roads(truth_graph, proposal, options);
+    write_road_graphs(scene.road_graph, graphs.truth, graphs.proposal, plane);
+  return score_roads(graphs.truth, graphs.proposal, options);
 }
 
 SceneScores score_scene(const SceneToScore& scene, const Setup& setup) {

@@ -25,28 +25,54 @@ double number(const nlohmann::json& value) {
 
 }  // namespace
 
-RoadGraph road_graph_of(const ClassRows& rows, int road_class, std::int64_t width,
-                        std::int64_t height, const geo::MetricPlane& plane, double spur_m) {
-  std::vector<PixelIndex> skeleton;
-  std::vector<std::uint8_t> classes, road;
+namespace {
+
+// One class map's skeleton, strip by strip: each strip thinned with its halo, its core kept.
+class Skeleton {
+ public:
+  Skeleton(int road_class, std::int64_t width) : road_class_(road_class), width_(width) {}
+
+  void add_strip(const std::vector<std::uint8_t>& classes, std::int64_t first, std::int64_t rows,
+                 std::int64_t core_first, std::int64_t core_rows) {
+    road_.resize(classes.size());
+    std::transform(classes.begin(), classes.end(), road_.begin(),
+                   [this](std::uint8_t c) { return std::uint8_t(c == road_class_); });
+    thin(road_, width_, rows);
+    for (std::int64_t y = core_first; y < core_first + core_rows; ++y)
+      for (std::int64_t x = 0; x < width_; ++x)
+        if (road_[static_cast<std::size_t>((y - first) * width_ + x)])
+          pixels_.push_back({x, y});
+  }
+
+  RoadGraph graph(const geo::MetricPlane& plane, double spur_m) const {
+    RoadGraph graph = graph_from_skeleton(
+        pixels_, [&plane](double col, double row) { return plane.to_metres(col, row); });
+    prune_spurs(graph, spur_m);
+    return graph;
+  }
+
+ private:
+  int road_class_;
+  std::int64_t width_;
+  std::vector<std::uint8_t> road_;
+  std::vector<PixelIndex> pixels_;
+};
+
+}  // namespace
+
+RoadGraphs road_graphs_of(const PairedClassRows& rows, int road_class, std::int64_t width,
+                          std::int64_t height, const geo::MetricPlane& plane, double spur_m) {
+  Skeleton truth(road_class, width), proposal(road_class, width);
+  std::vector<std::uint8_t> truth_rows, predicted_rows;
   for (std::int64_t row = 0; row < height; row += kStripRows) {
     const std::int64_t core = std::min(kStripRows, height - row);
     const std::int64_t first = std::max<std::int64_t>(0, row - kThinningHalo);
     const std::int64_t last = std::min(height, row + core + kThinningHalo);
-    rows(first, last - first, classes);
-    road.resize(classes.size());
-    std::transform(classes.begin(), classes.end(), road.begin(),
-                   [road_class](std::uint8_t c) { return std::uint8_t(c == road_class); });
-    thin(road, width, last - first);
-    for (std::int64_t y = row; y < row + core; ++y)
-      for (std::int64_t x = 0; x < width; ++x)
-        if (road[static_cast<std::size_t>((y - first) * width + x)])
-          skeleton.push_back({x, y});
+    rows(first, last - first, truth_rows, predicted_rows);
+    truth.add_strip(truth_rows, first, last - first, row, core);
+    proposal.add_strip(predicted_rows, first, last - first, row, core);
   }
-  RoadGraph graph = graph_from_skeleton(
-      skeleton, [&plane](double col, double row) { return plane.to_metres(col, row); });
-  prune_spurs(graph, spur_m);
-  return graph;
+  return {truth.graph(plane, spur_m), proposal.graph(plane, spur_m)};
 }
 
 RoadScore score_roads(const RoadGraph& truth, const RoadGraph& proposal,

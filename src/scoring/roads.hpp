@@ -16,18 +16,26 @@
 
 namespace satunet::scoring {
 
-// Rows [row, row + rows) of a class map, full width, as class ids (kIgnoreLabel: not judged).
-using ClassRows =
-    std::function<void(std::int64_t row, std::int64_t rows, std::vector<std::uint8_t>& out)>;
+// Rows [row, row + rows) of the truth's and the prediction's class maps, full width, as
+// class ids (kIgnoreLabel: not judged).
+using PairedClassRows =
+    std::function<void(std::int64_t row, std::int64_t rows, std::vector<std::uint8_t>& truth,
+                       std::vector<std::uint8_t>& predicted)>;
 
 struct RoadOptions {
   double spur_m = 10;  // dead ends shorter than this are pruned (skeleton whiskers)
   AplsOptions apls;
 };
 
-// The graph of class `road_class` of a width x height class map read through `rows`.
-RoadGraph road_graph_of(const ClassRows& rows, int road_class, std::int64_t width,
-                        std::int64_t height, const geo::MetricPlane& plane, double spur_m);
+struct RoadGraphs {
+  RoadGraph truth;
+  RoadGraph proposal;
+};
+
+// The graphs of class `road_class` of both width x height class maps, read once through
+// `rows`.
+RoadGraphs road_graphs_of(const PairedClassRows& rows, int road_class, std::int64_t width,
+                          std::int64_t height, const geo::MetricPlane& plane, double spur_m);
 
 struct RoadScore {
   AplsScore apls;
