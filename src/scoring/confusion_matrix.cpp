@@ -17,11 +17,15 @@ double ratio(std::int64_t numerator, std::int64_t denominator) {
                           : static_cast<double>(numerator) / static_cast<double>(denominator);
 }
 
+}  // namespace
+
 nlohmann::json number_or_null(double value) {
   return std::isnan(value) ? nlohmann::json() : nlohmann::json(value);
 }
 
-}  // namespace
+double number_or_nan(const nlohmann::json& value) {
+  return value.is_null() ? std::numeric_limits<double>::quiet_NaN() : value.get<double>();
+}
 
 ConfusionMatrix::ConfusionMatrix(int classes)
     : classes_(classes), counts_(static_cast<std::size_t>(classes) * classes, 0) {}

@@ -5,7 +5,13 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace satunet::scoring {
+
+// Scores in JSON: an undefined one (NaN: a class never seen) as null, and back.
+nlohmann::json number_or_null(double value);
+double number_or_nan(const nlohmann::json& value);
 
 class ConfusionMatrix {
  public:

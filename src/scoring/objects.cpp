@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "common/error.hpp"
+#include "scoring/confusion_matrix.hpp"
 
 namespace satunet::scoring {
 namespace {
@@ -56,9 +57,6 @@ void ObjectScore::merge(const ObjectScore& other) {
 }
 
 nlohmann::json ObjectScore::to_json() const {
-  auto number_or_null = [](double value) {
-    return std::isnan(value) ? nlohmann::json(nullptr) : nlohmann::json(value);
-  };
   return {{"true_positives", true_positives},
           {"false_positives", false_positives},
           {"false_negatives", false_negatives},

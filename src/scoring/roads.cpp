@@ -6,6 +6,7 @@
 
 #include "common/labels.hpp"
 #include "geo/vector.hpp"
+#include "scoring/confusion_matrix.hpp"
 
 namespace satunet::scoring {
 namespace {
@@ -15,17 +16,6 @@ namespace {
 // blobs are not roads.
 constexpr std::int64_t kThinningHalo = 64;
 constexpr std::int64_t kStripRows = 256;
-
-nlohmann::json or_null(double value) {
-  return std::isnan(value) ? nlohmann::json(nullptr) : nlohmann::json(value);
-}
-double number(const nlohmann::json& value) {
-  return value.is_null() ? std::nan("") : value.get<double>();
-}
-
-}  // namespace
-
-namespace {
 
 // One class map's skeleton, strip by strip: each strip thinned with its halo, its core kept.
 class Skeleton {
@@ -82,9 +72,9 @@ RoadScore score_roads(const RoadGraph& truth, const RoadGraph& proposal,
 
 nlohmann::json RoadScore::to_json() const {
   const TopologyScore& t = topology;
-  return {{"apls", or_null(apls.apls)},
-          {"apls_truth_to_prediction", or_null(apls.truth_to_proposal)},
-          {"apls_prediction_to_truth", or_null(apls.proposal_to_truth)},
+  return {{"apls", number_or_null(apls.apls)},
+          {"apls_truth_to_prediction", number_or_null(apls.truth_to_proposal)},
+          {"apls_prediction_to_truth", number_or_null(apls.proposal_to_truth)},
           {"truth_control_points", apls.truth_control_points},
           {"prediction_control_points", apls.proposal_control_points},
           {"truth_paths", apls.truth_paths},
@@ -92,21 +82,21 @@ nlohmann::json RoadScore::to_json() const {
           {"truth_junctions", t.truth_junctions},
           {"prediction_junctions", t.proposal_junctions},
           {"matched_junctions", t.matched_junctions},
-          {"junction_precision", or_null(t.junction_precision)},
-          {"junction_recall", or_null(t.junction_recall)},
+          {"junction_precision", number_or_null(t.junction_precision)},
+          {"junction_recall", number_or_null(t.junction_recall)},
           {"truth_length_m", t.truth_length_m},
           {"prediction_length_m", t.proposal_length_m},
           {"correct_length_m", t.correct_length_m},
           {"matched_truth_length_m", t.matched_truth_length_m},
-          {"correctness", or_null(t.correctness)},
-          {"completeness", or_null(t.completeness)}};
+          {"correctness", number_or_null(t.correctness)},
+          {"completeness", number_or_null(t.completeness)}};
 }
 
 RoadScore RoadScore::from_json(const nlohmann::json& json) {
   RoadScore score;
-  score.apls.apls = number(json.at("apls"));
-  score.apls.truth_to_proposal = number(json.at("apls_truth_to_prediction"));
-  score.apls.proposal_to_truth = number(json.at("apls_prediction_to_truth"));
+  score.apls.apls = number_or_nan(json.at("apls"));
+  score.apls.truth_to_proposal = number_or_nan(json.at("apls_truth_to_prediction"));
+  score.apls.proposal_to_truth = number_or_nan(json.at("apls_prediction_to_truth"));
   score.apls.truth_control_points = json.at("truth_control_points").get<std::int64_t>();
   score.apls.proposal_control_points = json.at("prediction_control_points").get<std::int64_t>();
   score.apls.truth_paths = json.at("truth_paths").get<std::int64_t>();
@@ -115,14 +105,14 @@ RoadScore RoadScore::from_json(const nlohmann::json& json) {
   t.truth_junctions = json.at("truth_junctions").get<std::int64_t>();
   t.proposal_junctions = json.at("prediction_junctions").get<std::int64_t>();
   t.matched_junctions = json.at("matched_junctions").get<std::int64_t>();
-  t.junction_precision = number(json.at("junction_precision"));
-  t.junction_recall = number(json.at("junction_recall"));
+  t.junction_precision = number_or_nan(json.at("junction_precision"));
+  t.junction_recall = number_or_nan(json.at("junction_recall"));
   t.truth_length_m = json.at("truth_length_m").get<double>();
   t.proposal_length_m = json.at("prediction_length_m").get<double>();
   t.correct_length_m = json.at("correct_length_m").get<double>();
   t.matched_truth_length_m = json.at("matched_truth_length_m").get<double>();
-  t.correctness = number(json.at("correctness"));
-  t.completeness = number(json.at("completeness"));
+  t.correctness = number_or_nan(json.at("correctness"));
+  t.completeness = number_or_nan(json.at("completeness"));
   return score;
 }
 
