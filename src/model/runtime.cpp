@@ -4,6 +4,10 @@
 #include <torch/cuda.h>
 #include <torch/version.h>
 
+#include <malloc.h>
+
+#include <cstdint>
+
 namespace satunet::model {
 
 int cuda_devices() {
@@ -21,6 +25,14 @@ std::string libtorch_description() {
     text += ", cuDNN " + std::to_string(cuda.versionCuDNN());
   const int gpus = cuda_devices();
   return text + ", " + std::to_string(gpus) + (gpus == 1 ? " GPU)" : " GPUs)");
+}
+
+void keep_freed_memory() {
+  // The largest threshold glibc's mallopt accepts (half its 64 MB heap); fixing it also stops
+  // glibc from adapting it. Larger buffers are rare and costly to compute anyway.
+  constexpr int kMmapThreshold = 32 * 1024 * 1024;
+  mallopt(M_MMAP_THRESHOLD, kMmapThreshold);
+  mallopt(M_TRIM_THRESHOLD, INT32_MAX);
 }
 
 }  // namespace satunet::model

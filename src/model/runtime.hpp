@@ -9,4 +9,11 @@ int cuda_devices();
 // "1.13.0 (CPU)", or "2.11.0 (CUDA 13.0, cuDNN 91002, 1 GPU)".
 std::string libtorch_description();
 
+// Keeps the memory LibTorch frees inside the process for its next use. A training step or a
+// batch of windows frees and reallocates the same activation buffers every time; glibc would
+// hand each one (above 128 KB) back to the kernel and take a fresh one, whose every page then
+// faults in and is zeroed again: measured, a fifth of a 2-rank training step. Memory stays at
+// the peak a step needs, which it reaches anyway.
+void keep_freed_memory();
+
 }  // namespace satunet::model

@@ -23,6 +23,7 @@
 #include "geo/raster.hpp"
 #include "geo/window_grid.hpp"
 #include "model/checkpoint.hpp"
+#include "model/runtime.hpp"
 #include "model/torch_compat.hpp"
 #include "predict/window_reader.hpp"
 #include "shards/prediction.hpp"
@@ -121,6 +122,7 @@ class ScenePredictor {
     check_batch_memory();
     check_finite_weights();
     model::set_threads(comm::threads_per_rank(options.threads, comm));
+    model::keep_freed_memory();
     const comm::Placement placement =
         comm::place(std::nullopt, options.device, comm, model::cuda_devices());
     if (placement.on_gpu)

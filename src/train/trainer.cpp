@@ -29,6 +29,7 @@
 #include "data/sampler.hpp"
 #include "model/checkpoint.hpp"
 #include "model/losses.hpp"
+#include "model/runtime.hpp"
 #include "model/torch_compat.hpp"
 #include "model/unet.hpp"
 #include "report/run_report.hpp"
@@ -103,6 +104,7 @@ class Run {
     check_labelled_pixels();
     prepare_run_directory();
     model::set_threads(comm::threads_per_rank(options.threads, world));
+    model::keep_freed_memory();
     at::globalContext().setDeterministicAlgorithms(options.deterministic, true);
     const comm::Placement placement =
         comm::place(options.backend, comm::Device::automatic, world, model::cuda_devices());
