@@ -61,6 +61,30 @@ TEST(Model, ConvTransposeStride2WithOnesCopiesBlocks) {
   EXPECT_TRUE(torch::equal(out.view({4, 4}), expected)) << out;
 }
 
+// The up blocks' fast path is the transposed convolution's function: values and all three
+// gradients agree with LibTorch's own (to float rounding: the sums run in another order).
+TEST(Model, FastTransposedConvolutionEqualsLibTorchs) {
+  torch::manual_seed(3);
+  torch::nn::ConvTranspose2d up(torch::nn::ConvTranspose2dOptions(6, 5, 2).stride(2));
+  const torch::Tensor input = torch::randn({3, 6, 4, 7}, torch::requires_grad());
+  const torch::Tensor upstream = torch::randn({3, 5, 8, 14});
+  auto gradients = [&](const torch::Tensor& out) {
+    up->zero_grad();
+    const torch::Tensor input_grad = torch::autograd::grad({out}, {input}, {upstream}, true)[0];
+    out.backward(upstream);
+    return std::vector<torch::Tensor>{out.detach(), input_grad, up->weight.grad().clone(),
+                                      up->bias.grad().clone()};
+  };
+  const auto expected = gradients(up->forward(input));
+  const auto fast = gradients(upsample_transposed(input, *up));
+  const char* names[] = {"output", "input gradient", "weight gradient", "bias gradient"};
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(fast[i].sizes(), expected[i].sizes()) << names[i];
+    EXPECT_TRUE(torch::allclose(fast[i], expected[i], 1e-5, 1e-5))
+        << names[i] << ": largest difference " << (fast[i] - expected[i]).abs().max().item<float>();
+  }
+}
+
 TEST(Model, EveryVariantTrainsEndToEnd) {
   for (Norm norm : {Norm::batch, Norm::group, Norm::none})
     for (Upsampling upsampling : {Upsampling::transpose, Upsampling::bilinear})
