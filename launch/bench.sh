@@ -11,7 +11,9 @@
 #                             stitch of a 2048² 4-band uint16 scene with a trained U-Net base 16
 #                             depth 4, 1 thread, median of 3; satunet with the reference's 256 px
 #                             windows and with 1024 px windows; masks compared; then tile of a
-#                             4096² 4-band uint16 scene against a rasterio + h5py tiler
+#                             4096² 4-band uint16 scene against a rasterio + h5py tiler; then
+#                             training against PyTorch DDP (gloo) + an h5py DataLoader at 1
+#                             and 2 ranks. `launch/bench.sh python predict|tile|train`: one part
 #   launch/bench.sh evaluate  satunet evaluate (pixels, building objects, road APLS, error map)
 #                             on scenes of 2048 to SATUNET_BENCH_SIZE px a side: time per Mpx
 #                             and peak memory against the scene's size
@@ -213,8 +215,24 @@ bench_python() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch python3-rasterio \
       python3-fiona python3-shapely python3-h5py >/dev/null
   fi
-  local dir="$work/python" scene train
+  local dir="$work/python"
   mkdir -p "$dir"
+  echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(uname -m); $("$python" -c 'import torch; print("python3-torch", torch.__version__)')"
+  case $1 in
+    predict | all) python_predict "$dir" "$python" ;;&
+    tile | all) python_tile "$dir" "$python" ;;&
+    train | all) python_train "$dir" "$python" ;;
+    predict | tile) ;;
+    *)
+      echo "usage: launch/bench.sh python [predict|tile|train]" >&2
+      exit 2
+      ;;
+  esac
+}
+
+# predict + stitch side by side with launch/bench/predict_reference.py (rasterio + torch).
+python_predict() {
+  local dir=$1 python=$2 scene train
   scene="$dir/scene-2048"
   train="$dir/train-1024"
   [[ -f $scene/scene.tif ]] || "$satunet" synth --out "$scene" --size 2048 --bands 4 \
@@ -231,7 +249,6 @@ bench_python() {
   fi
   echo "predict + stitch side by side: a 2048 x 2048 4-band uint16 scene, U-Net base 16 depth 4"
   echo "(trained 150 steps on another scene), 1 thread each, whole processes, median of 3 runs"
-  echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(uname -m); $("$python" -c 'import torch; print("python3-torch", torch.__version__)')"
   local run
   for run in 1 2 3; do
     measure "$dir/python-$run.time" "$python" launch/bench/predict_reference.py \
@@ -269,7 +286,70 @@ bench_python() {
       printf "%-46s %7.2fs %8d %8.2fx %12.4f %12.4f\n", "satunet predict + stitch, 1024 px windows", p1024 + s1024, m1024, py / (p1024 + s1024), a1024, t1024
       printf "goal: >= 1.5x the Python reference with the masks agreeing at mean IoU >= 0.99\n"
     }'
-  python_tile "$dir" "$python"
+}
+
+# training side by side with launch/bench/train_reference.py (PyTorch DDP over gloo, an h5py
+# DataLoader) on the same shards, 1 and 2 ranks, 1 thread each, whole processes under mpirun.
+python_train() {
+  local dir=$1 python=$2 runs=${SATUNET_BENCH_RUNS:-3}
+  local scene="$dir/train-2048" data64="$dir/train-64" data256="$dir/train-256"
+  [[ -f $scene/scene.tif ]] || "$satunet" synth --out "$scene" --size 2048 --seed 1 -q >/dev/null
+  local tile
+  for tile in 64 256; do
+    [[ -f $dir/train-$tile/manifest.json ]] || "$satunet" tile --out "$dir/train-$tile" \
+      --overwrite --image "$scene/scene.tif" --labels "building=$scene/buildings.geojson" \
+      --labels "road=$scene/roads.geojson" --width-field width_m --tile "$tile" --overlap 0 \
+      --val-fraction 0 -q >/dev/null
+  done
+  echo
+  echo "training side by side: a 2048² RGB scene's shards, AdamW, cross-entropy, constant lr,"
+  echo "1 thread per rank, whole processes under mpirun, median of $runs runs"
+  echo "Python: PyTorch DistributedDataParallel (gloo) + h5py Dataset + DataLoader (1 worker)"
+  printf "%-36s %6s %10s %10s %8s %10s %10s %8s\n" "" "ranks" "Python" "satunet" "speed" \
+    "Python MB" "satunet MB" ""
+  local config
+  for config in "64 8 16 300 $data64" "256 16 4 25 $data256"; do
+    local base batch steps data ranks run
+    read -r tile base batch steps data <<<"$config"
+    local one_py="" one_sat=""
+    for ranks in 1 2; do
+      local logs_py=() logs_sat=()
+      for ((run = 1; run <= runs; run++)); do
+        local log="$dir/train-$tile-$ranks-$run"
+        measure "$log.python.time" mpirun -n "$ranks" --bind-to none "$python" \
+          launch/bench/train_reference.py --data "$data" --base "$base" --depth 4 \
+          --batch "$batch" --steps "$steps" --port $((29500 + RANDOM % 1000))
+        measure "$log.satunet.time" mpirun -n "$ranks" --bind-to none "$satunet" train \
+          --data "$data" --out "$dir/train-run" --overwrite --base "$base" --depth 4 \
+          --batch "$batch" --max-steps "$steps" --threads 1 --schedule constant -q
+        logs_py+=("$log.python.time")
+        logs_sat+=("$log.satunet.time")
+      done
+      local py sat
+      py=$(median_s "${logs_py[@]}")
+      sat=$(median_s "${logs_sat[@]}")
+      one_py=${one_py:-$py}
+      one_sat=${one_sat:-$sat}
+      awk -v label="base $base depth 4, $tile px, batch $batch, $steps steps" -v ranks="$ranks" \
+        -v py="$py" -v sat="$sat" -v pym="$(max_mb "${logs_py[@]}")" \
+        -v satm="$(max_mb "${logs_sat[@]}")" -v py1="$one_py" -v sat1="$one_sat" 'BEGIN {
+          scaling = ranks > 1 ? sprintf("scaling %.2fx vs DDP %.2fx", 2 * sat1 / sat, 2 * py1 / py) : ""
+          printf "%-36s %6d %9.2fs %9.2fs %7.2fx %10d %10d   %s\n", label, ranks, py, sat, py / sat, pym, satm, scaling
+        }'
+    done
+  done
+  # What this machine allows 2 ranks at best: two independent 1-rank runs at once, no
+  # communication at all (they share the caches and the memory bandwidth all the same).
+  local pair=(train --data "$data64" --base 8 --depth 4 --batch 16 --max-steps 300 --threads 1
+    --schedule constant --overwrite -q)
+  measure "$dir/pair-a.time" "$satunet" "${pair[@]}" --out "$dir/pair-a" &
+  measure "$dir/pair-b.time" "$satunet" "${pair[@]}" --out "$dir/pair-b"
+  wait
+  awk -v one="$(median_s "$dir"/train-64-1-*.satunet.time)" -v a="$(wall_s "$dir/pair-a.time")" \
+    -v b="$(wall_s "$dir/pair-b.time")" 'BEGIN {
+      printf "the machine'"'"'s own ceiling (64 px): two independent 1-rank runs at once take %.2fs, %.2fs: %.2fx\n", a, b, 2 * one / (a > b ? a : b)
+    }'
+  echo "goals: >= 1.1x DDP at 1 rank, >= 1.2x at 2, scaling >= 1.9x (64 px); >= 1.05x / 1.1x (256 px)"
 }
 
 # tile side by side: a 4096² 4-band uint16 scene and its vector labels, tile 256, overlap 32,
@@ -333,7 +413,7 @@ bench_evaluate() {
 case "${1:-}" in
   tile) bench_tile ;;
   evaluate) bench_evaluate ;;
-  python) bench_python ;;
+  python) bench_python "${2:-all}" ;;
   infer) bench_infer ;;
   model) bench_model ;;
   train) bench_train ;;

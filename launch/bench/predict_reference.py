@@ -34,11 +34,13 @@ def load(checkpoint):
 
 
 def starts(size, window, overlap):
-    stride = window - overlap
-    positions = list(range(0, max(size - window, 0) + 1, stride))
-    if positions[-1] != size - window:
-        positions.append(size - window)
-    return positions
+    """Window offsets spread evenly from 0 to size - window, neighbours overlapping by at least
+    `overlap` (nnU-Net's sliding window, and satunet's)."""
+    if size <= window:
+        return [0]
+    span = size - window
+    steps = -(-span // (window - overlap))
+    return [(span * i + steps // 2) // steps for i in range(steps + 1)]
 
 
 def gaussian(window):
