@@ -3,9 +3,12 @@
 
 #include <cmath>
 #include <fstream>
+#include <functional>
+#include <map>
 
 #include "model/checkpoint.hpp"
 #include "model/losses.hpp"
+#include "model/transfer.hpp"
 #include "model/unet.hpp"
 #include "test_support.hpp"
 
@@ -83,6 +86,92 @@ TEST(Model, FastTransposedConvolutionEqualsLibTorchs) {
     EXPECT_TRUE(torch::allclose(fast[i], expected[i], 1e-5, 1e-5))
         << names[i] << ": largest difference " << (fast[i] - expected[i]).abs().max().item<float>();
   }
+}
+
+namespace {
+
+UNet seeded_unet(std::uint64_t seed, int bands, int classes, int base = 4) {
+  torch::manual_seed(seed);
+  return UNet(UNetOptions().in_channels(bands).classes(classes).base(base).depth(2));
+}
+
+void expect_error(const std::function<void()>& action, const std::string& message) {
+  try {
+    action();
+    ADD_FAILURE() << "no error; expected: " << message;
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find(message), std::string::npos) << error.what();
+  }
+}
+
+// Each named parameter and buffer of `model`, copied.
+std::map<std::string, torch::Tensor> tensors_of(UNet& model) {
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto& item : model->named_parameters())
+    tensors[item.key()] = item.value().detach().clone();
+  for (const auto& item : model->named_buffers())
+    tensors[item.key()] = item.value().clone();
+  return tensors;
+}
+
+}  // namespace
+
+// --init-from: what is taken over is bitwise the source's, what is not keeps the target's own
+// initialisation; the head only where the class lists are the same.
+TEST(Transfer, CopiesExactlyWhatItIsAskedFor) {
+  UNet source = seeded_unet(1, 3, 3);
+  {
+    // Batch-norm scales, shifts and running statistics that are not the defaults either.
+    torch::NoGradGuard no_grad;
+    for (auto& parameter : source->parameters())
+      parameter.uniform_(0.5, 2.0);
+    for (auto& buffer : source->buffers())
+      if (buffer.is_floating_point())
+        buffer.uniform_(0.5, 2.0);
+  }
+  const auto from = tensors_of(source);
+  const std::vector<std::string> classes{"background", "building", "road"};
+  struct Case {
+    InitParts parts;
+    std::vector<std::string> classes;
+  };
+  for (const Case& c : {Case{InitParts::all, classes}, Case{InitParts::all, {"background", "road"}},
+                        Case{InitParts::encoder, classes}}) {
+    UNet target = seeded_unet(2, 3, static_cast<int>(c.classes.size()));
+    const auto fresh = tensors_of(target);
+    const WeightTransfer transfer =
+        transfer_weights(source, classes, target, c.classes, c.parts, "a.pt");
+    const auto after = tensors_of(target);
+    int copied = 0;
+    for (const auto& [name, tensor] : after) {
+      const bool head = name.rfind("head.", 0) == 0;
+      const bool encoder = name.rfind("down.", 0) == 0 || name.rfind("bottleneck.", 0) == 0;
+      const bool taken = c.parts == InitParts::all ? !head || c.classes == classes : encoder;
+      const torch::Tensor& expected = taken ? from.at(name) : fresh.at(name);
+      EXPECT_TRUE(torch::equal(tensor, expected))
+          << name << (taken ? " is not the source's" : " is not its own initial value");
+      if (tensor.is_floating_point() && taken) {
+        EXPECT_FALSE(torch::equal(tensor, fresh.at(name))) << name << ": the test shows nothing";
+      }
+      copied += taken;
+    }
+    EXPECT_EQ(transfer.tensors, copied);
+    EXPECT_EQ(transfer.head_initialised, c.classes != classes);
+  }
+}
+
+TEST(Transfer, AnotherArchitectureOrBandCountIsRefused) {
+  UNet source = seeded_unet(1, 3, 3);
+  const std::vector<std::string> classes{"background", "building", "road"};
+  UNet four_bands = seeded_unet(2, 4, 3);
+  expect_error(
+      [&] { transfer_weights(source, classes, four_bands, classes, InitParts::all, "a.pt"); },
+      "a.pt: a model of 3 bands cannot start one of 4");
+  UNet wider = seeded_unet(2, 3, 3, 8);
+  expect_error(
+      [&] { transfer_weights(source, classes, wider, classes, InitParts::encoder, "a.pt"); },
+      "a.pt: down.0.conv.conv1.weight is [4, 3, 3, 3], this model's [8, 3, 3, 3]: another "
+      "architecture");
 }
 
 TEST(Model, EveryVariantTrainsEndToEnd) {

@@ -692,6 +692,36 @@ TEST(TrainCli, ARunIsContinuedOrReplacedOnlyWhenAskedAndByOneJobAtATime) {
   EXPECT_EQ(said.find("epoch,step", 1), std::string::npos) << "one header: nobody else wrote";
 }
 
+TEST(TrainCli, InitFromStartsANewRunFromAnotherRunsWeights) {
+  comm::MpiCommunicator self(comm::MpiScope::self);
+  const std::string base = shared_dataset(self, "TrainCli.init", 256);
+  ASSERT_EQ(test::run_satunet(train_args(base, base + "/a", {"--max-steps", "2"})).exit_code, 0);
+  const std::string start = base + "/a/checkpoints/last.pt";
+  const auto tuned = test::run_satunet(train_args(
+      base, base + "/b", {"--max-steps", "2", "--init-from", start, "--init-parts", "encoder"}));
+  ASSERT_EQ(tuned.exit_code, 0) << tuned.err;
+  std::ifstream config_file(base + "/b/config.json");
+  const auto config = nlohmann::json::parse(config_file);
+  EXPECT_EQ(config.at("init_from"), start);
+  EXPECT_EQ(config.at("init_parts"), "encoder");
+  EXPECT_EQ(model::load_checkpoint(base + "/b/checkpoints/last.pt").meta.step, 2)
+      << "a new run: its own steps from 0";
+
+  test::expect_failure(
+      test::run_satunet(train_args(base, base + "/c", {"--init-from", start, "--resume"})), 2,
+      "--init-from starts a new run, --resume continues one: give one");
+  test::expect_failure(test::run_satunet({"train", "--data", base + "/dataset", "--out",
+                                          base + "/c", "--init-from", start, "--base", "16", "-q"}),
+                       2,
+                       "--init-from " + start +
+                           " keeps the checkpoint's model; asked for base 16 (the checkpoint "
+                           "has 4)");
+  test::expect_failure(
+      test::run_satunet(train_args(base, base + "/c", {"--init-from", base + "/none.pt"})), 1,
+      base + "/none.pt");
+  EXPECT_FALSE(fs::exists(base + "/c/checkpoints/last.pt"));
+}
+
 TEST(TrainCli, DivergenceStopsKeepingTheLastFiniteCheckpointOrSkipsSteps) {
   comm::MpiCommunicator self(comm::MpiScope::self);
   const std::string base = shared_dataset(self, "TrainCli.diverge", 256);

@@ -85,4 +85,13 @@ struct LossOptions {
   double focal_gamma = 2.0;
 };
 
+// What a new run takes over: every weight, or the encoder's alone (the contracting path and
+// the bottleneck), the decoder then starting from its own initialisation.
+enum class InitParts { all, encoder };
+inline const options::EnumNames<InitParts>& enum_names(InitParts) {
+  static const options::EnumNames<InitParts> names{{InitParts::all, "all"},
+                                                   {InitParts::encoder, "encoder"}};
+  return names;
+}
+
 }  // namespace satunet::model

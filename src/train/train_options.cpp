@@ -86,6 +86,13 @@ const options::Table<TrainOptions>& train_option_table() {
           .value("resume", &O::resume,
                  "continue from a checkpoint (alone: RUN/checkpoints/last.pt)", "CHECKPOINT")
           .implicit("last")
+          .value("init-from", &O::init_from,
+                 "start a new run from another run's weights (its architecture; a new class "
+                 "list starts the head afresh)",
+                 "CHECKPOINT")
+          .value("init-parts", &O::init_parts,
+                 "what --init-from takes over: all, or encoder (the contracting path and the "
+                 "bottleneck)")
           .flag("deterministic", &O::deterministic, "LibTorch's deterministic algorithms only")
           .value("on-nonfinite", &O::on_nonfinite,
                  "a step whose loss or gradients are not finite: stop (keeping the last finite "
@@ -129,6 +136,8 @@ void validate(const TrainOptions& options) {
     throw UsageError("--prefetch must be at least 1");
   if (options.overwrite && !options.resume.empty())
     throw UsageError("--overwrite replaces a run, --resume continues it: give one");
+  if (!options.init_from.empty() && !options.resume.empty())
+    throw UsageError("--init-from starts a new run, --resume continues one: give one");
   options.model.validate();
 }
 

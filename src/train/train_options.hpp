@@ -63,6 +63,8 @@ struct TrainOptions {
   std::int64_t val_every = 1;         // epochs
   std::int64_t checkpoint_every = 0;  // optimizer steps; 0: at epoch ends only
   std::string resume;                 // a checkpoint, or "last" for OUT/checkpoints/last.pt
+  std::string init_from;              // a checkpoint whose weights a new run starts from
+  model::InitParts init_parts = model::InitParts::all;
   bool deterministic = false;
   NonFinite on_nonfinite = NonFinite::stop;
   bool overwrite = false;  // replace an earlier run in `out` (rather than refuse)

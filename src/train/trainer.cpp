@@ -31,6 +31,7 @@
 #include "model/losses.hpp"
 #include "model/runtime.hpp"
 #include "model/torch_compat.hpp"
+#include "model/transfer.hpp"
 #include "model/unet.hpp"
 #include "report/run_report.hpp"
 #include "scoring/confusion_matrix.hpp"
@@ -322,20 +323,34 @@ class Run {
                     " classes cannot train on " + options_.data + " (" +
                     std::to_string(train_set_.bands()) + " bands, " +
                     std::to_string(train_set_.classes()) + " classes)");
-      check_resumed_model(resume, meta.model);
+      check_kept_model("--resume " + resume, meta.model);
       net_ = loaded_->model;
       resumed_ = true;
       return;
     }
     torch::manual_seed(options_.seed);  // the same initial weights on every rank
-    net_ = model::UNet(model::UNetOptions(options_.model)
+    if (options_.init_from.empty()) {
+      net_ = model::UNet(model::UNetOptions(options_.model)
+                             .in_channels(train_set_.bands())
+                             .classes(train_set_.classes()));
+      return;
+    }
+    model::LoadedCheckpoint start = model::load_checkpoint(options_.init_from);
+    check_kept_model("--init-from " + options_.init_from, start.meta.model);
+    net_ = model::UNet(model::UNetOptions(start.meta.model)
                            .in_channels(train_set_.bands())
                            .classes(train_set_.classes()));
+    const model::WeightTransfer transfer = model::transfer_weights(
+        start.model, start.meta.classes, net_, train_set_.manifest().classes, options_.init_parts,
+        options_.init_from);
+    log::info("train: ", transfer.tensors, " weight tensors (",
+              options::enum_name(options_.init_parts), ") from ", options_.init_from,
+              transfer.head_initialised ? "; its classes differ: the head starts afresh" : "");
   }
 
-  // A resumed run keeps its checkpoint's model: options asking for another one are refused
-  // rather than silently ignored (options left at their defaults ask for nothing).
-  void check_resumed_model(const std::string& resume, const model::UNetOptions& saved) const {
+  // A resumed or fine-tuned run keeps its checkpoint's model: options asking for another one are
+  // refused rather than silently ignored (options left at their defaults ask for nothing).
+  void check_kept_model(const std::string& origin, const model::UNetOptions& saved) const {
     const auto given = nlohmann::json::parse(options_.model.to_json());
     const auto defaults = nlohmann::json::parse(model::UNetOptions().to_json());
     const auto kept = nlohmann::json::parse(saved.to_json());
@@ -346,7 +361,7 @@ class Run {
         conflicts.push_back(key + " " + value.dump() + " (the checkpoint has " +
                             kept.at(key).dump() + ")");
     if (!conflicts.empty())
-      throw UsageError("--resume " + resume + " keeps the checkpoint's model; asked for " +
+      throw UsageError(origin + " keeps the checkpoint's model; asked for " +
                        text::join(conflicts, ", "));
   }
 
@@ -444,6 +459,8 @@ class Run {
                                {"loss", options::enum_name(options_.loss.kind)},
                                {"class_weights", show(options_.class_weights)},
                                {"seed", options_.seed},
+                               {"init_from", options_.init_from},
+                               {"init_parts", options::enum_name(options_.init_parts)},
                                {"total_steps", total_steps_}};
       write_file(options_.out + "/config.json", config.dump(2) + "\n");
       const std::string metrics = options_.out + "/metrics.csv";
