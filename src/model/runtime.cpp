@@ -30,9 +30,11 @@ std::string libtorch_description() {
 void keep_freed_memory() {
   // The largest threshold glibc's mallopt accepts (half its 64 MB heap); fixing it also stops
   // glibc from adapting it. Larger buffers are rare and costly to compute anyway.
+#if defined(__GLIBC__)
   constexpr int kMmapThreshold = 32 * 1024 * 1024;
   mallopt(M_MMAP_THRESHOLD, kMmapThreshold);
   mallopt(M_TRIM_THRESHOLD, INT32_MAX);
+#endif
 }
 
 }  // namespace satunet::model
