@@ -166,10 +166,10 @@ torch::Tensor AttentionGateImpl::forward(const torch::Tensor& gate, const torch:
 }
 
 // As a 1x1 convolution to four times the channels (each input pixel's 2x2 children side by
-// side), then a pixel shuffle. On CPUs LibTorch 1.13 runs the transposed convolution through im2col
-// and the BLAS (on Debian netlib's reference sgemm: half of a training step), a 1x1 convolution
-// with a dilation (meaningless for a 1x1 kernel) through oneDNN: measured 5 to 20x faster forward
-// and backward, on the same parameters, so checkpoints do not change.
+// side), then a pixel shuffle. On CPUs LibTorch 1.13 runs a transposed convolution through
+// im2col and the BLAS (on Debian netlib's reference sgemm: half of a training step), and a 1x1
+// convolution with a dilation (meaningless for a 1x1 kernel) through oneDNN: measured 5 to 20x
+// faster forward and backward, on the same parameters, so checkpoints do not change.
 torch::Tensor upsample_transposed(const torch::Tensor& x,
                                   torch::nn::ConvTranspose2dImpl& transposed) {
   if (!x.is_cpu())

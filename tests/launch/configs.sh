@@ -165,7 +165,7 @@ recipe spacenet-roads --image "$real/spacenet3_vegas_roads/image.tif" \
   --labels "road=$real/spacenet3_vegas_roads/roads.geojson"
 recipe spacenet-buildings --image "$real/spacenet4_atlanta_buildings/image.tif" \
   --labels "building=$real/spacenet4_atlanta_buildings/buildings.geojson"
-for name in inria-buildings massachusetts-buildings; do
+for name in inria-buildings massachusetts-buildings kampala; do
   recipe "$name" --image "$real/kampala_buildings/image.tif" \
     --mask "$real/kampala_buildings/mask.tif"
 done
