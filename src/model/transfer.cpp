@@ -2,8 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <sstream>
+
 #include "common/error.hpp"
-#include "common/text.hpp"
 
 namespace satunet::model {
 namespace {
@@ -21,10 +22,9 @@ bool taken_over(const std::string& name, InitParts parts, bool same_classes) {
 }
 
 std::string shape_text(const torch::Tensor& tensor) {
-  std::vector<std::string> sizes;
-  for (const int64_t size : tensor.sizes())
-    sizes.push_back(std::to_string(size));
-  return "[" + text::join(sizes, ", ") + "]";
+  std::ostringstream text;
+  text << tensor.sizes();
+  return text.str();
 }
 
 }  // namespace

@@ -328,20 +328,22 @@ class Run {
       resumed_ = true;
       return;
     }
-    torch::manual_seed(options_.seed);  // the same initial weights on every rank
-    if (options_.init_from.empty()) {
-      net_ = model::UNet(model::UNetOptions(options_.model)
-                             .in_channels(train_set_.bands())
-                             .classes(train_set_.classes()));
-      return;
+    std::optional<model::LoadedCheckpoint> start;
+    model::UNetOptions architecture = options_.model;
+    if (!options_.init_from.empty()) {
+      start.emplace(model::load_checkpoint(options_.init_from));
+      check_kept_model("--init-from " + options_.init_from, start->meta.model);
+      architecture = start->meta.model;
     }
-    model::LoadedCheckpoint start = model::load_checkpoint(options_.init_from);
-    check_kept_model("--init-from " + options_.init_from, start.meta.model);
-    net_ = model::UNet(model::UNetOptions(start.meta.model)
-                           .in_channels(train_set_.bands())
-                           .classes(train_set_.classes()));
+    // Seeded after the checkpoint is loaded (building its model draws from the generator
+    // too): the same initial weights on every rank, and what --init-from does not take over
+    // starts as a run without it would.
+    torch::manual_seed(options_.seed);
+    net_ = model::UNet(architecture.in_channels(train_set_.bands()).classes(train_set_.classes()));
+    if (!start)
+      return;
     const model::WeightTransfer transfer = model::transfer_weights(
-        start.model, start.meta.classes, net_, train_set_.manifest().classes, options_.init_parts,
+        start->model, start->meta.classes, net_, train_set_.manifest().classes, options_.init_parts,
         options_.init_from);
     log::info("train: ", transfer.tensors, " weight tensors (",
               options::enum_name(options_.init_parts), ") from ", options_.init_from,
