@@ -12,6 +12,7 @@
 #include "common/error.hpp"
 #include "geo/srs.hpp"
 #include "shards/hdf5_handle.hpp"
+#include "shards/hdf5_rows.hpp"
 #include "shards/manifest.hpp"
 #include "shards/prediction.hpp"
 #include "shards/shard.hpp"
@@ -464,6 +465,55 @@ TEST(Shards, AChunkStoredInMoreBytesThanItsValuesIsRefusedBeforeReading) {
   const std::string path = SATUNET_SOURCE_DIR "/tests/fuzz/regressions/shard/huge-chunk.h5";
   expect_error([&] { PredictionReader reader(path); },
                {path, "is stored in", "bytes, more than its values take (damaged?)"});
+}
+
+TEST(Shards, AChunkThatSkipsItsDatasetsFiltersIsRefusedBeforeReading) {
+  // Found by fuzzing: a chunk marked as stored raw, in fewer bytes than its values, made
+  // HDF5 1.10 copy a window's probabilities from past the end of its own buffer.
+  const std::string path = SATUNET_SOURCE_DIR "/tests/fuzz/regressions/shard/skipped-filters.h5";
+  expect_error([&] { PredictionReader reader(path); },
+               {path, "/probabilities chunk 0 skips filters of its dataset (damaged?)"});
+}
+
+// Rewrites tile 1's images chunk with `chunk` as stored bytes, the dataset's filters claimed
+// as applied.
+void replace_image_chunk(const std::string& path, const std::vector<std::uint8_t>& chunk) {
+  const Hdf5Handle file = open_file(path, H5F_ACC_RDWR);
+  const Hdf5Handle images(H5Dopen2(file.get(), "images", H5P_DEFAULT), path, "test: dataset");
+  const std::vector<hsize_t> offset = {1, 0, 0, 0};
+  ASSERT_GE(H5Dwrite_chunk(images.get(), H5P_DEFAULT, 0, offset.data(), chunk.size(), chunk.data()),
+            0);
+}
+
+TEST(Shards, ChunksThatDoNotDecodeToTheirRowAreRefused) {
+  // HDF5 1.10 itself copies such a row from past the end of its buffer (see the fuzz finding
+  // above): the reader decodes chunks itself and checks every size.
+  const std::string directory = test::fresh_directory("shards");
+  const std::vector<std::uint8_t> too_few(100, 7);
+  const struct {
+    int compression;
+    std::vector<std::uint8_t> chunk;
+    std::string says;
+  } cases[] = {
+      // Well-formed chunks, checksum and all, of fewer values than a row.
+      {0, encode_chunk(too_few.data(), too_few.size(), 1, 0),
+       "holds 100 bytes, not the 768 of its values (damaged?)"},
+      {1, encode_chunk(too_few.data(), too_few.size(), 1, 1),
+       "does not inflate to its 768 bytes (damaged?)"},
+      {1, too_few, "data error detected by Fletcher32 checksum"},
+  };
+  for (const auto& [compression, chunk, says] : cases) {
+    const std::string path = directory + "/" + std::to_string(compression) + ".h5";
+    fs::remove(path);
+    write_shard<std::uint8_t>(path, PixelType::uint8, 2, compression);
+    replace_image_chunk(path, chunk);
+    const ShardReader reader(path);
+    std::vector<std::uint8_t> image(kImageValues);
+    reader.read_image(0, image.data());  // the other tile reads as it was
+    EXPECT_EQ(image, tile_image<std::uint8_t>(0));
+    expect_error([&] { reader.read_image(1, image.data()); },
+                 {path, "the chunk at row 1 of /images", says});
+  }
 }
 
 TEST(Shards, ManifestCountsThatDoNotFitItsClassesAreRefused) {

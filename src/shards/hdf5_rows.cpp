@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 
 #include <zlib.h>
 
@@ -114,6 +115,23 @@ std::vector<std::string> split_names(const std::string& joined) {
 
 // ---- datasets of rows ----
 
+namespace {
+
+// A chunk of `chunk_bytes` values is stored in at most this many bytes: compression may add a
+// little (deflate's worst case is 0.03% and a few bytes), the checksum 4.
+double most_stored_bytes(double chunk_bytes) {
+  return chunk_bytes * 1.01 + 1024;
+}
+
+}  // namespace
+
+std::size_t RowDataset::row_bytes() const {
+  std::size_t bytes = H5Tget_size(stored_type.get());
+  for (hsize_t dim : row_dims)
+    bytes *= static_cast<std::size_t>(dim);
+  return bytes;
+}
+
 std::vector<hsize_t> RowDataset::shape(hsize_t rows) const {
   std::vector<hsize_t> dims{rows};
   dims.insert(dims.end(), row_dims.begin(), row_dims.end());
@@ -156,6 +174,10 @@ void RowDataset::append_encoded(hsize_t row, const std::vector<std::uint8_t>& ch
 
 void RowDataset::read(hsize_t first, hsize_t count, hid_t memory_type, void* data,
                       const std::string& path, hid_t transfer) const {
+  if (decodes_rows) {
+    read_decoded(first, count, memory_type, data, path);
+    return;
+  }
   const auto [memory_space, file_space] = select_rows(first, count, path);
   check_hdf5(
       H5Dread(handle.get(), memory_type, memory_space.get(), file_space.get(), transfer, data),
@@ -235,6 +257,116 @@ std::vector<std::uint8_t> encode_chunk(const void* data, std::size_t bytes, std:
   return chunk;
 }
 
+namespace {
+
+std::string chunk_name(const RowDataset& dataset, hsize_t first_row) {
+  return "the chunk at row " + std::to_string(first_row) + " of " + dataset.name;
+}
+
+void check_fletcher32(const std::vector<std::uint8_t>& bytes, const std::string& chunk,
+                      const std::string& path) {
+  SHARDS_CHECK(bytes.size() >= 4, path, ": ", chunk, " is too short for its checksum (damaged?)");
+  const std::size_t data_bytes = bytes.size() - 4;
+  const std::uint8_t* stored = bytes.data() + data_bytes;
+  const std::uint32_t stored_sum =
+      static_cast<std::uint32_t>(stored[0]) | static_cast<std::uint32_t>(stored[1]) << 8 |
+      static_cast<std::uint32_t>(stored[2]) << 16 | static_cast<std::uint32_t>(stored[3]) << 24;
+  const std::uint32_t sum = fletcher32(bytes.data(), data_bytes);
+  // HDF5 accepts the byte-swapped sum that its 1.6 releases wrote, and so do we.
+  const std::uint32_t swapped =
+      (sum & 0xff) << 24 | (sum & 0xff00) << 8 | (sum >> 8 & 0xff00) | sum >> 24;
+  SHARDS_CHECK(stored_sum == sum || stored_sum == swapped, path, ": ", chunk,
+               ": data error detected by Fletcher32 checksum");
+}
+
+std::vector<std::uint8_t> inflate_exactly(const std::vector<std::uint8_t>& compressed,
+                                          std::size_t bytes, const std::string& chunk,
+                                          const std::string& path) {
+  std::vector<std::uint8_t> inflated(bytes);
+  uLongf size = static_cast<uLongf>(bytes);
+  const int status =
+      uncompress(inflated.data(), &size, compressed.data(), static_cast<uLong>(compressed.size()));
+  SHARDS_CHECK(status == Z_OK && size == bytes, path, ": ", chunk, " does not inflate to its ",
+               bytes, " bytes (damaged?)");
+  return inflated;
+}
+
+std::vector<std::uint8_t> unshuffle(const std::vector<std::uint8_t>& shuffled,
+                                    std::size_t value_bytes) {
+  const std::size_t values = value_bytes > 1 ? shuffled.size() / value_bytes : 0;
+  if (values < 2)
+    return shuffled;
+  std::vector<std::uint8_t> bytes(shuffled);  // bytes beyond whole values stay where they are
+  for (std::size_t b = 0; b < value_bytes; ++b)
+    for (std::size_t v = 0; v < values; ++v)
+      bytes[v * value_bytes + b] = shuffled[b * values + v];
+  return bytes;
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> RowDataset::decoded_chunk(hsize_t first_row, std::size_t bytes,
+                                                    const std::string& path) const {
+  const std::string chunk = chunk_name(*this, first_row);
+  std::vector<hsize_t> offset(row_dims.size() + 1, 0);
+  offset[0] = first_row;
+  hsize_t stored = 0;
+  check_hdf5(H5Dget_chunk_storage_size(handle.get(), offset.data(), &stored), path,
+             "cannot locate " + chunk);
+  SHARDS_CHECK(stored > 0 && static_cast<double>(stored) <= most_stored_bytes(bytes), path, ": ",
+               chunk, " is stored in ", stored, " bytes, for ", bytes,
+               " bytes of values (damaged?)");
+  std::vector<std::uint8_t> data(stored);
+  std::uint32_t skipped_filters = 0;
+  check_hdf5(H5Dread_chunk(handle.get(), H5P_DEFAULT, offset.data(), &skipped_filters, data.data()),
+             path, "cannot read " + chunk);
+  SHARDS_CHECK(skipped_filters == 0, path, ": ", chunk, " skips filters of its dataset (damaged?)");
+  // Each filter's input size, known for all but the deflate's output.
+  std::vector<std::size_t> input_bytes;
+  std::size_t size = bytes;
+  for (const ChunkFilter& filter : filters) {
+    input_bytes.push_back(size);
+    if (filter.id == H5Z_FILTER_FLETCHER32)
+      size += 4;
+  }
+  for (std::size_t i = filters.size(); i-- > 0;) {
+    switch (filters[i].id) {
+      case H5Z_FILTER_FLETCHER32:
+        check_fletcher32(data, chunk, path);
+        data.resize(data.size() - 4);
+        break;
+      case H5Z_FILTER_DEFLATE:
+        data = inflate_exactly(data, input_bytes[i], chunk, path);
+        break;
+      default:
+        data = unshuffle(data, filters[i].value_bytes);
+    }
+  }
+  SHARDS_CHECK(data.size() == bytes, path, ": ", chunk, " holds ", data.size(), " bytes, not the ",
+               bytes, " of its values (damaged?)");
+  return data;
+}
+
+void RowDataset::read_decoded(hsize_t first, hsize_t count, hid_t memory_type, void* data,
+                              const std::string& path) const {
+  const std::size_t stored_row = row_bytes();
+  const std::size_t values = stored_row / H5Tget_size(stored_type.get());
+  const std::size_t memory_row = values * H5Tget_size(memory_type);
+  const bool same_type = check_hdf5(H5Tequal(stored_type.get(), memory_type), path,
+                                    "cannot compare the types of " + name) > 0;
+  auto* out = static_cast<std::uint8_t*>(data);
+  for (hsize_t row = first; row < first + count; ++row, out += memory_row) {
+    std::vector<std::uint8_t> values_bytes = decoded_chunk(row, stored_row, path);
+    if (!same_type) {
+      values_bytes.resize(std::max(stored_row, memory_row));
+      check_hdf5(H5Tconvert(stored_type.get(), memory_type, values, values_bytes.data(), nullptr,
+                            H5P_DEFAULT),
+                 path, "cannot convert the values of " + chunk_name(*this, row));
+    }
+    std::memcpy(out, values_bytes.data(), memory_row);
+  }
+}
+
 Hdf5Handle create_checksummed_file(const std::string& temp_path, const std::string& path,
                                    const std::string& operation) {
   // HDF5 1.8's formats and later: the superblock and object headers carry checksums too.
@@ -284,17 +416,34 @@ bool same_element_kind(hid_t stored, hid_t expected) {
   return type_class != H5T_INTEGER || H5Tget_sign(stored) == H5Tget_sign(expected);
 }
 
-}  // namespace
+// The filters satunet writes (create_rows) and h5py's gzip shards use; a chunk through any
+// other could not be decoded by read_decoded.
+std::vector<ChunkFilter> readable_filters(hid_t creation, const RowDataset& dataset,
+                                          const std::string& path) {
+  std::vector<ChunkFilter> filters;
+  const int count = check_hdf5(H5Pget_nfilters(creation), path, "cannot inspect " + dataset.name);
+  for (int i = 0; i < count; ++i) {
+    unsigned flags = 0, filter_config = 0;
+    std::size_t values = 1;
+    unsigned first_value = 0;
+    const H5Z_filter_t id = H5Pget_filter2(creation, static_cast<unsigned>(i), &flags, &values,
+                                           &first_value, 0, nullptr, &filter_config);
+    SHARDS_CHECK(
+        id == H5Z_FILTER_SHUFFLE || id == H5Z_FILTER_DEFLATE || id == H5Z_FILTER_FLETCHER32, path,
+        ": ", dataset.name, " is stored through HDF5 filter ", id,
+        ", which satunet does not read (shuffle, deflate and fletcher32 only)");
+    filters.push_back({id, id == H5Z_FILTER_SHUFFLE && values > 0 ? first_value : 0u});
+  }
+  return filters;
+}
 
-namespace {
-
-void check_chunks(const RowDataset& dataset, hid_t type, const std::string& path) {
+// Refuses chunk shapes and stored sizes that would make a read allocate what a damaged chunk
+// index claims; returns the rows per chunk.
+hsize_t check_chunks(const RowDataset& dataset, hid_t creation, hid_t type,
+                     const std::string& path) {
   const hid_t handle = dataset.handle.get();
-  const Hdf5Handle creation(H5Dget_create_plist(handle), path, "cannot inspect " + dataset.name);
-  if (H5Pget_layout(creation.get()) != H5D_CHUNKED)
-    return;
   std::vector<hsize_t> chunk(dataset.row_dims.size() + 1);
-  SHARDS_CHECK(H5Pget_chunk(creation.get(), static_cast<int>(chunk.size()), chunk.data()) ==
+  SHARDS_CHECK(H5Pget_chunk(creation, static_cast<int>(chunk.size()), chunk.data()) ==
                    static_cast<int>(chunk.size()),
                path, ": ", dataset.name, " has chunks of another rank than its rows");
   const double value_bytes = static_cast<double>(H5Tget_size(type));
@@ -306,8 +455,6 @@ void check_chunks(const RowDataset& dataset, hid_t type, const std::string& path
   constexpr double kMaxChunkBytes = 64.0 * (1 << 20);
   SHARDS_CHECK(chunk_bytes <= std::max(row_bytes, kMaxChunkBytes), path, ": ", dataset.name,
                " has chunks of ", shape_text(chunk), ", larger than a row and than 64 MiB");
-  // Compression may add a little (deflate's worst case is 0.03% and a few bytes).
-  const double most_stored = chunk_bytes * 1.01 + 1024;
   const Hdf5Handle space(H5Dget_space(handle), path, "cannot inspect " + dataset.name);
   hsize_t chunks = 0;
   check_hdf5(H5Dget_num_chunks(handle, space.get(), &chunks), path,
@@ -320,9 +467,23 @@ void check_chunks(const RowDataset& dataset, hid_t type, const std::string& path
     check_hdf5(
         H5Dget_chunk_info(handle, space.get(), i, offset.data(), &filters, &address, &stored), path,
         "cannot locate a chunk of " + dataset.name);
-    SHARDS_CHECK(static_cast<double>(stored) <= most_stored, path, ": ", dataset.name, " chunk ", i,
-                 " is stored in ", stored, " bytes, more than its values take (damaged?)");
+    SHARDS_CHECK(static_cast<double>(stored) <= most_stored_bytes(chunk_bytes), path, ": ",
+                 dataset.name, " chunk ", i, " is stored in ", stored,
+                 " bytes, more than its values take (damaged?)");
+    SHARDS_CHECK(filters == 0, path, ": ", dataset.name, " chunk ", i,
+                 " skips filters of its dataset (damaged?)");
   }
+  return chunk[0];
+}
+
+// Decodes every chunk once: datasets of many rows per chunk are small, and are then read by
+// HDF5 itself.
+void check_chunks_decode(const RowDataset& dataset, hsize_t rows_per_chunk,
+                         const std::string& path) {
+  const std::size_t chunk_bytes = dataset.row_bytes() * rows_per_chunk;
+  const hsize_t rows = dataset.stored_shape(path)[0];
+  for (hsize_t first = 0; first < rows; first += rows_per_chunk)
+    (void)dataset.decoded_chunk(first, chunk_bytes, path);
 }
 
 }  // namespace
@@ -333,10 +494,21 @@ RowDataset open_rows(hid_t file, const std::string& name, hid_t expected_type,
   RowDataset dataset{
       Hdf5Handle(H5Dopen2(file, name.c_str(), H5P_DEFAULT), path, "cannot open dataset /" + name),
       "/" + name, std::move(row_dims)};
-  const Hdf5Handle type(H5Dget_type(dataset.handle.get()), path, "cannot inspect /" + name);
-  SHARDS_CHECK(same_element_kind(type.get(), expected_type), path, ": /", name, " does not hold ",
-               expected_type_name, " values");
-  check_chunks(dataset, type.get(), path);
+  dataset.stored_type =
+      Hdf5Handle(H5Dget_type(dataset.handle.get()), path, "cannot inspect /" + name);
+  SHARDS_CHECK(same_element_kind(dataset.stored_type.get(), expected_type), path, ": /", name,
+               " does not hold ", expected_type_name, " values");
+  const Hdf5Handle creation(H5Dget_create_plist(dataset.handle.get()), path,
+                            "cannot inspect /" + name);
+  if (H5Pget_layout(creation.get()) != H5D_CHUNKED)
+    return dataset;  // contiguous (h5py's default): HDF5 reads it from the file as it is
+  dataset.filters = readable_filters(creation.get(), dataset, path);
+  const hsize_t rows_per_chunk =
+      check_chunks(dataset, creation.get(), dataset.stored_type.get(), path);
+  if (rows_per_chunk == 1)
+    dataset.decodes_rows = true;
+  else
+    check_chunks_decode(dataset, rows_per_chunk, path);
   return dataset;
 }
 

@@ -4,6 +4,7 @@
 // per tile, appended one row at a time). Internal to the shards library.
 #include <hdf5.h>
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,13 +39,26 @@ std::vector<std::string> split_names(const std::string& joined);
 // metadata than data.
 constexpr hsize_t kSmallRowsPerChunk = 256;
 
+// One filter of a dataset's pipeline, as a reader decodes it.
+struct ChunkFilter {
+  H5Z_filter_t id = H5Z_FILTER_NONE;
+  unsigned value_bytes = 0;  // the shuffle's; 0 for the others
+};
+
 // ---- datasets of rows: N along the first dimension, every row of shape row_dims ----
 struct RowDataset {
   Hdf5Handle handle;
   std::string name;  // "/images", ...
   std::vector<hsize_t> row_dims;
+  // Set by open_rows. For datasets of one row per chunk, read() decodes each chunk itself (the
+  // inverse of encode_chunk): HDF5 1.10 trusts the size a damaged or forged chunk inflates to
+  // and copies the row from past the end of its buffer.
+  bool decodes_rows = false;
+  std::vector<ChunkFilter> filters;  // in the order they were applied when writing
+  Hdf5Handle stored_type;
 
   std::vector<hsize_t> shape(hsize_t rows) const;
+  std::size_t row_bytes() const;  // of the stored type
   std::vector<hsize_t> stored_shape(const std::string& path) const;
   void resize(hsize_t rows, const std::string& path);
   void append(hsize_t row, hid_t memory_type, const void* data, const std::string& path);
@@ -53,6 +67,12 @@ struct RowDataset {
   void append_encoded(hsize_t row, const std::vector<std::uint8_t>& chunk, const std::string& path);
   void read(hsize_t first, hsize_t count, hid_t memory_type, void* data, const std::string& path,
             hid_t transfer = H5P_DEFAULT) const;
+  // The stored bytes of one chunk (offset in rows), passed back through `filters`: exactly
+  // `bytes` long, or an error naming the chunk.
+  std::vector<std::uint8_t> decoded_chunk(hsize_t first_row, std::size_t bytes,
+                                          const std::string& path) const;
+  void read_decoded(hsize_t first, hsize_t count, hid_t memory_type, void* data,
+                    const std::string& path) const;
   // {memory space, file space} for rows [first, first + count).
   std::pair<Hdf5Handle, Hdf5Handle> select_rows(hsize_t first, hsize_t count,
                                                 const std::string& path) const;
