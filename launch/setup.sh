@@ -7,10 +7,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The tests also use slurm, chromium, clang (fuzzing) and python3-torchvision (torchvision's own
+# ResNets are the encoders' goldens).
 packages=(build-essential cmake ninja-build ccache pkg-config
   libtorch-dev libopenmpi-dev openmpi-bin libgdal-dev gdal-bin libhdf5-dev
   libboost-program-options-dev libgtest-dev nlohmann-json3-dev shellcheck
-  slurmctld slurmd slurm-client munge iproute2 libcairo2-dev chromium clang libclang-rt-14-dev)
+  slurmctld slurmd slurm-client munge iproute2 libcairo2-dev chromium clang libclang-rt-14-dev
+  python3-torchvision)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -215,7 +215,7 @@ TEST(Model, BadInputSizeIsAClearError) {
     FAIL() << "no error";
   } catch (const Error& error) {
     EXPECT_STREQ(error.what(),
-                 "input of 66 x 64 pixels: a U-Net of depth 4 needs sizes divisible by 16");
+                 "input of 66 x 64 pixels: a U-Net of 4 levels needs sizes divisible by 16");
   }
   EXPECT_THROW(net->forward(torch::zeros({1, 2, 64, 64})), Error);
   EXPECT_THROW(UNet(UNetOptions().depth(0)), UsageError);

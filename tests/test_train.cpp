@@ -126,7 +126,9 @@ void train_straight_and_resumed(TrainOptions options, std::int64_t stop, std::in
   train(options, world);
   options.max_steps = steps;
   options.resume = "last";
-  EXPECT_EQ(train(options, world).steps, steps);
+  const TrainResult resumed = train(options, world);
+  EXPECT_EQ(resumed.steps, steps);
+  EXPECT_TRUE(resumed.replicas_identical);
 }
 
 // Every tensor of two checkpoints equal to the byte, batch-norm statistics among them.
@@ -210,6 +212,21 @@ TEST(MpiTrain, ResumeEqualsAnUninterruptedRunInEveryTensor) {
   options.augment = data::AugmentOptions::standard();
   options.model.dropout(0.1);
   train_straight_and_resumed(options, 5, 10, world);
+  if (world.rank() == 0)
+    expect_same_tensors(base + "/straight/checkpoints/last.pt",
+                        base + "/resumed/checkpoints/last.pt", world.size());
+}
+
+TEST(MpiTrain, AResNetEncoderFrozenThenTrainedResumesBitwiseOnEveryRank) {
+  comm::MpiCommunicator world;
+  const std::string base =
+      shared_dataset(world, "MpiTrain.resnet.np" + std::to_string(world.size()), 256);
+  TrainOptions options = tiny(base + "/dataset", base);
+  options.model.encoder(model::Encoder::resnet18).base(2);
+  options.freeze_encoder_steps = 3;  // the resumed run starts frozen, with no encoder moments
+  options.checkpoint_every = 2;
+  options.batch = 2;
+  train_straight_and_resumed(options, 2, 5, world);
   if (world.rank() == 0)
     expect_same_tensors(base + "/straight/checkpoints/last.pt",
                         base + "/resumed/checkpoints/last.pt", world.size());

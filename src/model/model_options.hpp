@@ -31,6 +31,17 @@ inline const options::EnumNames<BlockKind>& enum_names(BlockKind) {
   return names;
 }
 
+// What the contracting path is: the U-Net's own levels, or a ResNet laid out as torchvision's
+// (its ImageNet weights load) under segmentation_models.pytorch's U-Net decoder.
+enum class Encoder { plain, resnet18, resnet34, resnet50 };
+inline const options::EnumNames<Encoder>& enum_names(Encoder) {
+  static const options::EnumNames<Encoder> names{{Encoder::plain, "plain"},
+                                                 {Encoder::resnet18, "resnet18"},
+                                                 {Encoder::resnet34, "resnet34"},
+                                                 {Encoder::resnet50, "resnet50"}};
+  return names;
+}
+
 // The most parameters satunet builds a model of (4 GB of float32 weights, 16 GB with AdamW's
 // state and the gradients).
 constexpr double kMaxParameters = 1e9;
@@ -46,9 +57,15 @@ struct UNetOptions {
   TORCH_ARG(bool, attention) = false;
   TORCH_ARG(double, dropout) = 0.0;  // at the bottleneck
   TORCH_ARG(int64_t, groups) = 8;    // for group norm
+  // With a ResNet encoder, `base` sets the decoder's widths (base x 16 ... base), `depth` is
+  // the ResNet's 5 stages, and upsampling is nearest-neighbour, as segmentation_models.pytorch
+  // builds it.
+  TORCH_ARG(Encoder, encoder) = Encoder::plain;
 
  public:                  // TORCH_ARG leaves the members private
   void validate() const;  // throws UsageError
+  // Halvings of the resolution on the way down: input sizes must be multiples of 2^levels.
+  int64_t levels() const;
   // The weights of the 3x3 convolutions (most of a U-Net's), computed without building it: a
   // lower bound of its parameters, to refuse a model too large to build before trying.
   double conv3x3_weights() const;
@@ -86,7 +103,7 @@ struct LossOptions {
 };
 
 // What a new run takes over: every weight, or the encoder's alone (the contracting path and
-// the bottleneck), the decoder then starting from its own initialisation.
+// the bottleneck, or the ResNet), the decoder then starting from its own initialisation.
 enum class InitParts { all, encoder };
 inline const options::EnumNames<InitParts>& enum_names(InitParts) {
   static const options::EnumNames<InitParts> names{{InitParts::all, "all"},

@@ -16,9 +16,7 @@ bool starts_with(const std::string& name, const std::string& prefix) {
 bool taken_over(const std::string& name, InitParts parts, bool same_classes) {
   if (starts_with(name, "head."))
     return same_classes && parts == InitParts::all;
-  if (parts == InitParts::encoder)
-    return starts_with(name, "down.") || starts_with(name, "bottleneck.");
-  return true;
+  return parts == InitParts::all || is_encoder_tensor(name);
 }
 
 std::string shape_text(const torch::Tensor& tensor) {
@@ -28,6 +26,11 @@ std::string shape_text(const torch::Tensor& tensor) {
 }
 
 }  // namespace
+
+bool is_encoder_tensor(const std::string& name) {
+  return starts_with(name, "down.") || starts_with(name, "bottleneck.") ||
+         starts_with(name, "encoder.");
+}
 
 WeightTransfer transfer_weights(UNet& source, const std::vector<std::string>& source_classes,
                                 UNet& target, const std::vector<std::string>& target_classes,

@@ -13,6 +13,10 @@ struct WeightTransfer {
   bool head_initialised = false;  // the classes differ: the head keeps its fresh weights
 };
 
+// Whether a parameter or buffer, by name, belongs to the encoder: the plain U-Net's
+// contracting path and bottleneck, or the ResNet.
+bool is_encoder_tensor(const std::string& name);
+
 // Copies `source`'s parameters and running statistics into `target`, name by name, bitwise.
 // The head is copied only where both models predict the same classes in the same order (a new
 // class list starts it afresh). `origin` names the source in errors: another architecture, or

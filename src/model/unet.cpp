@@ -49,6 +49,16 @@ void UNetOptions::validate() const {
     throw UsageError("--dropout must be in [0, 1)");
   if (groups() < 1)
     throw UsageError("--groups must be positive");
+  if (encoder() != Encoder::plain) {
+    const std::string with =
+        " applies to the plain encoder only, not --encoder " + options::enum_name(encoder());
+    if (upsampling() != Upsampling::transpose)
+      throw UsageError("--upsampling" + with + " (its decoder upsamples by nearest neighbour)");
+    if (block() != BlockKind::plain)
+      throw UsageError("--block" + with + " (the ResNet's own blocks are residual)");
+    if (attention())
+      throw UsageError("--attention" + with);
+  }
   if (conv3x3_weights() > kMaxParameters)
     throw UsageError("--base " + std::to_string(base()) + " with --depth " +
                      std::to_string(depth()) + " makes a model of at least " +
@@ -58,9 +68,25 @@ void UNetOptions::validate() const {
                      " million satunet builds");
 }
 
+int64_t UNetOptions::levels() const {
+  return encoder() == Encoder::plain ? depth() : 5;
+}
+
 double UNetOptions::conv3x3_weights() const {
   // As the constructor below lays the blocks out: two 3x3 convolutions in each.
   auto block = [](double in, double out) { return 9 * (in * out + out * out); };
+  if (encoder() != Encoder::plain) {  // the decoder's alone: the encoder's size is fixed
+    const std::vector<int64_t> skips = encoder_channels(encoder());
+    const std::vector<int64_t> widths = decoder_channels(base());
+    double weights = 0, channels = static_cast<double>(skips.back());
+    for (std::size_t i = 0; i < widths.size(); ++i) {
+      const double skip =
+          i + 1 < skips.size() ? static_cast<double>(skips[skips.size() - 2 - i]) : 0;
+      weights += block(channels + skip, static_cast<double>(widths[i]));
+      channels = static_cast<double>(widths[i]);
+    }
+    return weights;
+  }
   double weights = 0;
   double channels = static_cast<double>(in_channels());
   for (int64_t level = 0; level < depth(); ++level) {
@@ -73,6 +99,12 @@ double UNetOptions::conv3x3_weights() const {
 
 std::string UNetOptions::describe() const {
   std::ostringstream out;
+  if (encoder() != Encoder::plain) {
+    out << "U-Net over a " << options::enum_name(encoder()) << " encoder, in " << in_channels()
+        << ", classes " << classes() << ", decoder base " << base() << ", norm "
+        << options::enum_name(norm()) << ", dropout " << dropout();
+    return out.str();
+  }
   out << "U-Net in " << in_channels() << ", classes " << classes() << ", base " << base()
       << ", depth " << depth() << ", norm " << options::enum_name(norm()) << ", upsampling "
       << options::enum_name(upsampling()) << ", block " << options::enum_name(block())
@@ -90,7 +122,8 @@ std::string UNetOptions::to_json() const {
                         {"block", options::enum_name(block())},
                         {"attention", attention()},
                         {"dropout", dropout()},
-                        {"groups", groups()}}
+                        {"groups", groups()},
+                        {"encoder", options::enum_name(encoder())}}
       .dump();
 }
 
@@ -107,7 +140,9 @@ UNetOptions UNetOptions::from_json(const std::string& text) {
         .block(options::parse_enum<BlockKind>(json.at("block"), "block"))
         .attention(json.at("attention"))
         .dropout(json.at("dropout"))
-        .groups(json.at("groups"));
+        .groups(json.at("groups"))
+        // Checkpoints from before encoders were built have the plain one.
+        .encoder(options::parse_enum<Encoder>(json.value("encoder", "plain"), "encoder"));
     options.validate();
   } catch (const nlohmann::json::exception& error) {
     throw Error(std::string("model description: ") + error.what());
@@ -214,6 +249,11 @@ torch::Tensor UpBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& 
 
 UNetImpl::UNetImpl(const UNetOptions& options) : options_(options) {
   options_.validate();
+  dropout_ = register_module("dropout", torch::nn::Dropout2d(options_.dropout()));
+  if (options_.encoder() != Encoder::plain) {
+    build_over_resnet();
+    return;
+  }
   down_ = register_module("down", torch::nn::ModuleList());
   up_ = register_module("up", torch::nn::ModuleList());
   int64_t channels = options_.in_channels();
@@ -225,7 +265,6 @@ UNetImpl::UNetImpl(const UNetOptions& options) : options_(options) {
   }
   bottleneck_ = register_module("bottleneck", ConvBlock(channels, 2 * channels, options_.norm(),
                                                         options_.block(), options_.groups()));
-  dropout_ = register_module("dropout", torch::nn::Dropout2d(options_.dropout()));
   channels *= 2;
   for (int64_t level = options_.depth() - 1; level >= 0; --level) {
     const int64_t width = options_.base() << level;
@@ -235,18 +274,70 @@ UNetImpl::UNetImpl(const UNetOptions& options) : options_(options) {
   head_ = register_module("head", conv(channels, options_.classes(), 1, true));
 }
 
+// segmentation_models.pytorch's Unet: the deepest features go up through five decoder
+// blocks, each taking the encoder's features of its scale (none at full resolution), and a
+// 3x3 head.
+void UNetImpl::build_over_resnet() {
+  encoder_ = register_module("encoder", ResNetEncoder(options_.encoder(), options_.in_channels()));
+  decoder_ = register_module("decoder", torch::nn::ModuleList());
+  const std::vector<int64_t>& skips = encoder_->channels();
+  int64_t channels = skips.back();
+  for (const int64_t width : decoder_channels(options_.base())) {
+    const std::size_t block = decoder_->size();
+    const int64_t skip = block + 1 < skips.size() ? skips[skips.size() - 2 - block] : 0;
+    decoder_->push_back(DecoderBlock(channels, skip, width, options_.norm(), options_.groups()));
+    channels = width;
+  }
+  head_ = register_module(
+      "head",
+      torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, options_.classes(), 3).padding(1)));
+  torch::NoGradGuard no_grad;
+  torch::nn::init::xavier_uniform_(head_->weight);
+  torch::nn::init::zeros_(head_->bias);
+}
+
 torch::Tensor UNetImpl::forward(const torch::Tensor& x) {
   return forward(x, nullptr);
+}
+
+torch::Tensor UNetImpl::forward_over_resnet(const torch::Tensor& x, ShapeTrace* trace) {
+  std::vector<torch::Tensor> features = encoder_->forward(x);
+  if (trace)
+    for (const torch::Tensor& feature : features)
+      trace->encoder.push_back(shape_of(feature));
+  torch::Tensor y = dropout_->forward(features.back());
+  features.pop_back();
+  if (trace)
+    trace->bottleneck = shape_of(y);
+  for (const auto& module : *decoder_) {
+    torch::Tensor skip;
+    if (!features.empty()) {
+      skip = features.back();
+      features.pop_back();
+    }
+    y = module->as<DecoderBlock>()->forward(y, skip);
+    if (trace)
+      trace->decoder.push_back(shape_of(y));
+  }
+  return y;
 }
 
 torch::Tensor UNetImpl::forward(const torch::Tensor& x, ShapeTrace* trace) {
   MODEL_CHECK(x.dim() == 4 && x.size(1) == options_.in_channels(), "the model expects input [N, ",
               options_.in_channels(), ", H, W], got ", x.sizes());
-  const int64_t multiple = int64_t{1} << options_.depth();
+  const int64_t multiple = int64_t{1} << options_.levels();
   if (x.size(2) % multiple != 0 || x.size(3) % multiple != 0)
     throw Error("input of " + std::to_string(x.size(3)) + " x " + std::to_string(x.size(2)) +
-                " pixels: a U-Net of depth " + std::to_string(options_.depth()) +
-                " needs sizes divisible by " + std::to_string(multiple));
+                " pixels: a U-Net of " + std::to_string(options_.levels()) +
+                " levels needs sizes divisible by " + std::to_string(multiple));
+  torch::Tensor y = encoder_ ? forward_over_resnet(x, trace) : forward_plain(x, trace);
+  y = head_->forward(y);
+  if (trace)
+    trace->output = shape_of(y);
+  return y;
+}
+
+torch::Tensor UNetImpl::forward_plain(const torch::Tensor& x, ShapeTrace* trace) {
   std::vector<torch::Tensor> skips;
   torch::Tensor y = x;
   for (const auto& module : *down_) {
@@ -265,10 +356,13 @@ torch::Tensor UNetImpl::forward(const torch::Tensor& x, ShapeTrace* trace) {
     if (trace)
       trace->decoder.push_back(shape_of(y));
   }
-  y = head_->forward(y);
-  if (trace)
-    trace->output = shape_of(y);
   return y;
+}
+
+EncoderWeights UNetImpl::load_encoder_weights(const std::string& path) {
+  if (!encoder_)
+    throw UsageError("encoder weights need a ResNet encoder, not the plain one");
+  return model::load_encoder_weights(*encoder_, options_.encoder(), path);
 }
 
 int64_t UNetImpl::parameter_count() const {

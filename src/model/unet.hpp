@@ -9,6 +9,7 @@
 
 #include "common/error.hpp"
 #include "model/model_options.hpp"
+#include "model/resnet.hpp"
 #include "model/runtime.hpp"
 
 #define MODEL_CHECK(cond, ...) SATUNET_CHECK_IN("model", cond, __VA_ARGS__)
@@ -77,7 +78,7 @@ TORCH_MODULE(UpBlock);
 
 // Shapes seen on the way through, for tests and `--verbose` logs.
 struct ShapeTrace {
-  std::vector<std::vector<int64_t>> encoder;  // after each pooling
+  std::vector<std::vector<int64_t>> encoder;  // after each pooling (each ResNet stage)
   std::vector<int64_t> bottleneck;
   std::vector<std::vector<int64_t>> decoder;  // after each up block
   std::vector<int64_t> output;
@@ -90,11 +91,19 @@ class UNetImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, ShapeTrace* trace);
   const UNetOptions& options() const { return options_; }
   int64_t parameter_count() const;
+  // ImageNet weights for a ResNet encoder (see model/resnet.hpp).
+  EncoderWeights load_encoder_weights(const std::string& path);
 
  private:
+  void build_over_resnet();
+  torch::Tensor forward_plain(const torch::Tensor& x, ShapeTrace* trace);
+  torch::Tensor forward_over_resnet(const torch::Tensor& x, ShapeTrace* trace);
+
   UNetOptions options_;
-  torch::nn::ModuleList down_{nullptr}, up_{nullptr};
+  torch::nn::ModuleList down_{nullptr}, up_{nullptr};  // the plain encoder and its decoder
   ConvBlock bottleneck_{nullptr};
+  ResNetEncoder encoder_{nullptr};  // or a ResNet
+  torch::nn::ModuleList decoder_{nullptr};
   torch::nn::Dropout2d dropout_{nullptr};
   torch::nn::Conv2d head_{nullptr};
 };

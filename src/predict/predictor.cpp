@@ -196,11 +196,11 @@ class ScenePredictor {
   }
 
   void check_tile() const {
-    const auto multiple = std::int64_t{1} << checkpoint_.meta.model.depth();
+    const auto multiple = std::int64_t{1} << checkpoint_.meta.model.levels();
     if (tile_ % multiple != 0)
       throw UsageError("--tile " + std::to_string(tile_) + " is not a multiple of " +
                        std::to_string(multiple) + ", which the model's " +
-                       std::to_string(checkpoint_.meta.model.depth()) + " levels need");
+                       std::to_string(checkpoint_.meta.model.levels()) + " levels need");
   }
 
   shards::PredictionHeader shard_header(std::int64_t total) const {

@@ -52,6 +52,18 @@ const options::Table<TrainOptions>& train_option_table() {
               "attention", [](O& o) { o.model.attention(true); },
               "attention gates on the skip connections")
           .value_at(
+              "encoder", [](O & o) -> auto& { return o.model.encoder(); },
+              "plain (the U-Net's own levels), resnet18, resnet34 or resnet50 (torchvision's "
+              "layout under segmentation_models.pytorch's decoder, --base 16 as its widths)")
+          .value("encoder-weights", &O::encoder_weights,
+                 "ImageNet weights for the ResNet encoder: a torchvision state dict (README: "
+                 "getting and converting one); more than 3 bands get first-layer weights "
+                 "derived from the RGB ones",
+                 "FILE")
+          .value("freeze-encoder-steps", &O::freeze_encoder_steps,
+                 "optimizer steps that leave the encoder's weights as they start (its batch-norm "
+                 "statistics still adapt)")
+          .value_at(
               "dropout", [](O & o) -> auto& { return o.model.dropout(); },
               "dropout at the bottleneck")
           .value("epochs", &O::epochs, "epochs to train")
@@ -138,6 +150,17 @@ void validate(const TrainOptions& options) {
     throw UsageError("--overwrite replaces a run, --resume continues it: give one");
   if (!options.init_from.empty() && !options.resume.empty())
     throw UsageError("--init-from starts a new run, --resume continues one: give one");
+  if (!options.encoder_weights.empty()) {
+    if (options.model.encoder() == model::Encoder::plain)
+      throw UsageError(
+          "--encoder-weights needs a ResNet --encoder (resnet18, resnet34 or "
+          "resnet50)");
+    if (!options.init_from.empty() || !options.resume.empty())
+      throw UsageError("--encoder-weights starts a new run from ImageNet weights: not with " +
+                       std::string(options.resume.empty() ? "--init-from" : "--resume"));
+  }
+  if (options.freeze_encoder_steps < 0)
+    throw UsageError("--freeze-encoder-steps must not be negative");
   options.model.validate();
 }
 

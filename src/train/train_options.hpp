@@ -65,6 +65,8 @@ struct TrainOptions {
   std::string resume;                 // a checkpoint, or "last" for OUT/checkpoints/last.pt
   std::string init_from;              // a checkpoint whose weights a new run starts from
   model::InitParts init_parts = model::InitParts::all;
+  std::string encoder_weights;            // a torchvision state dict for a ResNet encoder
+  std::int64_t freeze_encoder_steps = 0;  // optimizer steps leaving the encoder's weights as is
   bool deterministic = false;
   NonFinite on_nonfinite = NonFinite::stop;
   bool overwrite = false;  // replace an earlier run in `out` (rather than refuse)

@@ -340,6 +340,13 @@ class Run {
     // starts as a run without it would.
     torch::manual_seed(options_.seed);
     net_ = model::UNet(architecture.in_channels(train_set_.bands()).classes(train_set_.classes()));
+    if (!options_.encoder_weights.empty()) {
+      const model::EncoderWeights loaded = net_->load_encoder_weights(options_.encoder_weights);
+      log::info("train: ", loaded.tensors, " encoder tensors from ", options_.encoder_weights,
+                loaded.adapted ? "; first layer derived from its RGB weights for " +
+                                     std::to_string(train_set_.bands()) + " bands"
+                               : "");
+    }
     if (!start)
       return;
     const model::WeightTransfer transfer = model::transfer_weights(
@@ -463,6 +470,8 @@ class Run {
                                {"seed", options_.seed},
                                {"init_from", options_.init_from},
                                {"init_parts", options::enum_name(options_.init_parts)},
+                               {"encoder_weights", options_.encoder_weights},
+                               {"freeze_encoder_steps", options_.freeze_encoder_steps},
                                {"total_steps", total_steps_}};
       write_file(options_.out + "/config.json", config.dump(2) + "\n");
       const std::string metrics = options_.out + "/metrics.csv";
@@ -508,8 +517,20 @@ class Run {
     }
     if (!finite_gradients())
       return drop_nonfinite_step(loss_total);
+    if (position_.step < options_.freeze_encoder_steps)
+      leave_encoder_as_it_is();
     optimizer_->step();
     return loss_total;
+  }
+
+  // Without a gradient the optimizer passes a parameter by: no update, no weight decay, no
+  // moments (they start when the encoder does). Every rank drops the same ones.
+  void leave_encoder_as_it_is() {
+    for (auto& item : net_->named_parameters())
+      if (model::is_encoder_tensor(item.key()))
+        item.value().mutable_grad() = torch::Tensor();
+    if (position_.step + 1 == options_.freeze_encoder_steps)
+      log::info("train: the encoder trains from step ", position_.step + 2);
   }
 
   // The averaged gradients are the same on every rank, so every rank decides alike without

@@ -1,0 +1,250 @@
+#include "model/resnet.hpp"
+
+#include <fstream>
+#include <iterator>
+#include <numeric>
+#include <sstream>
+
+#include "common/error.hpp"
+
+namespace satunet::model {
+namespace F = torch::nn::functional;
+namespace {
+
+struct Architecture {
+  std::vector<int64_t> units;  // per layer
+  bool bottleneck;
+};
+
+Architecture architecture(Encoder kind) {
+  switch (kind) {
+    case Encoder::resnet18:
+      return {{2, 2, 2, 2}, false};
+    case Encoder::resnet34:
+      return {{3, 4, 6, 3}, false};
+    case Encoder::resnet50:
+      return {{3, 4, 6, 3}, true};
+    case Encoder::plain:
+      break;
+  }
+  throw Error("the plain encoder is not a ResNet");
+}
+
+int64_t layer_channels(const Architecture& layout, std::size_t layer) {
+  return (int64_t{64} << layer) * (layout.bottleneck ? 4 : 1);
+}
+
+torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, bool bias) {
+  return torch::nn::Conv2d(
+      torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2).bias(bias));
+}
+
+// torchvision's initialisation of a ResNet.
+void initialise_encoder(torch::nn::Module& encoder) {
+  torch::NoGradGuard no_grad;
+  for (auto& module : encoder.modules(/*include_self=*/false)) {
+    if (auto* convolution = module->as<torch::nn::Conv2d>()) {
+      torch::nn::init::kaiming_normal_(convolution->weight, 0, torch::kFanOut, torch::kReLU);
+    } else if (auto* norm = module->as<torch::nn::BatchNorm2d>()) {
+      torch::nn::init::ones_(norm->weight);
+      torch::nn::init::zeros_(norm->bias);
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<int64_t> encoder_channels(Encoder kind) {
+  const Architecture layout = architecture(kind);
+  std::vector<int64_t> channels{64};
+  for (std::size_t layer = 0; layer < layout.units.size(); ++layer)
+    channels.push_back(layer_channels(layout, layer));
+  return channels;
+}
+
+ResidualUnitImpl::ResidualUnitImpl(int64_t in, int64_t planes, int64_t stride, bool bottleneck) {
+  const int64_t out = bottleneck ? planes * 4 : planes;
+  if (bottleneck) {
+    conv1_ = register_module("conv1", conv(in, planes, 1, 1, false));
+    bn1_ = register_module("bn1", torch::nn::BatchNorm2d(planes));
+    conv2_ = register_module("conv2", conv(planes, planes, 3, stride, false));
+    bn2_ = register_module("bn2", torch::nn::BatchNorm2d(planes));
+    conv3_ = register_module("conv3", conv(planes, out, 1, 1, false));
+    bn3_ = register_module("bn3", torch::nn::BatchNorm2d(out));
+  } else {
+    conv1_ = register_module("conv1", conv(in, planes, 3, stride, false));
+    bn1_ = register_module("bn1", torch::nn::BatchNorm2d(planes));
+    conv2_ = register_module("conv2", conv(planes, planes, 3, 1, false));
+    bn2_ = register_module("bn2", torch::nn::BatchNorm2d(planes));
+  }
+  if (stride != 1 || in != out)
+    downsample_ = register_module(
+        "downsample",
+        torch::nn::Sequential(conv(in, out, 1, stride, false), torch::nn::BatchNorm2d(out)));
+}
+
+torch::Tensor ResidualUnitImpl::forward(const torch::Tensor& x) {
+  torch::Tensor y = torch::relu(bn1_->forward(conv1_->forward(x)));
+  y = bn2_->forward(conv2_->forward(y));
+  if (conv3_)
+    y = bn3_->forward(conv3_->forward(torch::relu(y)));
+  return torch::relu(y + (downsample_ ? downsample_->forward(x) : x));
+}
+
+ResNetEncoderImpl::ResNetEncoderImpl(Encoder kind, int64_t in_channels)
+    : channels_(encoder_channels(kind)) {
+  const Architecture layout = architecture(kind);
+  conv1_ = register_module(
+      "conv1", torch::nn::Conv2d(
+                   torch::nn::Conv2dOptions(in_channels, 64, 7).stride(2).padding(3).bias(false)));
+  bn1_ = register_module("bn1", torch::nn::BatchNorm2d(64));
+  int64_t channels = 64;
+  for (std::size_t layer = 0; layer < layout.units.size(); ++layer) {
+    torch::nn::Sequential units;
+    for (int64_t unit = 0; unit < layout.units[layer]; ++unit) {
+      const int64_t stride = layer > 0 && unit == 0 ? 2 : 1;
+      units->push_back(ResidualUnit(channels, int64_t{64} << layer, stride, layout.bottleneck));
+      channels = layer_channels(layout, layer);
+    }
+    layers_.push_back(register_module("layer" + std::to_string(layer + 1), units));
+  }
+  initialise_encoder(*this);
+}
+
+std::vector<torch::Tensor> ResNetEncoderImpl::forward(const torch::Tensor& x) {
+  std::vector<torch::Tensor> features;
+  features.push_back(torch::relu(bn1_->forward(conv1_->forward(x))));
+  torch::Tensor y = F::max_pool2d(features.back(), F::MaxPool2dFuncOptions(3).stride(2).padding(1));
+  for (auto& layer : layers_) {
+    y = layer->forward(y);
+    features.push_back(y);
+  }
+  return features;
+}
+
+namespace {
+
+torch::nn::Sequential conv_norm_relu(int64_t in, int64_t out, Norm norm, int64_t groups) {
+  torch::nn::Sequential block(conv(in, out, 3, 1, norm == Norm::none));
+  if (norm == Norm::batch)
+    block->push_back(torch::nn::BatchNorm2d(out));
+  else if (norm == Norm::group)
+    block->push_back(torch::nn::GroupNorm(std::gcd(out, groups), out));
+  block->push_back(torch::nn::ReLU());
+  return block;
+}
+
+}  // namespace
+
+DecoderBlockImpl::DecoderBlockImpl(int64_t in, int64_t skip, int64_t out, Norm norm, int64_t groups)
+    : conv1_(register_module("conv1", conv_norm_relu(in + skip, out, norm, groups))),
+      conv2_(register_module("conv2", conv_norm_relu(out, out, norm, groups))) {
+  // segmentation_models.pytorch's initialisation of its decoder.
+  torch::NoGradGuard no_grad;
+  for (auto& module : modules(/*include_self=*/false))
+    if (auto* convolution = module->as<torch::nn::Conv2d>()) {
+      torch::nn::init::kaiming_uniform_(convolution->weight, 0, torch::kFanIn, torch::kReLU);
+      if (convolution->bias.defined())
+        torch::nn::init::zeros_(convolution->bias);
+    }
+}
+
+torch::Tensor DecoderBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& skip) {
+  torch::Tensor y = F::interpolate(x, F::InterpolateFuncOptions()
+                                          .scale_factor(std::vector<double>{2.0, 2.0})
+                                          .mode(torch::kNearest));
+  if (skip.defined())
+    y = torch::cat({y, skip}, 1);
+  return conv2_->forward(conv1_->forward(y));
+}
+
+std::vector<int64_t> decoder_channels(int64_t base) {
+  return {base * 16, base * 8, base * 4, base * 2, base};
+}
+
+torch::Tensor first_layer_weights(const torch::Tensor& rgb, int64_t bands) {
+  if (bands == 1)
+    return rgb.sum(1, /*keepdim=*/true);
+  std::vector<torch::Tensor> per_band;
+  for (int64_t band = 0; band < bands; ++band)
+    per_band.push_back(rgb.select(1, band % 3));
+  return torch::stack(per_band, 1) * (3.0 / static_cast<double>(bands));
+}
+
+namespace {
+
+const char* const kConversion =
+    "python3 -c \"import sys, torch; torch.save(dict(torch.load(sys.argv[1], "
+    "map_location='cpu')), sys.argv[2])\" IN.pth OUT.pt";
+
+c10::Dict<c10::IValue, c10::IValue> read_state_dict(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw Error(path + ": cannot open the encoder weights");
+  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), {});
+  const std::string unreadable =
+      path +
+      ": not a state dict saved as a plain dict in torch.save's zip format; "
+      "torchvision's files convert with: " +
+      kConversion;
+  if (bytes.size() < 4 || std::string(bytes.data(), 2) != "PK")
+    throw Error(unreadable);
+  c10::IValue value;
+  try {
+    value = torch::pickle_load(bytes);
+  } catch (const c10::Error&) {
+    throw Error(unreadable);  // LibTorch cannot read an OrderedDict, which torch.save writes
+  }
+  if (!value.isGenericDict())
+    throw Error(unreadable);
+  return value.toGenericDict();
+}
+
+}  // namespace
+
+EncoderWeights load_encoder_weights(ResNetEncoderImpl& encoder, Encoder kind,
+                                    const std::string& path) {
+  const auto state = read_state_dict(path);
+  const std::string kind_name = options::enum_name(kind);
+  auto targets = encoder.named_parameters();
+  for (const auto& buffer : encoder.named_buffers())
+    targets.insert(buffer.key(), buffer.value());
+  EncoderWeights loaded;
+  torch::NoGradGuard no_grad;
+  for (const auto& entry : state) {
+    if (!entry.key().isString() || !entry.value().isTensor())
+      throw Error(path + ": not a state dict (its entries are not named tensors)");
+    const std::string& name = entry.key().toStringRef();
+    torch::Tensor* target = targets.find(name);
+    if (!target) {
+      if (name.rfind("fc.", 0) != 0)
+        throw Error(path + ": " + name + " is not in a torchvision " + kind_name);
+      ++loaded.skipped;
+      continue;
+    }
+    torch::Tensor value = entry.value().toTensor();
+    if (name == "conv1.weight" && value.dim() == 4 && value.size(1) == 3 && target->size(1) != 3) {
+      value = first_layer_weights(value, target->size(1));
+      loaded.adapted = true;
+    }
+    if (!value.sizes().equals(target->sizes())) {
+      std::ostringstream message;
+      message << path << ": " << name << " is " << value.sizes() << ", a torchvision " << kind_name
+              << "'s " << target->sizes();
+      throw Error(message.str());
+    }
+    target->copy_(value);
+    ++loaded.tensors;
+  }
+  for (const auto& target : targets) {
+    // Files from before PyTorch 0.4.1 have no batch counters, which only momentum-less
+    // batch norm uses.
+    const bool counter = target.key().find("num_batches_tracked") != std::string::npos;
+    if (!counter && !state.contains(target.key()))
+      throw Error(path + ": has no " + target.key() + ": not a torchvision " + kind_name +
+                  " state dict");
+  }
+  return loaded;
+}
+
+}  // namespace satunet::model
