@@ -4,7 +4,8 @@
 # the bottom 512 rows of kampala_train are held out as the test block, which training never
 # sees; the rest of that scene and kampala_buildings are tiled with datasets/kampala.ini;
 # 2 ranks train with its [train] section; the held-out block is predicted and scored
-# against its mask. Prints the building IoU and the training time.
+# against its mask. Prints the building IoU and the training time. Arguments are added to
+# satunet train's (experiments: launch/kampala.sh --augment-colour 0.1).
 #   SATUNET_KAMPALA_DIR     outputs (default: kampala-out)
 #   SATUNET_KAMPALA_EPOCHS  epochs (default: the recipe's)
 #   SATUNET_BINARY          a built satunet to use as it is (default: build it with setup.sh)
@@ -41,7 +42,7 @@ epochs=()
 [[ -n ${SATUNET_KAMPALA_EPOCHS:-} ]] && epochs=(--epochs "$SATUNET_KAMPALA_EPOCHS")
 started=$(date +%s)
 mpirun -n 2 --bind-to none "$satunet" train --config datasets/kampala.ini --data "$out/dataset" \
-  --out "$out/run" --overwrite "${epochs[@]}" -q
+  --out "$out/run" --overwrite "${epochs[@]}" -q "$@"
 trained=$(($(date +%s) - started))
 
 echo "== satunet predict + evaluate on the held-out block"

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "comm/mpi_communicator.hpp"
+#include "common/labels.hpp"
 #include "data/augment.hpp"
 #include "data/dataset.hpp"
 #include "data/loader.hpp"
@@ -96,6 +97,76 @@ TEST(Augment, BrightnessAndContrastStayInBounds) {
   EXPECT_LE(image[0], 1.0f * 1.2f + 0.1f);
   EXPECT_NE(image[0], 1.0f);
   EXPECT_EQ(labels, std::vector<std::uint8_t>(8 * 8, 1));
+}
+
+TEST(Augment, ZoomMovesImageAndLabelsTogetherAndIgnoresWhatComesFromOutside) {
+  // Band 0 is x and band 1 is y (bilinear sampling reproduces them exactly); a label names its
+  // pixel (x + 15 y < 255), so nearest sampling must land within half a pixel of the image's.
+  const int tile = 15, plane = tile * tile;
+  std::vector<float> image(2 * plane);
+  std::vector<std::uint8_t> labels(plane);
+  for (int y = 0; y < tile; ++y)
+    for (int x = 0; x < tile; ++x) {
+      image[y * tile + x] = static_cast<float>(x);
+      image[plane + y * tile + x] = static_cast<float>(y);
+      labels[y * tile + x] = static_cast<std::uint8_t>(x + tile * y);
+    }
+  AugmentOptions zoom;
+  zoom.scale = 1.0;
+  int zoomed_out = 0, zoomed_in = 0;
+  for (std::int64_t index = 0; index < 40; ++index) {
+    auto moved = image;
+    auto moved_labels = labels;
+    augment(moved.data(), moved_labels.data(), 2, tile, zoom, 3, 0, index);
+    for (int i = 0; i < plane; ++i) {
+      if (moved_labels[i] == kIgnoreLabel) {
+        ASSERT_EQ(moved[i], 0.0f);
+        continue;
+      }
+      ASSERT_LE(std::abs(moved[i] - moved_labels[i] % tile), 0.5f + 1e-4f) << index;
+      ASSERT_LE(std::abs(moved[plane + i] - moved_labels[i] / tile), 0.5f + 1e-4f) << index;
+    }
+    zoomed_out += std::count(moved_labels.begin(), moved_labels.end(), kIgnoreLabel) > 0;
+    zoomed_in += std::abs(moved[1] - moved[0]) < 0.9f;
+    auto again = image;
+    auto again_labels = labels;
+    augment(again.data(), again_labels.data(), 2, tile, zoom, 3, 0, index);
+    EXPECT_EQ(again_labels, moved_labels) << "decided by (seed, epoch, tile) alone";
+  }
+  EXPECT_GT(zoomed_out, 5);
+  EXPECT_GT(zoomed_in, 5);
+}
+
+TEST(Augment, ColourJitterMovesBandsApartWithinItsBoundsAndLeavesLabels) {
+  const int tile = 8, plane = tile * tile, bands = 3;
+  std::vector<float> image(bands * plane);
+  for (int b = 0; b < bands; ++b)
+    std::fill(image.begin() + b * plane, image.begin() + (b + 1) * plane, 0.5f * (b - 1));
+  const std::vector<std::uint8_t> labels(plane, 2);
+  AugmentOptions colour;
+  colour.colour = 0.2;
+  std::set<std::vector<float>> outcomes;
+  for (std::int64_t index = 0; index < 10; ++index) {
+    auto jittered = image;
+    auto same_labels = labels;
+    augment(jittered.data(), same_labels.data(), bands, tile, colour, 9, 2, index);
+    EXPECT_EQ(same_labels, labels);
+    std::vector<float> per_band;
+    for (int b = 0; b < bands; ++b) {
+      const float value = jittered[b * plane];
+      EXPECT_EQ(std::count(jittered.begin() + b * plane, jittered.begin() + (b + 1) * plane, value),
+                plane)
+          << "one gain and offset per band";
+      // After gain and offset |x'| <= 0.5 * 1.2 + 0.2 = 0.8, and so is their mean m; the
+      // saturation leaves m + (x' - m) * s with s <= 1.2.
+      EXPECT_LE(std::abs(value), 0.8f + (0.8f + 0.8f) * 1.2f);
+      per_band.push_back(value - image[b * plane]);
+    }
+    EXPECT_FALSE(per_band[0] == per_band[1] && per_band[1] == per_band[2])
+        << "the bands move apart, unlike brightness";
+    outcomes.insert(jittered);
+  }
+  EXPECT_EQ(outcomes.size(), 10u);
 }
 
 TEST(Dataset, NormalisesWithTheManifestStatistics) {

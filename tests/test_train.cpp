@@ -876,7 +876,12 @@ TEST(TrainCli, OptionValuesThatCannotBeMeantAreUsageErrors) {
       {"--max-steps", "-1", "--max-steps must not be negative"},
       {"--threads", "100000", "--threads must be 0 (automatic) to 1024"},
       {"--base", "1024", "more than the 1000 million satunet builds"},
-      {"--on-nonfinite", "ignore", "--on-nonfinite must be stop or skip (got 'ignore')"}};
+      {"--on-nonfinite", "ignore", "--on-nonfinite must be stop or skip (got 'ignore')"},
+      {"--augment-colour", "1", "--augment-colour must be in [0, 1)"},
+      {"--augment-scale", "nan", "the argument ('nan') for option '--augment-scale' is invalid"},
+      {"--augment-scale", "5", "--augment-scale must be in [0, 3]"},
+      {"--encoder", "resnet101", "--encoder must be plain, resnet18, resnet34 or resnet50"},
+      {"--freeze-encoder-steps", "-2", "--freeze-encoder-steps must not be negative"}};
   for (const auto& [option, value, message] : cases) {
     SCOPED_TRACE(option + " " + value);
     const auto run =

@@ -82,8 +82,21 @@ const options::Table<TrainOptions>& train_option_table() {
           .value("class-weights", &O::class_weights,
                  "none, auto (inverse pixel frequency of the train split) or a list")
           .flag_with(
-              "augment", [](O& o) { o.augment = data::AugmentOptions::standard(); },
+              "augment",
+              [](O& o) {
+                const auto standard = data::AugmentOptions::standard();
+                o.augment.flips = standard.flips;
+                o.augment.rotations = standard.rotations;
+                o.augment.brightness = standard.brightness;
+                o.augment.contrast = standard.contrast;
+              },
               "flips, quarter turns, brightness and contrast")
+          .value_at(
+              "augment-colour", [](O & o) -> auto& { return o.augment.colour; },
+              "colour jitter C: per band x U(1-C, 1+C) + U(-C, C), saturation x U(1-C, 1+C)")
+          .value_at(
+              "augment-scale", [](O & o) -> auto& { return o.augment.scale; },
+              "zoom S: by (1+S)^U(-1,1) about a random point, the outside ignored")
           .value("seed", &O::seed, "seed of weights, order and augmentation")
           .value("threads", &O::threads,
                  "LibTorch threads per rank; 0: cores per node / ranks per node")
@@ -159,6 +172,10 @@ void validate(const TrainOptions& options) {
       throw UsageError("--encoder-weights starts a new run from ImageNet weights: not with " +
                        std::string(options.resume.empty() ? "--init-from" : "--resume"));
   }
+  if (!(options.augment.colour >= 0 && options.augment.colour < 1))
+    throw UsageError("--augment-colour must be in [0, 1)");
+  if (!(options.augment.scale >= 0 && options.augment.scale <= 3))
+    throw UsageError("--augment-scale must be in [0, 3] (zooms up to 4x in and out)");
   if (options.freeze_encoder_steps < 0)
     throw UsageError("--freeze-encoder-steps must not be negative");
   options.model.validate();
