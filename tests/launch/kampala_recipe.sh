@@ -9,7 +9,7 @@ source_dir=$(realpath "${2:?usage: kampala_recipe.sh SATUNET_BINARY SOURCE_DIR}"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/satunet-kampala.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 epochs=20
-bar=0.55
+bar=0.62
 SATUNET_BINARY=$binary SATUNET_KAMPALA_DIR=$tmp/out SATUNET_KAMPALA_EPOCHS=$epochs \
   "$source_dir/launch/kampala.sh" | tee "$tmp/log"
 iou=$(sed -n 's/^building IoU on the held-out block: \([0-9.]*\);.*/\1/p' "$tmp/log")
