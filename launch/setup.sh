@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 # ResNets are the encoders' goldens).
 packages=(build-essential cmake ninja-build ccache pkg-config
   libtorch-dev libopenmpi-dev openmpi-bin libgdal-dev gdal-bin libhdf5-dev
-  libboost-program-options-dev libgtest-dev nlohmann-json3-dev shellcheck
+  libboost-program-options-dev libgtest-dev nlohmann-json3-dev libdeflate-dev shellcheck
   slurmctld slurmd slurm-client munge iproute2 libcairo2-dev chromium clang libclang-rt-14-dev
   python3-torchvision)
 

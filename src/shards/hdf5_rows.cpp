@@ -6,7 +6,7 @@
 #include <cstring>
 #include <optional>
 
-#include <zlib.h>
+#include <libdeflate.h>
 
 #include "common/text.hpp"
 #include "shards/shard.hpp"
@@ -230,6 +230,35 @@ std::uint32_t fletcher32(const std::uint8_t* data, std::size_t bytes) {
 
 }  // namespace
 
+namespace {
+
+// One compressor per thread and level, one decompressor per thread: they hold their working
+// memory (hundreds of kB) from call to call.
+libdeflate_compressor& compressor(int level) {
+  struct Owned {
+    libdeflate_compressor* compressor = nullptr;
+    ~Owned() { libdeflate_free_compressor(compressor); }
+  };
+  thread_local std::array<Owned, 13> compressors;  // libdeflate's levels 0-12
+  Owned& owned = compressors.at(static_cast<std::size_t>(level));
+  if (!owned.compressor)
+    owned.compressor = libdeflate_alloc_compressor(level);
+  SHARDS_CHECK(owned.compressor, "cannot make a deflate compressor of level ", level);
+  return *owned.compressor;
+}
+
+libdeflate_decompressor& decompressor() {
+  struct Owned {
+    libdeflate_decompressor* decompressor = libdeflate_alloc_decompressor();
+    ~Owned() { libdeflate_free_decompressor(decompressor); }
+  };
+  thread_local Owned owned;
+  SHARDS_CHECK(owned.decompressor, "cannot make a deflate decompressor");
+  return *owned.decompressor;
+}
+
+}  // namespace
+
 std::vector<std::uint8_t> encode_chunk(const void* data, std::size_t bytes, std::size_t value_bytes,
                                        int compression) {
   const auto* raw = static_cast<const std::uint8_t*>(data);
@@ -241,11 +270,11 @@ std::vector<std::uint8_t> encode_chunk(const void* data, std::size_t bytes, std:
       for (std::size_t v = 0; v < values; ++v)
         for (std::size_t b = 0; b < value_bytes; ++b)
           shuffled[b * values + v] = raw[v * value_bytes + b];
-    uLongf size = compressBound(static_cast<uLong>(bytes));
-    chunk.resize(size);
-    SHARDS_CHECK(compress2(chunk.data(), &size, shuffled.data(), static_cast<uLong>(bytes),
-                           compression) == Z_OK,
-                 "deflate of a ", bytes, "-byte tile failed");
+    libdeflate_compressor& deflate = compressor(compression);
+    chunk.resize(libdeflate_zlib_compress_bound(&deflate, bytes));
+    const std::size_t size =
+        libdeflate_zlib_compress(&deflate, shuffled.data(), bytes, chunk.data(), chunk.size());
+    SHARDS_CHECK(size > 0, "deflate of a ", bytes, "-byte tile failed");
     chunk.resize(size);
   } else {
     chunk.assign(raw, raw + bytes);
@@ -283,11 +312,11 @@ std::vector<std::uint8_t> inflate_exactly(const std::vector<std::uint8_t>& compr
                                           std::size_t bytes, const std::string& chunk,
                                           const std::string& path) {
   std::vector<std::uint8_t> inflated(bytes);
-  uLongf size = static_cast<uLongf>(bytes);
-  const int status =
-      uncompress(inflated.data(), &size, compressed.data(), static_cast<uLong>(compressed.size()));
-  SHARDS_CHECK(status == Z_OK && size == bytes, path, ": ", chunk, " does not inflate to its ",
-               bytes, " bytes (damaged?)");
+  std::size_t size = 0;
+  const libdeflate_result status = libdeflate_zlib_decompress(
+      &decompressor(), compressed.data(), compressed.size(), inflated.data(), bytes, &size);
+  SHARDS_CHECK(status == LIBDEFLATE_SUCCESS && size == bytes, path, ": ", chunk,
+               " does not inflate to its ", bytes, " bytes (damaged?)");
   return inflated;
 }
 
@@ -380,7 +409,9 @@ Hdf5Handle create_checksummed_file(const std::string& temp_path, const std::stri
 RowDataset create_rows(hid_t file, const std::string& name, hid_t type,
                        std::vector<hsize_t> row_dims, hsize_t rows_per_chunk, int compression,
                        const std::string& path) {
-  RowDataset dataset{Hdf5Handle(), "/" + name, std::move(row_dims)};
+  RowDataset dataset;
+  dataset.name = "/" + name;
+  dataset.row_dims = std::move(row_dims);
   const std::vector<hsize_t> empty = dataset.shape(0);
   std::vector<hsize_t> unlimited = empty;
   unlimited[0] = H5S_UNLIMITED;
@@ -491,9 +522,11 @@ void check_chunks_decode(const RowDataset& dataset, hsize_t rows_per_chunk,
 RowDataset open_rows(hid_t file, const std::string& name, hid_t expected_type,
                      const std::string& expected_type_name, std::vector<hsize_t> row_dims,
                      const std::string& path) {
-  RowDataset dataset{
-      Hdf5Handle(H5Dopen2(file, name.c_str(), H5P_DEFAULT), path, "cannot open dataset /" + name),
-      "/" + name, std::move(row_dims)};
+  RowDataset dataset;
+  dataset.handle =
+      Hdf5Handle(H5Dopen2(file, name.c_str(), H5P_DEFAULT), path, "cannot open dataset /" + name);
+  dataset.name = "/" + name;
+  dataset.row_dims = std::move(row_dims);
   dataset.stored_type =
       Hdf5Handle(H5Dget_type(dataset.handle.get()), path, "cannot inspect /" + name);
   SHARDS_CHECK(same_element_kind(dataset.stored_type.get(), expected_type), path, ": /", name,

@@ -81,7 +81,8 @@ struct RowDataset {
 
 // One chunk as create_rows' filters store it — shuffle (values of more than one byte) and
 // deflate at `compression` when it is above 0, then HDF5's Fletcher-32 checksum — computed
-// without HDF5, so that many threads can encode while one writes.
+// without HDF5, so that many threads can encode while one writes. Deflate is libdeflate's, in
+// the zlib format HDF5's filter reads: 2x zlib's speed at level 1, and smaller.
 std::vector<std::uint8_t> encode_chunk(const void* data, std::size_t bytes, std::size_t value_bytes,
                                        int compression);
 
