@@ -131,6 +131,13 @@ TEST(Encoder, UNetOverAResNetHasTheShapesOfSegmentationModelsPytorchs) {
   EXPECT_NE(parameters.find("encoder.layer1.0.downsample.0.weight"), nullptr);
   EXPECT_EQ(UNetOptions::from_json(net->options().to_json()).encoder(), Encoder::resnet50);
   EXPECT_EQ(net->options().levels(), 5);
+  // The decoder's 3x3 weights, counted without building the model (to refuse one too large
+  // before building it), are the built decoder's.
+  double decoder_weights = 0;
+  for (const auto& item : parameters)
+    if (item.key().rfind("decoder.", 0) == 0 && item.value().dim() == 4)
+      decoder_weights += static_cast<double>(item.value().numel());
+  EXPECT_EQ(net->options().conv3x3_weights(), decoder_weights);
 }
 
 TEST(Encoder, OptionsThatOnlyThePlainEncoderHasAreRefused) {

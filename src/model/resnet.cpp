@@ -1,5 +1,6 @@
 #include "model/resnet.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <numeric>
@@ -160,6 +161,14 @@ torch::Tensor DecoderBlockImpl::forward(const torch::Tensor& x, const torch::Ten
 
 std::vector<int64_t> decoder_channels(int64_t base) {
   return {base * 16, base * 8, base * 4, base * 2, base};
+}
+
+std::vector<int64_t> decoder_skip_channels(Encoder kind) {
+  std::vector<int64_t> skips = encoder_channels(kind);
+  skips.pop_back();  // the deepest features are the decoder's input
+  std::reverse(skips.begin(), skips.end());
+  skips.push_back(0);
+  return skips;
 }
 
 torch::Tensor first_layer_weights(const torch::Tensor& rgb, int64_t bands) {

@@ -58,6 +58,9 @@ TORCH_MODULE(DecoderBlock);
 // The decoder's widths, from the deepest block up: base x 16, 8, 4, 2, 1 (base 16 is
 // segmentation_models.pytorch's default, 256 ... 16).
 std::vector<int64_t> decoder_channels(int64_t base);
+// The channels of the skip each of those blocks concatenates: the encoder's features from
+// stride 16 up to stride 2, then none at full resolution.
+std::vector<int64_t> decoder_skip_channels(Encoder kind);
 
 // The first convolution's weights for `bands` input bands from RGB ones [out, 3, k, k], by
 // segmentation_models.pytorch's rule (TorchGeo's timm models use the same): one band takes the

@@ -76,13 +76,11 @@ double UNetOptions::conv3x3_weights() const {
   // As the constructor below lays the blocks out: two 3x3 convolutions in each.
   auto block = [](double in, double out) { return 9 * (in * out + out * out); };
   if (encoder() != Encoder::plain) {  // the decoder's alone: the encoder's size is fixed
-    const std::vector<int64_t> skips = encoder_channels(encoder());
+    const std::vector<int64_t> skips = decoder_skip_channels(encoder());
     const std::vector<int64_t> widths = decoder_channels(base());
-    double weights = 0, channels = static_cast<double>(skips.back());
+    double weights = 0, channels = static_cast<double>(encoder_channels(encoder()).back());
     for (std::size_t i = 0; i < widths.size(); ++i) {
-      const double skip =
-          i + 1 < skips.size() ? static_cast<double>(skips[skips.size() - 2 - i]) : 0;
-      weights += block(channels + skip, static_cast<double>(widths[i]));
+      weights += block(channels + static_cast<double>(skips[i]), static_cast<double>(widths[i]));
       channels = static_cast<double>(widths[i]);
     }
     return weights;
@@ -280,13 +278,13 @@ UNetImpl::UNetImpl(const UNetOptions& options) : options_(options) {
 void UNetImpl::build_over_resnet() {
   encoder_ = register_module("encoder", ResNetEncoder(options_.encoder(), options_.in_channels()));
   decoder_ = register_module("decoder", torch::nn::ModuleList());
-  const std::vector<int64_t>& skips = encoder_->channels();
-  int64_t channels = skips.back();
-  for (const int64_t width : decoder_channels(options_.base())) {
-    const std::size_t block = decoder_->size();
-    const int64_t skip = block + 1 < skips.size() ? skips[skips.size() - 2 - block] : 0;
-    decoder_->push_back(DecoderBlock(channels, skip, width, options_.norm(), options_.groups()));
-    channels = width;
+  const std::vector<int64_t> skips = decoder_skip_channels(options_.encoder());
+  const std::vector<int64_t> widths = decoder_channels(options_.base());
+  int64_t channels = encoder_->channels().back();
+  for (std::size_t block = 0; block < widths.size(); ++block) {
+    decoder_->push_back(
+        DecoderBlock(channels, skips[block], widths[block], options_.norm(), options_.groups()));
+    channels = widths[block];
   }
   head_ = register_module(
       "head",
