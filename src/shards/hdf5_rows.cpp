@@ -4,7 +4,6 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
-#include <optional>
 
 #include <libdeflate.h>
 
@@ -257,6 +256,23 @@ libdeflate_decompressor& decompressor() {
   return *owned.decompressor;
 }
 
+// HDF5's shuffle filter and its inverse: byte b of every value grouped together (forward), or
+// back in the values' order. Bytes beyond the last whole value stay where they are.
+enum class Shuffle { forward, back };
+std::vector<std::uint8_t> shuffle_bytes(const std::uint8_t* in, std::size_t bytes,
+                                        std::size_t value_bytes, Shuffle direction) {
+  std::vector<std::uint8_t> out(in, in + bytes);
+  const std::size_t values = value_bytes > 1 ? bytes / value_bytes : 0;
+  for (std::size_t b = 0; b < value_bytes && values > 1; ++b)
+    for (std::size_t v = 0; v < values; ++v) {
+      if (direction == Shuffle::forward)
+        out[b * values + v] = in[v * value_bytes + b];
+      else
+        out[v * value_bytes + b] = in[b * values + v];
+    }
+  return out;
+}
+
 }  // namespace
 
 std::vector<std::uint8_t> encode_chunk(const void* data, std::size_t bytes, std::size_t value_bytes,
@@ -264,12 +280,8 @@ std::vector<std::uint8_t> encode_chunk(const void* data, std::size_t bytes, std:
   const auto* raw = static_cast<const std::uint8_t*>(data);
   std::vector<std::uint8_t> chunk;
   if (compression > 0) {
-    std::vector<std::uint8_t> shuffled(raw, raw + bytes);
-    const std::size_t values = bytes / value_bytes;
-    if (value_bytes > 1)
-      for (std::size_t v = 0; v < values; ++v)
-        for (std::size_t b = 0; b < value_bytes; ++b)
-          shuffled[b * values + v] = raw[v * value_bytes + b];
+    const std::vector<std::uint8_t> shuffled =
+        shuffle_bytes(raw, bytes, value_bytes, Shuffle::forward);
     libdeflate_compressor& deflate = compressor(compression);
     chunk.resize(libdeflate_zlib_compress_bound(&deflate, bytes));
     const std::size_t size =
@@ -320,18 +332,6 @@ std::vector<std::uint8_t> inflate_exactly(const std::vector<std::uint8_t>& compr
   return inflated;
 }
 
-std::vector<std::uint8_t> unshuffle(const std::vector<std::uint8_t>& shuffled,
-                                    std::size_t value_bytes) {
-  const std::size_t values = value_bytes > 1 ? shuffled.size() / value_bytes : 0;
-  if (values < 2)
-    return shuffled;
-  std::vector<std::uint8_t> bytes(shuffled);  // bytes beyond whole values stay where they are
-  for (std::size_t b = 0; b < value_bytes; ++b)
-    for (std::size_t v = 0; v < values; ++v)
-      bytes[v * value_bytes + b] = shuffled[b * values + v];
-  return bytes;
-}
-
 }  // namespace
 
 std::vector<std::uint8_t> RowDataset::decoded_chunk(hsize_t first_row, std::size_t bytes,
@@ -368,7 +368,7 @@ std::vector<std::uint8_t> RowDataset::decoded_chunk(hsize_t first_row, std::size
         data = inflate_exactly(data, input_bytes[i], chunk, path);
         break;
       default:
-        data = unshuffle(data, filters[i].value_bytes);
+        data = shuffle_bytes(data.data(), data.size(), filters[i].value_bytes, Shuffle::back);
     }
   }
   SHARDS_CHECK(data.size() == bytes, path, ": ", chunk, " holds ", data.size(), " bytes, not the ",
