@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <fstream>
 #include <iterator>
-#include <numeric>
 #include <sstream>
 
 #include "common/error.hpp"
+#include "model/layers.hpp"
 
 namespace satunet::model {
 namespace F = torch::nn::functional;
@@ -35,11 +35,6 @@ int64_t layer_channels(const Architecture& layout, std::size_t layer) {
   return (int64_t{64} << layer) * (layout.bottleneck ? 4 : 1);
 }
 
-torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, bool bias) {
-  return torch::nn::Conv2d(
-      torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2).bias(bias));
-}
-
 // torchvision's initialisation of a ResNet.
 void initialise_encoder(torch::nn::Module& encoder) {
   torch::NoGradGuard no_grad;
@@ -66,22 +61,22 @@ std::vector<int64_t> encoder_channels(Encoder kind) {
 ResidualUnitImpl::ResidualUnitImpl(int64_t in, int64_t planes, int64_t stride, bool bottleneck) {
   const int64_t out = bottleneck ? planes * 4 : planes;
   if (bottleneck) {
-    conv1_ = register_module("conv1", conv(in, planes, 1, 1, false));
+    conv1_ = register_module("conv1", conv(in, planes, 1, false));
     bn1_ = register_module("bn1", torch::nn::BatchNorm2d(planes));
-    conv2_ = register_module("conv2", conv(planes, planes, 3, stride, false));
+    conv2_ = register_module("conv2", conv(planes, planes, 3, false, stride));
     bn2_ = register_module("bn2", torch::nn::BatchNorm2d(planes));
-    conv3_ = register_module("conv3", conv(planes, out, 1, 1, false));
+    conv3_ = register_module("conv3", conv(planes, out, 1, false));
     bn3_ = register_module("bn3", torch::nn::BatchNorm2d(out));
   } else {
-    conv1_ = register_module("conv1", conv(in, planes, 3, stride, false));
+    conv1_ = register_module("conv1", conv(in, planes, 3, false, stride));
     bn1_ = register_module("bn1", torch::nn::BatchNorm2d(planes));
-    conv2_ = register_module("conv2", conv(planes, planes, 3, 1, false));
+    conv2_ = register_module("conv2", conv(planes, planes, 3, false));
     bn2_ = register_module("bn2", torch::nn::BatchNorm2d(planes));
   }
   if (stride != 1 || in != out)
     downsample_ = register_module(
         "downsample",
-        torch::nn::Sequential(conv(in, out, 1, stride, false), torch::nn::BatchNorm2d(out)));
+        torch::nn::Sequential(conv(in, out, 1, false, stride), torch::nn::BatchNorm2d(out)));
 }
 
 torch::Tensor ResidualUnitImpl::forward(const torch::Tensor& x) {
@@ -95,9 +90,7 @@ torch::Tensor ResidualUnitImpl::forward(const torch::Tensor& x) {
 ResNetEncoderImpl::ResNetEncoderImpl(Encoder kind, int64_t in_channels)
     : channels_(encoder_channels(kind)) {
   const Architecture layout = architecture(kind);
-  conv1_ = register_module(
-      "conv1", torch::nn::Conv2d(
-                   torch::nn::Conv2dOptions(in_channels, 64, 7).stride(2).padding(3).bias(false)));
+  conv1_ = register_module("conv1", conv(in_channels, 64, 7, false, 2));
   bn1_ = register_module("bn1", torch::nn::BatchNorm2d(64));
   int64_t channels = 64;
   for (std::size_t layer = 0; layer < layout.units.size(); ++layer) {
@@ -126,11 +119,9 @@ std::vector<torch::Tensor> ResNetEncoderImpl::forward(const torch::Tensor& x) {
 namespace {
 
 torch::nn::Sequential conv_norm_relu(int64_t in, int64_t out, Norm norm, int64_t groups) {
-  torch::nn::Sequential block(conv(in, out, 3, 1, norm == Norm::none));
-  if (norm == Norm::batch)
-    block->push_back(torch::nn::BatchNorm2d(out));
-  else if (norm == Norm::group)
-    block->push_back(torch::nn::GroupNorm(std::gcd(out, groups), out));
+  torch::nn::Sequential block(conv(in, out, 3, norm == Norm::none));
+  if (norm != Norm::none)  // SMP's layout: the ReLU at index 1 without one
+    block->push_back(make_norm(norm, out, groups));
   block->push_back(torch::nn::ReLU());
   return block;
 }

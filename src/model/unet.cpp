@@ -3,32 +3,14 @@
 #include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
-#include <numeric>
 #include <sstream>
 
 #include "common/hash.hpp"
+#include "model/layers.hpp"
 
 namespace satunet::model {
 namespace F = torch::nn::functional;
 namespace {
-
-torch::nn::AnyModule make_norm(Norm norm, int64_t channels, int64_t groups) {
-  switch (norm) {
-    case Norm::batch:
-      return torch::nn::AnyModule(torch::nn::BatchNorm2d(channels));
-    case Norm::group:
-      // The largest group count up to `groups` that divides the channels.
-      return torch::nn::AnyModule(torch::nn::GroupNorm(std::gcd(channels, groups), channels));
-    case Norm::none:
-      return torch::nn::AnyModule(torch::nn::Identity());
-  }
-  return torch::nn::AnyModule(torch::nn::Identity());
-}
-
-torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, bool bias) {
-  return torch::nn::Conv2d(
-      torch::nn::Conv2dOptions(in, out, kernel).padding(kernel / 2).bias(bias));
-}
 
 std::vector<int64_t> shape_of(const torch::Tensor& tensor) {
   return std::vector<int64_t>(tensor.sizes().begin(), tensor.sizes().end());
