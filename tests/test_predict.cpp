@@ -211,7 +211,7 @@ TEST(Predict, BadInputFailsWithAClearMessage) {
       {"--encoding", "float8", "--encoding must be uint8 or float16 (got 'float8')"},
       {"--device", "tpu", "--device must be auto, cpu or cuda (got 'tpu')"},
       {"--batch", "0", "--batch must be at least 1, got 0"},
-      {"--compress", "12", "--compress must be 0 (none) to 9"},
+      {"--compress", "12", "--compress must be 0 (none), 1..9 (deflate level) or lz4 (got '12')"},
       {"--threads", "-1", "--threads must be 0 (automatic) to 1024"},
       {"--threads", "100000", "--threads must be 0 (automatic) to 1024"},
       {"--tile", "32768", "--tile must be 1 to 4096 (or 0: the checkpoint's tile size)"},

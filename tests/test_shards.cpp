@@ -72,7 +72,8 @@ int tile_scene(int tile) {
 // Tiles go through HDF5's filters, or are encoded beforehand (`pre_encoded`, as the tiler's
 // encoder threads do).
 template <typename T>
-std::string write_shard(const std::string& path, PixelType dtype, int tiles, int compression = 6,
+std::string write_shard(const std::string& path, PixelType dtype, int tiles,
+                        Compression compression = Compression::deflate(6),
                         bool pre_encoded = false) {
   ShardWriter writer(path, make_header(dtype), compression);
   for (int tile = 0; tile < tiles; ++tile) {
@@ -108,7 +109,7 @@ void expect_same_header(const ShardHeader& actual, const ShardHeader& expected) 
 }
 
 template <typename T>
-void expect_round_trip(PixelType dtype, int compression) {
+void expect_round_trip(PixelType dtype, Compression compression) {
   const std::string dir = test::fresh_directory("shards");
   const int tiles = 3;
   const std::string path = write_shard<T>(dir + "/0-1.h5", dtype, tiles, compression);
@@ -228,19 +229,27 @@ TEST(Shards, PixelTypeNamesAndSizes) {
 }
 
 TEST(Shards, RoundTripUint8) {
-  expect_round_trip<std::uint8_t>(PixelType::uint8, 6);
+  expect_round_trip<std::uint8_t>(PixelType::uint8, Compression::deflate(6));
 }
 
 TEST(Shards, RoundTripUint16) {
-  expect_round_trip<std::uint16_t>(PixelType::uint16, 6);
+  expect_round_trip<std::uint16_t>(PixelType::uint16, Compression::deflate(6));
+}
+
+TEST(Shards, RoundTripUint16Lz4) {
+  expect_round_trip<std::uint16_t>(PixelType::uint16, Compression::lz4());
+}
+
+TEST(Shards, RoundTripFloat64Lz4) {
+  expect_round_trip<double>(PixelType::float64, Compression::lz4());
 }
 
 TEST(Shards, RoundTripFloat32) {
-  expect_round_trip<float>(PixelType::float32, 6);
+  expect_round_trip<float>(PixelType::float32, Compression::deflate(6));
 }
 
 TEST(Shards, RoundTripInt16Uncompressed) {
-  expect_round_trip<std::int16_t>(PixelType::int16, 0);
+  expect_round_trip<std::int16_t>(PixelType::int16, Compression::none());
 }
 
 TEST(Shards, EmptyShardRoundTrips) {
@@ -258,7 +267,7 @@ TEST(Shards, EmptyNameListsRoundTrip) {
   ShardHeader header = make_header(PixelType::uint8);
   header.class_names.clear();
   header.band_names.clear();
-  ShardWriter writer(path, header, 0);
+  ShardWriter writer(path, header, Compression::none());
   writer.commit();
   expect_same_header(ShardReader(path).header(), header);
 }
@@ -270,8 +279,9 @@ TEST(Shards, CompressionShrinksCompressibleDataAndKeepsValues) {
     image[i] = static_cast<std::uint16_t>(1000 + i / 64);  // smooth, like real imagery
   const std::vector<std::uint8_t> labels(kLabelValues, 1);
   std::vector<std::uintmax_t> sizes;
-  for (int compression : {0, 6}) {
-    const std::string path = dir + "/level" + std::to_string(compression) + ".h5";
+  for (Compression compression :
+       {Compression::none(), Compression::deflate(6), Compression::lz4()}) {
+    const std::string path = dir + "/level-" + show(compression) + ".h5";
     ShardWriter writer(path, make_header(PixelType::uint16), compression);
     for (int tile = 0; tile < 8; ++tile)
       writer.append(image.data(), labels.data(), tile_window(tile), 0);
@@ -281,11 +291,12 @@ TEST(Shards, CompressionShrinksCompressibleDataAndKeepsValues) {
     std::vector<std::uint16_t> read(kImageValues);
     reader.read_image(7, read.data());
     EXPECT_EQ(read, image);
-    // A checksum always; shuffle and deflate when compressed.
-    EXPECT_EQ(filter_count(path, "images"), compression == 0 ? 1 : 3);
+    // A checksum always; shuffle and the codec when compressed.
+    EXPECT_EQ(filter_count(path, "images"), compression.compresses() ? 3 : 1);
     sizes.push_back(fs::file_size(path));
   }
   EXPECT_LT(sizes[1], sizes[0] / 2) << "uncompressed " << sizes[0] << " B, level 6 " << sizes[1];
+  EXPECT_LT(sizes[2], sizes[0] / 2) << "uncompressed " << sizes[0] << " B, lz4 " << sizes[2];
 }
 
 TEST(Shards, OneChunkPerTile) {
@@ -301,7 +312,7 @@ TEST(Shards, OneChunkPerTile) {
 TEST(Shards, FileAppearsOnlyAtCommit) {
   const std::string dir = test::fresh_directory("shards");
   const std::string path = dir + "/0-1.h5";
-  ShardWriter writer(path, make_header(PixelType::uint8), 6);
+  ShardWriter writer(path, make_header(PixelType::uint8), Compression::deflate(6));
   const std::vector<std::uint8_t> image = tile_image<std::uint8_t>(0);
   const std::vector<std::uint8_t> labels = tile_labels(0);
   writer.append(image.data(), labels.data(), tile_window(0), 0);
@@ -317,7 +328,7 @@ TEST(Shards, WriterDestroyedWithoutCommitLeavesNothing) {
   const std::string dir = test::fresh_directory("shards");
   const std::string path = dir + "/0-1.h5";
   {
-    ShardWriter writer(path, make_header(PixelType::uint8), 6);
+    ShardWriter writer(path, make_header(PixelType::uint8), Compression::deflate(6));
     const std::vector<std::uint8_t> image = tile_image<std::uint8_t>(0);
     const std::vector<std::uint8_t> labels = tile_labels(0);
     writer.append(image.data(), labels.data(), tile_window(0), 0);
@@ -331,12 +342,16 @@ TEST(Shards, WriterRejectsInvalidHeaders) {
   const std::string path = test::fresh_directory("shards") + "/0-1.h5";
   ShardHeader header = make_header(PixelType::uint8);
   header.tile_size = 0;
-  expect_error([&] { ShardWriter(path, header, 6); }, {path, "tile size"});
+  expect_error([&] { ShardWriter(path, header, Compression::deflate(6)); }, {path, "tile size"});
   header = make_header(PixelType::uint8);
   header.class_names = {"road,paved"};
-  expect_error([&] { ShardWriter(path, header, 6); }, {path, "road,paved", "comma"});
-  expect_error([&] { ShardWriter(path, make_header(PixelType::uint8), 10); },
-               {path, "compression"});
+  expect_error([&] { ShardWriter(path, header, Compression::deflate(6)); },
+               {path, "road,paved", "comma"});
+  expect_error(
+      [&] {
+        ShardWriter(path, make_header(PixelType::uint8), {Compression::Codec::deflate, 10});
+      },
+      {path, "deflate compression level must be 1 to 9, got 10"});
   EXPECT_FALSE(fs::exists(path));
 }
 
@@ -415,12 +430,12 @@ TEST(Shards, TilesEncodedAwayFromHdf5ReadBackThroughHdf5sOwnFilters) {
   // the tiler's threads: HDF5's own pipeline (h5py's, every reader's) must read them back, no
   // larger than HDF5's zlib would have stored them; without compression, HDF5's very bytes.
   const std::string dir = test::fresh_directory("encoded");
-  auto same = [&](auto value, PixelType dtype, hid_t type, int compression) {
+  auto same = [&](auto value, PixelType dtype, hid_t type, Compression compression) {
     using T = decltype(value);
     SCOPED_TRACE("dtype " + std::to_string(static_cast<int>(dtype)) + ", compression " +
-                 std::to_string(compression));
+                 show(compression));
     const std::string name =
-        dir + "/" + std::to_string(static_cast<int>(dtype)) + "-" + std::to_string(compression);
+        dir + "/" + std::to_string(static_cast<int>(dtype)) + "-" + show(compression);
     const std::string filtered = write_shard<T>(name + "-hdf5.h5", dtype, 3, compression);
     const std::string encoded = write_shard<T>(name + "-encoded.h5", dtype, 3, compression, true);
     EXPECT_EQ(read_through_hdf5<T>(encoded, "/images", type),
@@ -431,7 +446,7 @@ TEST(Shards, TilesEncodedAwayFromHdf5ReadBackThroughHdf5sOwnFilters) {
       for (hsize_t row = 0; row < 3; ++row) {
         const std::string ours = stored_chunk(encoded, dataset, row);
         const std::string hdf5s = stored_chunk(filtered, dataset, row);
-        if (compression == 0)
+        if (compression.codec != Compression::Codec::deflate)  // no other deflate than ours
           EXPECT_TRUE(ours == hdf5s) << dataset << " row " << row;
         else
           EXPECT_LE(static_cast<double>(ours.size()), 1.02 * static_cast<double>(hdf5s.size()))
@@ -442,12 +457,78 @@ TEST(Shards, TilesEncodedAwayFromHdf5ReadBackThroughHdf5sOwnFilters) {
     reader.read_image(2, image.data());
     EXPECT_EQ(image, tile_image<T>(2));
   };
-  for (int compression : {0, 1, 6}) {
+  for (Compression compression : {Compression::none(), Compression::deflate(1),
+                                  Compression::deflate(6), Compression::lz4()}) {
     same(std::uint8_t{}, PixelType::uint8, H5T_NATIVE_UINT8, compression);
     same(std::uint16_t{}, PixelType::uint16, H5T_NATIVE_UINT16, compression);
     same(float{}, PixelType::float32, H5T_NATIVE_FLOAT, compression);
     same(double{}, PixelType::float64, H5T_NATIVE_DOUBLE, compression);
   }
+}
+
+TEST(Shards, Lz4ShardsReadBackThroughTheHdfGroupsPlugin) {
+  // --compress lz4 stores HDF5's registered filter 32004 in the layout of the HDF Group's plugin
+  // (Debian's hdf5-filter-plugin, h5py's hdf5plugin): a program that has only the plugin reads
+  // every dataset back, rows filtered by HDF5 and rows encoded by satunet alike, compressible
+  // tiles (LZ4 blocks) and incompressible ones (blocks stored as they are).
+  const std::string dir = test::fresh_directory("lz4");
+  const ShardHeader header = make_header(PixelType::uint16);
+  std::vector<std::vector<std::uint16_t>> images;
+  for (int tile = 0; tile < 3; ++tile) {
+    images.push_back(tile_image<std::uint16_t>(tile));
+    if (tile != 1)  // smooth, like imagery
+      for (std::size_t i = 0; i < kImageValues; ++i)
+        images.back()[i] = static_cast<std::uint16_t>(1000 + tile + i / 64);
+  }
+  std::vector<std::string> paths;
+  for (bool pre_encoded : {false, true}) {
+    paths.push_back(dir + (pre_encoded ? "/encoded.h5" : "/filtered.h5"));
+    ShardWriter writer(paths.back(), header, Compression::lz4());
+    for (int tile = 0; tile < 3; ++tile) {
+      const std::vector<std::uint8_t> labels = tile_labels(tile);
+      if (pre_encoded)
+        writer.append(
+            ShardWriter::encode(header, Compression::lz4(), images[tile].data(), labels.data()),
+            tile_window(tile), tile_scene(tile));
+      else
+        writer.append(images[tile].data(), labels.data(), tile_window(tile), tile_scene(tile));
+    }
+    writer.commit();
+  }
+  ASSERT_GE(H5Zunregister(32004), 0);  // satunet's own LZ4 filter: HDF5 must find the plugin
+  ASSERT_GT(H5Zfilter_avail(32004), 0)
+      << "HDF5 finds no LZ4 plugin: apt-get install hdf5-filter-plugin";
+  for (const std::string& path : paths) {
+    SCOPED_TRACE(path);
+    const std::vector<std::uint16_t> stored =
+        read_through_hdf5<std::uint16_t>(path, "/images", H5T_NATIVE_UINT16);
+    const std::vector<std::uint8_t> labels =
+        read_through_hdf5<std::uint8_t>(path, "/labels", H5T_NATIVE_UINT8);
+    const std::vector<std::int64_t> windows =
+        read_through_hdf5<std::int64_t>(path, "/windows", H5T_NATIVE_INT64);
+    const std::vector<std::int32_t> scenes =
+        read_through_hdf5<std::int32_t>(path, "/scene", H5T_NATIVE_INT32);
+    ASSERT_EQ(stored.size(), 3 * kImageValues);
+    ASSERT_EQ(labels.size(), 3 * kLabelValues);
+    ASSERT_EQ(windows.size(), 12u);
+    ASSERT_EQ(scenes.size(), 3u);
+    for (int tile = 0; tile < 3; ++tile) {
+      EXPECT_TRUE(std::equal(images[tile].begin(), images[tile].end(),
+                             stored.begin() + tile * kImageValues))
+          << "tile " << tile;
+      const std::vector<std::uint8_t> expected_labels = tile_labels(tile);
+      EXPECT_TRUE(std::equal(expected_labels.begin(), expected_labels.end(),
+                             labels.begin() + tile * kLabelValues))
+          << "tile " << tile;
+      EXPECT_EQ(windows[4 * tile + 1], tile_window(tile).y_off);
+      EXPECT_EQ(scenes[tile], tile_scene(tile));
+    }
+  }
+  // satunet's reader puts its own filter back and reads the same values.
+  const ShardReader reader(paths[1]);
+  std::vector<std::uint16_t> image(kImageValues);
+  reader.read_image(2, image.data());
+  EXPECT_EQ(image, images[2]);
 }
 
 TEST(Shards, ReaderRefusesHeadersBeyondItsLimitsBeforeAllocating) {
@@ -460,7 +541,7 @@ TEST(Shards, ReaderRefusesHeadersBeyondItsLimitsBeforeAllocating) {
 
 TEST(Shards, AFlippedBitInATileFailsItsChecksum) {
   const std::string path = test::fresh_directory("shards") + "/0-1.h5";
-  write_shard<float>(path, PixelType::float32, 4, 0);
+  write_shard<float>(path, PixelType::float32, 4, Compression::none());
   haddr_t address = 0;
   hsize_t size = 0;
   {
@@ -514,21 +595,37 @@ TEST(Shards, ChunksThatDoNotDecodeToTheirRowAreRefused) {
   // above): the reader decodes chunks itself and checks every size.
   const std::string directory = test::fresh_directory("shards");
   const std::vector<std::uint8_t> too_few(100, 7);
+  // LZ4 chunks of HDF5's filter 32004 layout that claim a row's 768 bytes: a block that is not
+  // LZ4 and one longer than the chunk. encode_chunk without compression adds the checksum.
+  auto lz4_chunk = [](std::uint32_t block_size, std::vector<std::uint8_t> block) {
+    std::vector<std::uint8_t> bytes = {0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 3, 0};
+    for (int shift = 24; shift >= 0; shift -= 8)
+      bytes.push_back(static_cast<std::uint8_t>(block_size >> shift));
+    bytes.insert(bytes.end(), block.begin(), block.end());
+    return encode_chunk(bytes.data(), bytes.size(), 1, Compression::none());
+  };
   const struct {
-    int compression;
+    Compression compression;
     std::vector<std::uint8_t> chunk;
     std::string says;
   } cases[] = {
       // Well-formed chunks, checksum and all, of fewer values than a row.
-      {0, encode_chunk(too_few.data(), too_few.size(), 1, 0),
+      {Compression::none(), encode_chunk(too_few.data(), too_few.size(), 1, Compression::none()),
        "holds 100 bytes, not the 768 of its values (damaged?)"},
-      {1, encode_chunk(too_few.data(), too_few.size(), 1, 1),
+      {Compression::deflate(1),
+       encode_chunk(too_few.data(), too_few.size(), 1, Compression::deflate(1)),
        "does not inflate to its 768 bytes (damaged?)"},
-      {1, too_few, "data error detected by Fletcher32 checksum"},
+      {Compression::deflate(1), too_few, "data error detected by Fletcher32 checksum"},
+      {Compression::lz4(), encode_chunk(too_few.data(), too_few.size(), 1, Compression::lz4()),
+       "claims 100 bytes, not the 768 of its values (damaged?)"},
+      {Compression::lz4(), lz4_chunk(50, std::vector<std::uint8_t>(50, 0xff)),
+       "does not decompress to its 768 bytes (damaged?)"},
+      {Compression::lz4(), lz4_chunk(5000, std::vector<std::uint8_t>(10, 0)),
+       "has an LZ4 block longer than the chunk (damaged?)"},
   };
+  int case_index = 0;
   for (const auto& [compression, chunk, says] : cases) {
-    const std::string path = directory + "/" + std::to_string(compression) + ".h5";
-    fs::remove(path);
+    const std::string path = directory + "/" + std::to_string(case_index++) + ".h5";
     write_shard<std::uint8_t>(path, PixelType::uint8, 2, compression);
     replace_image_chunk(path, chunk);
     const ShardReader reader(path);
@@ -619,7 +716,7 @@ TEST(PredictionShard, WritesAndReadsBothEncodings) {
     std::vector<std::uint8_t> valid(64, 1);
     valid[5] = 0;
     {
-      PredictionWriter writer(path, header, 1);
+      PredictionWriter writer(path, header, Compression::deflate(1));
       const void* data = encoding == ProbabilityEncoding::uint8
                              ? static_cast<const void*>(bytes.data())
                              : static_cast<const void*>(halves.data());
@@ -651,7 +748,7 @@ TEST(PredictionShard, WritesAndReadsBothEncodings) {
   training.tile_size = 8;
   training.bands = 1;
   training.split = "train";
-  ShardWriter writer(dir + "/tiles.h5", training, 0);
+  ShardWriter writer(dir + "/tiles.h5", training, Compression::none());
   writer.commit();
   try {
     PredictionReader reader(dir + "/tiles.h5");

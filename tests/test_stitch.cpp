@@ -152,7 +152,7 @@ TEST(Stitch, BadInputFailsWithAClearMessage) {
 
   {  // the same shard with its last window left out
     const shards::PredictionReader full(dir + "/shard.h5");
-    shards::PredictionWriter partial(shard, full.header(), 1);
+    shards::PredictionWriter partial(shard, full.header(), shards::Compression::deflate(1));
     const auto windows = full.window_rows();
     const auto indices = full.indices();
     const auto plane = static_cast<std::size_t>(full.header().tile_size * full.header().tile_size);

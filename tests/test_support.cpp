@@ -381,7 +381,8 @@ void write_prediction_from_truth(const std::string& truth_path,
   header.scene_height = info.height;
   header.crs_wkt = info.crs_wkt;
   header.geotransform = info.transform.coefficients();
-  shards::PredictionWriter writer(dir + "/shards/truth.h5", header, 1);
+  shards::PredictionWriter writer(dir + "/shards/truth.h5", header,
+                                  shards::Compression::deflate(1));
   const auto plane = static_cast<std::size_t>(tile * tile);
   std::vector<std::uint8_t> labels, probabilities(classes.size() * plane), valid(plane);
   for (std::int64_t index = 0; index < grid.count(); ++index) {

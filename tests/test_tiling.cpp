@@ -548,6 +548,8 @@ TEST(TileErrors, OptionValuesExitWithCode2) {
   expect_failure(with({"--classes", "background,,road"}), 2,
                  {"--classes: an empty class name in 'background,,road'"});
   expect_failure(with({"--threads", "100000"}), 2, {"--threads must be 0 (automatic) to 1024"});
+  expect_failure(with({"--compress", "zstd"}), 2,
+                 {"--compress must be 0 (none), 1..9 (deflate level) or lz4 (got 'zstd')"});
   EXPECT_FALSE(fs::exists(f.dir + "/out/manifest.json"));
 }
 
@@ -686,6 +688,29 @@ TEST(TileCli, ClassFieldAndMapGiveTheSameLabelsAsOneFilePerClass) {
   EXPECT_EQ(a.class_pixels, b.class_pixels);
   EXPECT_GT(a.class_pixels.at("train")[1], 0);
   EXPECT_GT(a.class_pixels.at("train")[2], 0);
+}
+
+TEST(TileCli, Lz4ShardsHoldTheSameTilesAsDeflateOnes) {
+  // --compress lz4: HDF5's filter 32004 on the shards (see Shards.Lz4ShardsReadBack...), the
+  // codec recorded in the manifest, every tile as a deflated dataset holds it.
+  const Fixture f = make_fixture(256);
+  std::vector<std::map<test::TileKey, test::StoredTile>> datasets;
+  for (const char* codec : {"1", "lz4"}) {
+    const std::string out = f.dir + "/compress-" + codec;
+    auto args = tile_args(f, out);
+    args.insert(args.end(), {"--compress", codec});
+    const auto result = test::run_satunet(args);
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_EQ(shards::Manifest::load(out).tiling.at("compress"), codec);
+    datasets.push_back(test::read_tiles(out));
+  }
+  ASSERT_FALSE(datasets[0].empty());
+  ASSERT_EQ(datasets[0].size(), datasets[1].size());
+  for (const auto& [key, deflated] : datasets[0]) {
+    ASSERT_EQ(datasets[1].count(key), 1u);
+    EXPECT_EQ(datasets[1].at(key).image, deflated.image);
+    EXPECT_EQ(datasets[1].at(key).labels, deflated.labels);
+  }
 }
 
 TEST(TileCli, ScenesCsvMixesMaskAndVectorScenes) {

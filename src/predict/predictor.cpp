@@ -324,7 +324,7 @@ const options::Table<PredictOptions>& predict_option_table() {
                  "weights of overlapping windows: gaussian (sigma = tile/8), cosine or uniform")
           .value("tta", &O::tta, "test-time augmentation: none, or flips (mean of 4 flipped views)")
           .value("encoding", &O::encoding, "stored probabilities: uint8 (p x 255) or float16")
-          .value("compress", &O::compress, "deflate level of the shards, 0 = none")
+          .value("compress", &O::compress, shards::kCompressHelp)
           .value("bands", &O::bands,
                  "1-based scene bands to use (default: every band but alpha, as satunet tile)",
                  "1,2,3")
@@ -352,8 +352,6 @@ void validate(const PredictOptions& options) {
                      " (or 0: the checkpoint's tile size)");
   if (options.batch < 1)
     throw UsageError("--batch must be at least 1, got " + std::to_string(options.batch));
-  if (options.compress < 0 || options.compress > 9)
-    throw UsageError("--compress must be 0 (none) to 9");
   if (options.threads < 0 || options.threads > comm::kMaxThreadsPerRank)
     throw UsageError("--threads must be 0 (automatic) to " +
                      std::to_string(comm::kMaxThreadsPerRank));

@@ -23,7 +23,7 @@ struct PredictOptions {
   shards::Blend blend = shards::Blend::gaussian;  // recorded for the stitcher
   shards::Tta tta = shards::Tta::none;
   shards::ProbabilityEncoding encoding = shards::ProbabilityEncoding::uint8;
-  int compress = 1;
+  shards::Compression compress = shards::Compression::deflate(1);
   std::vector<int> bands;  // 1-based; empty: every band but alpha (as satunet tile)
   int threads = 0;         // LibTorch threads per rank; 0: cores per node / ranks per node
   comm::Device device = comm::Device::automatic;

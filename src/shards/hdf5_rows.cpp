@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include <libdeflate.h>
+#include <lz4.h>
 
 #include "common/text.hpp"
 #include "shards/shard.hpp"
@@ -275,19 +276,159 @@ std::vector<std::uint8_t> shuffle_bytes(const std::uint8_t* in, std::size_t byte
 
 }  // namespace
 
+namespace {
+
+// HDF5's registered filter 32004 (the HDF Group's H5Zlz4.c), whose layout every LZ4 reader of
+// HDF5 expects: the input's size as a big-endian uint64, the block size as a big-endian
+// uint32, then each block as its stored size (big-endian uint32) and its LZ4 bytes, or its
+// bytes as they are where LZ4 would not make them smaller.
+constexpr H5Z_filter_t kLz4Filter = 32004;
+constexpr std::size_t kLz4HeaderBytes = 12;
+constexpr std::size_t kLz4BlockBytes = std::size_t{1} << 30;  // the plugin's default
+
+void put_big_endian(std::uint8_t* out, std::uint64_t value, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i, value >>= 8)
+    out[i] = static_cast<std::uint8_t>(value & 0xff);
+}
+
+std::uint64_t get_big_endian(const std::uint8_t* in, int bytes) {
+  std::uint64_t value = 0;
+  for (int i = 0; i < bytes; ++i)
+    value = value << 8 | in[i];
+  return value;
+}
+
+std::vector<std::uint8_t> lz4_compress(const std::uint8_t* in, std::size_t bytes) {
+  SHARDS_CHECK(bytes > 0, "LZ4 chunks hold at least one byte");
+  const std::size_t block = std::min(bytes, kLz4BlockBytes);
+  std::vector<std::uint8_t> out(kLz4HeaderBytes);
+  put_big_endian(out.data(), bytes, 8);
+  put_big_endian(out.data() + 8, block, 4);
+  for (std::size_t done = 0; done < bytes;) {
+    const int size = static_cast<int>(std::min(block, bytes - done));
+    const std::size_t at = out.size();
+    out.resize(at + 4 + static_cast<std::size_t>(LZ4_compressBound(size)));
+    auto* stored_at = reinterpret_cast<char*>(out.data() + at + 4);
+    int stored = LZ4_compress_default(reinterpret_cast<const char*>(in + done), stored_at, size,
+                                      LZ4_compressBound(size));
+    SHARDS_CHECK(stored > 0, "LZ4 of a ", size, "-byte block failed");
+    if (stored >= size) {
+      std::memcpy(stored_at, in + done, static_cast<std::size_t>(size));
+      stored = size;
+    }
+    put_big_endian(out.data() + at, static_cast<std::uint64_t>(stored), 4);
+    out.resize(at + 4 + static_cast<std::size_t>(stored));
+    done += static_cast<std::size_t>(size);
+  }
+  return out;
+}
+
+// The inverse, into exactly `bytes` bytes: what the header claims, every block's size and
+// every LZ4 sequence is checked against the buffers (the plugin itself trusts them).
+std::vector<std::uint8_t> lz4_decompress_exactly(const std::vector<std::uint8_t>& stored,
+                                                 std::size_t bytes, const std::string& chunk,
+                                                 const std::string& path) {
+  const auto damaged = [&](const std::string& what) {
+    return Error(path + ": " + chunk + " " + what + " (damaged?)");
+  };
+  if (stored.size() < kLz4HeaderBytes)
+    throw damaged("is too short for its LZ4 header");
+  if (get_big_endian(stored.data(), 8) != bytes)
+    throw damaged("claims " + std::to_string(get_big_endian(stored.data(), 8)) +
+                  " bytes, not the " + std::to_string(bytes) + " of its values");
+  const std::size_t block =
+      std::min<std::size_t>(bytes, static_cast<std::size_t>(get_big_endian(stored.data() + 8, 4)));
+  if (block == 0 && bytes > 0)
+    throw damaged("has LZ4 blocks of 0 bytes");
+  std::vector<std::uint8_t> out(bytes);
+  std::size_t at = kLz4HeaderBytes;
+  for (std::size_t done = 0; done < bytes;) {
+    const std::size_t size = std::min(block, bytes - done);
+    if (stored.size() - at < 4)
+      throw damaged("ends inside its LZ4 blocks");
+    const std::size_t stored_size = static_cast<std::size_t>(get_big_endian(stored.data() + at, 4));
+    at += 4;
+    if (stored_size > stored.size() - at)
+      throw damaged("has an LZ4 block longer than the chunk");
+    if (stored_size == size) {
+      std::memcpy(out.data() + done, stored.data() + at, size);
+    } else {
+      const int decoded =
+          LZ4_decompress_safe(reinterpret_cast<const char*>(stored.data() + at),
+                              reinterpret_cast<char*>(out.data() + done),
+                              static_cast<int>(stored_size), static_cast<int>(size));
+      if (decoded != static_cast<int>(size))
+        throw damaged("does not decompress to its " + std::to_string(bytes) + " bytes");
+    }
+    at += stored_size;
+    done += size;
+  }
+  if (at != stored.size())
+    throw damaged("has bytes after its LZ4 blocks");
+  return out;
+}
+
+std::vector<std::uint8_t> deflate_compress(const std::uint8_t* in, std::size_t bytes, int level) {
+  libdeflate_compressor& deflate = compressor(level);
+  std::vector<std::uint8_t> out(libdeflate_zlib_compress_bound(&deflate, bytes));
+  const std::size_t size = libdeflate_zlib_compress(&deflate, in, bytes, out.data(), out.size());
+  SHARDS_CHECK(size > 0, "deflate of a ", bytes, "-byte tile failed");
+  out.resize(size);
+  return out;
+}
+
+// The same codec as an HDF5 filter, for what HDF5 itself filters: rows written with
+// H5Dwrite, and datasets of many rows per chunk, which open_rows decodes with
+// lz4_decompress_exactly first. Registered by satunet, so that no plugin's decoder sees the
+// shards' bytes.
+std::size_t lz4_hdf5_filter(unsigned flags, std::size_t, const unsigned[], std::size_t bytes,
+                            std::size_t* buffer_size, void** buffer) noexcept {
+  try {
+    const auto* in = static_cast<const std::uint8_t*>(*buffer);
+    std::vector<std::uint8_t> out;
+    if (flags & H5Z_FLAG_REVERSE) {
+      const std::vector<std::uint8_t> stored(in, in + bytes);
+      constexpr std::uint64_t kMostBytes = std::uint64_t{1} << 31;  // chunks are 4 GiB at most
+      const std::uint64_t claimed = bytes >= 8 ? get_big_endian(in, 8) : 0;
+      if (claimed == 0 || claimed > kMostBytes)
+        return 0;
+      out =
+          lz4_decompress_exactly(stored, static_cast<std::size_t>(claimed), "an LZ4 chunk", "HDF5");
+    } else {
+      out = lz4_compress(in, bytes);
+    }
+    void* result = H5allocate_memory(out.size(), false);
+    if (!result)
+      return 0;
+    std::memcpy(result, out.data(), out.size());
+    H5free_memory(*buffer);
+    *buffer = result;
+    *buffer_size = out.size();
+    return out.size();
+  } catch (...) {
+    return 0;  // HDF5 reports the read or write as failed
+  }
+}
+
+void register_lz4_filter(const std::string& path) {
+  static const H5Z_class2_t lz4_class = {
+      H5Z_CLASS_T_VERS, kLz4Filter,     1, 1, "lz4 (HDF5 filter 32004, satunet's)", nullptr,
+      nullptr,          lz4_hdf5_filter};
+  check_hdf5(H5Zregister(&lz4_class), path, "cannot register HDF5's LZ4 filter");
+}
+
+}  // namespace
+
 std::vector<std::uint8_t> encode_chunk(const void* data, std::size_t bytes, std::size_t value_bytes,
-                                       int compression) {
+                                       Compression compression) {
   const auto* raw = static_cast<const std::uint8_t*>(data);
   std::vector<std::uint8_t> chunk;
-  if (compression > 0) {
+  if (compression.compresses()) {
     const std::vector<std::uint8_t> shuffled =
         shuffle_bytes(raw, bytes, value_bytes, Shuffle::forward);
-    libdeflate_compressor& deflate = compressor(compression);
-    chunk.resize(libdeflate_zlib_compress_bound(&deflate, bytes));
-    const std::size_t size =
-        libdeflate_zlib_compress(&deflate, shuffled.data(), bytes, chunk.data(), chunk.size());
-    SHARDS_CHECK(size > 0, "deflate of a ", bytes, "-byte tile failed");
-    chunk.resize(size);
+    chunk = compression.codec == Compression::Codec::lz4
+                ? lz4_compress(shuffled.data(), bytes)
+                : deflate_compress(shuffled.data(), bytes, compression.level);
   } else {
     chunk.assign(raw, raw + bytes);
   }
@@ -350,7 +491,7 @@ std::vector<std::uint8_t> RowDataset::decoded_chunk(hsize_t first_row, std::size
   check_hdf5(H5Dread_chunk(handle.get(), H5P_DEFAULT, offset.data(), &skipped_filters, data.data()),
              path, "cannot read " + chunk);
   SHARDS_CHECK(skipped_filters == 0, path, ": ", chunk, " skips filters of its dataset (damaged?)");
-  // Each filter's input size, known for all but the deflate's output.
+  // Each filter's input size, known for all but the compressor's output.
   std::vector<std::size_t> input_bytes;
   std::size_t size = bytes;
   for (const ChunkFilter& filter : filters) {
@@ -366,6 +507,9 @@ std::vector<std::uint8_t> RowDataset::decoded_chunk(hsize_t first_row, std::size
         break;
       case H5Z_FILTER_DEFLATE:
         data = inflate_exactly(data, input_bytes[i], chunk, path);
+        break;
+      case kLz4Filter:
+        data = lz4_decompress_exactly(data, input_bytes[i], chunk, path);
         break;
       default:
         data = shuffle_bytes(data.data(), data.size(), filters[i].value_bytes, Shuffle::back);
@@ -407,8 +551,8 @@ Hdf5Handle create_checksummed_file(const std::string& temp_path, const std::stri
 }
 
 RowDataset create_rows(hid_t file, const std::string& name, hid_t type,
-                       std::vector<hsize_t> row_dims, hsize_t rows_per_chunk, int compression,
-                       const std::string& path) {
+                       std::vector<hsize_t> row_dims, hsize_t rows_per_chunk,
+                       Compression compression, const std::string& path) {
   RowDataset dataset;
   dataset.name = "/" + name;
   dataset.row_dims = std::move(row_dims);
@@ -423,10 +567,16 @@ RowDataset create_rows(hid_t file, const std::string& name, hid_t type,
   const Hdf5Handle space(H5Screate_simple(rank, empty.data(), unlimited.data()), path, operation);
   const Hdf5Handle creation(H5Pcreate(H5P_DATASET_CREATE), path, operation);
   check_hdf5(H5Pset_chunk(creation.get(), rank, chunk.data()), path, operation);
-  if (compression > 0) {
-    // Shuffle first: grouping the bytes of each value makes deflate far more effective.
+  if (compression.compresses())
+    // Shuffle first: grouping the bytes of each value makes the codecs far more effective.
     check_hdf5(H5Pset_shuffle(creation.get()), path, operation);
-    check_hdf5(H5Pset_deflate(creation.get(), static_cast<unsigned>(compression)), path, operation);
+  if (compression.codec == Compression::Codec::deflate)
+    check_hdf5(H5Pset_deflate(creation.get(), static_cast<unsigned>(compression.level)), path,
+               operation);
+  if (compression.codec == Compression::Codec::lz4) {
+    register_lz4_filter(path);
+    check_hdf5(H5Pset_filter(creation.get(), kLz4Filter, H5Z_FLAG_MANDATORY, 0, nullptr), path,
+               operation);
   }
   // A checksum per chunk, of the bytes stored (so that damage is found before inflating): a
   // flipped bit or a torn copy fails the read, naming the file, rather than training or
@@ -459,10 +609,10 @@ std::vector<ChunkFilter> readable_filters(hid_t creation, const RowDataset& data
     unsigned first_value = 0;
     const H5Z_filter_t id = H5Pget_filter2(creation, static_cast<unsigned>(i), &flags, &values,
                                            &first_value, 0, nullptr, &filter_config);
-    SHARDS_CHECK(
-        id == H5Z_FILTER_SHUFFLE || id == H5Z_FILTER_DEFLATE || id == H5Z_FILTER_FLETCHER32, path,
-        ": ", dataset.name, " is stored through HDF5 filter ", id,
-        ", which satunet does not read (shuffle, deflate and fletcher32 only)");
+    SHARDS_CHECK(id == H5Z_FILTER_SHUFFLE || id == H5Z_FILTER_DEFLATE || id == kLz4Filter ||
+                     id == H5Z_FILTER_FLETCHER32,
+                 path, ": ", dataset.name, " is stored through HDF5 filter ", id,
+                 ", which satunet does not read (shuffle, deflate, lz4 and fletcher32 only)");
     filters.push_back({id, id == H5Z_FILTER_SHUFFLE && values > 0 ? first_value : 0u});
   }
   return filters;
@@ -536,6 +686,7 @@ RowDataset open_rows(hid_t file, const std::string& name, hid_t expected_type,
   if (H5Pget_layout(creation.get()) != H5D_CHUNKED)
     return dataset;  // contiguous (h5py's default): HDF5 reads it from the file as it is
   dataset.filters = readable_filters(creation.get(), dataset, path);
+  register_lz4_filter(path);  // ours, before HDF5 would look for a plugin
   const hsize_t rows_per_chunk =
       check_chunks(dataset, creation.get(), dataset.stored_type.get(), path);
   if (rows_per_chunk == 1)
@@ -598,7 +749,7 @@ static_assert(sizeof(WindowRow) == kWindowFields * sizeof(std::int64_t));
 
 }  // namespace
 
-RowDataset create_window_rows(hid_t file, int compression, const std::string& path) {
+RowDataset create_window_rows(hid_t file, Compression compression, const std::string& path) {
   return create_rows(file, "windows", H5T_NATIVE_INT64, {kWindowFields}, kSmallRowsPerChunk,
                      compression, path);
 }

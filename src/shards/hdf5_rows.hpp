@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "shards/compression.hpp"
 #include "shards/hdf5_handle.hpp"
 #include "shards/shard.hpp"
 
@@ -79,21 +80,20 @@ struct RowDataset {
   void close(const std::string& path) { handle.close(path, "cannot close " + name); }
 };
 
-// One chunk as create_rows' filters store it — shuffle (values of more than one byte) and
-// deflate at `compression` when it is above 0, then HDF5's Fletcher-32 checksum — computed
-// without HDF5, so that many threads can encode while one writes. Deflate is libdeflate's, in
-// the zlib format HDF5's filter reads: 2x zlib's speed at level 1, and smaller.
+// One chunk as create_rows' filters store it — shuffle (values of more than one byte) and the
+// codec when `compression` compresses, then HDF5's Fletcher-32 checksum — computed without
+// HDF5, so that many threads can encode while one writes. Deflate is libdeflate's, in the zlib
+// format HDF5's filter reads: 2x zlib's speed at level 1, and smaller.
 std::vector<std::uint8_t> encode_chunk(const void* data, std::size_t bytes, std::size_t value_bytes,
-                                       int compression);
+                                       Compression compression);
 
 // A new HDF5 file at `temp_path` (to be renamed to `path`) whose metadata is checksummed.
 Hdf5Handle create_checksummed_file(const std::string& temp_path, const std::string& path,
                                    const std::string& operation);
 
-// compression: 0 = none, 1..9 = deflate level with the shuffle filter.
 RowDataset create_rows(hid_t file, const std::string& name, hid_t type,
-                       std::vector<hsize_t> row_dims, hsize_t rows_per_chunk, int compression,
-                       const std::string& path);
+                       std::vector<hsize_t> row_dims, hsize_t rows_per_chunk,
+                       Compression compression, const std::string& path);
 // Opens /name and checks that it holds values of the kind of `expected_type`, in chunks no
 // larger than a row (or 64 MiB) each stored in no more bytes than its values take: a damaged
 // chunk index must not make HDF5 allocate what it claims.
@@ -105,7 +105,7 @@ hsize_t checked_rows(const RowDataset& dataset, const std::string& path);
 
 // /windows: one row of int64 x_off, y_off, width, height per tile, in training and prediction
 // shards alike.
-RowDataset create_window_rows(hid_t file, int compression, const std::string& path);
+RowDataset create_window_rows(hid_t file, Compression compression, const std::string& path);
 RowDataset open_window_rows(hid_t file, const std::string& path);
 void append_window(RowDataset& windows, hsize_t row, const TileWindow& window,
                    const std::string& path);

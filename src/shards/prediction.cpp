@@ -88,13 +88,13 @@ struct PredictionWriter::Impl {
   std::int64_t rows = 0;
   bool committed = false;
 
-  Impl(const std::string& final_path, const PredictionHeader& prediction_header, int compression)
+  Impl(const std::string& final_path, const PredictionHeader& prediction_header,
+       Compression compression)
       : path(final_path), header(prediction_header), pending(final_path) {
     silence_hdf5_error_printing();
     SHARDS_CHECK(header.tile_size > 0 && header.classes() > 0, path,
                  ": a prediction needs a positive tile size and classes");
-    SHARDS_CHECK(compression >= 0 && compression <= 9, path,
-                 ": compression must be 0 (none) to 9, got ", compression);
+    check_compression(compression, path);
     file = create_checksummed_file(pending.temp_path(), path, "cannot create prediction shard");
     write_attributes();
     const hsize_t tile = to_hsize(header.tile_size);
@@ -136,7 +136,7 @@ struct PredictionWriter::Impl {
 };
 
 PredictionWriter::PredictionWriter(const std::string& path, const PredictionHeader& header,
-                                   int compression)
+                                   Compression compression)
     : impl_(std::make_unique<Impl>(path, header, compression)) {}
 
 PredictionWriter::~PredictionWriter() = default;

@@ -112,8 +112,8 @@ float half_to_float(std::uint16_t bits);
 
 class PredictionWriter {
  public:
-  // compression: 0 = none, 1..9 = deflate level.
-  PredictionWriter(const std::string& path, const PredictionHeader& header, int compression);
+  PredictionWriter(const std::string& path, const PredictionHeader& header,
+                   Compression compression);
   ~PredictionWriter();  // an uncommitted shard is removed
   PredictionWriter(const PredictionWriter&) = delete;
   PredictionWriter& operator=(const PredictionWriter&) = delete;

@@ -68,7 +68,7 @@ struct ShardWriter::Impl {
   std::int64_t tiles = 0;
   bool committed = false;
 
-  Impl(const std::string& final_path, const ShardHeader& shard_header, int compression)
+  Impl(const std::string& final_path, const ShardHeader& shard_header, Compression compression)
       : path(final_path), header(shard_header), pending(final_path) {
     silence_hdf5_error_printing();
     validate(compression);
@@ -84,7 +84,7 @@ struct ShardWriter::Impl {
                         path);
   }
 
-  void validate(int compression) const {
+  void validate(Compression compression) const {
     SHARDS_CHECK(header.schema_version == kShardSchemaVersion, path,
                  ": cannot write shard schema version ", header.schema_version, ", only ",
                  kShardSchemaVersion);
@@ -96,8 +96,7 @@ struct ShardWriter::Impl {
     SHARDS_CHECK(header.band_names.empty() ||
                      header.band_names.size() == static_cast<std::size_t>(header.bands),
                  path, ": ", header.band_names.size(), " band names for ", header.bands, " bands");
-    SHARDS_CHECK(compression >= 0 && compression <= 9, path,
-                 ": compression must be 0 (none) to 9, got ", compression);
+    check_compression(compression, path);
   }
 
   void write_attributes() {
@@ -114,7 +113,8 @@ struct ShardWriter::Impl {
   }
 };
 
-ShardWriter::ShardWriter(const std::string& path, const ShardHeader& header, int compression)
+ShardWriter::ShardWriter(const std::string& path, const ShardHeader& header,
+                         Compression compression)
     : impl_(std::make_unique<Impl>(path, header, compression)) {}
 
 ShardWriter::~ShardWriter() = default;
@@ -128,8 +128,8 @@ void ShardWriter::append(const void* image, const std::uint8_t* labels, const Ti
   });
 }
 
-EncodedTile ShardWriter::encode(const ShardHeader& header, int compression, const void* image,
-                                const std::uint8_t* labels) {
+EncodedTile ShardWriter::encode(const ShardHeader& header, Compression compression,
+                                const void* image, const std::uint8_t* labels) {
   const auto tile = static_cast<std::size_t>(header.tile_size);
   const auto value_bytes = static_cast<std::size_t>(pixel_type_bytes(header.dtype));
   return {encode_chunk(image, static_cast<std::size_t>(header.bands) * tile * tile * value_bytes,

@@ -3,7 +3,7 @@
 //
 // Layout of one shard file (schema version kShardSchemaVersion):
 //   /images   [N, C, T, T]  the scene's own data type (uint8, uint16, int16, uint32, int32,
-//                           float32 or float64), one chunk per tile, shuffle + deflate
+//                           float32 or float64), one chunk per tile, shuffle + deflate or lz4
 //   /labels   [N, T, T]     uint8 class ids, 255 = ignore (nodata or padding), one chunk per tile
 //   /windows  [N, 4]        int64 x_off, y_off, width, height in scene pixels (width/height are
 //                           the full tile size; the part past the scene edge is padding)
@@ -20,6 +20,7 @@
 #include "common/error.hpp"
 #include "common/files.hpp"
 #include "common/options.hpp"
+#include "shards/compression.hpp"
 
 #define SHARDS_CHECK(cond, ...) SATUNET_CHECK_IN("shards", cond, __VA_ARGS__)
 
@@ -72,8 +73,7 @@ struct EncodedTile {
 // temporary file is removed.
 class ShardWriter {
  public:
-  // compression: 0 = none, 1..9 = deflate level (with the shuffle filter).
-  ShardWriter(const std::string& path, const ShardHeader& header, int compression);
+  ShardWriter(const std::string& path, const ShardHeader& header, Compression compression);
   ~ShardWriter();
   ShardWriter(const ShardWriter&) = delete;
   ShardWriter& operator=(const ShardWriter&) = delete;
@@ -82,7 +82,7 @@ class ShardWriter {
   void append(const void* image, const std::uint8_t* labels, const TileWindow& window,
               int scene_index);
   // The same tile, encoded beforehand (the result is the same file, byte for byte).
-  static EncodedTile encode(const ShardHeader& header, int compression, const void* image,
+  static EncodedTile encode(const ShardHeader& header, Compression compression, const void* image,
                             const std::uint8_t* labels);
   void append(const EncodedTile& tile, const TileWindow& window, int scene_index);
   std::int64_t tiles() const;

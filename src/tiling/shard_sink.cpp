@@ -59,7 +59,7 @@ ShardSink::~ShardSink() {
 }
 
 void ShardSink::push(Tile tile) {
-  const int compression = options_.compress;
+  const shards::Compression compression = options_.compress;
   std::future<EncodedTile> encoded =
       std::async(std::launch::async, [compression, tile = std::move(tile)] {
         return EncodedTile{tile.header,

@@ -55,7 +55,7 @@ const options::Table<TileOptions>& tile_option_table() {
           .value("split-block", &O::split_block, "tiles per side of a split block")
           .value("seed", &O::seed, "seed of the split and of --keep-empty")
           .value("shard-tiles", &O::shard_tiles, "tiles per shard file at most")
-          .value("compress", &O::compress, "deflate level of the shards, 0 = none")
+          .value("compress", &O::compress, shards::kCompressHelp)
           .value("threads", &O::threads,
                  "threads per rank for decoding blocks; 0: cores per node / ranks per node")
           .flag("overwrite", &O::overwrite, "replace an existing dataset in --out")
@@ -102,8 +102,6 @@ void validate(const TileOptions& options) {
     throw UsageError("--split-block must be at least 1");
   if (options.shard_tiles < 1)
     throw UsageError("--shard-tiles must be at least 1");
-  if (options.compress < 0 || options.compress > 9)
-    throw UsageError("--compress must be 0..9");
   if (options.threads < 0 || options.threads > comm::kMaxThreadsPerRank)
     throw UsageError("--threads must be 0 (automatic) to " +
                      std::to_string(comm::kMaxThreadsPerRank));

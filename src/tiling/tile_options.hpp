@@ -7,6 +7,7 @@
 
 #include "common/options.hpp"
 #include "geo/labels.hpp"
+#include "shards/compression.hpp"
 #include "tiling/scene_list.hpp"
 
 namespace satunet::tiling {
@@ -31,7 +32,7 @@ struct TileOptions {
   int split_block = 8;  // tiles per side of a split block
   std::uint64_t seed = 1;
   int shard_tiles = 1000;
-  int compress = 0;
+  shards::Compression compress;
   int threads = 0;  // per rank, for decoding; 0: cores of the node / ranks on the node
   bool overwrite = false;
   bool allow_ungeoreferenced = false;
