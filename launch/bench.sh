@@ -11,7 +11,8 @@
 #                             stitch of a 2048² 4-band uint16 scene with a trained U-Net base 16
 #                             depth 4, 1 thread, median of 3; satunet with the reference's 256 px
 #                             windows and with 1024 px windows; masks compared; then tile of a
-#                             4096² 4-band uint16 scene against a rasterio + h5py tiler; then
+#                             4096² 4-band uint16 scene against a rasterio + h5py tiler (deflate
+#                             1 and LZ4 on both sides); then
 #                             training against PyTorch DDP (gloo) + an h5py DataLoader at 1
 #                             and 2 ranks. `launch/bench.sh python predict|tile|train`: one part
 #   launch/bench.sh evaluate  satunet evaluate (pixels, building objects, road APLS, error map)
@@ -94,6 +95,8 @@ bench_tile() {
   # shellcheck disable=SC2046
   measure "$work/tile1c1.time" "$satunet" tile $(tile_args "$big" "$work/ds1c1") --compress 1
   # shellcheck disable=SC2046
+  measure "$work/tile1lz4.time" "$satunet" tile $(tile_args "$big" "$work/ds1lz4") --compress lz4
+  # shellcheck disable=SC2046
   measure "$work/tile2.time" mpirun -n 2 --bind-to none "$satunet" tile $(tile_args "$big" "$work/ds2")
   # Per-rank peak memory: each rank under its own GNU time.
   # shellcheck disable=SC2016,SC2046
@@ -107,18 +110,20 @@ bench_tile() {
   dataset_mb=$(du -sm "$work/ds1/shards" | cut -f1)
   write_s=$( { /usr/bin/time -f "%e" dd if=/dev/zero of="$work/write.test" bs=1M count="$dataset_mb" conv=fsync status=none; } 2>&1 )
   rm -f "$work/write.test"
-  local t1 t1c1 t2
+  local t1 t1c1 t1lz4 t2
   t1=$(wall_s "$work/tile1.time")
   t1c1=$(wall_s "$work/tile1c1.time")
+  t1lz4=$(wall_s "$work/tile1lz4.time")
   t2=$(wall_s "$work/tile2.time")
-  awk -v cores="$(nproc)" -v src="$source_mb" -v r="$read_s" -v rmbs="$read_mbs" -v t1="$t1" -v t1c1="$t1c1" -v t2="$t2" -v rt="$read_threads_s" -v rtmbs="$read_threads_mbs" \
+  awk -v cores="$(nproc)" -v src="$source_mb" -v r="$read_s" -v rmbs="$read_mbs" -v t1="$t1" -v t1c1="$t1c1" -v t1lz4="$t1lz4" -v t2="$t2" -v rt="$read_threads_s" -v rtmbs="$read_threads_mbs" \
     -v wmb="$dataset_mb" -v ws="$write_s" \
     -v m1="$(peak_mb "$work/tile1.time")" -v ms="$(peak_mb "$work/tile_small.time")" 'BEGIN {
       printf "plain GDAL read, 1 thread:          %7.2f s  %8.1f MB/s\n", r, rmbs
       printf "plain GDAL read, %d decode threads:  %7.2f s  %8.1f MB/s\n", cores, rt, rtmbs
       printf "satunet tile, 1 rank (uncompressed): %6.2f s  %8.1f MB/s   ratio %.2f to the 1-thread read (goal >= 0.7), %.2f to the threaded one\n", t1, src / t1, (src / t1) / rmbs, (src / t1) / rtmbs
       printf "plain write of the %d MB the dataset holds (dd): %.2f s; threaded read + this write: %.2f s, tile reaches %.2f of it\n", wmb, ws, rt + ws, (rt + ws) / t1
-      printf "satunet tile, 1 rank, --compress 1:  %6.2f s  %8.1f MB/s   ratio %.2f to the 1-thread read\n", t1c1, src / t1c1, (src / t1c1) / rmbs
+      printf "satunet tile, 1 rank, --compress 1:  %6.2f s  %8.1f MB/s   ratio %.2f to the 1-thread read (goal >= 0.5)\n", t1c1, src / t1c1, (src / t1c1) / rmbs
+      printf "satunet tile, 1 rank, --compress lz4: %5.2f s  %8.1f MB/s   ratio %.2f to the 1-thread read\n", t1lz4, src / t1lz4, (src / t1lz4) / rmbs
       printf "satunet tile, 2 ranks:  %7.2f s  %8.1f MB/s   speed-up %.2fx\n", t2, src / t2, t1 / t2
       printf "peak RSS, 1 rank:       %7d MB (scene of 4x the pixels) vs %d MB: growth %.2fx (goal < 500 MB, flat)\n", m1, ms, m1 / ms
     }'
@@ -353,29 +358,43 @@ python_train() {
 }
 
 # tile side by side: a 4096² 4-band uint16 scene and its vector labels, tile 256, overlap 32,
-# deflate 1, against launch/bench/tile_reference.py (rasterio, fiona, shapely, h5py).
+# against launch/bench/tile_reference.py (rasterio, fiona, shapely, h5py), both with deflate 1
+# and both with LZ4 (HDF5 filter 32004: satunet's own, the reference's through Debian's
+# hdf5-filter-plugin, which setup.sh installs).
 python_tile() {
   local dir=$1 python=$2 scene="$1/scene-4096"
   [[ -f $scene/scene.tif ]] || "$satunet" synth --out "$scene" --size 4096 --bands 4 \
     --dtype uint16 --seed 9 -q >/dev/null
   echo
   echo "tile side by side: a 4096 x 4096 4-band uint16 scene + building and road GeoJSON, tile 256,"
-  echo "overlap 32, deflate 1, 1 rank, whole processes, median of 3 runs"
+  echo "overlap 32, 1 rank, whole processes, median of 3 runs"
   cat "$scene/scene.tif" >/dev/null
-  local run
+  local run codec
   for run in 1 2 3; do
-    measure "$dir/tile-python-$run.time" "$python" launch/bench/tile_reference.py \
-      --image "$scene/scene.tif" --labels "1=$scene/buildings.geojson" \
-      --labels "2=$scene/roads.geojson" --out "$dir/tiles-python" --compress 1
-    measure "$dir/tile-satunet-$run.time" "$satunet" tile --out "$dir/tiles-satunet" --overwrite \
-      --image "$scene/scene.tif" --labels "building=$scene/buildings.geojson" \
-      --labels "road=$scene/roads.geojson" --width-field width_m --tile 256 --overlap 32 \
-      --compress 1 -q
+    for codec in 1 lz4; do
+      measure "$dir/tile-python-$codec-$run.time" "$python" launch/bench/tile_reference.py \
+        --image "$scene/scene.tif" --labels "1=$scene/buildings.geojson" \
+        --labels "2=$scene/roads.geojson" --out "$dir/tiles-python-$codec" --compress "$codec"
+      measure "$dir/tile-satunet-$codec-$run.time" "$satunet" tile \
+        --out "$dir/tiles-satunet-$codec" --overwrite --image "$scene/scene.tif" \
+        --labels "building=$scene/buildings.geojson" --labels "road=$scene/roads.geojson" \
+        --width-field width_m --tile 256 --overlap 32 --compress "$codec" -q
+    done
   done
-  awk -v py="$(median_s "$dir"/tile-python-{1,2,3}.time)" -v pym="$(max_mb "$dir"/tile-python-{1,2,3}.time)" \
-    -v sat="$(median_s "$dir"/tile-satunet-{1,2,3}.time)" -v satm="$(max_mb "$dir"/tile-satunet-{1,2,3}.time)" 'BEGIN {
-      printf "%-44s %7.2fs %6d MB %7.2fx\n", "Python: rasterio + fiona + shapely + h5py", py, pym, 1
-      printf "%-44s %7.2fs %6d MB %7.2fx   (goal >= 5x)\n", "satunet tile", sat, satm, py / sat
+  local -A py sat pym satm
+  for codec in 1 lz4; do
+    py[$codec]=$(median_s "$dir"/tile-python-"$codec"-{1,2,3}.time)
+    pym[$codec]=$(max_mb "$dir"/tile-python-"$codec"-{1,2,3}.time)
+    sat[$codec]=$(median_s "$dir"/tile-satunet-"$codec"-{1,2,3}.time)
+    satm[$codec]=$(max_mb "$dir"/tile-satunet-"$codec"-{1,2,3}.time)
+  done
+  awk -v py1="${py[1]}" -v pym1="${pym[1]}" -v sat1="${sat[1]}" -v satm1="${satm[1]}" \
+    -v pyl="${py[lz4]}" -v pyml="${pym[lz4]}" -v satl="${sat[lz4]}" -v satml="${satm[lz4]}" 'BEGIN {
+      printf "%-48s %7.2fs %6d MB %7.2fx\n", "Python (rasterio, fiona, shapely, h5py), gzip 1", py1, pym1, 1
+      printf "%-48s %7.2fs %6d MB %7.2fx   (goal >= 5x)\n", "satunet tile --compress 1", sat1, satm1, py1 / sat1
+      printf "%-48s %7.2fs %6d MB %7.2fx\n", "satunet tile --compress lz4", satl, satml, py1 / satl
+      printf "%-48s %7.2fs %6d MB %7.2fx\n", "Python, LZ4 (h5py through the plugin)", pyl, pyml, py1 / pyl
+      printf "like for like: deflate 1 %.2fx, LZ4 %.2fx\n", py1 / sat1, pyl / satl
     }'
 }
 

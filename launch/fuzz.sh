@@ -42,7 +42,8 @@ cmake --build "$fuzz_dir" -j "$(nproc)" --target "${targets[@]/#/fuzz_}" >/dev/n
 
 # ---- seeds: real samples through the real stages ----
 seeds="$fuzz_dir/seeds"
-if [[ ! -f "$seeds/.complete" ]]; then
+seeds_version=2 # raised when the seeds change (2: LZ4 shards)
+if [[ $(cat "$seeds/.complete" 2>/dev/null) != "$seeds_version" ]]; then
   rm -rf "$seeds"
   work="$fuzz_dir/seed-work"
   rm -rf "$work"
@@ -57,6 +58,9 @@ if [[ ! -f "$seeds/.complete" ]]; then
   "$satunet" tile --out "$work/atlanta" --image "$real/spacenet4_atlanta_buildings/image.tif" \
     --labels "building=$real/spacenet4_atlanta_buildings/buildings.geojson" \
     --classes background,building --tile 256 --val-fraction 0.2 --compress 1 -q >/dev/null
+  "$satunet" tile --out "$work/lz4" --image "$work/image.tif" --mask "$work/mask.tif" \
+    --classes background,building --tile 32 --overlap 0 --val-fraction 0 --shard-tiles 2 \
+    --compress lz4 -q >/dev/null
   "$satunet" train --data "$work/dataset" --out "$work/run" --base 4 --depth 2 --batch 2 \
     --max-steps 2 --threads 1 -q >/dev/null
   "$satunet" predict --checkpoint "$work/run/checkpoints/last.pt" --image "$work/image.tif" \
@@ -65,6 +69,7 @@ if [[ ! -f "$seeds/.complete" ]]; then
   cp "$work/atlanta/manifest.json" "$seeds/manifest/atlanta.json"
   cp "$work/pred/prediction.json" "$seeds/prediction_index/kampala.json"
   cp "$work"/dataset/shards/*.h5 "$seeds/shard/"
+  for shard in "$work"/lz4/shards/*.h5; do cp "$shard" "$seeds/shard/lz4-$(basename "$shard")"; done
   cp "$work"/pred/shards/*.h5 "$seeds/shard/"
   cp "$work/run/checkpoints/last.pt" "$seeds/checkpoint/kampala.pt"
   cp configs/*.ini datasets/*.ini "$seeds/config/"
@@ -72,7 +77,7 @@ if [[ ! -f "$seeds/.complete" ]]; then
   printf 'image,labels\n%s,building=%s;road=%s\n' "$real/spacenet4_atlanta_buildings/image.tif" \
     "$real/spacenet4_atlanta_buildings/buildings.geojson" \
     "$real/spacenet3_vegas_roads/roads.geojson" >"$seeds/scene_list/labels.csv"
-  touch "$seeds/.complete"
+  echo "$seeds_version" >"$seeds/.complete"
 fi
 # Every earlier finding, fixed, stays in the corpus: the first pass over it would find it again.
 for target in "${targets[@]}"; do

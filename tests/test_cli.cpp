@@ -145,6 +145,50 @@ TEST(Cli, VersionListsLibraries) {
 #endif
 }
 
+TEST(Cli, TheModelsCommandsAreHandedToTheBinaryWithLibTorch) {
+  // satunet itself links no LibTorch, whose start-up costs every process 0.3 s: train,
+  // predict, info on a checkpoint and --version run in satunet-torch, beside it.
+  const auto dynamic = test::run_program({"objdump", "-p", SATUNET_BINARY});
+  ASSERT_EQ(dynamic.exit_code, 0) << dynamic.err;
+  EXPECT_TRUE(std::regex_search(dynamic.out, std::regex("NEEDED +libgdal"))) << dynamic.out;
+  EXPECT_FALSE(std::regex_search(dynamic.out, std::regex("NEEDED +lib(torch|c10)"))) << dynamic.out;
+  const auto help = run_satunet({"train", "--help"});
+  EXPECT_EQ(help.exit_code, 0) << help.err;
+  EXPECT_TRUE(contains(help.out, "--encoder")) << help.out;
+  EXPECT_TRUE(contains(run_satunet({}).out, "train "));  // listed among the commands
+
+  // A satunet without its satunet-torch runs the other commands, and says so for these.
+  const std::string dir = test::fresh_directory("alone");
+  std::filesystem::copy_file(SATUNET_BINARY, dir + "/satunet");
+  std::ofstream(dir + "/model.pt") << "a checkpoint";
+  const auto synth = test::run_program({dir + "/satunet", "synth", "--help"});
+  EXPECT_EQ(synth.exit_code, 0) << synth.err;
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"train", "--data", "d", "--out", "r"},
+        std::vector<std::string>{"info", dir + "/model.pt"}}) {
+    std::vector<std::string> argv = {dir + "/satunet"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const auto missing = test::run_program(argv);
+    EXPECT_EQ(missing.exit_code, 1) << missing.err;
+    EXPECT_EQ(missing.err, "satunet " + args[0] + ": " + dir +
+                               "/satunet-torch: cannot run it (No such file or directory); "
+                               "satunet runs its model's commands there: build or install it "
+                               "beside satunet\n");
+  }
+}
+
+TEST(Cli, AProcessStartedAloneTilesWithoutStartingMpi) {
+  // No launcher's variables (mpirun, srun): tile runs as one process, without MPI's 0.3 s.
+  const std::string dir = test::fresh_directory("alone");
+  ASSERT_EQ(run_satunet({"synth", "--out", dir + "/scene", "--size", "128", "-q"}).exit_code, 0);
+  const auto tiled =
+      run_satunet({"tile", "--out", dir + "/dataset", "--image", dir + "/scene/scene.tif", "--mask",
+                   dir + "/scene/truth.tif", "--tile", "64", "--val-fraction", "0", "-v"});
+  EXPECT_EQ(tiled.exit_code, 0) << tiled.err;
+  EXPECT_TRUE(contains(tiled.err, "one process started alone: MPI is not started")) << tiled.err;
+  EXPECT_TRUE(std::filesystem::exists(dir + "/dataset/manifest.json"));
+}
+
 TEST(Cli, InfoDescribesAGeneratedRaster) {
   const std::string dir = test::fresh_directory("scene");
   ASSERT_EQ(run_satunet({"synth", "--out", dir, "--size", "256", "-q"}).exit_code, 0);

@@ -4,10 +4,15 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "comm/mpi_communicator.hpp"
 #include "comm/placement.hpp"
+#include "comm/single_process.hpp"
 #include "comm/versions.hpp"
+#include "common/launcher.hpp"
 #include "test_support.hpp"
 #ifdef SATUNET_HAVE_NCCL
 #include <cuda_runtime_api.h>
@@ -165,6 +170,45 @@ TEST(LocalRank, LauncherVariablesAreTheFallback) {
   setenv("OMPI_COMM_WORLD_LOCAL_RANK", "0", 1);
   setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "2", 1);
   EXPECT_EQ(local_rank_from_environment(), std::make_pair(0, 2));
+}
+
+TEST(SingleProcess, CollectivesAreThoseOfOneRank) {
+  SingleProcessCommunicator alone;
+  EXPECT_EQ(alone.rank(), 0);
+  EXPECT_EQ(alone.size(), 1);
+  EXPECT_EQ(alone.local_size(), 1);
+  std::vector<double> values = {1.5, -2};
+  alone.allreduce_sum(values);
+  alone.allreduce_sum_async(values.data(), values.size(), DataType::float64)->wait();
+  EXPECT_EQ(values, (std::vector<double>{1.5, -2}));
+  EXPECT_EQ(alone.allgather_strings("only"), std::vector<std::string>{"only"});
+  EXPECT_EQ(alone.broadcast_string("same", 0), "same");
+  EXPECT_THROW(alone.broadcast_string("x", 1), Error);
+  EXPECT_EQ(alone.duplicate()->size(), 1);
+  alone.barrier();
+}
+
+TEST(Launcher, ItsVariablesSayWhetherAProcessWasStartedAlone) {
+  const char* names[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK",   "SLURM_PROCID",
+                         "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS"};
+  std::map<std::string, std::string> saved;
+  for (const char* name : names)
+    if (const char* value = std::getenv(name))
+      saved[name] = value;
+  for (const char* name : names)
+    unsetenv(name);
+  EXPECT_FALSE(launcher::present());
+  EXPECT_EQ(launcher::rank(), 0);
+  EXPECT_EQ(launcher::world_size(), 1);
+  setenv("SLURM_NTASKS", "4", 1);  // an sbatch script: MPI starts, as a singleton if need be
+  EXPECT_TRUE(launcher::present());
+  EXPECT_EQ(launcher::world_size(), 4);
+  setenv("PMIX_RANK", "2", 1);
+  EXPECT_EQ(launcher::rank(), 2);
+  for (const char* name : names)
+    unsetenv(name);
+  for (const auto& [name, value] : saved)
+    setenv(name.c_str(), value.c_str(), 1);
 }
 
 TEST(Bench, AllreduceChecksAndReports) {

@@ -5,7 +5,8 @@ What a user of rasterio, fiona, shapely and h5py writes to cut a scene and its v
 into HDF5 tiles: the labels reprojected to the scene's CRS, lines buffered by their width in
 metres (in a local UTM zone), rasterized once for the whole scene (later classes win, as
 satunet burns them), then every tile window read with rasterio and written with h5py, one
-chunk per tile, gzip at the given level, shards of at most --shard-tiles tiles.
+chunk per tile, gzip at the given level (or LZ4, HDF5 filter 32004 through Debian's
+hdf5-filter-plugin, as satunet's --compress lz4), shards of at most --shard-tiles tiles.
 """
 import argparse
 import math
@@ -51,7 +52,7 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--tile", type=int, default=256)
     parser.add_argument("--overlap", type=int, default=32)
-    parser.add_argument("--compress", type=int, default=1)
+    parser.add_argument("--compress", default="1", help="0 (none), 1..9 (gzip level) or lz4")
     parser.add_argument("--shard-tiles", type=int, default=1000)
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -66,16 +67,21 @@ def main():
         stride = args.tile - args.overlap
         windows = [(x, y) for y in range(0, scene.height - args.tile + 1, stride)
                    for x in range(0, scene.width - args.tile + 1, stride)]
-        gzip = {"compression": "gzip", "compression_opts": args.compress} if args.compress else {}
+        if args.compress == "lz4":
+            codec = {"compression": 32004}
+        elif int(args.compress):
+            codec = {"compression": "gzip", "compression_opts": int(args.compress)}
+        else:
+            codec = {}
         for shard in range(math.ceil(len(windows) / args.shard_tiles)):
             part = windows[shard * args.shard_tiles:(shard + 1) * args.shard_tiles]
             with h5py.File(os.path.join(args.out, f"shard-{shard:04d}.h5"), "w") as out:
                 images = out.create_dataset(
                     "images", (len(part), scene.count, args.tile, args.tile), scene.dtypes[0],
-                    chunks=(1, scene.count, args.tile, args.tile), shuffle=bool(gzip), **gzip)
+                    chunks=(1, scene.count, args.tile, args.tile), shuffle=bool(codec), **codec)
                 tiles = out.create_dataset("labels", (len(part), args.tile, args.tile), "uint8",
                                            chunks=(1, args.tile, args.tile),
-                                           shuffle=bool(gzip), **gzip)
+                                           shuffle=bool(codec), **codec)
                 placed = out.create_dataset("windows", (len(part), 4), "int64")
                 for i, (x, y) in enumerate(part):
                     images[i] = scene.read(window=Window(x, y, args.tile, args.tile))

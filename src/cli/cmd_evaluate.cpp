@@ -7,7 +7,7 @@
 namespace satunet::cli {
 
 Command evaluate_command() {
-  return make_job_command(
+  Command command = make_job_command(
       "evaluate",
       "score class maps against the truth: pixels (IoU, F1), buildings as objects (SpaceNet "
       "F1), roads as a graph (APLS), error maps; a test set over MPI ranks",
@@ -16,9 +16,9 @@ Command evaluate_command() {
       scoring::evaluate_option_table(),
       [](const scoring::EvaluateOptions& options) { scoring::validate(options); },
       [](const scoring::EvaluateOptions& options) {
-        comm::MpiCommunicator world;
-        const scoring::Evaluation result = scoring::evaluate(options, &world);
-        if (world.rank() == 0) {
+        const std::unique_ptr<comm::Communicator> world = comm::job_communicator();
+        const scoring::Evaluation result = scoring::evaluate(options, world.get());
+        if (world->rank() == 0) {
           std::cout << result.table();
           for (const std::string& written : {options.json, options.errors, options.road_graph})
             if (!written.empty())
@@ -26,6 +26,8 @@ Command evaluate_command() {
         }
         return 0;
       });
+  command.alone_without_mpi = true;
+  return command;
 }
 
 }  // namespace satunet::cli

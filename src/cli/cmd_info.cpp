@@ -4,7 +4,6 @@
 #include "cli/command.hpp"
 #include "common/files.hpp"
 #include "geo/raster.hpp"
-#include "model/checkpoint_info.hpp"
 #include "shards/manifest.hpp"
 #include "shards/prediction.hpp"
 
@@ -48,7 +47,7 @@ std::string describe(const InfoOptions& options) {
     return json ? manifest.to_json().dump(2) + "\n" : manifest.describe(path);
   }
   if (is_checkpoint(path))
-    return model::describe_checkpoint_file(path, json);
+    return describe_checkpoint(path, json);
   const geo::Raster raster = geo::Raster::open(path);
   return json ? raster.info().to_json() + "\n" : raster.info().describe();
 }

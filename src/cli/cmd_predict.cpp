@@ -42,9 +42,8 @@ void validate(const PredictAndStitch& options) {
 
 Command predict_command() {
   return make_job_command(
-      "predict", "run a checkpoint over a whole scene in overlapping windows, on all ranks",
-      "--checkpoint C.pt --image SCENE.tif --out PRED [--stitch-to MASK.tif] [options]",
-      predict_and_stitch_table(), [](const PredictAndStitch& options) { validate(options); },
+      kPredictText.name, kPredictText.summary, kPredictText.usage, predict_and_stitch_table(),
+      [](const PredictAndStitch& options) { validate(options); },
       [](PredictAndStitch options) {
         predict::PredictOptions& prediction = options.predict;
         prediction.command_line = invocation();

@@ -9,8 +9,7 @@ namespace satunet::cli {
 
 Command train_command() {
   return make_job_command(
-      "train", "train a U-Net on a dataset, one replica per rank (mpirun -n N)",
-      "--data DATASET --out RUN [options]", train::train_option_table(),
+      kTrainText.name, kTrainText.summary, kTrainText.usage, train::train_option_table(),
       [](const train::TrainOptions& options) { train::validate(options); },
       [](train::TrainOptions options) {
         options.command_line = invocation();

@@ -13,6 +13,7 @@
 #include "comm/mpi_communicator.hpp"
 #include "common/config_file.hpp"
 #include "common/error.hpp"
+#include "common/launcher.hpp"
 #include "common/log.hpp"
 #include "common/text.hpp"
 
@@ -276,11 +277,16 @@ bool asks_for_help(const std::string& arg) {
 }  // namespace
 
 std::string g_invocation;
+std::vector<std::string> g_arguments;
 const std::string& invocation() {
   return g_invocation;
 }
+const std::vector<std::string>& arguments() {
+  return g_arguments;
+}
 
 int run_main(int argc, char** argv) {
+  g_arguments.assign(argv, argv + argc);
   std::vector<std::string> args(argv + 1, argv + argc);
   g_invocation = "satunet";
   for (const std::string& arg : args)
@@ -290,7 +296,11 @@ int run_main(int argc, char** argv) {
     return args.empty() ? 2 : 0;
   }
   if (args[0] == "--version" || args[0] == "version") {
-    std::cout << version_text();
+    try {
+      std::cout << version_text();
+    } catch (const Error& error) {
+      return fail("satunet", error.what(), 1);
+    }
     return 0;
   }
   const Command* command = find_command(args[0]);
@@ -300,11 +310,15 @@ int run_main(int argc, char** argv) {
   args.erase(args.begin());
   std::unique_ptr<comm::MpiRuntime> mpi;
   try {
+    if (command->hand_over)
+      return command->hand_over();
     options::Given given;
     if (!parse_options(*command, args, given))
       return 0;
-    if (command->needs_mpi)
+    if (command->needs_mpi && (launcher::present() || !command->alone_without_mpi))
       mpi = std::make_unique<comm::MpiRuntime>();
+    else if (command->needs_mpi)
+      log::debug("one process started alone: MPI is not started");
     return command->run(given);
   } catch (const UsageError& error) {
     const std::string message =

@@ -22,6 +22,12 @@ struct Command {
   // Checks the values as a whole before MPI starts (a job's commands only; others check as
   // they run).
   std::function<void(const options::Given&)> validate;
+  // A job command that runs without MPI when its one process was started alone (not by
+  // mpirun or srun): it then takes comm::job_communicator().
+  bool alone_without_mpi = false;
+  // Set where the command runs in another binary (see hand_over.cpp): called instead of
+  // parsing, it does not return.
+  std::function<int()> hand_over;
 };
 
 // A command whose options are one stage's table: `run(options)` gets them built.
@@ -35,6 +41,8 @@ Command make_command(std::string name, std::string summary, std::string usage,
           [&table, run](const options::Given& given) { return run(table.build(given)); },
           false,
           [&table](const options::Given& given) { table.build(given); },
+          nullptr,
+          false,
           nullptr};
 }
 
@@ -51,7 +59,9 @@ Command make_job_command(std::string name, std::string summary, std::string usag
           [&table, run](const options::Given& given) { return run(table.build(given)); },
           true,
           [&table](const options::Given& given) { table.build(given); },
-          [&table, validate](const options::Given& given) { validate(table.build(given)); }};
+          [&table, validate](const options::Given& given) { validate(table.build(given)); },
+          false,
+          nullptr};
 }
 
 const std::vector<Command>& commands();
@@ -61,17 +71,39 @@ std::vector<options::Declaration> common_declarations();
 // Registered by each cmd_*.cpp.
 Command synth_command();
 Command tile_command();
-Command train_command();
 Command bench_command();
-Command predict_command();
 Command stitch_command();
 Command evaluate_command();
 Command quicklook_command();
 Command info_command();
 Command report_command();
 
+// ---- what needs LibTorch ----
+// The model's commands, checkpoints' descriptions and LibTorch's version, defined twice: with
+// LibTorch (cmd_train.cpp, cmd_predict.cpp, model_commands.cpp: the satunet-torch binary and
+// the tests), or by handing the process over to satunet-torch (hand_over.cpp: the satunet
+// binary), which runs the same command line. The commands that need no model then start
+// without loading LibTorch: 0.3 s of every process, each rank's.
+struct CommandText {
+  const char* name;
+  const char* summary;
+  const char* usage;
+};
+inline constexpr CommandText kTrainText = {
+    "train", "train a U-Net on a dataset, one replica per rank (mpirun -n N)",
+    "--data DATASET --out RUN [options]"};
+inline constexpr CommandText kPredictText = {
+    "predict", "run a checkpoint over a whole scene in overlapping windows, on all ranks",
+    "--checkpoint C.pt --image SCENE.tif --out PRED [--stitch-to MASK.tif] [options]"};
+Command train_command();
+Command predict_command();
+std::string describe_checkpoint(const std::string& path, bool json);
+std::string libtorch_description();
+
 // The command line this process was started with, for the records outputs keep.
 const std::string& invocation();
+// The same, word for word (argv).
+const std::vector<std::string>& arguments();
 
 // Parses argv (after the subcommand name) into `given`; false if --help was printed.
 bool parse_options(const Command& command, const std::vector<std::string>& args,

@@ -5,7 +5,6 @@
 
 #include "cli/command.hpp"
 #include "comm/versions.hpp"
-#include "model/runtime.hpp"
 
 namespace satunet::cli {
 
@@ -14,7 +13,7 @@ std::string version_text() {
   H5get_libversion(&major, &minor, &release);
   std::ostringstream out;
   out << "satunet " << SATUNET_VERSION << "\n"
-      << "LibTorch: " << model::libtorch_description() << "\n"
+      << "LibTorch: " << libtorch_description() << "\n"
       << "CUDA:     " << comm::cuda_version() << "\n"
       << "GDAL:     " << GDALVersionInfo("RELEASE_NAME") << "\n"
       << "HDF5:     " << major << "." << minor << "." << release << "\n"

@@ -3,32 +3,17 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <ctime>
 #include <mutex>
+
+#include "common/launcher.hpp"
 
 namespace satunet::log {
 namespace {
 
-int rank_from_environment() {
-  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"}) {
-    if (const char* value = std::getenv(name))
-      return std::atoi(value);
-  }
-  return 0;
-}
-
-int size_from_environment() {
-  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS"}) {
-    if (const char* value = std::getenv(name))
-      return std::atoi(value);
-  }
-  return 1;
-}
-
 std::atomic<int> g_level{static_cast<int>(Level::info)};
-std::atomic<int> g_rank{rank_from_environment()};
-std::atomic<int> g_size{size_from_environment()};
+std::atomic<int> g_rank{launcher::rank()};
+std::atomic<int> g_size{launcher::world_size()};
 std::mutex g_stderr_mutex;
 
 std::string timestamp() {
