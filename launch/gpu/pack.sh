@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Gathers what building and running satunet needs on the GPU node that its image lacks: Open MPI,
-# HDF5, GDAL (with PROJ's database), Boost.Program_options, nlohmann-json and GoogleTest, as
-# Debian installs them here. The image has the compiler, CMake, ninja, CUDA, LibTorch 2.x and
-# NCCL (in its Python environment) but none of these, and no network.
+# HDF5, GDAL (with PROJ's database), Boost.Program_options, nlohmann-json, GoogleTest,
+# libdeflate and liblz4, as Debian installs them here. The image has the compiler, CMake,
+# ninja, CUDA, LibTorch 2.x and NCCL (in its Python environment) but none of these, and no
+# network.
 #
 # What goes in is read off this machine's own build, so nothing the build uses is missed:
 #   - the headers the build included (ninja's dependency log) from these libraries' packages;
@@ -26,7 +27,8 @@ trap 'rm -rf "$work"' EXIT
 
 # Development packages taken whole (their libraries' runtime packages come from ldd below).
 dev_packages=(libgdal-dev libhdf5-dev hdf5-helpers libopenmpi-dev openmpi-bin openmpi-common
-  libboost-program-options1.74-dev nlohmann-json3-dev libgtest-dev libgmock-dev)
+  libboost-program-options1.74-dev nlohmann-json3-dev libgtest-dev libgmock-dev libdeflate-dev
+  liblz4-dev)
 # Too large whole: only the headers the build includes, and Boost's CMake configuration.
 header_packages='^(libboost1\.74-dev)$'
 

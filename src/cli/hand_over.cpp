@@ -4,8 +4,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <iostream>
 
 #include "cli/command.hpp"
 #include "common/error.hpp"
@@ -29,6 +31,8 @@ std::string torch_binary() {
   for (std::string& word : words)
     argv.push_back(word.data());
   argv.push_back(nullptr);
+  std::cout.flush();  // exec drops what a stream still holds
+  std::fflush(nullptr);
   ::execv(binary.c_str(), argv.data());
   throw Error(binary + ": cannot run it (" + std::strerror(errno) +
               "); satunet runs its model's commands there: build or install it beside satunet");

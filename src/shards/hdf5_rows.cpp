@@ -432,10 +432,10 @@ std::vector<std::uint8_t> encode_chunk(const void* data, std::size_t bytes, std:
   } else {
     chunk.assign(raw, raw + bytes);
   }
-  // Stored as HDF5 stores it: the value's bytes in the machine's order.
+  // Stored as HDF5 stores it (UINT32ENCODE): little-endian whatever the machine.
   const std::uint32_t checksum = fletcher32(chunk.data(), chunk.size());
-  const auto* checksum_bytes = reinterpret_cast<const std::uint8_t*>(&checksum);
-  chunk.insert(chunk.end(), checksum_bytes, checksum_bytes + sizeof checksum);
+  for (int shift = 0; shift < 32; shift += 8)
+    chunk.push_back(static_cast<std::uint8_t>(checksum >> shift));
   return chunk;
 }
 
