@@ -118,7 +118,8 @@ std::vector<std::string> split_names(const std::string& joined) {
 namespace {
 
 // A chunk of `chunk_bytes` values is stored in at most this many bytes: compression may add a
-// little (deflate's worst case is 0.03% and a few bytes), the checksum 4.
+// little (deflate's worst case is 0.03% and a few bytes, LZ4 stores a block that would grow
+// as it is, behind 16 bytes of header), the checksum 4.
 double most_stored_bytes(double chunk_bytes) {
   return chunk_bytes * 1.01 + 1024;
 }

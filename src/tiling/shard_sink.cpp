@@ -6,7 +6,7 @@ namespace satunet::tiling {
 namespace {
 
 // Tiles queued for the writer at most, each encoding on its own thread meanwhile: enough to
-// keep every core deflating, little memory.
+// keep every core compressing, little memory.
 constexpr std::size_t kQueueTiles = 8;
 
 }  // namespace

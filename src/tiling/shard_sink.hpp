@@ -1,7 +1,7 @@
 #pragma once
-// Where one rank's tiles go: each is encoded (deflated) on a thread of its own, and a
+// Where one rank's tiles go: each is encoded (compressed) on a thread of its own, and a
 // background thread appends them in order to the rank's shards (a new file every
-// --shard-tiles tiles, per split), so that deflate and HDF5 overlap with reading and cutting
+// --shard-tiles tiles, per split), so that compression and HDF5 overlap with reading and cutting
 // the next ones. A failure there comes back at the next push or at finish().
 #include <cstdint>
 #include <exception>
@@ -29,7 +29,7 @@ class ShardSink {
     int scene = 0;
   };
 
-  // A tile encoded (shuffled, deflated, checksummed) on its own thread, the writer's input.
+  // A tile encoded (shuffled, compressed, checksummed) on its own thread, the writer's input.
   struct EncodedTile {
     shards::ShardHeader header;
     shards::EncodedTile data;
@@ -55,7 +55,7 @@ class ShardSink {
   std::map<std::string, std::unique_ptr<SplitShards>> writers_;  // used by the worker only
   std::vector<shards::ShardEntry> done_;
   // In order; each tile is encoded on its own thread while the writer stores those before it,
-  // so deflate runs on every core and the one HDF5 writer only stores bytes.
+  // so compression runs on every core and the one HDF5 writer only stores bytes.
   BoundedQueue<std::future<EncodedTile>> queue_;
   std::thread worker_;  // last: starts when everything above exists
 };
