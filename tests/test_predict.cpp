@@ -2,6 +2,7 @@
 // devices, the normalisation training used, and bad input.
 #include <gdal_priv.h>
 #include <gtest/gtest.h>
+#include <hdf5.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -123,6 +124,8 @@ TEST(Predict, StitchToWritesEveryOutputAndInfoDescribesThePrediction) {
                                       "flips",
                                       "--encoding",
                                       "float16",
+                                      "--compress",
+                                      "lz4",
                                       "--stitch-to",
                                       dir + "/mask.tif",
                                       "--probabilities",
@@ -164,6 +167,17 @@ TEST(Predict, StitchToWritesEveryOutputAndInfoDescribesThePrediction) {
   const auto text = test::run_satunet({"info", dir + "/pred"});
   EXPECT_NE(text.out.find("windows:    64 px, overlap 24, blend cosine"), std::string::npos)
       << text.out;
+  // The probabilities went through LZ4 (HDF5 filter 32004), and stitched as above.
+  const std::string shard = dir + "/pred/shards/rank-0-of-1.h5";
+  const hid_t file = H5Fopen(shard.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  ASSERT_GE(file, 0) << shard;
+  const hid_t dataset = H5Dopen2(file, "probabilities", H5P_DEFAULT);
+  const hid_t creation = H5Dget_create_plist(dataset);
+  EXPECT_GE(H5Pget_filter_by_id2(creation, 32004, nullptr, nullptr, nullptr, 0, nullptr, nullptr),
+            0);
+  H5Pclose(creation);
+  H5Dclose(dataset);
+  H5Fclose(file);
   // Nothing is left under a temporary name.
   for (const auto& entry : fs::recursive_directory_iterator(dir))
     EXPECT_EQ(entry.path().string().find(".tmp"), std::string::npos) << entry.path();
