@@ -177,10 +177,18 @@ TEST(Cli, TheModelsCommandsAreHandedToTheBinaryWithLibTorch) {
   }
 }
 
-TEST(Cli, AProcessStartedAloneTilesWithoutStartingMpi) {
-  // No launcher's variables (mpirun, srun): tile runs as one process, without MPI's 0.3 s.
+TEST(Cli, AProcessStartedAloneTilesAndPredictsWithoutStartingMpi) {
+  // No launcher's variables (mpirun, srun): tile and predict run as one process, without MPI's
+  // 0.3 s.
   const std::string dir = test::fresh_directory("alone");
   ASSERT_EQ(run_satunet({"synth", "--out", dir + "/scene", "--size", "128", "-q"}).exit_code, 0);
+  const auto predicted = run_satunet(
+      {"predict", "--checkpoint", test::make_checkpoint(dir + "/model.pt", 3), "--image",
+       dir + "/scene/scene.tif", "--out", dir + "/pred", "--threads", "1", "-v"});
+  EXPECT_EQ(predicted.exit_code, 0) << predicted.err;
+  EXPECT_TRUE(contains(predicted.err, "one process started alone: MPI is not started"))
+      << predicted.err;
+  EXPECT_TRUE(std::filesystem::exists(dir + "/pred/prediction.json"));
   const auto tiled =
       run_satunet({"tile", "--out", dir + "/dataset", "--image", dir + "/scene/scene.tif", "--mask",
                    dir + "/scene/truth.tif", "--tile", "64", "--val-fraction", "0", "-v"});

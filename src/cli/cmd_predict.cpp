@@ -41,24 +41,26 @@ void validate(const PredictAndStitch& options) {
 }  // namespace
 
 Command predict_command() {
-  return make_job_command(
+  Command command = make_job_command(
       kPredictText.name, kPredictText.summary, kPredictText.usage, predict_and_stitch_table(),
       [](const PredictAndStitch& options) { validate(options); },
       [](PredictAndStitch options) {
         predict::PredictOptions& prediction = options.predict;
         prediction.command_line = invocation();
         const stitch::StitchOptions stitching = stitching_of(options);
-        comm::MpiCommunicator world;
-        const predict::PredictResult result = predict::predict(prediction, world);
-        if (world.rank() != 0)
+        const std::unique_ptr<comm::Communicator> world = comm::job_communicator();
+        const predict::PredictResult result = predict::predict(prediction, *world);
+        if (world->rank() != 0)
           return 0;
         std::cout << "predicted " << result.windows << " windows (" << result.pixels / 1e6
-                  << " Mpx) in " << result.seconds << " s on " << world.size()
+                  << " Mpx) in " << result.seconds << " s on " << world->size()
                   << " ranks: " << prediction.out << "\n";
         if (!stitching.out.empty())
           std::cout << stitch::describe(stitching, stitch::stitch(stitching));
         return 0;
       });
+  command.alone_without_mpi = true;
+  return command;
 }
 
 }  // namespace satunet::cli

@@ -23,7 +23,8 @@ struct Command {
   // they run).
   std::function<void(const options::Given&)> validate;
   // A job command that runs without MPI when its one process was started alone (not by
-  // mpirun or srun): it then takes comm::job_communicator().
+  // mpirun or srun): it then takes comm::job_communicator(). tile, evaluate and predict; train
+  // and bench keep MPI.
   bool alone_without_mpi = false;
   // Set where the command runs in another binary (see hand_over.cpp): called instead of
   // parsing, it does not return.
