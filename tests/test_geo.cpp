@@ -117,13 +117,23 @@ TEST(WindowGrid, ReflectionMirrorsAboutTheEdgePixels) {
   EXPECT_EQ(reflect_index(7, 1), 0);
 }
 
+// A generated scene's 512 x 512 truth raster, its values, and the block rows a strip spans.
+struct TruthRaster {
+  synth::SynthResult scene = test::synthetic_scene(test::fresh_directory("strips"), 512);
+  geo::Raster raster = geo::Raster::open(scene.truth_path);
+  std::vector<std::uint8_t> values = test::read_band_u8(scene.truth_path);
+};
+std::size_t blocks_spanned(const geo::StripReader& reader, std::int64_t row, std::int64_t rows) {
+  return static_cast<std::size_t>((row + rows - 1) / reader.block_height() -
+                                  row / reader.block_height() + 1);
+}
+
 TEST(StripReader, ASecondPassFromTheTopHoldsOnlyItsStrip) {
   // A reader going over the rows twice (evaluate's road graphs do) once kept every block row
   // of the second pass: the whole raster, as doubles.
-  const auto scene = test::synthetic_scene(test::fresh_directory("strips"), 512);
-  const geo::Raster raster = geo::Raster::open(scene.truth_path);
-  geo::StripReader reader(raster, {1}, GDT_Float64);
-  const auto truth = test::read_band_u8(scene.truth_path);
+  const TruthRaster truth_raster;
+  const auto& truth = truth_raster.values;
+  geo::StripReader reader(truth_raster.raster, {1}, GDT_Float64);
   std::vector<std::uint8_t> strip;
   for (int pass = 0; pass < 2; ++pass)
     for (std::int64_t row = 0; row < 512; row += 100) {
@@ -131,10 +141,35 @@ TEST(StripReader, ASecondPassFromTheTopHoldsOnlyItsStrip) {
       reader.read(row, rows, strip);
       const auto* values = reinterpret_cast<const double*>(strip.data());
       EXPECT_EQ(values[0], truth[static_cast<std::size_t>(row * 512)]) << "row " << row;
-      const auto blocks = static_cast<std::size_t>((row + rows - 1) / reader.block_height() -
-                                                   row / reader.block_height() + 1);
-      EXPECT_EQ(reader.cached_block_rows(), blocks) << "pass " << pass << ", row " << row;
+      EXPECT_EQ(reader.cached_block_rows(), blocks_spanned(reader, row, rows))
+          << "pass " << pass << ", row " << row;
     }
+}
+
+TEST(StripReader, ViewsWithTheNextBlockRowReadAheadHoldTheRasterRows) {
+  // The tiler's way: each strip in place where its block rows lie, the block row below it
+  // decoded meanwhile on the reader's thread; one block row more in memory, no more.
+  const TruthRaster truth_raster;
+  const auto& truth = truth_raster.values;
+  geo::StripReader reader(truth_raster.raster, {1}, GDT_Float64);
+  geo::StripReader copier(truth_raster.raster, {1}, GDT_Float64);
+  std::vector<std::uint8_t> copy;
+  for (std::int64_t row = 0; row < 512; row += 100) {
+    const std::int64_t rows = std::min<std::int64_t>(130, 512 - row);
+    const geo::StripReader::View strip = reader.view(row, rows);
+    reader.read_ahead();
+    copier.read(row, rows, copy);
+    for (std::int64_t y = 0; y < rows; ++y) {
+      const auto* values = reinterpret_cast<const double*>(strip.row(0, y));
+      const auto* copied = reinterpret_cast<const double*>(copy.data()) + y * 512;
+      for (std::int64_t x = 0; x < 512; x += 37) {
+        ASSERT_EQ(values[x], truth[static_cast<std::size_t>((row + y) * 512 + x)])
+            << "row " << row + y << ", column " << x;
+        ASSERT_EQ(values[x], copied[x]);
+      }
+    }
+    EXPECT_LE(reader.cached_block_rows(), blocks_spanned(reader, row, rows) + 1) << "row " << row;
+  }
 }
 
 TEST(Quicklook, OverlaysClassColoursOnTheStretchedScene) {

@@ -64,18 +64,23 @@ struct InputBands {
   // a nodata value, when all of them hold it.
   template <typename T>
   bool has_data(const T* values, std::size_t band_stride, std::size_t i) const {
-    if (alpha && values[inputs.size() * band_stride + i] == T{0})
+    return has_data_of<T>([&](std::size_t b) { return values[b * band_stride + i]; });
+  }
+  // The same for the pixel whose value in band b (alpha last) is `value_of(b)`.
+  template <typename T, typename ValueOf>
+  bool has_data_of(ValueOf value_of) const {
+    if (alpha && value_of(inputs.size()) == T{0})
       return false;
     // NaN is no measurement, whether or not the file says it is its nodata value.
     if constexpr (std::is_floating_point_v<T>) {
       for (std::size_t b = 0; b < inputs.size(); ++b)
-        if (std::isnan(values[b * band_stride + i]))
+        if (std::isnan(value_of(b)))
           return false;
     }
     if (!every_input_has_nodata)
       return true;
     for (std::size_t b = 0; b < inputs.size(); ++b)
-      if (!is_nodata(static_cast<double>(values[b * band_stride + i]), nodata[b]))
+      if (!is_nodata(static_cast<double>(value_of(b)), nodata[b]))
         return true;
     return false;
   }

@@ -40,18 +40,103 @@ StripReader::StripReader(const Raster& raster, std::vector<int> bands, GDALDataT
                    bands_.size(), value_bytes_);
 }
 
-const StripReader::BlockRow& StripReader::block_row(std::int64_t index) {
-  for (const BlockRow& cached : cache_)
-    if (cached.index == index)
-      return cached;
-  BlockRow row;
-  row.index = index;
-  row.first_row = index * block_height_;
-  row.rows = std::min(block_height_, height_ - row.first_row);  // the last one may be partial
-  row.pixels.resize(static_cast<std::size_t>(bands_.size() * row.rows * width_ * value_bytes_));
+StripReader::~StripReader() = default;
+
+std::shared_ptr<StripReader::BlockRow> StripReader::allocate(std::int64_t index) const {
+  auto row = std::make_shared<BlockRow>();
+  row->index = index;
+  row->first_row = index * block_height_;
+  row->rows = std::min(block_height_, height_ - row->first_row);  // the last one may be partial
+  row->pixels.resize(static_cast<std::size_t>(bands_.size() * row->rows * width_ * value_bytes_));
+  return row;
+}
+
+void StripReader::decode(BlockRow& row) const {
   raster_.read({0, row.first_row, width_, row.rows}, bands_, type_, row.pixels.data());
-  cache_.push_back(std::move(row));
-  return cache_.back();
+}
+
+void StripReader::finish(Cached& cached) {
+  if (!cached.decoding)
+    return;
+  const std::shared_ptr<JobHandle> decoding = std::move(cached.decoding);
+  decoding->wait();  // rethrows the reading thread's failure
+}
+
+std::shared_ptr<const StripReader::BlockRow> StripReader::block_row(std::int64_t index) {
+  for (Cached& cached : cache_)
+    if (cached.index == index) {
+      finish(cached);
+      return cached.row;
+    }
+  // The raster is read on one thread at a time: the reading thread's row first.
+  for (Cached& cached : cache_)
+    finish(cached);
+  std::shared_ptr<BlockRow> row = allocate(index);
+  decode(*row);
+  cache_.push_back({index, std::move(row), nullptr});
+  return cache_.back().row;
+}
+
+void StripReader::read_ahead() {
+  const std::int64_t next = last_block_ + 1;
+  if (last_block_ < 0 || next * block_height_ >= height_ || block_height_ > kMaxCachedBlockRows)
+    return;
+  for (const Cached& cached : cache_)
+    if (cached.index == next)
+      return;
+  if (!reading_)
+    reading_ = std::make_unique<SerialWorker>();
+  std::shared_ptr<BlockRow> row = allocate(next);
+  std::shared_ptr<JobHandle> decoding = reading_->submit([this, row] { decode(*row); });
+  cache_.push_back({next, std::move(row), std::move(decoding)});
+}
+
+StripReader::View StripReader::view(std::int64_t first_row, std::int64_t rows) {
+  GEO_CHECK(first_row >= 0 && rows > 0 && first_row + rows <= height_, raster_.info().path,
+            ": strip of rows [", first_row, ", ", first_row + rows, ") outside the raster");
+  check_strip_size(raster_.info(), rows, bands_.size(), value_bytes_);
+  View view;
+  view.first_row_ = first_row;
+  view.row_bytes_ = width_ * value_bytes_;
+  if (block_height_ > kMaxCachedBlockRows) {
+    // Read as a window of its own, cached nowhere.
+    auto window = std::make_shared<BlockRow>();
+    window->first_row = first_row;
+    window->rows = rows;
+    window->pixels.resize(static_cast<std::size_t>(bands_.size() * rows * view.row_bytes_));
+    raster_.read({0, first_row, width_, rows}, bands_, type_, window->pixels.data());
+    view.blocks_.push_back(std::move(window));
+    return view;
+  }
+  // Only the block rows of this strip (and one being read ahead below it) stay: strips go
+  // downwards, and a reader that starts over from the top (a second pass) must not keep the
+  // whole raster.
+  const std::int64_t first_block = first_row / block_height_;
+  const std::int64_t last_block = (first_row + rows - 1) / block_height_;
+  for (auto cached = cache_.begin(); cached != cache_.end();) {
+    const std::int64_t index = cached->index;
+    const bool read_ahead_for_this = index == last_block + 1 && cached->decoding;
+    if ((index >= first_block && index <= last_block) || read_ahead_for_this) {
+      ++cached;
+      continue;
+    }
+    finish(*cached);
+    cached = cache_.erase(cached);
+  }
+  for (std::int64_t index = first_block; index <= last_block; ++index)
+    view.blocks_.push_back(block_row(index));
+  last_block_ = last_block;
+  return view;
+}
+
+const std::uint8_t* StripReader::View::row(std::size_t band, std::int64_t y) const {
+  const std::int64_t at = first_row_ + y;
+  for (const auto& block : blocks_)
+    if (at < block->first_row + block->rows)
+      return block->pixels.data() +
+             ((static_cast<std::int64_t>(band) * block->rows) + (at - block->first_row)) *
+                 row_bytes_;
+  return nullptr;  // past the strip: not asked for by its users
 }
 
 void StripReader::read(std::int64_t first_row, std::int64_t rows, std::vector<std::uint8_t>& out) {
@@ -65,26 +150,12 @@ void StripReader::read(std::int64_t first_row, std::int64_t rows, std::vector<st
     raster_.read({0, first_row, width_, rows}, bands_, type_, out.data());
     return;
   }
-  // Only the block rows of this strip stay: strips go downwards, and a reader that starts
-  // over from the top (a second pass) must not keep the whole raster.
-  const std::int64_t first_block = first_row / block_height_;
-  const std::int64_t last_block = (first_row + rows - 1) / block_height_;
-  cache_.erase(std::remove_if(cache_.begin(), cache_.end(),
-                              [&](const BlockRow& cached) {
-                                return cached.index < first_block || cached.index > last_block;
-                              }),
-               cache_.end());
-  for (std::int64_t index = first_block; index <= last_block; ++index) {
-    const BlockRow& block = block_row(index);
-    const std::int64_t copy_first = std::max(first_row, block.first_row);
-    const std::int64_t copy_end = std::min(first_row + rows, block.first_row + block.rows);
-    for (std::int64_t band = 0; band < band_count; ++band) {
-      const std::uint8_t* source =
-          block.pixels.data() + ((band * block.rows) + (copy_first - block.first_row)) * row_bytes;
-      std::uint8_t* target = out.data() + ((band * rows) + (copy_first - first_row)) * row_bytes;
-      std::memcpy(target, source, static_cast<std::size_t>((copy_end - copy_first) * row_bytes));
-    }
-  }
+  const View strip = view(first_row, rows);
+  for (std::int64_t band = 0; band < band_count; ++band)
+    for (std::int64_t y = 0; y < rows; ++y)
+      std::memcpy(out.data() + ((band * rows) + y) * row_bytes,
+                  strip.row(static_cast<std::size_t>(band), y),
+                  static_cast<std::size_t>(row_bytes));
 }
 
 }  // namespace satunet::geo

@@ -95,25 +95,31 @@ class RankTiler {
     const std::int64_t first_row = scene.rows[row_index];
     const std::int64_t rows =
         std::min<std::int64_t>(options_.tile, scene.info().height - first_row);
-    reader.read(first_row, rows, strip_);
+    // The strip where its block rows lie; the next block row decodes meanwhile, on the
+    // reader's thread, while this strip's labels are burnt and its tiles cut.
+    const geo::StripReader::View strip = reader.view(first_row, rows);
+    reader.read_ahead();
     labels.read(first_row, rows, label_strip_);
-    const T* pixels = reinterpret_cast<const T*>(strip_.data());
     valid_.assign(static_cast<std::size_t>(width * rows), 1);
-    const auto band_stride = static_cast<std::size_t>(width * rows);
-    for (std::size_t i = 0; i < band_stride; ++i) {
-      if (!scene.bands.has_data(pixels, band_stride, i)) {
-        valid_[i] = 0;
-        label_strip_[i] = kIgnoreLabel;
+    std::vector<const T*> band_rows(scene.bands.inputs.size() + (scene.bands.alpha ? 1 : 0));
+    for (std::int64_t y = 0; y < rows; ++y) {
+      for (std::size_t b = 0; b < band_rows.size(); ++b)
+        band_rows[b] = reinterpret_cast<const T*>(strip.row(b, y));
+      for (std::int64_t x = 0; x < width; ++x) {
+        if (scene.bands.has_data_of<T>([&](std::size_t b) { return band_rows[b][x]; }))
+          continue;
+        valid_[static_cast<std::size_t>(y * width + x)] = 0;
+        label_strip_[static_cast<std::size_t>(y * width + x)] = kIgnoreLabel;
       }
     }
     for (std::int64_t column = 0; column < static_cast<std::int64_t>(scene.columns.size());
          ++column)
-      cut_tile<T>(scene, row_index, column, rows, pixels);
+      cut_tile<T>(scene, row_index, column, rows, strip);
   }
 
   template <typename T>
   void cut_tile(const Scene& scene, std::int64_t row_index, std::int64_t column_index,
-                std::int64_t rows, const T* pixels) {
+                std::int64_t rows, const geo::StripReader::View& strip) {
     const Split split = plan_.split_of(scene.index, column_index, row_index);
     if (split == Split::guard) {
       ++result_.dropped["guard"];
@@ -158,7 +164,8 @@ class RankTiler {
       std::fill(image, image + bands * tile * tile, T{0});
     for (std::int64_t b = 0; b < bands; ++b) {
       for (std::int64_t y = 0; y < rows; ++y) {
-        const T* source = pixels + (b * rows + y) * width + x0;
+        const T* source =
+            reinterpret_cast<const T*>(strip.row(static_cast<std::size_t>(b), y)) + x0;
         std::copy(source, source + columns, image + (b * tile + y) * tile);
       }
       accumulate_stats(image + b * tile * tile, result_.stats[b]);
@@ -224,7 +231,7 @@ class RankTiler {
   const SplitPlan& plan_;
   RankResult result_;
   std::map<std::string, shards::ShardHeader> headers_;
-  std::vector<std::uint8_t> strip_, label_strip_, valid_, tile_labels_, tile_valid_;
+  std::vector<std::uint8_t> label_strip_, valid_, tile_labels_, tile_valid_;
   ShardSink sink_;  // last: its thread stops before the buffers above go
 };
 
