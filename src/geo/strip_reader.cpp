@@ -44,7 +44,6 @@ StripReader::~StripReader() = default;
 
 std::shared_ptr<StripReader::BlockRow> StripReader::allocate(std::int64_t index) const {
   auto row = std::make_shared<BlockRow>();
-  row->index = index;
   row->first_row = index * block_height_;
   row->rows = std::min(block_height_, height_ - row->first_row);  // the last one may be partial
   row->pixels.resize(static_cast<std::size_t>(bands_.size() * row->rows * width_ * value_bytes_));
@@ -91,10 +90,14 @@ void StripReader::read_ahead() {
   cache_.push_back({next, std::move(row), std::move(decoding)});
 }
 
-StripReader::View StripReader::view(std::int64_t first_row, std::int64_t rows) {
+void StripReader::check_strip(std::int64_t first_row, std::int64_t rows) const {
   GEO_CHECK(first_row >= 0 && rows > 0 && first_row + rows <= height_, raster_.info().path,
             ": strip of rows [", first_row, ", ", first_row + rows, ") outside the raster");
   check_strip_size(raster_.info(), rows, bands_.size(), value_bytes_);
+}
+
+StripReader::View StripReader::view(std::int64_t first_row, std::int64_t rows) {
+  check_strip(first_row, rows);
   View view;
   view.first_row_ = first_row;
   view.row_bytes_ = width_ * value_bytes_;
@@ -140,9 +143,7 @@ const std::uint8_t* StripReader::View::row(std::size_t band, std::int64_t y) con
 }
 
 void StripReader::read(std::int64_t first_row, std::int64_t rows, std::vector<std::uint8_t>& out) {
-  GEO_CHECK(first_row >= 0 && rows > 0 && first_row + rows <= height_, raster_.info().path,
-            ": strip of rows [", first_row, ", ", first_row + rows, ") outside the raster");
-  check_strip_size(raster_.info(), rows, bands_.size(), value_bytes_);
+  check_strip(first_row, rows);
   const auto band_count = static_cast<std::int64_t>(bands_.size());
   const std::int64_t row_bytes = width_ * value_bytes_;
   out.resize(static_cast<std::size_t>(band_count * rows * row_bytes));

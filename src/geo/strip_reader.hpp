@@ -22,7 +22,6 @@ void check_strip_size(const RasterInfo& info, std::int64_t rows, std::size_t ban
 class StripReader {
  public:
   struct BlockRow {
-    std::int64_t index = 0;
     std::int64_t first_row = 0;
     std::int64_t rows = 0;
     std::vector<std::uint8_t> pixels;  // [band][row][column]
@@ -71,6 +70,8 @@ class StripReader {
   std::shared_ptr<BlockRow> allocate(std::int64_t index) const;
   void decode(BlockRow& row) const;
   void finish(Cached& cached);
+  // Refuses strips outside the raster or too large to read at once, naming the file.
+  void check_strip(std::int64_t first_row, std::int64_t rows) const;
 
   const Raster& raster_;
   std::vector<int> bands_;

@@ -326,45 +326,45 @@ std::vector<std::uint8_t> lz4_compress(const std::uint8_t* in, std::size_t bytes
 
 // The inverse, into exactly `bytes` bytes: what the header claims, every block's size and
 // every LZ4 sequence is checked against the buffers (the plugin itself trusts them).
-std::vector<std::uint8_t> lz4_decompress_exactly(const std::vector<std::uint8_t>& stored,
-                                                 std::size_t bytes, const std::string& chunk,
+std::vector<std::uint8_t> lz4_decompress_exactly(const std::uint8_t* stored,
+                                                 std::size_t stored_bytes, std::size_t bytes,
+                                                 const std::string& chunk,
                                                  const std::string& path) {
   const auto damaged = [&](const std::string& what) {
     return Error(path + ": " + chunk + " " + what + " (damaged?)");
   };
-  if (stored.size() < kLz4HeaderBytes)
+  if (stored_bytes < kLz4HeaderBytes)
     throw damaged("is too short for its LZ4 header");
-  if (get_big_endian(stored.data(), 8) != bytes)
-    throw damaged("claims " + std::to_string(get_big_endian(stored.data(), 8)) +
-                  " bytes, not the " + std::to_string(bytes) + " of its values");
+  if (get_big_endian(stored, 8) != bytes)
+    throw damaged("claims " + std::to_string(get_big_endian(stored, 8)) + " bytes, not the " +
+                  std::to_string(bytes) + " of its values");
   const std::size_t block =
-      std::min<std::size_t>(bytes, static_cast<std::size_t>(get_big_endian(stored.data() + 8, 4)));
+      std::min<std::size_t>(bytes, static_cast<std::size_t>(get_big_endian(stored + 8, 4)));
   if (block == 0 && bytes > 0)
     throw damaged("has LZ4 blocks of 0 bytes");
   std::vector<std::uint8_t> out(bytes);
   std::size_t at = kLz4HeaderBytes;
   for (std::size_t done = 0; done < bytes;) {
     const std::size_t size = std::min(block, bytes - done);
-    if (stored.size() - at < 4)
+    if (stored_bytes - at < 4)
       throw damaged("ends inside its LZ4 blocks");
-    const std::size_t stored_size = static_cast<std::size_t>(get_big_endian(stored.data() + at, 4));
+    const std::size_t stored_size = static_cast<std::size_t>(get_big_endian(stored + at, 4));
     at += 4;
-    if (stored_size > stored.size() - at)
+    if (stored_size > stored_bytes - at)
       throw damaged("has an LZ4 block longer than the chunk");
     if (stored_size == size) {
-      std::memcpy(out.data() + done, stored.data() + at, size);
+      std::memcpy(out.data() + done, stored + at, size);
     } else {
-      const int decoded =
-          LZ4_decompress_safe(reinterpret_cast<const char*>(stored.data() + at),
-                              reinterpret_cast<char*>(out.data() + done),
-                              static_cast<int>(stored_size), static_cast<int>(size));
+      const int decoded = LZ4_decompress_safe(
+          reinterpret_cast<const char*>(stored + at), reinterpret_cast<char*>(out.data() + done),
+          static_cast<int>(stored_size), static_cast<int>(size));
       if (decoded != static_cast<int>(size))
         throw damaged("does not decompress to its " + std::to_string(bytes) + " bytes");
     }
     at += stored_size;
     done += size;
   }
-  if (at != stored.size())
+  if (at != stored_bytes)
     throw damaged("has bytes after its LZ4 blocks");
   return out;
 }
@@ -388,13 +388,13 @@ std::size_t lz4_hdf5_filter(unsigned flags, std::size_t, const unsigned[], std::
     const auto* in = static_cast<const std::uint8_t*>(*buffer);
     std::vector<std::uint8_t> out;
     if (flags & H5Z_FLAG_REVERSE) {
-      const std::vector<std::uint8_t> stored(in, in + bytes);
-      constexpr std::uint64_t kMostBytes = std::uint64_t{1} << 31;  // chunks are 4 GiB at most
+      // A chunk holds kMaxTileValues of 8 bytes at most: 2 GiB.
+      constexpr std::uint64_t kMostBytes = std::uint64_t{1} << 31;
       const std::uint64_t claimed = bytes >= 8 ? get_big_endian(in, 8) : 0;
       if (claimed == 0 || claimed > kMostBytes)
         return 0;
-      out =
-          lz4_decompress_exactly(stored, static_cast<std::size_t>(claimed), "an LZ4 chunk", "HDF5");
+      out = lz4_decompress_exactly(in, bytes, static_cast<std::size_t>(claimed), "an LZ4 chunk",
+                                   "HDF5");
     } else {
       out = lz4_compress(in, bytes);
     }
@@ -510,7 +510,7 @@ std::vector<std::uint8_t> RowDataset::decoded_chunk(hsize_t first_row, std::size
         data = inflate_exactly(data, input_bytes[i], chunk, path);
         break;
       case kLz4Filter:
-        data = lz4_decompress_exactly(data, input_bytes[i], chunk, path);
+        data = lz4_decompress_exactly(data.data(), data.size(), input_bytes[i], chunk, path);
         break;
       default:
         data = shuffle_bytes(data.data(), data.size(), filters[i].value_bytes, Shuffle::back);
@@ -687,7 +687,9 @@ RowDataset open_rows(hid_t file, const std::string& name, hid_t expected_type,
   if (H5Pget_layout(creation.get()) != H5D_CHUNKED)
     return dataset;  // contiguous (h5py's default): HDF5 reads it from the file as it is
   dataset.filters = readable_filters(creation.get(), dataset, path);
-  register_lz4_filter(path);  // ours, before HDF5 would look for a plugin
+  if (std::any_of(dataset.filters.begin(), dataset.filters.end(),
+                  [](const ChunkFilter& filter) { return filter.id == kLz4Filter; }))
+    register_lz4_filter(path);  // ours, before HDF5 would look for a plugin
   const hsize_t rows_per_chunk =
       check_chunks(dataset, creation.get(), dataset.stored_type.get(), path);
   if (rows_per_chunk == 1)
