@@ -128,6 +128,21 @@ TEST(Placement, OneRuleForTrainPredictAndBench) {
   EXPECT_EQ(gpu.gpu, gpu.on_gpu ? 0 : -1);
   const Placement mpi = place(Backend::mpi, Device::automatic, self, 4);
   EXPECT_FALSE(mpi.on_gpu) << "the MPI backend reduces host memory";
+  EXPECT_FALSE(place(Backend::automatic, Device::cpu, self, 4).on_gpu);
+  // Asked for, a GPU under MPI: its buffers go through host memory.
+  const Placement staged = place(Backend::mpi, Device::cuda, self, 4);
+  EXPECT_TRUE(staged.on_gpu);
+  EXPECT_EQ(staged.backend, Backend::mpi);
+  EXPECT_EQ(staged.gpu, 0);
+  EXPECT_THROW(place(Backend::nccl, Device::cpu, self, 4), UsageError);
+  try {
+    place(Backend::mpi, Device::cuda, self, 0);
+    FAIL() << "cuda without a GPU";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("--device cuda: no GPU present on rank 0"),
+              std::string::npos)
+        << error.what();
+  }
   try {
     place(Backend::nccl, Device::automatic, self, 0);
     FAIL() << "nccl without a GPU";
@@ -215,10 +230,19 @@ TEST(Bench, AllreduceChecksAndReports) {
   const auto result =
       test::run_satunet({"bench", "allreduce", "--max-bytes", "64K", "--iterations", "3"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_NE(result.out.find("algbw(GB/s)"), std::string::npos) << result.out;
-  EXPECT_NE(result.out.find("       65536"), std::string::npos) << result.out;
+  // One rank moves nothing: it says so rather than print a bandwidth.
+  EXPECT_NE(result.out.find("# all-reduce on 1 rank, mpi backend: one rank moves nothing"),
+            std::string::npos)
+      << result.out;
+  EXPECT_EQ(result.out.find("algbw"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("# correctness: every element right at every size"), std::string::npos);
-  EXPECT_NE(result.out.find("on 1 ranks, mpi backend"), std::string::npos) << result.out;
+  const auto two =
+      test::run_satunet_ranks(2, {"bench", "allreduce", "--max-bytes", "64K", "--iterations", "3"});
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  EXPECT_NE(two.out.find("on 2 ranks, mpi backend"), std::string::npos) << two.out;
+  EXPECT_NE(two.out.find("algbw(GB/s)"), std::string::npos) << two.out;
+  EXPECT_NE(two.out.find("       65536"), std::string::npos) << two.out;
+  EXPECT_NE(two.out.find("# correctness: every element right at every size"), std::string::npos);
   const auto bad = test::run_satunet({"bench", "broadcast"});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("--what must be allreduce (got 'broadcast')"), std::string::npos)

@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "comm/mpi_communicator.hpp"
+#include "comm/single_process.hpp"
 #include "comm/versions.hpp"
 #include "common/hash.hpp"
 #include "common/labels.hpp"
@@ -30,12 +31,15 @@
 #include "model/checkpoint.hpp"
 #include "model/losses.hpp"
 #include "model/runtime.hpp"
+#include "model/torch_compat.hpp"
 #include "predict/predictor.hpp"
 #include "scoring/evaluate.hpp"
 #include "stitch/stitcher.hpp"
 #include "synth/synth.hpp"
 #include "test_support.hpp"
 #include "tiling/tiler.hpp"
+#include "train/multi_tensor_adamw.hpp"
+#include "train/optimizer_state.hpp"
 #include "train/reducer.hpp"
 #include "train/trainer.hpp"
 
@@ -54,6 +58,17 @@ std::string shared_dataset(comm::MpiCommunicator& world, const std::string& name
   }
   world.barrier();
   return base;
+}
+
+// Epoch losses from a run's metrics.csv (the third column).
+std::vector<double> epoch_losses(const std::string& run) {
+  std::ifstream metrics(run + "/metrics.csv");
+  std::string line;
+  std::vector<double> losses;
+  std::getline(metrics, line);
+  while (std::getline(metrics, line))
+    losses.push_back(std::stod(line.substr(line.find(',', line.find(',') + 1) + 1)));
+  return losses;
 }
 
 TrainOptions tiny(const std::string& data, const std::string& out) {
@@ -117,6 +132,7 @@ std::map<std::string, torch::Tensor> checkpoint_tensors(const std::string& path)
 // --checkpoint-every fall at other steps in the two runs.
 void train_straight_and_resumed(TrainOptions options, std::int64_t stop, std::int64_t steps,
                                 comm::Communicator& world) {
+  options.deterministic = true;  // what promises a bitwise repeat on any device
   const std::string base = options.out;
   options.out = base + "/straight";
   options.max_steps = steps;
@@ -232,6 +248,116 @@ TEST(MpiTrain, AResNetEncoderFrozenThenTrainedResumesBitwiseOnEveryRank) {
                         base + "/resumed/checkpoints/last.pt", world.size());
 }
 
+TEST(Train, OneReplicaKeepsItsGradientsWhereBackwardLeftThem) {
+  comm::SingleProcessCommunicator alone;
+  torch::manual_seed(2);
+  model::UNet net(model::UNetOptions().base(4).depth(2));
+  GradientReducer reducer(*net, alone, 0.001, 0.0005);
+  const torch::Tensor images = torch::randn({2, 3, 32, 32});
+  const torch::Tensor labels = torch::randint(0, 3, {2, 32, 32}, torch::kLong);
+  for (int step = 0; step < 2; ++step) {
+    net->zero_grad();
+    reducer.prepare(true);
+    model::ce_loss(net->forward(images), labels).backward();
+    std::vector<std::pair<void*, torch::Tensor>> before;
+    for (const torch::Tensor& parameter : net->parameters())
+      before.emplace_back(parameter.grad().data_ptr(), parameter.grad().clone());
+    reducer.finish();
+    std::size_t i = 0;
+    for (const torch::Tensor& parameter : net->parameters()) {
+      EXPECT_EQ(parameter.grad().data_ptr(), before[i].first) << "parameter " << i;
+      EXPECT_TRUE(torch::equal(parameter.grad(), before[i].second)) << "parameter " << i;
+      ++i;
+    }
+  }
+  EXPECT_TRUE(reducer.arrival_order().empty()) << "no bucket was filled, so none was rebuilt";
+  EXPECT_EQ(reducer.communication_wait_seconds(), 0);
+}
+
+// The multi-tensor AdamW takes the steps LibTorch's AdamW takes, to the bit, with parameters
+// that have no gradient for a while (a frozen encoder), and carries on alike from a saved state.
+TEST(Train, MultiTensorAdamWStepsAsLibTorchsAdamWToTheBit) {
+  torch::manual_seed(3);
+  const std::vector<std::vector<std::int64_t>> shapes = {{8, 4, 3, 3}, {8}, {16, 8, 3, 3}, {5}};
+  std::vector<torch::Tensor> theirs, ours;
+  for (const auto& shape : shapes) {
+    const torch::Tensor start = torch::randn(shape);
+    theirs.push_back(start.clone().requires_grad_());
+    ours.push_back(start.clone().requires_grad_());
+  }
+  const auto options = torch::optim::AdamWOptions(0.01).weight_decay(0.05);
+  torch::optim::AdamW reference(theirs, options);
+  auto multi = std::make_unique<MultiTensorAdamW>(ours, options);
+  auto step_both = [&](int step) {
+    for (std::size_t i = 0; i < shapes.size(); ++i) {
+      const bool frozen = i == 0 && step < 2;
+      const torch::Tensor gradient = torch::randn(shapes[i]) * static_cast<double>(i + 1);
+      theirs[i].mutable_grad() = frozen ? torch::Tensor() : gradient.clone();
+      ours[i].mutable_grad() = frozen ? torch::Tensor() : gradient.clone();
+    }
+    reference.step();
+    multi->step();
+  };
+  auto expect_equal = [&](const std::string& when) {
+    for (std::size_t i = 0; i < shapes.size(); ++i) {
+      EXPECT_TRUE(torch::equal(theirs[i], ours[i]))
+          << when << ": parameter " << i << " differs by "
+          << (theirs[i] - ours[i]).abs().max().item<double>();
+      const auto key = model::compat::optimizer_state_key(reference, theirs[i]);
+      const auto& state =
+          static_cast<const torch::optim::AdamWParamState&>(*reference.state().at(key));
+      const auto& mine = static_cast<const torch::optim::AdamWParamState&>(
+          *multi->state().at(model::compat::optimizer_state_key(*multi, ours[i])));
+      EXPECT_EQ(state.step(), mine.step()) << when << ": parameter " << i;
+      EXPECT_TRUE(torch::equal(state.exp_avg_sq(), mine.exp_avg_sq())) << when << ": " << i;
+    }
+  };
+  for (int step = 0; step < 5; ++step)
+    step_both(step);
+  expect_equal("after 5 steps");
+  // Saved and loaded as a checkpoint does it, into a fresh optimizer.
+  torch::serialize::OutputArchive saved;
+  save_optimizer_state(*multi, ours, saved);
+  std::stringstream bytes;
+  saved.save_to(bytes);
+  torch::serialize::InputArchive loaded;
+  loaded.load_from(bytes);
+  multi = std::make_unique<MultiTensorAdamW>(ours, options);
+  load_optimizer_state(*multi, ours, loaded);
+  for (int step = 5; step < 8; ++step)
+    step_both(step);
+  expect_equal("resumed");
+  EXPECT_FALSE(multi->skips_on_device()) << "parameters on the CPU step on the host's word";
+}
+
+// The host reads the losses back once per --log-every steps: steps.csv and the epoch losses
+// are those of a run that reads them after every step.
+TEST(Train, StepsReadBackInBatchesAreTheStepsOfEachStep) {
+  comm::MpiCommunicator self(comm::MpiScope::self);
+  const std::string base = shared_dataset(self, "Train.logevery");
+  TrainOptions every = tiny(base + "/dataset", base + "/every");
+  every.log_every = 1;
+  every.max_steps = 7;
+  train(every, self);
+  TrainOptions batched = every;
+  batched.out = base + "/batched";
+  batched.log_every = 3;
+  train(batched, self);
+  const std::string steps = test::file_bytes(base + "/every/steps.csv");
+  EXPECT_EQ(test::file_bytes(base + "/batched/steps.csv"), steps);
+  std::istringstream rows(steps);
+  std::string row;
+  std::getline(rows, row);
+  EXPECT_EQ(row, "step,epoch,loss,lr");
+  for (int step = 1; step <= 7; ++step) {
+    ASSERT_TRUE(std::getline(rows, row)) << "step " << step;
+    EXPECT_EQ(row.substr(0, row.find(',')), std::to_string(step));
+    EXPECT_TRUE(std::isfinite(std::stod(row.substr(row.find(',', row.find(',') + 1) + 1))));
+  }
+  EXPECT_EQ(epoch_losses(base + "/every"), epoch_losses(base + "/batched"));
+  expect_same_weights(base + "/every/checkpoints/last.pt", base + "/batched/checkpoints/last.pt");
+}
+
 TEST(Train, SameSeedTwiceGivesIdenticalCheckpoints) {
   comm::MpiCommunicator self(comm::MpiScope::self);
   const std::string base = shared_dataset(self, "Train.seed");
@@ -278,6 +404,12 @@ TEST(TrainCli, BadOptionsAndNoGpu) {
   const auto nccl = run({"--backend", "nccl"});
   EXPECT_EQ(nccl.exit_code, 1);
   EXPECT_NE(nccl.err.find("--backend nccl: "), std::string::npos) << nccl.err;
+  if (model::cuda_devices() == 0) {
+    const auto cuda = run({"--backend", "mpi", "--device", "cuda"});
+    test::expect_failure(cuda, 1, "--device cuda: no GPU present on rank 0");
+  }
+  test::expect_failure(run({"--backend", "nccl", "--device", "cpu"}), 2,
+                       "--backend nccl reduces GPU memory: not with --device cpu");
   const auto missing =
       test::run_satunet({"train", "--data", base + "/nothing", "--out", base + "/x"});
   EXPECT_EQ(missing.exit_code, 1);
@@ -438,7 +570,9 @@ class DelayedCommunicator : public comm::Communicator {
   DelayedCommunicator(comm::Communicator& inner, std::chrono::microseconds delay)
       : inner_(inner), delay_(delay) {}
   int rank() const override { return inner_.rank(); }
-  int size() const override { return inner_.size(); }
+  // Two ranks to the reducer, which would leave one replica's gradients alone; the sums are
+  // the one process's own.
+  int size() const override { return 2; }
   int local_rank() const override { return inner_.local_rank(); }
   int local_size() const override { return inner_.local_size(); }
   std::string backend() const override { return "delayed"; }
@@ -543,20 +677,72 @@ TEST(TrainCli, SameSeedTwiceWritesByteIdenticalCheckpoints) {
 }  // namespace satunet::train
 
 namespace satunet::train {
-namespace {
+namespace {}  // namespace
 
-// Epoch losses from a run's metrics.csv (the third column).
-std::vector<double> epoch_losses(const std::string& run) {
-  std::ifstream metrics(run + "/metrics.csv");
-  std::string line;
-  std::vector<double> losses;
-  std::getline(metrics, line);
-  while (std::getline(metrics, line))
-    losses.push_back(std::stod(line.substr(line.find(',', line.find(',') + 1) + 1)));
-  return losses;
+// Two ranks on one GPU (NCCL refuses that; MPI reduces the gradients through host memory)
+// train replicas identical to the bit.
+TEST(MpiTrainGpu, RanksSharingOneGpuReduceThroughTheHostAsIdenticalReplicas) {
+  if (model::cuda_devices() == 0)
+    GTEST_SKIP() << "no CUDA device: training on a GPU cannot run here";
+  comm::MpiCommunicator world;
+  const std::string base =
+      shared_dataset(world, "MpiTrainGpu.shared.np" + std::to_string(world.size()));
+  TrainOptions options = tiny(base + "/dataset", base + "/run");
+  options.backend = comm::Backend::mpi;
+  options.device = comm::Device::cuda;
+  options.model.base(8).depth(3);
+  options.max_steps = 8;
+  const TrainResult result = train(options, world);
+  EXPECT_EQ(result.steps, 8);
+  EXPECT_TRUE(result.replicas_identical);
+  const auto config = nlohmann::json::parse(test::file_bytes(base + "/run/config.json"));
+  EXPECT_EQ(config["device"], "cuda:0");
+  EXPECT_EQ(config["backend"], "mpi");
 }
 
-}  // namespace
+// LibTorch 2.x's fused AdamW on the GPU takes the multi-tensor AdamW's steps on the CPU (to
+// float rounding), and leaves a step whose gradients are flagged not finite undone on the
+// device: weights, moments and step counts as if it had not been asked for.
+TEST(TrainGpu, FusedAdamWStepsAsOnTheCpuAndSkipsAFlaggedStepOnTheDevice) {
+  if (model::cuda_devices() == 0)
+    GTEST_SKIP() << "no CUDA device: the fused AdamW cannot run here";
+  if (!model::compat::kFusedAdamW)
+    GTEST_SKIP() << "LibTorch 1.x has no fused AdamW";
+  torch::manual_seed(4);
+  const std::vector<std::vector<std::int64_t>> shapes = {{16, 8, 3, 3}, {16}, {3, 16, 1, 1}};
+  std::vector<torch::Tensor> on_cpu, on_gpu;
+  for (const auto& shape : shapes) {
+    const torch::Tensor start = torch::randn(shape);
+    on_cpu.push_back(start.clone().requires_grad_());
+    on_gpu.push_back(start.to(torch::kCUDA).requires_grad_());
+  }
+  const auto options = torch::optim::AdamWOptions(0.01).weight_decay(0.05);
+  MultiTensorAdamW host(on_cpu, options), fused(on_gpu, options);
+  ASSERT_TRUE(fused.skips_on_device());
+  const auto flag = [](float value) { return torch::full({}, value, torch::kCUDA); };
+  for (int step = 0; step < 5; ++step) {
+    const bool flagged = step == 2;
+    for (std::size_t i = 0; i < shapes.size(); ++i) {
+      torch::Tensor gradient = torch::randn(shapes[i]);
+      on_cpu[i].mutable_grad() = gradient.clone();
+      if (flagged && i == 1)
+        gradient[0] = std::numeric_limits<float>::quiet_NaN();
+      on_gpu[i].mutable_grad() = gradient.to(torch::kCUDA);
+    }
+    if (!flagged)
+      host.step();
+    fused.step_unless(flag(flagged ? 1.0f : 0.0f));
+  }
+  fused.write_back_steps();
+  for (std::size_t i = 0; i < shapes.size(); ++i) {
+    const torch::Tensor back = on_gpu[i].detach().cpu();
+    EXPECT_TRUE(torch::allclose(back, on_cpu[i], 1e-5, 1e-6))
+        << "parameter " << i << " differs by " << (back - on_cpu[i]).abs().max().item<double>();
+    const auto& state = static_cast<const torch::optim::AdamWParamState&>(
+        *fused.state().at(model::compat::optimizer_state_key(fused, on_gpu[i])));
+    EXPECT_EQ(state.step(), 4) << "the flagged step is not counted";
+  }
+}
 
 TEST(TrainGpu, LossFallsAndTheCheckpointPredictsAlikeOnTheCpu) {
   if (model::cuda_devices() == 0)
@@ -881,7 +1067,9 @@ TEST(TrainCli, OptionValuesThatCannotBeMeantAreUsageErrors) {
       {"--augment-scale", "nan", "the argument ('nan') for option '--augment-scale' is invalid"},
       {"--augment-scale", "5", "--augment-scale must be in [0, 3]"},
       {"--encoder", "resnet101", "--encoder must be plain, resnet18, resnet34 or resnet50"},
-      {"--freeze-encoder-steps", "-2", "--freeze-encoder-steps must not be negative"}};
+      {"--freeze-encoder-steps", "-2", "--freeze-encoder-steps must not be negative"},
+      {"--log-every", "0", "--log-every must be at least 1"},
+      {"--device", "tpu", "--device must be auto, cpu or cuda (got 'tpu')"}};
   for (const auto& [option, value, message] : cases) {
     SCOPED_TRACE(option + " " + value);
     const auto run =

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch eager, side by side with `satunet train` in launch/gpu/check.sh.
+"""PyTorch eager and torch.compile, side by side with `satunet train` in launch/gpu/check.sh.
 
 The same U-Net as satunet's (plain blocks of two 3x3 convolutions without bias, batch norm and
 ReLU; max pooling; transposed-convolution upsampling; the skip features before the upsampled
@@ -7,7 +7,10 @@ ones; a 1x1 head), the same loss (cross-entropy, label 255 ignored), AdamW with 
 and decay, the same batch, tile and dataset. The tiles are normalised with the manifest's band
 statistics and held in GPU memory, so PyTorch has no loader at all: its best case.
 
-Prints one JSON line per precision: {"precision", "samples_per_s", "parameters", ...}.
+With --compiled, each precision runs a second time with the model under torch.compile (the
+default mode); its warm-up, which compiles, is not timed, as the eager one's is not.
+
+Prints one JSON line per precision and mode: {"precision", "mode", "samples_per_s", ...}.
 """
 import argparse
 import json
@@ -79,19 +82,30 @@ def main():
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--precisions", default="fp32,bf16")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--compiled", action="store_true",
+                        help="also each precision under torch.compile (PyTorch 2.x)")
     args = parser.parse_args()
+    modes = ["eager"]
+    if args.compiled:
+        if not hasattr(torch, "compile"):
+            sys.exit(f"--compiled: torch {torch.__version__} has no torch.compile")
+        modes.append("compiled")
     device = torch.device(args.device)
     torch.backends.cudnn.benchmark = True
     images, labels, bands, classes = load_train_tiles(args.dataset, device)
     for precision in args.precisions.split(","):
-        torch.manual_seed(1)
-        model = UNet(bands, classes, args.base, args.depth).to(device)
-        rate = samples_per_second(model, images, labels, args.batch, args.steps, args.warmup,
-                                  precision == "bf16", args.lr, 1)
-        print(json.dumps({"precision": precision, "samples_per_s": round(rate, 2),
-                          "parameters": sum(p.numel() for p in model.parameters()),
-                          "batch": args.batch, "tile": int(images.shape[-1]),
-                          "torch": torch.__version__, "device": str(device)}), flush=True)
+        for mode in modes:
+            torch.manual_seed(1)
+            model = UNet(bands, classes, args.base, args.depth).to(device)
+            parameters = sum(p.numel() for p in model.parameters())
+            if mode == "compiled":
+                model = torch.compile(model)
+            rate = samples_per_second(model, images, labels, args.batch, args.steps, args.warmup,
+                                      precision == "bf16", args.lr, 1)
+            print(json.dumps({"precision": precision, "mode": mode,
+                              "samples_per_s": round(rate, 2), "parameters": parameters,
+                              "batch": args.batch, "tile": int(images.shape[-1]),
+                              "torch": torch.__version__, "device": str(device)}), flush=True)
 
 
 if __name__ == "__main__":

@@ -123,7 +123,15 @@ void run_allreduce_bench(const BenchOptions& options, Communicator& world) {
   const Placement placement = place(options.backend, Device::automatic, world, runtime_gpus());
   const auto comm = make_communicator(placement, world);
   const double bus_factor = 2.0 * (comm->size() - 1) / comm->size();
-  if (comm->rank() == 0) {
+  // One rank moves no byte (NCCL and MPI return at once): a bandwidth would be a figure of
+  // nothing, so only the correctness pass runs.
+  const bool timed = comm->size() > 1;
+  if (!timed && comm->rank() == 0)
+    std::printf(
+        "# all-reduce on 1 rank, %s backend: one rank moves nothing, no bandwidth to "
+        "measure (run 2 or more ranks); correctness only\n",
+        comm->backend().c_str());
+  if (timed && comm->rank() == 0) {
     std::printf("# all-reduce (sum, float32) on %d ranks, %s backend%s\n", comm->size(),
                 comm->backend().c_str(), options.async ? ", background thread" : "");
     std::printf("# %12s %12s %10s %10s %10s %7s\n", "bytes", "elements", "time(us)", "algbw(GB/s)",
@@ -134,6 +142,8 @@ void run_allreduce_bench(const BenchOptions& options, Communicator& world) {
     Message message(static_cast<std::size_t>(bytes / 4), placement.on_gpu);
     const std::int64_t wrong = wrong_elements(*comm, world, message);
     total_wrong += wrong;
+    if (!timed)
+      continue;
     auto once = [&] {
       if (options.async) {
         comm->allreduce_sum_async(message.data(), message.size(), DataType::float32)->wait();

@@ -45,6 +45,8 @@ class Communicator {
   virtual int local_rank() const = 0;
   virtual int local_size() const = 0;
   virtual std::string backend() const = 0;
+  // Whether the collectives take device (GPU) memory; else host memory only.
+  virtual bool reduces_device_memory() const { return false; }
 
   // In-place sum over all ranks.
   virtual void allreduce_sum(void* data, std::size_t count, DataType type) = 0;

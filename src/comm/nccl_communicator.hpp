@@ -43,6 +43,7 @@ class NcclCommunicator final : public Communicator {
   int local_rank() const override { return bootstrap_.local_rank(); }
   int local_size() const override { return bootstrap_.local_size(); }
   std::string backend() const override { return "nccl"; }
+  bool reduces_device_memory() const override { return true; }
   int device() const { return device_; }
 
   // `data` must be device memory.

@@ -33,6 +33,8 @@ Placement place(std::optional<Backend> backend, Device device, const Communicato
                   " (LibTorch without CUDA, or no device visible)");
     placement.on_gpu = device == Device::cuda || (device == Device::automatic && gpus > 0);
   } else if (*backend == Backend::nccl) {
+    if (device == Device::cpu)
+      throw UsageError("--backend nccl reduces GPU memory: not with --device cpu");
     if (!nccl_built())
       throw Error(
           "--backend nccl: this satunet was built without NCCL (configure with "
@@ -42,8 +44,15 @@ Placement place(std::optional<Backend> backend, Device device, const Communicato
                   "; use --backend mpi to train on CPUs");
     placement.backend = Backend::nccl;
     placement.on_gpu = true;
-  } else if (*backend == Backend::automatic && gpus > 0 && nccl_built()) {
+  } else if (*backend == Backend::automatic && device != Device::cpu && gpus > 0 && nccl_built()) {
     placement.backend = Backend::nccl;
+    placement.on_gpu = true;
+  } else if (device == Device::cuda) {
+    // MPI reduces host memory: the GPU's buffers go through it (ranks may then share a GPU,
+    // which NCCL refuses).
+    if (gpus == 0)
+      throw Error("--device cuda: no GPU present on rank " + rank +
+                  " (LibTorch without CUDA, or no device visible)");
     placement.on_gpu = true;
   }
   if (placement.on_gpu)

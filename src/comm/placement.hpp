@@ -36,7 +36,8 @@ struct Placement {
 // runtime's for bench).
 // - Jobs whose ranks exchange device buffers (train, bench) give a `backend`: auto is nccl on
 //   the GPU where NCCL is built and a GPU is there, else mpi on the CPU (the MPI backend
-//   reduces host memory); nccl needs both.
+//   reduces host memory); nccl needs both. With mpi (or auto without NCCL) `device` cuda puts
+//   the rank on its GPU all the same, its buffers reduced through host memory.
 // - Jobs that only coordinate over MPI (predict) give no backend and choose the `device`:
 //   auto is the GPU when there is one.
 // Throws, naming the rank, when a GPU is required and there is none.

@@ -109,7 +109,9 @@ LoadedCheckpoint load_checkpoint(const std::string& path) {
   LoadedCheckpoint loaded;
   try {
     std::istringstream stream(std::move(bytes));
-    loaded.archive.load_from(stream);
+    // Onto the CPU wherever it was written: LibTorch 2.x would restore a GPU run's tensors
+    // onto its GPU (1.13 did not), and a checkpoint must load on a machine without one.
+    loaded.archive.load_from(stream, torch::Device(torch::kCPU));
   } catch (const std::exception& error) {
     // LibTorch throws more than c10::Error here (its TorchScript parser's reports too).
     throw Error(path + ": not a LibTorch checkpoint (cannot read the archive)");

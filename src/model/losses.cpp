@@ -60,7 +60,10 @@ SegmentationLoss::SegmentationLoss(LossOptions options) : options_(std::move(opt
 
 torch::Tensor SegmentationLoss::operator()(const torch::Tensor& logits,
                                            const torch::Tensor& target) const {
-  const torch::Tensor weights = weights_.defined() ? weights_.to(logits.device()) : weights_;
+  // Copied to the logits' device once: a copy every step would make the host wait for the GPU.
+  if (weights_.defined() && weights_.device() != logits.device())
+    weights_ = weights_.to(logits.device());
+  const torch::Tensor& weights = weights_;
   switch (options_.kind) {
     case LossKind::ce:
       return ce_loss(logits, target, weights);

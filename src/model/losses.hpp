@@ -29,7 +29,7 @@ class SegmentationLoss {
 
  private:
   LossOptions options_;
-  torch::Tensor weights_;
+  mutable torch::Tensor weights_;  // on the device of the last logits
 };
 
 // Inverse-frequency weights from class pixel counts: total / (classes * count), so balanced

@@ -1,5 +1,6 @@
 #include "model/runtime.hpp"
 
+#include <ATen/Context.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
@@ -25,6 +26,13 @@ std::string libtorch_description() {
     text += ", cuDNN " + std::to_string(cuda.versionCuDNN());
   const int gpus = cuda_devices();
   return text + ", " + std::to_string(gpus) + (gpus == 1 ? " GPU)" : " GPUs)");
+}
+
+void choose_algorithms(bool deterministic) {
+  at::Context& context = at::globalContext();
+  context.setDeterministicAlgorithms(deterministic, /*warn_only=*/true);
+  context.setDeterministicCuDNN(deterministic);
+  context.setBenchmarkCuDNN(!deterministic);
 }
 
 void keep_freed_memory() {

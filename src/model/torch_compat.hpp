@@ -6,6 +6,7 @@
 //     set_autocast_dtype(device, ...), and later releases removed the old ones.
 //   - optimizer state: 1.x keys it by the parameter's TensorImpl address printed as a string,
 //     2.x by the address itself (void*).
+//   - the fused AdamW kernel (CUDA): 2.x only.
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 #include <torch/version.h>
@@ -13,9 +14,13 @@
 #include <sstream>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
 #define SATUNET_TORCH_DEVICE_AUTOCAST 1
+#endif
+#if TORCH_VERSION_MAJOR >= 2
+#define SATUNET_TORCH_FUSED_ADAMW 1
 #endif
 
 namespace satunet::model::compat {
@@ -74,6 +79,36 @@ auto optimizer_state_key(const Optimizer& optimizer, const torch::Tensor& parame
   } else {
     return static_cast<Key>(parameter.unsafeGetTensorImpl());
   }
+}
+
+#ifdef SATUNET_TORCH_FUSED_ADAMW
+inline constexpr bool kFusedAdamW = true;
+#else
+inline constexpr bool kFusedAdamW = false;
+#endif
+
+// What one fused AdamW step updates: parameters of one device and dtype with their gradients,
+// moments and float32 step counters on that device.
+struct AdamWLists {
+  std::vector<torch::Tensor> params, grads, exp_avgs, exp_avg_sqs, steps;
+};
+
+// One AdamW step as LibTorch 2.x's fused CUDA kernel (as torch/optim/adamw.py's _fused_adamw
+// calls it), left undone on the device where `nonfinite` (a float scalar) is 1: the kernel
+// skips itself and the step counters are taken back.
+inline void fused_adamw_unless(AdamWLists& lists, double lr, double beta1, double beta2,
+                               double weight_decay, double eps, const torch::Tensor& nonfinite) {
+#ifdef SATUNET_TORCH_FUSED_ADAMW
+  at::_foreach_add_(lists.steps, 1);
+  at::_fused_adamw_(lists.params, lists.grads, lists.exp_avgs, lists.exp_avg_sqs,
+                    /*max_exp_avg_sqs=*/at::TensorList(), lists.steps, lr, beta1, beta2,
+                    weight_decay, eps, /*amsgrad=*/false, /*maximize=*/false,
+                    /*grad_scale=*/{}, /*found_inf=*/nonfinite);
+  at::_foreach_sub_(lists.steps, std::vector<torch::Tensor>(lists.steps.size(), nonfinite));
+#else
+  (void)lists, (void)lr, (void)beta1, (void)beta2, (void)weight_decay, (void)eps, (void)nonfinite;
+  TORCH_CHECK(false, "the fused AdamW kernel needs LibTorch 2.x");
+#endif
 }
 
 }  // namespace satunet::model::compat

@@ -16,6 +16,7 @@ struct GradientReducer::State {
   struct Bucket {
     std::vector<int> parameters;
     torch::Tensor flat;
+    torch::Tensor host;  // pinned, where flat is on a GPU and the communicator takes host memory
     int pending = 0;
     std::shared_ptr<comm::Work> work;
   };
@@ -33,7 +34,19 @@ struct GradientReducer::State {
   bool rebuilt = false;
   bool synchronise = false;
   bool alive = true;
+  bool through_host = false;  // GPU gradients, a communicator of host memory (MPI)
   double wait_seconds = 0;
+
+  torch::Tensor new_flat(std::int64_t elements) const {
+    return torch::zeros({elements}, parameters[0].options());
+  }
+  void close_bucket(std::int64_t elements) {
+    Bucket& bucket = buckets.back();
+    bucket.flat = new_flat(elements);
+    if (through_host)
+      bucket.host = torch::empty(
+          {elements}, torch::TensorOptions().dtype(bucket.flat.dtype()).pinned_memory(true));
+  }
 
   // Fills buckets in `order`: about `first_mb` for the first, then `bucket_mb` each.
   void build_buckets(const std::vector<int>& order, double first_mb, double bucket_mb) {
@@ -45,7 +58,7 @@ struct GradientReducer::State {
       // Close a bucket once it holds its share, not before a large tensor: a bucket of one
       // small bias would cost a whole collective's latency.
       if (static_cast<double>(filled * 4) >= cap_bytes) {
-        buckets.back().flat = torch::zeros({filled}, parameters[0].options());
+        close_bucket(filled);
         buckets.emplace_back();
         filled = 0;
         cap_bytes = bucket_mb * 1024 * 1024;
@@ -55,7 +68,7 @@ struct GradientReducer::State {
       buckets.back().parameters.push_back(index);
       filled += parameters[static_cast<std::size_t>(index)].numel();
     }
-    buckets.back().flat = torch::zeros({filled}, parameters[0].options());
+    close_bucket(filled);
   }
 
   void copy_into_bucket(int index) {
@@ -85,13 +98,29 @@ struct GradientReducer::State {
   void launch_in_order() {
     while (next_launch < buckets.size() && buckets[next_launch].pending == 0) {
       Bucket& bucket = buckets[next_launch++];
-      bucket.work = comm->allreduce_sum_async(bucket.flat.data_ptr(), bucket.flat.numel(),
-                                              comm::DataType::float32);
+      torch::Tensor& reduced = through_host ? bucket.host : bucket.flat;
+      if (through_host)
+        bucket.host.copy_(bucket.flat);
+      bucket.work =
+          comm->allreduce_sum_async(reduced.data_ptr(), reduced.numel(), comm::DataType::float32);
     }
   }
 };
 
 namespace {
+
+// Runs a collective on `tensor`, or on a host copy of it written back afterwards where the
+// tensor is on a GPU and the communicator takes host memory.
+template <typename Collective>
+void in_reducible_memory(torch::Tensor tensor, bool through_host, Collective collective) {
+  if (!through_host || !tensor.is_cuda()) {
+    collective(tensor);
+    return;
+  }
+  torch::Tensor host = tensor.to(torch::kCPU).contiguous();
+  collective(host);
+  tensor.copy_(host);
+}
 
 class ReadyHook : public torch::autograd::FunctionPostHook {
  public:
@@ -122,6 +151,8 @@ GradientReducer::GradientReducer(torch::nn::Module& model, comm::Communicator& c
     if (parameter.requires_grad())
       state_->parameters.push_back(parameter);
   const auto count = static_cast<int>(state_->parameters.size());
+  state_->through_host =
+      count > 0 && state_->parameters[0].is_cuda() && !comm.reduces_device_memory();
   state_->bucket_of.assign(static_cast<std::size_t>(count), 0);
   state_->offset.assign(static_cast<std::size_t>(count), 0);
   state_->ready.assign(static_cast<std::size_t>(count), 0);
@@ -142,11 +173,16 @@ GradientReducer::~GradientReducer() {
 }
 
 void GradientReducer::broadcast_from_root() {
+  if (comm_.size() == 1)
+    return;
   torch::NoGradGuard no_grad;
+  auto broadcast = [&](const torch::Tensor& tensor) {
+    comm_.broadcast(tensor.data_ptr(), tensor.numel() * tensor.element_size(), 0);
+  };
   for (torch::Tensor tensor : model_.parameters())
-    comm_.broadcast(tensor.data_ptr(), tensor.numel() * tensor.element_size(), 0);
+    in_reducible_memory(tensor, state_->through_host, broadcast);
   for (torch::Tensor tensor : model_.buffers())
-    comm_.broadcast(tensor.data_ptr(), tensor.numel() * tensor.element_size(), 0);
+    in_reducible_memory(tensor, state_->through_host, broadcast);
 }
 
 void GradientReducer::check_same_buckets() {
@@ -162,15 +198,18 @@ void GradientReducer::check_same_buckets() {
 }
 
 void GradientReducer::average_buffers() {
+  if (comm_.size() == 1)
+    return;
   torch::NoGradGuard no_grad;
   for (torch::Tensor buffer : model_.buffers()) {
     if (!buffer.is_floating_point())
       continue;  // counters such as num_batches_tracked
-    torch::Tensor contiguous = buffer.contiguous();
-    comm_.allreduce_sum(contiguous.data_ptr(), contiguous.numel(),
-                        buffer.scalar_type() == torch::kFloat64 ? comm::DataType::float64
-                                                                : comm::DataType::float32);
-    buffer.copy_(contiguous / comm_.size());
+    in_reducible_memory(buffer.contiguous(), state_->through_host, [&](torch::Tensor summed) {
+      comm_.allreduce_sum(summed.data_ptr(), summed.numel(),
+                          buffer.scalar_type() == torch::kFloat64 ? comm::DataType::float64
+                                                                  : comm::DataType::float32);
+      buffer.copy_(summed / comm_.size());
+    });
   }
 }
 
@@ -199,7 +238,9 @@ void GradientReducer::load_flat_statistics(const torch::Tensor& flat) {
 
 void GradientReducer::prepare(bool synchronise) {
   State& state = *state_;
-  state.synchronise = synchronise;
+  // One replica has its gradients in .grad already, as DDP does at world size 1: no copies,
+  // no collective, no scaling.
+  state.synchronise = synchronise && comm_.size() > 1;
   std::fill(state.ready.begin(), state.ready.end(), 0);
   state.arrival.clear();
   state.next_launch = 0;
@@ -216,8 +257,11 @@ void GradientReducer::finish() {
   for (int index = 0; index < static_cast<int>(state.parameters.size()); ++index)
     state.mark_ready(index);  // parameters the backward pass did not reach
   Stopwatch waiting;
-  for (auto& bucket : state.buckets)
+  for (auto& bucket : state.buckets) {
     bucket.work->wait();
+    if (state.through_host)
+      bucket.flat.copy_(bucket.host);
+  }
   state.wait_seconds += waiting.seconds();
   torch::NoGradGuard no_grad;
   const double scale = 1.0 / comm_.size();

@@ -3,7 +3,9 @@
 // parameter order (about 1 MB first, so communication starts early, then --bucket-mb); a
 // post-hook on each parameter's gradient accumulator marks it ready; a full bucket is
 // all-reduced in the background while backward goes on; buckets are launched in index order
-// on every rank (checked at start); finish() waits and scales by 1/world.
+// on every rank (checked at start); finish() waits and scales by 1/world. One replica
+// (world size 1) does none of it: its gradients are already the average. GPU gradients under a
+// communicator of host memory (--backend mpi --device cuda) go through pinned host buckets.
 #include <torch/torch.h>
 
 #include <memory>

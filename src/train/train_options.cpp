@@ -102,12 +102,18 @@ const options::Table<TrainOptions>& train_option_table() {
                  "LibTorch threads per rank; 0: cores per node / ranks per node")
           .value("backend", &O::backend,
                  "auto, mpi or nccl (auto: nccl when LibTorch has CUDA and NCCL is built)")
+          .value("device", &O::device,
+                 "auto (the backend's: GPUs for nccl, CPUs for mpi), cpu or cuda (with --backend "
+                 "mpi: ranks may share a GPU, gradients reduced through host memory)")
           .value("precision", &O::precision,
                  "auto (bf16 autocast on GPUs, float32 on CPUs), fp32 or bf16 (GPUs only)")
           .value("bucket-mb", &O::bucket_mb, "gradient bucket size in MB")
           .value("val-every", &O::val_every, "validate every N epochs")
           .value("checkpoint-every", &O::checkpoint_every,
                  "write last.pt every N steps too (0: at epoch ends only)")
+          .value("log-every", &O::log_every,
+                 "read the losses back from the device and write steps.csv every N steps (and "
+                 "at each epoch's end): the only time a step waits for a GPU")
           .value("resume", &O::resume,
                  "continue from a checkpoint (alone: RUN/checkpoints/last.pt)", "CHECKPOINT")
           .implicit("last")
@@ -118,7 +124,9 @@ const options::Table<TrainOptions>& train_option_table() {
           .value("init-parts", &O::init_parts,
                  "what --init-from takes over: all, or encoder (the contracting path and the "
                  "bottleneck)")
-          .flag("deterministic", &O::deterministic, "LibTorch's deterministic algorithms only")
+          .flag("deterministic", &O::deterministic,
+                "deterministic kernels only, cuDNN's autotuner off: a run repeats bitwise on the "
+                "same GPU (slower there; CPU runs repeat either way)")
           .value("on-nonfinite", &O::on_nonfinite,
                  "a step whose loss or gradients are not finite: stop (keeping the last finite "
                  "checkpoints) or skip it on every rank")
@@ -154,6 +162,8 @@ void validate(const TrainOptions& options) {
     throw UsageError("--val-every must be at least 1");
   if (options.checkpoint_every < 0)
     throw UsageError("--checkpoint-every must not be negative");
+  if (options.log_every < 1)
+    throw UsageError("--log-every must be at least 1");
   if (options.threads < 0 || options.threads > comm::kMaxThreadsPerRank)
     throw UsageError("--threads must be 0 (automatic) to " +
                      std::to_string(comm::kMaxThreadsPerRank));

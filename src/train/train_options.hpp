@@ -58,10 +58,12 @@ struct TrainOptions {
   std::uint64_t seed = 1;
   int threads = 0;  // per rank; 0: cores per node / ranks per node
   comm::Backend backend = comm::Backend::automatic;
+  comm::Device device = comm::Device::automatic;  // cuda with --backend mpi: through the host
   model::Precision precision = model::Precision::automatic;
   double bucket_mb = 25;
   std::int64_t val_every = 1;         // epochs
   std::int64_t checkpoint_every = 0;  // optimizer steps; 0: at epoch ends only
+  std::int64_t log_every = 50;        // steps read back from the device at once
   std::string resume;                 // a checkpoint, or "last" for OUT/checkpoints/last.pt
   std::string init_from;              // a checkpoint whose weights a new run starts from
   model::InitParts init_parts = model::InitParts::all;

@@ -35,6 +35,7 @@
 #include "model/unet.hpp"
 #include "report/run_report.hpp"
 #include "scoring/confusion_matrix.hpp"
+#include "train/multi_tensor_adamw.hpp"
 #include "train/optimizer_state.hpp"
 #include "train/reducer.hpp"
 #include "train/schedule.hpp"
@@ -71,7 +72,7 @@ std::vector<double> class_weights_from(const TrainOptions& options,
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainOptions& options,
                                                         model::UNet& net) {
   if (options.optimizer == Optimizer::adamw)
-    return std::make_unique<torch::optim::AdamW>(
+    return std::make_unique<MultiTensorAdamW>(
         net->parameters(),
         torch::optim::AdamWOptions(options.lr).weight_decay(options.weight_decay));
   return std::make_unique<torch::optim::SGD>(net->parameters(),
@@ -106,9 +107,9 @@ class Run {
     prepare_run_directory();
     model::set_threads(comm::threads_per_rank(options.threads, world));
     model::keep_freed_memory();
-    at::globalContext().setDeterministicAlgorithms(options.deterministic, true);
+    model::choose_algorithms(options.deterministic);
     const comm::Placement placement =
-        comm::place(options.backend, comm::Device::automatic, world, model::cuda_devices());
+        comm::place(options.backend, options.device, world, model::cuda_devices());
     if (placement.on_gpu)
       device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(placement.gpu));
     bf16_ = model::bf16_autocast(options.precision, placement.on_gpu);
@@ -122,6 +123,7 @@ class Run {
     reducer_ = std::make_unique<GradientReducer>(*net_, *comm_, options.bucket_mb);
     reducer_->check_same_buckets();
     optimizer_ = make_optimizer(options, net_);
+    adamw_ = dynamic_cast<MultiTensorAdamW*>(optimizer_.get());
     if (resumed_)
       restore_resumed_state();
     else
@@ -159,24 +161,19 @@ class Run {
           "epoch " + std::to_string(position_.epoch + 1) + "/" + std::to_string(epochs),
           steps_per_epoch, "steps");
       progress.set(position_.epoch_step);
-      double loss_sum = 0;
-      std::int64_t loss_steps = 0;
+      epoch_losses_ = {};
       const double data_wait_before = loader.wait_seconds();
       const double comm_wait_before = reducer_->communication_wait_seconds();
       clock.restart();
       const std::int64_t first_step = position_.epoch_step;
       while (position_.epoch_step < steps_per_epoch && position_.step < total_steps_) {
-        const double loss = train_step(loader);
-        if (std::isfinite(loss)) {
-          loss_sum += loss;
-          ++loss_steps;
-        }
+        train_step(loader);
         ++position_.step;
         ++position_.epoch_step;
         progress.advance();
-        const StepAgreement agreed = agree(loss);
-        write_step(agreed.mean_loss);
-        if (agreed.stop) {
+        if (static_cast<std::int64_t>(pending_.size()) >= options_.log_every)
+          read_back_steps();
+        if (stop_agreed()) {
           result.last_checkpoint = save_checkpoint("last.pt");
           result.stopped_by_signal = true;
           result.steps = position_.step;
@@ -185,22 +182,23 @@ class Run {
         if (options_.checkpoint_every > 0 && position_.step % options_.checkpoint_every == 0)
           result.last_checkpoint = save_checkpoint("last.pt");
       }
+      read_back_steps();
       progress.finish();
       const bool epoch_done = position_.epoch_step == steps_per_epoch;
       const double seconds = clock.seconds();
       const std::int64_t samples = (position_.epoch_step - first_step) * options_.batch *
                                    options_.accumulate * world_.size();
-      EpochRecord record{
-          position_.epoch,
-          position_.step,
-          world_.sum(loss_sum) / world_.size() / std::max<std::int64_t>(1, loss_steps),
-          current_lr_,
-          samples / std::max(seconds, 1e-9),
-          100 * (loader.wait_seconds() - data_wait_before) / std::max(seconds, 1e-9),
-          100 * (reducer_->communication_wait_seconds() - comm_wait_before) /
-              std::max(seconds, 1e-9),
-          {},
-          std::numeric_limits<double>::quiet_NaN()};
+      EpochRecord record{position_.epoch,
+                         position_.step,
+                         world_.sum(epoch_losses_.sum) / world_.size() /
+                             std::max<std::int64_t>(1, epoch_losses_.steps),
+                         current_lr_,
+                         samples / std::max(seconds, 1e-9),
+                         100 * (loader.wait_seconds() - data_wait_before) / std::max(seconds, 1e-9),
+                         100 * (reducer_->communication_wait_seconds() - comm_wait_before) /
+                             std::max(seconds, 1e-9),
+                         {},
+                         std::numeric_limits<double>::quiet_NaN()};
       if (epoch_done) {
         ++position_.epoch;
         position_.epoch_step = 0;
@@ -262,9 +260,16 @@ class Run {
     }
   };
 
-  struct StepAgreement {
-    bool stop = false;
-    double mean_loss = 0;  // over the ranks
+  // A step as the device leaves it, read back by the host once per --log-every steps.
+  struct PendingStep {
+    std::int64_t step = 0, epoch = 0;
+    double lr = 0;
+    torch::Tensor loss_and_nonfinite;  // float32 [2] on the device: the loss, 1 if not finite
+  };
+
+  struct EpochLosses {
+    double sum = 0;  // of the finite steps' losses
+    std::int64_t steps = 0;
   };
 
   // Nothing to learn from a split whose every label is ignored: refused rather than "trained"
@@ -488,39 +493,61 @@ class Run {
     world_.barrier();
   }
 
-  // One optimizer step: `accumulate` micro-batches, gradients synchronised on the last.
-  double train_step(data::StreamingLoader& loader) {
+  // One optimizer step: `accumulate` micro-batches, gradients synchronised on the last. Nothing
+  // in it waits for the device: its loss and whether its gradients are finite stay there until
+  // read_back_steps.
+  void train_step(data::StreamingLoader& loader) {
     current_lr_ =
         learning_rate(options_.schedule, options_.lr * (options_.scale_lr ? world_.size() : 1),
                       position_.step, total_steps_, options_.warmup);
     set_learning_rate(*optimizer_, current_lr_);
     optimizer_->zero_grad();
     net_->train();
-    double loss_total = 0;
+    torch::Tensor loss_total;
     for (int micro = 0; micro < options_.accumulate; ++micro) {
       data::Batch batch;
       if (!loader.next(batch))
         throw Error("the loader ran out of batches mid-epoch");
       const int tile = train_set_.tile_size();
-      const torch::Tensor images =
-          torch::from_blob(batch.images.data(), {batch.size, train_set_.bands(), tile, tile},
-                           torch::kFloat32)
-              .to(device_);
+      const torch::Tensor images = to_device(
+          batch.images.data(), {batch.size, train_set_.bands(), tile, tile}, torch::kFloat32);
       const torch::Tensor labels =
-          torch::from_blob(batch.labels.data(), {batch.size, tile, tile}, torch::kUInt8)
-              .to(device_, torch::kLong);
+          to_device(batch.labels.data(), {batch.size, tile, tile}, torch::kUInt8).to(torch::kLong);
       const torch::Tensor loss = forward_loss(images, labels) / options_.accumulate;
       reducer_->prepare(micro == options_.accumulate - 1);
       loss.backward();
       reducer_->finish();
-      loss_total += loss.item<double>();
+      loss_total = micro == 0 ? loss.detach() : loss_total + loss.detach();
     }
-    if (!finite_gradients())
-      return drop_nonfinite_step(loss_total);
+    const torch::Tensor nonfinite = nonfinite_gradients();
+    pending_.push_back({position_.step + 1, position_.epoch, current_lr_,
+                        torch::stack({loss_total.to(torch::kFloat32), nonfinite})});
     if (position_.step < options_.freeze_encoder_steps)
       leave_encoder_as_it_is();
+    if (adamw_ && adamw_->skips_on_device()) {
+      adamw_->step_unless(nonfinite);
+      return;
+    }
+    // Elsewhere the host decides whether to step; on a CPU there is no queue to wait for.
+    if (nonfinite.item<float>() != 0) {
+      read_back_steps();  // stops the run, or counts the step as skipped
+      return;
+    }
     optimizer_->step();
-    return loss_total;
+  }
+
+  // A batch's host memory as a tensor on the training device. To a GPU through pinned memory,
+  // without waiting: a copy from pageable memory would first wait for every kernel queued (the
+  // previous step's), leaving the GPU idle while the host queues the next. LibTorch's caching
+  // host allocator keeps the pinned block until its copy is done.
+  torch::Tensor to_device(void* data, at::IntArrayRef sizes, torch::ScalarType type) const {
+    const torch::Tensor host = torch::from_blob(data, sizes, type);
+    if (!device_.is_cuda())
+      return host;
+    torch::Tensor pinned =
+        torch::empty(sizes, torch::TensorOptions().dtype(type).pinned_memory(true));
+    pinned.copy_(host);
+    return pinned.to(device_, /*non_blocking=*/true);
   }
 
   // Without a gradient the optimizer passes a parameter by: no update, no weight decay, no
@@ -533,31 +560,68 @@ class Run {
       log::info("train: the encoder trains from step ", position_.step + 2);
   }
 
-  // The averaged gradients are the same on every rank, so every rank decides alike without
-  // another collective; a non-finite loss on any rank makes them non-finite everywhere.
-  bool finite_gradients() {
+  // 1 (a float32 scalar on the device) when any gradient is not finite. The averaged gradients
+  // are the same on every rank, so every rank decides alike without another collective; a
+  // non-finite loss on any rank makes them non-finite everywhere.
+  torch::Tensor nonfinite_gradients() {
     torch::NoGradGuard no_grad;
-    torch::Tensor total =
-        torch::zeros({}, torch::TensorOptions().device(device_).dtype(torch::kFloat64));
+    std::vector<torch::Tensor> gradients;
     for (const torch::Tensor& parameter : net_->parameters())
       if (parameter.grad().defined())
-        total += parameter.grad().sum(torch::kFloat64);
-    return std::isfinite(total.item<double>());
+        gradients.push_back(parameter.grad());
+    if (device_.is_cuda()) {
+      // One multi-tensor kernel (GradScaler's, scaling by 1).
+      torch::Tensor found = torch::zeros({}, gradients.front().options());
+      at::_amp_foreach_non_finite_check_and_unscale_(gradients, found, torch::ones_like(found));
+      return found;
+    }
+    torch::Tensor total = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64));
+    for (const torch::Tensor& gradient : gradients)
+      total += gradient.sum(torch::kFloat64);
+    return torch::isfinite(total).logical_not().to(torch::kFloat32);
   }
 
-  double drop_nonfinite_step(double loss) {
+  // The pending steps' losses and verdicts, read from the device in one copy (the host's one
+  // wait for it in a log interval): counted into the epoch and written to steps.csv (the mean
+  // over the ranks); a step whose gradients were not finite ends the run (--on-nonfinite stop:
+  // the checkpoints keep the last finite step) or is counted as skipped. Collective: every rank
+  // holds the same steps.
+  void read_back_steps() {
+    if (pending_.empty())
+      return;
+    std::vector<torch::Tensor> parts;
+    for (const PendingStep& step : pending_)
+      parts.push_back(step.loss_and_nonfinite);
+    const torch::Tensor values = torch::stack(parts).to(torch::kCPU, torch::kFloat64).contiguous();
+    const double* value = values.data_ptr<double>();
+    std::vector<double> losses(pending_.size());
+    for (std::size_t i = 0; i < pending_.size(); ++i) {
+      const bool nonfinite = value[2 * i + 1] != 0;
+      losses[i] = nonfinite ? std::numeric_limits<double>::quiet_NaN() : value[2 * i];
+      if (nonfinite)
+        drop_nonfinite_step(pending_[i], value[2 * i]);
+      if (!std::isfinite(losses[i]))
+        continue;
+      epoch_losses_.sum += losses[i];
+      ++epoch_losses_.steps;
+    }
+    world_.allreduce_sum(losses);
+    for (std::size_t i = 0; i < pending_.size(); ++i)
+      write_step(pending_[i], losses[i] / world_.size());
+    pending_.clear();
+  }
+
+  void drop_nonfinite_step(const PendingStep& step, double loss) {
     if (options_.on_nonfinite == NonFinite::stop)
-      throw JobError("training diverged at step " + std::to_string(position_.step + 1) +
-                     " (epoch " + std::to_string(position_.epoch + 1) +
+      throw JobError("training diverged at step " + std::to_string(step.step) + " (epoch " +
+                     std::to_string(step.epoch + 1) +
                      "): the loss or the gradients are not finite (loss " + std::to_string(loss) +
                      "); the checkpoints keep the last finite step; lower --lr, or "
                      "--on-nonfinite skip");
-    optimizer_->zero_grad();
     ++skipped_steps_;
-    log::warn("train: step ", position_.step + 1,
+    log::warn("train: step ", step.step,
               " skipped: the loss or the gradients are not "
               "finite");
-    return std::numeric_limits<double>::quiet_NaN();
   }
 
   // A digest of every weight and buffer, compared across ranks: replicas must agree bitwise.
@@ -580,13 +644,9 @@ class Run {
     return (*loss_)(net_->forward(images).to(torch::kFloat32), labels);
   }
 
-  // One small all-reduce per step: every rank learns whether any was asked to stop (so that
-  // all stop at the same step), and the loss of all ranks for steps.csv.
-  StepAgreement agree(double loss) {
-    std::vector<double> values{stop_requested() ? 1.0 : 0.0, loss};
-    world_.allreduce_sum(values);
-    return {values[0] > 0, values[1] / world_.size()};
-  }
+  // One small all-reduce of host memory per step: every rank learns whether any was asked to
+  // stop, so that all stop at the same step.
+  bool stop_agreed() { return world_.sum(stop_requested() ? 1.0 : 0.0) > 0; }
 
   // Validation and its tiles for the report, on the averaged statistics.
   Validation validate_model() {
@@ -716,16 +776,17 @@ class Run {
     }
   }
 
-  void write_step(double loss) {
+  void write_step(const PendingStep& step, double loss) {
     if (world_.rank() != 0)
       return;
     std::ofstream(options_.out + "/steps.csv", std::ios::app)
-        << position_.step << "," << position_.epoch << "," << loss << "," << current_lr_ << "\n";
+        << step.step << "," << step.epoch << "," << loss << "," << step.lr << "\n";
   }
 
   // The model's buffers hold the statistics averaged over the ranks (for inference); each
   // rank's own go beside them, for a resume on as many ranks to continue exactly.
   std::string save_checkpoint(const std::string& name) {
+    read_back_steps();  // a checkpoint holds only steps the host has judged finite
     const std::string path = checkpoint_dir_ + "/" + name;
     const torch::Tensor own = reducer_->flat_statistics();
     torch::Tensor every_rank = torch::empty({world_.size(), own.numel()});
@@ -770,6 +831,8 @@ class Run {
                                    {"command_line", options_.command_line}}
                         .dump();
     torch::serialize::OutputArchive optimizer_state, rng, statistics, buckets;
+    if (adamw_)
+      adamw_->write_back_steps();
     save_optimizer_state(*optimizer_, net_->parameters(), optimizer_state);
     rng.write("cpu", generator_state());
     statistics.write("of_ranks", statistics_of_ranks);
@@ -813,6 +876,9 @@ class Run {
   model::UNet net_{nullptr};
   std::unique_ptr<GradientReducer> reducer_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  MultiTensorAdamW* adamw_ = nullptr;  // optimizer_, when it is AdamW
+  std::vector<PendingStep> pending_;   // steps the host has not read back yet
+  EpochLosses epoch_losses_;
   std::unique_ptr<model::SegmentationLoss> loss_;
   Position position_;
   Layout saved_layout_;
