@@ -6,6 +6,10 @@
 #   launch/bench.sh infer     predict + stitch vs the bare forward on in-memory windows; 1 -> 2
 #                             ranks; peak memory for a scene and one of 4x the pixels
 #                             (SATUNET_BENCH_INFER_SIZE, default 4096)
+#   launch/bench.sh predict   the prediction pipeline alone: `satunet bench predict` (a model that
+#                             costs nothing) on launch/gpu/check.sh's 8192² scene (DEFLATE) and on
+#                             an uncompressed copy, blended straight into the mask (--stitch-to)
+#                             and as LZ4 shards + stitch; best of 2 (SATUNET_BENCH_PREDICT_SIZE)
 #   launch/bench.sh python    side by side with the Python user's script (rasterio + PyTorch,
 #                             Debian's python3-torch: the same LibTorch kernels): predict +
 #                             stitch of a 2048² 4-band uint16 scene with a trained U-Net base 16
@@ -205,6 +209,48 @@ bench_infer() {
       printf "peak RSS predict: %d MB, with 4x the pixels %d MB: growth %.2fx (goal <= 1.25)\n", mp, mpb, mpb / mp
       printf "peak RSS stitch:  %d MB, with 4x the pixels %d MB: growth %.2fx (goal <= 1.25)\n", ms, msb, msb / ms
     }'
+}
+
+# The most scene pixels per second the pipeline around the model (reading, normalising,
+# batching, blending or writing shards) sustains here: what a GPU's forward pass could be fed.
+bench_predict() {
+  local size=${SATUNET_BENCH_PREDICT_SIZE:-8192} batch=32
+  local dir="$work/predict-$size"
+  if [[ ! -f $dir/scene.tif ]]; then  # launch/gpu/check.sh's scene
+    "$satunet" synth --out "$dir" --size "$size" --seed 3 -q >/dev/null
+  fi
+  if [[ ! -f $dir/scene-uncompressed.tif ]]; then
+    gdal_translate -q -co TILED=YES "$dir/scene.tif" "$dir/scene-uncompressed.tif"
+  fi
+  echo "predict pipeline benchmark: ${size} x ${size} RGB uint8, windows of 256 overlapping by 64, batch ${batch}, identity model; best of 2"
+  echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(uname -m)"
+  local bench=(bench predict --tile 256 --overlap 64 --batch "$batch" --overwrite -q)
+  seconds_of() {  # the "predicted N windows (M Mpx) in S s" line -> S
+    sed -n 's/^predicted [0-9]* windows ([0-9.]* Mpx) in \([0-9.e+-]*\) s.*/\1/p'
+  }
+  best_of_2() {  # best_of_2 COMMAND... -> the smaller of two runs' seconds
+    local first second
+    first=$("$@" | seconds_of)
+    second=$("$@" | seconds_of)
+    awk -v a="$first" -v b="$second" 'BEGIN {print (a < b ? a : b)}'
+  }
+  local name scene direct shards stitch
+  for name in scene scene-uncompressed; do
+    scene="$dir/$name.tif"
+    cat "$scene" >/dev/null  # from the page cache, as the second run reads it anyway
+    direct=$(best_of_2 "$satunet" "${bench[@]}" --image "$scene" --stitch-to "$work/predict-mask.tif")
+    shards=$(best_of_2 "$satunet" "${bench[@]}" --image "$scene" --out "$work/predict-shards" --compress lz4)
+    measure_best "$work/predict-stitch.time" "$satunet" stitch --pred "$work/predict-shards" \
+      --out "$work/predict-stitched.tif" --overwrite -q
+    stitch=$(wall_s "$work/predict-stitch.time")
+    awk -v name="$name" -v mpx="$(awk -v s="$size" 'BEGIN {print s * s / 1e6}')" -v d="$direct" \
+      -v p="$shards" -v t="$stitch" 'BEGIN {
+        printf "%-20s blended straight into the mask: %6.2f s %7.1f Mpx/s (goal >= 150)\n", name, d, mpx / d
+        printf "%-20s LZ4 shards %.2f s + stitch %.2f s:  %6.2f s %7.1f Mpx/s\n", name, p, t, p + t, mpx / (p + t)
+      }'
+  done
+  cmp -s "$work/predict-mask.tif" "$work/predict-stitched.tif" ||
+    echo "the two paths gave different masks" >&2
 }
 
 median_s() {  # median_s LOG... -> the median wall time of the logs
@@ -434,10 +480,11 @@ case "${1:-}" in
   evaluate) bench_evaluate ;;
   python) bench_python "${2:-all}" ;;
   infer) bench_infer ;;
+  predict) bench_predict ;;
   model) bench_model ;;
   train) bench_train ;;
   *)
-    echo "usage: launch/bench.sh tile|model|train|infer|evaluate|python" >&2
+    echo "usage: launch/bench.sh tile|model|train|infer|predict|evaluate|python" >&2
     exit 2
     ;;
 esac

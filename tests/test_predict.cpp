@@ -18,6 +18,7 @@
 #include "geo/raster.hpp"
 #include "geo/window_grid.hpp"
 #include "model/checkpoint.hpp"
+#include "predict/bench.hpp"
 #include "predict/predictor.hpp"
 #include "predict/window_reader.hpp"
 #include "shards/prediction.hpp"
@@ -38,6 +39,27 @@ using test::predict_options;
 using test::scene_validity;
 using test::stitch_to;
 using test::ungeoreferenced_copy;
+
+// What the identity model of `bench predict` must give: where the scene has data, the first of
+// its bands with the largest value (its windows all see the same values there, so blending
+// cannot change the order); 255 elsewhere.
+std::vector<std::uint8_t> argmax_of_bands(const std::string& scene_path) {
+  const auto valid = scene_validity(scene_path);
+  std::vector<std::vector<std::uint8_t>> bands;
+  for (int band = 1; band <= 3; ++band)
+    bands.push_back(test::read_band_u8(scene_path, band));
+  std::vector<std::uint8_t> labels(valid.size(), 255);
+  for (std::size_t i = 0; i < valid.size(); ++i) {
+    if (!valid[i])
+      continue;
+    std::uint8_t best = 0;
+    for (std::uint8_t c = 1; c < 3; ++c)
+      if (bands[c][i] > bands[best][i])
+        best = c;
+    labels[i] = best;
+  }
+  return labels;
+}
 
 }  // namespace
 
@@ -128,6 +150,7 @@ TEST(Predict, StitchToWritesEveryOutputAndInfoDescribesThePrediction) {
                                       "lz4",
                                       "--stitch-to",
                                       dir + "/mask.tif",
+                                      "--keep-probabilities",
                                       "--probabilities",
                                       dir + "/probs.tif",
                                       "--format",
@@ -279,6 +302,118 @@ TEST(Predict, HostileValuesAndLeftoversAreHandled) {
   EXPECT_FALSE(fs::exists(leftover));
 }
 
+TEST(Predict, BlendedStraightIntoTheMaskEqualsShardsAndStitch) {
+  const std::string dir = test::fresh_directory("predict-direct");
+  const auto scene = test::synthetic_scene(dir + "/scene", 300, 5);
+  const std::string checkpoint = make_checkpoint(dir + "/model.pt", 3, Head::varied);
+  comm::MpiCommunicator self(comm::MpiScope::self);
+  for (const auto encoding :
+       {shards::ProbabilityEncoding::uint8, shards::ProbabilityEncoding::float16}) {
+    SCOPED_TRACE(options::enum_name(encoding));
+    auto options = predict_options(checkpoint, scene.scene_path, dir + "/pred");
+    options.encoding = encoding;
+    options.tta = shards::Tta::flips;
+    predict_alone(options, dir + "/stitched.tif", dir + "/stitched-probs.tif");
+
+    // No directory: nothing but the mask and the probabilities asked for.
+    options.out.clear();
+    options.stitch_to = dir + "/direct.tif";
+    options.outputs.probabilities = dir + "/direct-probs.tif";
+    const predict::PredictResult result = predict::predict(options, self);
+    ASSERT_TRUE(result.stitched);
+    EXPECT_EQ(result.stitched->windows, result.windows);
+    EXPECT_EQ(result.windows, geo::WindowGrid(300, 300, 64, 16).count());
+    EXPECT_FALSE(fs::exists(dir + "/direct.tif.prediction"));
+    expect_same_grid(dir + "/direct.tif", scene.scene_path);
+    EXPECT_EQ(test::read_band_u8(dir + "/direct.tif"), test::read_band_u8(dir + "/stitched.tif"))
+        << "the same windows blended in the same order";
+    for (int band = 1; band <= 3; ++band)
+      EXPECT_EQ(test::read_band_u8(dir + "/direct-probs.tif", band),
+                test::read_band_u8(dir + "/stitched-probs.tif", band));
+  }
+  // --out with --stitch-to is written only when kept; kept, it stitches to the same mask.
+  auto options = predict_options(checkpoint, scene.scene_path, dir + "/unkept");
+  options.stitch_to = dir + "/unkept.tif";
+  predict::predict(options, self);
+  EXPECT_FALSE(fs::exists(dir + "/unkept"));
+  options.out = dir + "/kept";
+  options.stitch_to = dir + "/kept.tif";
+  options.keep_probabilities = true;
+  predict::predict(options, self);
+  test::stitch_to(dir + "/kept", dir + "/kept-stitched.tif");
+  EXPECT_EQ(test::read_band_u8(dir + "/kept.tif"), test::read_band_u8(dir + "/unkept.tif"));
+  EXPECT_EQ(test::read_band_u8(dir + "/kept-stitched.tif"), test::read_band_u8(dir + "/kept.tif"));
+  for (const auto& entry : fs::recursive_directory_iterator(dir))
+    EXPECT_EQ(entry.path().string().find(".tmp"), std::string::npos) << entry.path();
+}
+
+TEST(Predict, StitchToChecksItsOutputsBeforePredicting) {
+  const std::string dir = test::fresh_directory("predict-direct-errors");
+  const auto scene = test::synthetic_scene(dir + "/scene", 128, 5);
+  const std::string checkpoint = make_checkpoint(dir + "/model.pt", 3);
+  auto predict = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"predict", "--checkpoint",   checkpoint,
+                                     "--image", scene.scene_path, "-q"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return test::run_satunet(args);
+  };
+  using test::expect_failure;
+  write_file(dir + "/mask.tif", "an older mask");
+  expect_failure(predict({"--stitch-to", dir + "/mask.tif"}), 1,
+                 dir + "/mask.tif: exists; --overwrite replaces it");
+  EXPECT_EQ(test::file_bytes(dir + "/mask.tif"), "an older mask");
+  expect_failure(predict({"--stitch-to", scene.scene_path, "--overwrite"}), 1,
+                 scene.scene_path + ": is an input of this command");
+  expect_failure(predict({"--stitch-to", dir + "/new.tif", "--probabilities", dir + "/mask.tif"}),
+                 1, dir + "/mask.tif: exists; --overwrite replaces it");
+  EXPECT_FALSE(fs::exists(dir + "/new.tif"));
+  expect_failure(predict({}), 2, "--out is required (or --stitch-to)");
+  expect_failure(predict({"--out", dir + "/pred", "--keep-probabilities"}), 2,
+                 "--keep-probabilities goes with --stitch-to");
+  expect_failure(predict({"--stitch-to", dir + "/a.tif", "--probabilities", dir + "/a.tif"}), 2,
+                 dir + "/a.tif is named for two outputs");
+  const auto direct = predict({"--stitch-to", dir + "/new.tif"});
+  ASSERT_EQ(direct.exit_code, 0) << direct.err;
+  EXPECT_NE(direct.out.find(" windows (0.016384 Mpx) in "), std::string::npos) << direct.out;
+  EXPECT_NE(direct.out.find("mask: " + dir + "/new.tif ("), std::string::npos) << direct.out;
+}
+
+TEST(Predict, BenchRunsThePipelineWithAnIdentityModel) {
+  const std::string dir = test::fresh_directory("predict-bench");
+  const auto scene = test::synthetic_scene(dir + "/scene", 300, 5);
+  const auto expected = argmax_of_bands(scene.scene_path);
+  ASSERT_GT(count_equal(expected, 255), 0u) << "the scene has a nodata corner";
+  const auto bench =
+      test::run_satunet({"bench", "predict", "--image", scene.scene_path, "--stitch-to",
+                         dir + "/mask.tif", "--tile", "64", "--batch", "4", "-q"});
+  ASSERT_EQ(bench.exit_code, 0) << bench.err;
+  const std::int64_t windows = geo::WindowGrid(300, 300, 64, 16).count();
+  EXPECT_NE(bench.out.find("predicted " + std::to_string(windows) + " windows (0.09 Mpx) in "),
+            std::string::npos)
+      << bench.out;
+  EXPECT_NE(bench.out.find("pipeline (identity model, blended straight into the class map): "),
+            std::string::npos)
+      << bench.out;
+  EXPECT_NE(bench.out.find(" Mpx/s"), std::string::npos) << bench.out;
+  EXPECT_EQ(test::read_band_u8(dir + "/mask.tif"), expected);
+
+  // The shard path, stitched: the same map; float16 too.
+  const auto shards = test::run_satunet({"bench", "predict", "--image", scene.scene_path, "--out",
+                                         dir + "/pred", "--tile", "64", "--overlap", "20",
+                                         "--encoding", "float16", "--compress", "1", "-q"});
+  ASSERT_EQ(shards.exit_code, 0) << shards.err;
+  EXPECT_NE(shards.out.find("pipeline (identity model, prediction shards): "), std::string::npos)
+      << shards.out;
+  test::stitch_to(dir + "/pred", dir + "/stitched.tif");
+  EXPECT_EQ(test::read_band_u8(dir + "/stitched.tif"), expected);
+
+  test::expect_failure(test::run_satunet({"bench", "predict", "--image", scene.scene_path,
+                                          "--stitch-to", dir + "/m.tif", "--classes", "4"}),
+                       2, "--classes 4: the identity model's classes are its input bands");
+  test::expect_failure(test::run_satunet({"bench", "predict", "--image", scene.scene_path}), 2,
+                       "--out is required (or --stitch-to)");
+}
+
 TEST(MpiPredict, OneRankAndManyRanksGiveIdenticalMasks) {
   comm::MpiCommunicator world;
   const std::string name = "MpiPredict.np" + std::to_string(world.size());
@@ -314,6 +449,38 @@ TEST(MpiPredict, OneRankAndManyRanksGiveIdenticalMasks) {
   };
   if (world.rank() == 0)
     compare();
+  world.barrier();
+
+  // --stitch-to on many ranks (their shards, stitched by rank 0, then removed) and on one (no
+  // shards at all): the mask of the prediction directories above.
+  options.out.clear();
+  options.stitch_to = dir + "/many-direct.tif";
+  const predict::PredictResult direct = predict::predict(options, world);
+  EXPECT_EQ(direct.stitched.has_value(), world.rank() == 0);
+  auto compare_direct = [&] {
+    EXPECT_FALSE(fs::exists(dir + "/many-direct.tif.prediction"));
+    options.stitch_to = dir + "/one-direct.tif";
+    comm::MpiCommunicator self(comm::MpiScope::self);
+    predict::predict(options, self);
+    const auto one = test::read_band_u8(dir + "/one.tif");
+    EXPECT_EQ(test::read_band_u8(dir + "/many-direct.tif"), one);
+    EXPECT_EQ(test::read_band_u8(dir + "/one-direct.tif"), one);
+  };
+  if (world.rank() == 0)
+    compare_direct();
+  world.barrier();
+
+  // The identity model's pipeline on many ranks.
+  predict::PredictBenchOptions bench;
+  bench.image = dir + "/scene/scene.tif";
+  bench.stitch_to = dir + "/bench.tif";
+  bench.tile = 64;
+  bench.batch = 3;
+  bench.overwrite = true;
+  predict::run_predict_bench(bench, world);
+  if (world.rank() == 0) {
+    EXPECT_EQ(test::read_band_u8(dir + "/bench.tif"), argmax_of_bands(bench.image));
+  }
   world.barrier();
 }
 

@@ -16,6 +16,7 @@
 #include "geo/window_grid.hpp"
 #include "shards/prediction.hpp"
 #include "stitch/blend.hpp"
+#include "stitch/blender.hpp"
 #include "stitch/stitcher.hpp"
 #include "test_support.hpp"
 
@@ -234,6 +235,51 @@ TEST(Stitch, OutputsAreNeverReplacedUnasked) {
   EXPECT_FALSE(fs::exists(dir + "/x.tif"));
   ASSERT_EQ(stitch({"--out", dir + "/mask.tif", "--overwrite"}).exit_code, 0);
   EXPECT_EQ(test::read_band_u8(dir + "/mask.tif").size(), 128u * 128u);
+}
+
+}  // namespace satunet
+
+namespace satunet {
+
+TEST(Stitch, TheBlendTakesEveryWindowOnceInGridOrder) {
+  const std::string dir = test::fresh_directory("stitch-order");
+  shards::PredictionMeta meta;
+  meta.scene = dir + "/scene.tif";
+  meta.scene_width = 100;
+  meta.scene_height = 90;
+  meta.crs_wkt = geo::SpatialRef::from_epsg(32633).wkt();
+  meta.geotransform = {500000, 1, 0, 4000000, 0, -1};
+  meta.tile_size = 64;
+  meta.overlap = 16;
+  meta.class_names = kClasses;
+  const geo::WindowGrid grid(100, 90, 64, 16);
+  ASSERT_EQ(grid.count(), 4);
+  const std::vector<std::uint8_t> probabilities(3 * 64 * 64, 85), valid(64 * 64, 1);
+  {
+    stitch::MaskBlender blender(dir + "/mask.tif", {}, false, meta, Blend::gaussian, 2);
+    blender.add(0, probabilities.data(), valid.data());
+    try {
+      blender.add(2, probabilities.data(), valid.data());
+      FAIL() << "a window out of order was blended";
+    } catch (const Error& error) {
+      EXPECT_EQ(std::string(error.what()), dir + "/mask.tif: " + grid.describe(2) +
+                                               " given to the blend where " + grid.describe(1) +
+                                               " was due: windows are blended in grid order");
+    }
+    blender.add(1, probabilities.data(), valid.data());
+    EXPECT_THROW(blender.finish(), Error) << "windows 2 and 3 never came";
+  }
+  EXPECT_FALSE(fs::exists(dir + "/mask.tif")) << "an unfinished mask is removed";
+  for (const auto& entry : fs::directory_iterator(dir))
+    ADD_FAILURE() << "left behind: " << entry.path();
+
+  // Every window once: equal probabilities everywhere give class 0 (ties go to the lower id).
+  stitch::MaskBlender blender(dir + "/mask.tif", {}, false, meta, Blend::gaussian, 2);
+  for (std::int64_t index = 0; index < grid.count(); ++index)
+    blender.add(index, probabilities.data(), valid.data());
+  EXPECT_EQ(blender.finish().windows, 4);
+  const auto mask = test::read_band_u8(dir + "/mask.tif");
+  EXPECT_EQ(count_equal(mask, 0), mask.size());
 }
 
 }  // namespace satunet

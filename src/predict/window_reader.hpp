@@ -2,6 +2,7 @@
 // The model's input from a scene: windows read with GDAL, normalised as training normalised its
 // tiles (data::BandNormaliser), and padded past the scene's edge by reflection.
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "data/normalise.hpp"
@@ -10,33 +11,30 @@
 
 namespace satunet::predict {
 
-// Windows read, normalised and padded, ready for the model.
-struct Batch {
-  std::vector<std::int64_t> indices;
-  std::vector<geo::Window> windows;
-  std::vector<float> images;        // [B, C, T, T], B = the full batch size (zero padded)
-  std::vector<std::uint8_t> valid;  // [n, T, T]
-};
-
+// Windows come from full-width strips of the scene read through geo::StripReader: the rows of a
+// row of windows are decoded once for all its windows (blocks shared by overlapping rows once),
+// in the scene's own data type, while the block row below is decoded on a thread of its own.
 // Used from one thread at a time (GDAL's dataset is not shared between threads).
 class WindowReader {
  public:
   WindowReader(const geo::Raster& scene, const geo::InputBands& bands,
                data::BandNormaliser normaliser, int tile);
+  ~WindowReader();
+  WindowReader(const WindowReader&) = delete;
+  WindowReader& operator=(const WindowReader&) = delete;
 
-  // Windows first .. first + count - 1 of `grid` into `batch`, padded to `batch_size`.
-  void fill(Batch& batch, const geo::WindowGrid& grid, std::int64_t first, std::int64_t count,
-            int batch_size);
-  // One window into C*T*T normalised floats and T*T validity bytes (1 where the scene has data).
+  // Windows first .. first + count - 1 of `grid` into `images` ([batch_size, C, T, T], the
+  // slots past `count` zeroed, so that every batch has the same shape) and `valid`
+  // ([count, T, T]). Errors name the scene and the window.
+  void fill(const geo::WindowGrid& grid, std::int64_t first, std::int64_t count, int batch_size,
+            float* images, std::vector<std::uint8_t>& valid);
+  // One window (its part inside the scene) into C*T*T normalised floats and T*T validity bytes
+  // (1 where the scene has data, 0 for nodata and padding). Fastest in grid order.
   void read_window(const geo::Window& window, float* image, std::uint8_t* valid);
 
  private:
-  const geo::Raster& scene_;
-  const geo::InputBands& bands_;
-  int tile_;
-  std::vector<int> read_bands_;
-  data::BandNormaliser normaliser_;
-  std::vector<double> pixels_;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace satunet::predict

@@ -81,6 +81,7 @@ struct PredictionWriter::Impl {
   // Declaration order: datasets close before the file, the file before PendingFile cleans up.
   std::string path;
   PredictionHeader header;
+  Compression compression;
   PendingFile pending;
   Hdf5Handle file;
   Hdf5Handle probability_type;
@@ -89,8 +90,11 @@ struct PredictionWriter::Impl {
   bool committed = false;
 
   Impl(const std::string& final_path, const PredictionHeader& prediction_header,
-       Compression compression)
-      : path(final_path), header(prediction_header), pending(final_path) {
+       Compression chunk_compression)
+      : path(final_path),
+        header(prediction_header),
+        compression(chunk_compression),
+        pending(final_path) {
     silence_hdf5_error_printing();
     SHARDS_CHECK(header.tile_size > 0 && header.classes() > 0, path,
                  ": a prediction needs a positive tile size and classes");
@@ -143,12 +147,39 @@ PredictionWriter::~PredictionWriter() = default;
 
 void PredictionWriter::append(std::int64_t index, const TileWindow& window,
                               const void* probabilities, const std::uint8_t* valid) {
+  append_row(index, window, [&](Impl& shard, hsize_t row) {
+    shard.probabilities.append(row, shard.probability_type.get(), probabilities, shard.path);
+    shard.valid.append(row, H5T_NATIVE_UINT8, valid, shard.path);
+  });
+}
+
+EncodedWindow PredictionWriter::encode(const void* probabilities, const std::uint8_t* valid) const {
+  const PredictionHeader& header = impl_->header;
+  const auto plane =
+      static_cast<std::size_t>(header.tile_size) * static_cast<std::size_t>(header.tile_size);
+  const std::size_t value_bytes = header.encoding == ProbabilityEncoding::uint8 ? 1 : 2;
+  return {encode_chunk(probabilities, probability_values(header) * value_bytes, value_bytes,
+                       impl_->compression),
+          encode_chunk(valid, plane, 1, impl_->compression)};
+}
+
+void PredictionWriter::append(std::int64_t index, const TileWindow& window,
+                              const EncodedWindow& encoded) {
+  append_row(index, window, [&](Impl& shard, hsize_t row) {
+    shard.probabilities.append_encoded(row, encoded.probabilities, shard.path);
+    shard.valid.append_encoded(row, encoded.valid, shard.path);
+  });
+}
+
+template <typename WriteWindow>
+void PredictionWriter::append_row(std::int64_t index, const TileWindow& window,
+                                  WriteWindow write_window) {
   Impl& shard = *impl_;
   SHARDS_CHECK(!shard.committed, shard.path, ": cannot append to a committed shard");
   silence_hdf5_error_printing();
   const auto row = static_cast<hsize_t>(shard.rows);
-  shard.probabilities.append(row, shard.probability_type.get(), probabilities, shard.path);
-  shard.valid.append(row, H5T_NATIVE_UINT8, valid, shard.path);
+  // A failure part-way leaves some datasets one row longer; commit() trims them to `rows`.
+  write_window(shard, row);
   append_window(shard.windows, row, window, shard.path);
   shard.index.append(row, H5T_NATIVE_INT64, &index, shard.path);
   ++shard.rows;
@@ -297,23 +328,28 @@ std::vector<std::int64_t> PredictionReader::indices() const {
 
 void PredictionReader::read(std::int64_t row, float* probabilities, std::uint8_t* valid) const {
   const Impl& shard = *impl_;
-  SHARDS_CHECK(row >= 0 && row < shard.rows, shard.path, ": window row ", row, " out of range (",
-               shard.rows, ")");
-  silence_hdf5_error_printing();
   const std::size_t values = probability_values(shard.header);
-  const auto h5_row = static_cast<hsize_t>(row);
-  if (shard.header.encoding == ProbabilityEncoding::uint8) {
-    shard.raw.resize(values);
-    shard.probabilities.read(h5_row, 1, shard.probability_type.get(), shard.raw.data(), shard.path);
+  const bool bytes = shard.header.encoding == ProbabilityEncoding::uint8;
+  shard.raw.resize(values * (bytes ? 1 : 2));
+  read_stored(row, shard.raw.data(), valid);
+  if (bytes) {
     for (std::size_t i = 0; i < values; ++i)
-      probabilities[i] = static_cast<float>(shard.raw[i]) * (1.0f / 255.0f);
+      probabilities[i] = uint8_probability(shard.raw[i]);
   } else {
-    shard.raw.resize(values * 2);
-    shard.probabilities.read(h5_row, 1, shard.probability_type.get(), shard.raw.data(), shard.path);
     const auto* halves = reinterpret_cast<const std::uint16_t*>(shard.raw.data());
     for (std::size_t i = 0; i < values; ++i)
       probabilities[i] = half_to_float(halves[i]);
   }
+}
+
+void PredictionReader::read_stored(std::int64_t row, void* probabilities,
+                                   std::uint8_t* valid) const {
+  const Impl& shard = *impl_;
+  SHARDS_CHECK(row >= 0 && row < shard.rows, shard.path, ": window row ", row, " out of range (",
+               shard.rows, ")");
+  silence_hdf5_error_printing();
+  const auto h5_row = static_cast<hsize_t>(row);
+  shard.probabilities.read(h5_row, 1, shard.probability_type.get(), probabilities, shard.path);
   shard.valid.read(h5_row, 1, H5T_NATIVE_UINT8, valid, shard.path);
 }
 

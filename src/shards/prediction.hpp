@@ -18,6 +18,7 @@
 // prediction.json (written last by rank 0, so a directory without it is unfinished) holds the
 // same PredictionMeta and the list of shards.
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -109,6 +110,17 @@ struct PredictionIndex : PredictionMeta {
 // IEEE half precision <-> float, for the float16 encoding.
 std::uint16_t float_to_half(float value);
 float half_to_float(std::uint16_t bits);
+// The probability a stored uint8 stands for (written as p * 255, rounded); every reader of
+// stored probabilities decodes them here, so that their sums agree to the bit.
+inline float uint8_probability(std::uint8_t stored) {
+  return static_cast<float>(stored) * (1.0f / 255.0f);
+}
+
+// One window's chunks as the shard's filters store them (encode_chunk), made on any thread.
+struct EncodedWindow {
+  std::vector<std::uint8_t> probabilities;
+  std::vector<std::uint8_t> valid;
+};
 
 class PredictionWriter {
  public:
@@ -122,11 +134,18 @@ class PredictionWriter {
   // valid: T*T bytes.
   void append(std::int64_t index, const TileWindow& window, const void* probabilities,
               const std::uint8_t* valid);
+  // A window compressed as this shard's datasets store it; safe on any thread (no HDF5), so
+  // that many threads compress while one appends: HDF5's filters would run on the appending
+  // thread alone.
+  EncodedWindow encode(const void* probabilities, const std::uint8_t* valid) const;
+  void append(std::int64_t index, const TileWindow& window, const EncodedWindow& encoded);
   std::int64_t windows() const;
   void commit();
 
  private:
   struct Impl;
+  template <typename WriteWindow>
+  void append_row(std::int64_t index, const TileWindow& window, WriteWindow write_window);
   std::unique_ptr<Impl> impl_;
 };
 
@@ -145,6 +164,9 @@ class PredictionReader {
   std::vector<std::int64_t> indices() const;
   // Row `row` of the file: C*T*T probabilities in [0, 1], and T*T validity bytes.
   void read(std::int64_t row, float* probabilities, std::uint8_t* valid) const;
+  // The same with the probabilities as stored: C*T*T values of the header's encoding (uint8,
+  // or float16 bits), decoded by uint8_probability or half_to_float.
+  void read_stored(std::int64_t row, void* probabilities, std::uint8_t* valid) const;
 
  private:
   struct Impl;

@@ -221,7 +221,6 @@ class Run {
           position_.best_iou = record.mean_foreground_iou;
           save_checkpoint("best.pt");
         }
-        write_validation_tiles();
       }
       write_metrics(record);
       if (options_.report && !record.iou.empty() && !finished)
@@ -571,8 +570,10 @@ class Run {
         gradients.push_back(parameter.grad());
     if (device_.is_cuda()) {
       // One multi-tensor kernel (GradScaler's, scaling by 1).
-      torch::Tensor found = torch::zeros({}, gradients.front().options());
-      at::_amp_foreach_non_finite_check_and_unscale_(gradients, found, torch::ones_like(found));
+      torch::Tensor found =
+          torch::zeros({}, torch::TensorOptions().device(device_).dtype(torch::kFloat32));
+      if (!gradients.empty())
+        at::_amp_foreach_non_finite_check_and_unscale_(gradients, found, torch::ones_like(found));
       return found;
     }
     torch::Tensor total = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64));

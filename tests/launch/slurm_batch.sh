@@ -218,7 +218,7 @@ if grep -Eq '^  predict ' <<<"$("$binary" --help)"; then
   step "part 2: predict.sbatch on 2 ranks with --stitch-to, then a stitch step with polygons"
   job=$(sbatch --parsable "${resources[@]}" "$source_dir/launch/slurm/predict.sbatch" \
     --config "$config" --checkpoint run/checkpoints/best.pt --image scene/scene.tif \
-    --out pred --stitch-to mask.tif \
+    --out pred --stitch-to mask.tif --keep-probabilities \
     -- --out mask-stitched.tif --polygons buildings.geojson --polygon-classes building)
   job=${job%%;*}
   state=$(wait_job "$job" 180)
