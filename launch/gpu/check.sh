@@ -31,6 +31,29 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_
 failures=0
 summary=()
 
+# The GPU's utilisation (%, one sample each 200 ms) while a command runs, into FILE.
+with_gpu_load() {
+  local file=$1
+  shift
+  if [[ $mode != gpu ]]; then
+    "$@"
+    return
+  fi
+  nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits -lms 200 >"$file" &
+  local sampler=$!
+  "$@"
+  local status=$?
+  kill "$sampler" 2>/dev/null
+  wait "$sampler" 2>/dev/null
+  return "$status"
+}
+mean_of() {
+  if [[ ! -s $1 ]]; then
+    echo "-"
+    return
+  fi
+  awk '{s += $1; n++} END {if (n) printf "%.0f", s / n; else print "-"}' "$1"
+}
 step() { printf '\n== %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
 fail() {
   echo "FAILED: $*"
@@ -44,10 +67,10 @@ csv_last() { awk -F, -v name="$2" 'NR == 1 {for (i = 1; i <= NF; i++) if ($i == 
 # Sizes: enough work for steady timings on an H200; seconds on a 2-core CPU.
 if [[ $mode == gpu ]]; then
   train_scene=4096 epochs=8 base=16 depth=4 batch=16 predict_scene=8192 predict_batch=32
-  torch_steps=120 precisions=(fp32 bf16) device=cuda
+  torch_steps=120 precisions=(fp32 bf16) device=cuda compiled=1
 else
   train_scene=512 epochs=2 base=4 depth=2 batch=2 predict_scene=512 predict_batch=4
-  torch_steps=4 precisions=(fp32) device=cpu
+  torch_steps=4 precisions=(fp32) device=cpu compiled=
 fi
 
 step "machine ($mode mode)"
@@ -105,6 +128,10 @@ step "GPU tests: NcclGpu, PredictGpu, TrainGpu on one rank"
 "$build/tests/satunet_tests" --gtest_filter='NcclGpu.*:PredictGpu.*:TrainGpu.*:Nccl.*:Placement.*' \
   --gtest_color=no 2>&1 | grep -E '^\[ *(RUN|OK|FAILED|SKIPPED|PASSED) *\]|Failure|Expected|Which is|skip' |
   tee "$out/tests.log"
+# Two ranks sharing the one GPU, gradients reduced through host memory (--backend mpi).
+mpirun -n 2 "$build/tests/satunet_tests" --gtest_filter='MpiTrainGpu.*' --gtest_color=no 2>&1 |
+  grep -E '^\[ *(RUN|OK|FAILED|SKIPPED|PASSED) *\]|Failure|Expected|Which is|skip' |
+  awk '!seen[$0]++' | tee -a "$out/tests.log"
 if grep -q '^\[  FAILED  \]' "$out/tests.log"; then fail "GPU tests"; fi
 # One line per test ends in its time: "[  SKIPPED ] Suite.Name (0 ms)".
 count() { grep -cE "^\[ *$1 *\] [A-Za-z]+\.[A-Za-z]+ \(" "$out/tests.log"; }
@@ -120,7 +147,11 @@ else
   "$satunet" bench allreduce --backend mpi --max-bytes 1M --iterations 3 | tee "$out/allreduce.txt" ||
     fail "bench allreduce"
 fi
-note "all-reduce, largest size: $(grep -v '^#' "$out/allreduce.txt" | tail -1 | awk '{print $1 " bytes, " $3 " us, algbw " $4 " GB/s, busbw " $5 " GB/s"}')"
+if grep -q "one rank moves nothing" "$out/allreduce.txt"; then
+  note "all-reduce: one rank moves nothing, no bandwidth measured (correctness checked)"
+else
+  note "all-reduce, largest size: $(grep -v '^#' "$out/allreduce.txt" | tail -1 | awk '{print $1 " bytes, " $3 " us, algbw " $4 " GB/s, busbw " $5 " GB/s"}')"
+fi
 
 step "training: satunet and PyTorch eager, U-Net base $base depth $depth, 256 px, batch $batch"
 rm -rf "$work"
@@ -132,13 +163,15 @@ if ! "$satunet" synth --out "$work/train-scene" --size "$train_scene" --seed 2 -
     --overlap 0 --val-fraction 0.1 --split-block 2 --threads "$(nproc)" -q >/dev/null; then
   fail "making the training dataset"
 fi
-declare -A satunet_rate torch_rate
+declare -A satunet_rate torch_rate compiled_rate
 for precision in "${precisions[@]}"; do
-  if "$satunet" train --data "$work/dataset" --out "$work/run-$precision" --base "$base" \
+  if with_gpu_load "$work/gpu-load-train-$precision.txt" \
+    "$satunet" train --data "$work/dataset" --out "$work/run-$precision" --base "$base" \
     --depth "$depth" --batch "$batch" --epochs "$epochs" --precision "$precision" \
     --threads "$(nproc)" -q >"$work/train-$precision.log" 2>&1; then
     satunet_rate[$precision]=$(csv_last "$work/run-$precision/metrics.csv" samples_per_s)
-    echo "satunet $precision: ${satunet_rate[$precision]} samples/s (last of $epochs epochs)"
+    echo "satunet $precision: ${satunet_rate[$precision]} samples/s (last of $epochs epochs)," \
+      "GPU busy $(mean_of "$work/gpu-load-train-$precision.txt") % of the run"
   else
     cat "$work/train-$precision.log"
     fail "satunet train --precision $precision"
@@ -148,14 +181,19 @@ satunet_parameters=$("$satunet" info "$work/run-fp32/checkpoints/last.pt" --json
   awk -F': ' '/"parameters"/ {gsub(/,/, "", $2); print $2}')
 if python3 -c 'import torch, h5py' 2>/dev/null; then
   python3 launch/gpu/torch_reference.py --dataset "$work/dataset" --base "$base" --depth "$depth" \
-    --batch "$batch" --steps "$torch_steps" --device "$device" \
+    --batch "$batch" --steps "$torch_steps" --device "$device" ${compiled:+--compiled} \
     --precisions "$(
       IFS=,
       echo "${precisions[*]}"
     )" | tee "$work/torch.jsonl" || fail "the PyTorch reference"
   while read -r line; do
     precision=$(sed -n 's/.*"precision": "\([a-z0-9]*\)".*/\1/p' <<<"$line")
-    torch_rate[$precision]=$(sed -n 's/.*"samples_per_s": \([0-9.]*\).*/\1/p' <<<"$line")
+    rate=$(sed -n 's/.*"samples_per_s": \([0-9.]*\).*/\1/p' <<<"$line")
+    if [[ $line == *'"mode": "compiled"'* ]]; then
+      compiled_rate[$precision]=$rate
+    else
+      torch_rate[$precision]=$rate
+    fi
     torch_parameters=$(sed -n 's/.*"parameters": \([0-9]*\).*/\1/p' <<<"$line")
   done <"$work/torch.jsonl"
   if [[ ${torch_parameters:-} != "$satunet_parameters" ]]; then
@@ -169,7 +207,13 @@ for precision in "${precisions[@]}"; do
   theirs=${torch_rate[$precision]:-}
   ratio=$(awk -v a="$ours" -v b="$theirs" 'BEGIN {if (a > 0 && b > 0) printf "%.2f", a / b; else print "-"}')
   note "training $precision ($satunet_parameters parameters): satunet ${ours:--} samples/s," \
-    "PyTorch ${theirs:--} samples/s, ratio $ratio"
+    "PyTorch ${theirs:--} samples/s, ratio $ratio (goal >= 1.3); GPU busy" \
+    "$(mean_of "$work/gpu-load-train-$precision.txt") % while satunet trained"
+  if [[ -n ${compiled_rate[$precision]:-} ]]; then
+    note "training $precision: PyTorch torch.compile ${compiled_rate[$precision]} samples/s," \
+      "ratio $(awk -v a="$ours" -v b="${compiled_rate[$precision]}" \
+        'BEGIN {if (a > 0 && b > 0) printf "%.2f", a / b; else print "-"}') (goal >= 1.0)"
+  fi
 done
 
 step "prediction: $predict_scene x $predict_scene px, windows of 256, batch $predict_batch"
@@ -177,7 +221,8 @@ step "prediction: $predict_scene x $predict_scene px, windows of 256, batch $pre
   fail "the prediction scene"
 checkpoint=$work/run-fp32/checkpoints/last.pt
 for precision in "${precisions[@]}"; do
-  if "$satunet" predict --checkpoint "$checkpoint" --image "$work/predict-scene/scene.tif" \
+  if with_gpu_load "$work/gpu-load-predict-$precision.txt" \
+    "$satunet" predict --checkpoint "$checkpoint" --image "$work/predict-scene/scene.tif" \
     --out "$work/pred-$precision" --device "$device" --precision "$precision" \
     --batch "$predict_batch" --threads "$(nproc)" --overwrite --stitch-to "$work/mask-$precision.tif" \
     -q >"$work/predict-$precision.log" 2>&1; then
@@ -190,12 +235,24 @@ for precision in "${precisions[@]}"; do
     forward_rate=$(awk '{printf "%.1f", $3}' <<<"$forward")
     note "predict $precision: $predict_rate Mpx/s ($windows windows in $seconds s); bare" \
       "forward $forward_rate Mpx/s; ratio $(awk -v a="$predict_rate" -v b="$forward_rate" \
-        'BEGIN {printf "%.2f", a / b}')"
+        'BEGIN {printf "%.2f", a / b}') (goal >= 0.6); GPU busy $(mean_of \
+        "$work/gpu-load-predict-$precision.txt") %"
   else
     cat "$work/predict-$precision.log"
     fail "satunet predict --precision $precision"
   fi
 done
+# The pipeline around the model alone (a model that costs nothing): what it could feed a GPU.
+if "$satunet" bench predict --image "$work/predict-scene/scene.tif" --tile 256 \
+  --batch "$predict_batch" --stitch-to "$work/mask-identity.tif" --overwrite -q \
+  >"$work/bench-predict.log" 2>&1; then
+  note "predict pipeline with an identity model: $(sed -n \
+    's/^predicted \([0-9]*\) windows (\([0-9.]*\) Mpx) in \([0-9.]*\) s.*/\2 Mpx in \3 s/p' \
+    "$work/bench-predict.log" | awk '{printf "%.1f Mpx/s", $1 / $4}') on $(nproc) cores"
+else
+  cat "$work/bench-predict.log"
+  fail "satunet bench predict"
+fi
 if [[ $mode == gpu ]]; then
   "$satunet" evaluate --pred "$work/mask-bf16.tif" --truth "$work/mask-fp32.tif" \
     --json "$work/agreement.json" -q >/dev/null || fail "comparing the bf16 and fp32 masks"
