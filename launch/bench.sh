@@ -56,6 +56,8 @@ measure_best() {
   rm -f "$log.first" "$log.second"
 }
 peak_mb() { awk '{printf "%.0f", $1 / 1024}' "$1"; }
+# shellcheck source=launch/run_csv.sh
+source launch/run_csv.sh
 wall_s() { awk '{print $2}' "$1"; }
 
 scene() {  # scene SIZE -> directory with scene.tif and labels (made once)
@@ -154,16 +156,15 @@ bench_train() {
     --schedule constant --val-every 1000 -q)
   "$satunet" train "${args[@]}" --overwrite --out "$work/train1" >/dev/null
   mpirun -n 2 --bind-to none "$satunet" train "${args[@]}" --overwrite --out "$work/train2" >/dev/null
-  # metrics.csv: epoch,step,loss,lr,samples_per_s,data_wait_pct,comm_wait_pct,...
-  local one two
-  one=$(tail -n 1 "$work/train1/metrics.csv")
-  two=$(tail -n 1 "$work/train2/metrics.csv")
-  awk -F, -v one="$one" -v two="$two" 'BEGIN {
-    split(one, a, ","); split(two, b, ",")
+  # The last rows of metrics.csv, by column name.
+  local one="$work/train1/metrics.csv" two="$work/train2/metrics.csv"
+  awk -v a_rate="$(csv_last "$one" samples_per_s)" -v a_data="$(csv_last "$one" data_wait_pct)" \
+    -v b_rate="$(csv_last "$two" samples_per_s)" -v b_data="$(csv_last "$two" data_wait_pct)" \
+    -v b_comm="$(csv_last "$two" comm_wait_pct)" 'BEGIN {
     printf "U-Net base 8, depth 3, 64 px tiles, batch 8 per rank, 1 thread per rank, 120 steps\n"
-    printf "1 rank:  %8.1f samples/s, %5.2f%% waiting for data\n", a[5], a[6]
-    printf "2 ranks: %8.1f samples/s, %5.2f%% waiting for data, %5.2f%% waiting for communication\n", b[5], b[6], b[7]
-    printf "scaling 1 -> 2 ranks: %.2fx (goal >= 1.85)\n", b[5] / a[5]
+    printf "1 rank:  %8.1f samples/s, %5.2f%% waiting for data\n", a_rate, a_data
+    printf "2 ranks: %8.1f samples/s, %5.2f%% waiting for data, %5.2f%% waiting for communication\n", b_rate, b_data, b_comm
+    printf "scaling 1 -> 2 ranks: %.2fx (goal >= 1.85)\n", b_rate / a_rate
   }'
   mpirun -n 2 --bind-to none "$build_dir/tests/bench/satunet_bench_train" "$data" 60
 }

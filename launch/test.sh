@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 launch/setup.sh
 build_dir=${SATUNET_BUILD_DIR:-build}
 cd "$build_dir"
-ctest --output-on-failure --timeout 900 "$@"
+# Side by side on every core: suites that time things or kill processes take two (ALONE in
+# tests/CMakeLists.txt), MPI suites one per rank.
+ctest --output-on-failure --timeout 900 -j "$(nproc)" "$@"

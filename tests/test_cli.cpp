@@ -50,7 +50,7 @@ TEST(Cli, UsageErrorsExitWithCode2) {
   expect_usage_error({"synth", "--bogus"}, "unrecognised option '--bogus'");
   expect_usage_error({"synth", "--out", "x", "--size", "big"},
                      "the argument ('big') for option '--size' is invalid");
-  expect_usage_error({"synth", "--out", "x", "--bands", "5"}, "--bands must be 3 or 4 (got 5)");
+  expect_usage_error({"synth", "--out", "x", "--bands", "5"}, "--bands must be 3 or 4, got 5");
   expect_usage_error({"synth", "--out", "x", "--epsg", "4326"},
                      "--epsg 4326 (WGS 84) is not a projected CRS in metres");
   expect_usage_error({"synth", "--size", "128"}, "--out is required");
@@ -101,6 +101,31 @@ TEST(Cli, DamagedConfigLinesAreErrorsNamingTheLine) {
       SATUNET_SOURCE_DIR "/tests/fuzz/regressions/config/boost-error-loop.ini";
   expect_usage_error({"synth", "--config", fuzzed, "--out", dir + "/out"},
                      fuzzed + ":18: expected 'key = value' or '[section]', not 'dt%invalid_line%");
+}
+
+// What no command understands is refused, naming the line; a byte-order mark is read past.
+TEST(Cli, ConfigFilesRefuseWhatNoCommandUnderstands) {
+  const std::string dir = test::fresh_directory("config-strict");
+  const std::string ini = dir + "/strict.ini";
+  const std::vector<std::string> synth = {"synth", "--config", ini, "--out", dir + "/out"};
+  std::ofstream(ini) << "[Synth]\nsize = 128\n";
+  expect_usage_error(synth, ini +
+                                ":1: unknown section [Synth]: sections are named after commands " +
+                                "(synth, tile, train, predict, stitch, evaluate, report, info, " +
+                                "quicklook, bench)");
+  std::ofstream(ini) << "sede = 3\n[synth]\nsize = 128\n";
+  expect_usage_error(synth, ini + ":1: unknown option 'sede' (no command has it)");
+  std::ofstream(ini) << "[synth]\nsize = 128\nquiet = maybe\n";
+  expect_usage_error(synth,
+                     ini + ":3: quiet is a flag: true or false (yes/no, on/off, 1/0), not 'maybe'");
+
+  // A key of train's at the top (satunet asks satunet-torch), True in capitals, a BOM.
+  std::ofstream(ini) << "\xef\xbb\xbf"
+                        "epochs = 3\n[synth]\nsize = 128\nquiet = True\n";
+  const auto result = run_satunet(synth);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_TRUE(result.err.empty()) << "quiet = True was ignored: " << result.err;
+  EXPECT_EQ(geo::Raster::open(dir + "/out/scene.tif").info().width, 128);
 }
 
 TEST(Cli, ShippedConfigsAreValid) {
@@ -320,6 +345,121 @@ TEST(Cli, EveryOptionIsSpelledInOnePlace) {
     EXPECT_EQ(declared_at[name], ids.size())
         << "--" << name << " has " << ids.size() << " declaration(s) but is spelled in "
         << declared_at[name] << " declaring call(s) in src/";
+}
+
+namespace {
+
+std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+}  // namespace
+
+// Values of one option that gave a wrong answer with exit 0 (issue #28) are usage errors before
+// any input is read: exit 2, one line naming the option. The values beside them get past the
+// options and fail on the missing inputs (exit 1): the rules refuse no more than they say.
+TEST(Cli, OptionLimitsRefuseValuesThatGaveWrongAnswers) {
+  const std::string dir = test::fresh_directory("limits");
+  const std::string missing = dir + "/missing";
+  // Class weights all zero weigh every pixel at nothing: a loss of 0 that trains nothing.
+  const std::vector<std::string> train = {"train", "--data", missing, "--out", dir + "/run", "-q"};
+  expect_usage_error(with(train, {"--class-weights", "0,0,0"}),
+                     "--class-weights: at least one weight must be positive (got '0,0,0')");
+  expect_usage_error(with(train, {"--class-weights", "0,-1,2"}),
+                     "--class-weights: weights must not be negative (got '0,-1,2')");
+  expect_usage_error(with(train, {"--epochs", "-2", "--max-steps", "5"}),
+                     "--epochs must not be negative, got -2");
+  const auto weighted = run_satunet(with(train, {"--class-weights", "0,1,0"}));
+  EXPECT_EQ(weighted.exit_code, 1) << weighted.err;
+
+  // A negative overlap was taken as a quarter of the window; refused as tile refuses it.
+  const std::vector<std::string> predict = {
+      "predict",        "--checkpoint", missing + ".pt", "--image",
+      missing + ".tif", "--out",        dir + "/pred",   "-q"};
+  const std::vector<std::string> tile = {"tile",    "--out",          dir + "/data",
+                                         "--image", missing + ".tif", "-q"};
+  for (const auto& command : {predict, tile}) {
+    SCOPED_TRACE(command[0]);
+    expect_usage_error(with(command, {"--overlap", "-5"}),
+                       "--overlap must not be negative, got -5");
+    expect_usage_error(with(command, {"--tile", "64", "--overlap", "64"}),
+                       "--overlap must be in [0, tile), got 64 for tile 64");
+  }
+  expect_usage_error(with(predict, {"--overlap", "-1"}), "--overlap must not be negative, got -1");
+  const auto overlapped = run_satunet(with(predict, {"--tile", "64", "--overlap", "63"}));
+  EXPECT_EQ(overlapped.exit_code, 1) << overlapped.err;
+
+  // Every command's limits, declared with its options.
+  expect_usage_error({"stitch", "--pred", missing, "--out", dir + "/m.tif", "--min-area", "-1"},
+                     "--min-area must not be negative, got -1");
+  expect_usage_error(
+      {"evaluate", "--pred", missing + ".tif", "--truth", missing + ".tif", "--apls-snap", "0"},
+      "--apls-snap must be positive, got 0");
+  expect_usage_error({"synth", "--out", dir + "/s", "--gsd", "-0.5"},
+                     "--gsd must be in (0, 100], got -0.5");
+  expect_usage_error(
+      {"quicklook", "--image", missing + ".tif", "--out", dir + "/q.png", "--max-size", "0"},
+      "--max-size must be at least 16, got 0");
+  expect_usage_error({"bench", "allreduce", "--iterations", "0"},
+                     "--iterations must be at least 1, got 0");
+  expect_usage_error({"bench", "predict", "--image", missing + ".tif", "--stitch-to",
+                      dir + "/b.tif", "--classes", "0"},
+                     "--classes must be 1 to 255, got 0");
+  expect_usage_error(with(predict, {"--threads", "-1"}),
+                     "--threads must be 0 (automatic) to 1024, got -1");
+  expect_usage_error({"quicklook", "--image", missing + ".tif"}, "--out is required");
+  expect_usage_error({"stitch", "--out", dir + "/m.tif"}, "--pred is required");
+  expect_usage_error({"report"}, "a RUN directory is required");
+}
+
+// A config file's values are checked against their limits naming the file; the required
+// options may come from the command line.
+TEST(Cli, ConfigFileValuesKeepTheirLimits) {
+  const std::string dir = test::fresh_directory("config-limits");
+  const std::string ini = dir + "/stitch.ini";
+  const std::vector<std::string> stitch = {"stitch", "--config", ini, "--out", dir + "/m.tif"};
+  std::ofstream(ini) << "[stitch]\nmin-area = -1\n";
+  expect_usage_error(with(stitch, {"--pred", dir + "/missing"}),
+                     ini + ": --min-area must not be negative, got -1");
+  std::ofstream(ini) << "[stitch]\nmin-area = 2\n";
+  const auto given = run_satunet(with(stitch, {"--pred", dir + "/missing"}));
+  EXPECT_EQ(given.exit_code, 1) << given.err;
+  std::ofstream(ini) << "[stitch]\npred = " << dir << "/missing\n";
+  const auto in_file = run_satunet(stitch);
+  EXPECT_EQ(in_file.exit_code, 1) << in_file.err;
+  std::ofstream(ini) << "[stitch]\nmin-area = 2\n";
+  expect_usage_error(stitch, "--pred is required");
+}
+
+TEST(Cli, HelpShowsEachOptionsLimits) {
+  const auto help = run_satunet({"stitch", "--help"});
+  ASSERT_EQ(help.exit_code, 0) << help.err;
+  EXPECT_TRUE(contains(help.out, "not negative")) << help.out;
+  EXPECT_TRUE(contains(help.out, "required")) << help.out;
+}
+
+// The commands that are not a job's refuse a launch of several ranks, with one line and exit 2,
+// before any rank writes anything: three copies over the same outputs raced.
+TEST(Cli, CommandsOfOneProcessRefuseAJobOfSeveralRanks) {
+  const std::string dir = test::fresh_directory("one-process");
+  const std::vector<std::vector<std::string>> commands = {
+      {"synth", "--out", dir + "/synth", "--size", "128"},
+      {"stitch", "--pred", dir + "/pred", "--out", dir + "/mask.tif"},
+      {"quicklook", "--image", dir + "/scene.tif", "--out", dir + "/look.png"},
+      {"report", dir + "/run"},
+      {"info", dir}};
+  for (const auto& args : commands) {
+    const auto result = test::run_satunet_ranks(3, args);
+    EXPECT_EQ(result.exit_code, 2) << args[0] << ": " << result.err;
+    EXPECT_TRUE(contains(result.err, "satunet " + args[0] +
+                                         ": runs in one process, not on each of 3 ranks: start it "
+                                         "without mpirun or srun"))
+        << result.err;
+    const std::string said = "runs in one process";
+    EXPECT_EQ(result.err.find(said), result.err.rfind(said)) << "rank 0 alone says it";
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir + "/synth"));
 }
 
 }  // namespace satunet

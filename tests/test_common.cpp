@@ -6,15 +6,23 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 
 #include "common/bounded_queue.hpp"
 #include "common/error.hpp"
+#include "common/files.hpp"
 #include "common/options.hpp"
+#include "common/output_directory.hpp"
 #include "common/running_stats.hpp"
 #include "common/text.hpp"
+#include "test_support.hpp"
 
 namespace satunet {
 namespace text {
@@ -179,6 +187,169 @@ TEST(Options, EnumerationsHaveOneParser) {
   EXPECT_THROW(parse_enum<Colour>("Red", "--colour"), UsageError) << "names are exact";
 }
 
+namespace {
+
+// Options with the rules of each kind declared on them.
+struct Limited {
+  std::string data;
+  std::vector<std::string> images;
+  int batch = 8;
+  double lr = 1e-3;
+  double fraction = 0.1;
+  int threads = 0;
+  int tile = 0;
+  std::optional<int> overlap;
+  std::int64_t steps = 0;
+  int bands = 3;
+  int size = 256;
+  bool quiet = false;
+};
+
+// Shared by several tables, as --threads is.
+const Table<int>& shared_threads() {
+  static const auto table =
+      Table<int>()
+          .value_at(
+              "threads", [](int& threads) -> int& { return threads; }, "threads")
+          .in_range(0, 1024)
+          .meaning(0, "automatic");
+  return table;
+}
+
+const Table<Limited>& limited_table() {
+  using O = Limited;
+  static const auto table = Table<O>()
+                                .value("data", &O::data, "a dataset", "DIR")
+                                .required()
+                                .repeated("image", &O::images, "an image", "FILE")
+                                .required("an image")
+                                .value("batch", &O::batch, "batch")
+                                .at_least(1)
+                                .value("lr", &O::lr, "rate")
+                                .above(0)
+                                .value("fraction", &O::fraction, "a fraction")
+                                .at_least(0)
+                                .below(1)
+                                .include(shared_threads(), [](O& o) -> int& { return o.threads; })
+                                .value("tile", &O::tile, "tile")
+                                .in_range(1, 4096)
+                                .meaning(0, "the checkpoint's tile size")
+                                .value("overlap", &O::overlap, "overlap")
+                                .at_least(0)
+                                .value("steps", &O::steps, "steps")
+                                .at_least(0)
+                                .meaning(0, "--epochs decides")
+                                .value("bands", &O::bands, "bands")
+                                .choices({3, 4})
+                                .value("size", &O::size, "size")
+                                .in_range(16, 4096, "a note")
+                                .multiple_of(16)
+                                .flag("quiet", &O::quiet, "quiet");
+  return table;
+}
+
+// What is given besides the required options.
+std::string limited_error(const std::string& name, const std::string& value) {
+  return usage_error([&] {
+    limited_table().build({{"data", {"d"}}, {"image", {"a.tif"}}, {name, {value}}});
+  });
+}
+
+}  // namespace
+
+TEST(Options, RequiredOptionsMustBeGivenAndNotEmpty) {
+  EXPECT_EQ(usage_error([] { limited_table().build({}); }), "--data is required");
+  EXPECT_EQ(usage_error([] {
+              limited_table().build({{"data", {""}}});
+            }),
+            "--data is required")
+      << "given empty is not given";
+  EXPECT_EQ(usage_error([] {
+              limited_table().build({{"data", {"d"}}});
+            }),
+            "an image is required")
+      << "a repeated option, and the subject given";
+  EXPECT_EQ(limited_error("quiet", ""), "(no error)");
+  // A part of the values (a config file's) need not hold the required ones; its limits count.
+  EXPECT_EQ(usage_error([] { limited_table().build_part({{"batch", {"2"}}}); }), "(no error)");
+  EXPECT_EQ(usage_error([] {
+              limited_table().build_part({{"batch", {"0"}}});
+            }),
+            "--batch must be at least 1, got 0");
+  // A struct made in code is checked alike.
+  Limited made;
+  EXPECT_EQ(usage_error([&] { limited_table().check(made); }), "--data is required");
+  made.data = "d";
+  made.images = {"a.tif"};
+  EXPECT_EQ(usage_error([&] { limited_table().check(made); }), "(no error)");
+  made.batch = 0;
+  EXPECT_EQ(usage_error([&] { limited_table().check(made); }), "--batch must be at least 1, got 0");
+}
+
+TEST(Options, LimitsAreCheckedWithMessagesMadeFromThem) {
+  const std::vector<std::tuple<std::string, std::string, std::string>> refused = {
+      {"batch", "0", "--batch must be at least 1, got 0"},
+      {"batch", "-3", "--batch must be at least 1, got -3"},
+      {"lr", "0", "--lr must be positive, got 0"},
+      {"lr", "-1e-3", "--lr must be positive, got -0.001"},
+      {"fraction", "1", "--fraction must be in [0, 1), got 1"},
+      {"fraction", "-0.5", "--fraction must be in [0, 1), got -0.5"},
+      {"threads", "-1", "--threads must be 0 (automatic) to 1024, got -1"},
+      {"threads", "1025", "--threads must be 0 (automatic) to 1024, got 1025"},
+      {"tile", "4097", "--tile must be 1 to 4096 (or 0: the checkpoint's tile size), got 4097"},
+      {"tile", "-1", "--tile must be 1 to 4096 (or 0: the checkpoint's tile size), got -1"},
+      {"overlap", "-5", "--overlap must not be negative, got -5"},
+      {"steps", "-1", "--steps must not be negative (0: --epochs decides), got -1"},
+      {"bands", "5", "--bands must be 3 or 4, got 5"},
+      {"size", "100", "--size must be a multiple of 16 from 16 to 4096 (a note), got 100"},
+      {"size", "4112", "--size must be a multiple of 16 from 16 to 4096 (a note), got 4112"},
+      {"size", "0", "--size must be a multiple of 16 from 16 to 4096 (a note), got 0"}};
+  for (const auto& [name, value, message] : refused)
+    EXPECT_EQ(limited_error(name, value), message) << name << " " << value;
+  // The bounds themselves, and the values with a meaning of their own.
+  const std::vector<std::pair<std::string, std::string>> accepted = {
+      {"batch", "1"},   {"lr", "1e-12"},     {"fraction", "0"}, {"fraction", "0.999"},
+      {"threads", "0"}, {"threads", "1024"}, {"tile", "0"},     {"tile", "1"},
+      {"tile", "4096"}, {"overlap", "0"},    {"steps", "0"},    {"bands", "3"},
+      {"bands", "4"},   {"size", "16"},      {"size", "4096"}};
+  for (const auto& [name, value] : accepted)
+    EXPECT_EQ(limited_error(name, value), "(no error)") << name << " " << value;
+  // An optional not given passes its limits; one given is checked.
+  Limited made;
+  made.data = "d";
+  made.images = {"a.tif"};
+  made.overlap = -1;
+  EXPECT_EQ(usage_error([&] { limited_table().check(made); }),
+            "--overlap must not be negative, got -1");
+}
+
+TEST(Options, LimitsShowInTheDeclarations) {
+  std::map<std::string, std::string> limits;
+  for (const Declaration& declaration : limited_table().declarations())
+    limits[declaration.name] = declaration.limits;
+  EXPECT_EQ(limits["data"], "required");
+  EXPECT_EQ(limits["image"], "required");
+  EXPECT_EQ(limits["batch"], "at least 1");
+  EXPECT_EQ(limits["lr"], "positive");
+  EXPECT_EQ(limits["fraction"], "in [0, 1)");
+  EXPECT_EQ(limits["threads"], "0 to 1024");
+  EXPECT_EQ(limits["tile"], "1 to 4096, or 0");
+  EXPECT_EQ(limits["overlap"], "not negative");
+  EXPECT_EQ(limits["bands"], "3 or 4");
+  EXPECT_EQ(limits["size"], "a multiple of 16 from 16 to 4096");
+  EXPECT_EQ(limits["quiet"], "");
+  // An included option keeps its declaration, limits and id.
+  EXPECT_EQ(limited_table().declarations()[5].id, shared_threads().declarations()[0].id);
+}
+
+TEST(Options, RulesNeedAValueThatTakesThem) {
+  using O = Limited;
+  EXPECT_THROW(Table<O>().value("data", &O::data, "text").at_least(1), std::logic_error)
+      << "text has no number";
+  EXPECT_THROW(Table<O>().flag("quiet", &O::quiet, "quiet").required(), std::logic_error);
+  EXPECT_THROW(Table<O>().required(), std::logic_error) << "nothing declared yet";
+}
+
 }  // namespace options
 
 TEST(BoundedQueue, ProducerWaitsForRoomAndConsumerDrainsAfterClose) {
@@ -253,6 +424,53 @@ TEST(RunningStats, MergeMatchesDirectComputation) {
   EXPECT_EQ(total.count, 10000);
   EXPECT_NEAR(total.mean, mean, 1e-9);
   EXPECT_NEAR(total.variance(), m2 / 10000, 1e-7);
+}
+
+// One policy for every output directory: an earlier product refused, replaced only after the
+// inputs are known (never one inside what goes), or continued; a killed job's temporaries go.
+TEST(OutputDirectory, EarlierProductsAreRefusedReplacedOrContinued) {
+  namespace fs = std::filesystem;
+  const std::string dir = test::fresh_directory("output-directory") + "/out";
+  const Product product{"a thing", {"done.json", "parts"}, {"done.json", "parts"}};
+  {  // nothing there: claimed, and an empty directory of parts is no product
+    fs::create_directories(dir + "/parts");
+    const OutputDirectory out(dir, product, Earlier::refuse);
+    EXPECT_FALSE(out.had_earlier());
+  }
+  std::ofstream(dir + "/parts/a.bin") << "earlier";
+  std::ofstream(dir + "/.a.partial-1.bin") << "killed";
+  std::ofstream(dir + "/keep.txt") << "not the product's";
+  try {
+    const OutputDirectory out(dir, product, Earlier::refuse);
+    ADD_FAILURE() << "an earlier product was not refused";
+  } catch (const Error& error) {
+    EXPECT_EQ(std::string(error.what()), dir + ": holds a thing already; --overwrite replaces it");
+  }
+  try {
+    const OutputDirectory out(dir, product, Earlier::replace, {dir + "/parts/../parts/a.bin"});
+    ADD_FAILURE() << "an input inside what --overwrite replaces was not refused";
+  } catch (const Error& error) {
+    EXPECT_EQ(std::string(error.what()),
+              dir + "/parts/../parts/a.bin: an input of this command inside " + dir +
+                  "/parts, which --overwrite would replace; copy it elsewhere first");
+  }
+  EXPECT_TRUE(fs::exists(dir + "/parts/a.bin")) << "nothing removed by a refusal";
+  {
+    const OutputDirectory out(dir, product, Earlier::continue_, {dir + "/parts/a.bin"});
+    EXPECT_TRUE(out.had_earlier());
+    out.clear();
+    EXPECT_TRUE(fs::exists(dir + "/parts/a.bin")) << "a continued product is kept";
+  }
+  {
+    const OutputDirectory out(dir, product, Earlier::replace, {dir + "/keep.txt"});
+    EXPECT_TRUE(fs::exists(dir + "/parts/a.bin")) << "nothing removed before clear()";
+    out.clear();
+  }
+  EXPECT_FALSE(fs::exists(dir + "/parts"));
+  EXPECT_FALSE(fs::exists(dir + "/.a.partial-1.bin"));
+  EXPECT_TRUE(fs::exists(dir + "/keep.txt"));
+  EXPECT_TRUE(lies_inside(dir + "/parts/x", dir + "/parts/"));
+  EXPECT_FALSE(lies_inside(dir + "/partsx", dir + "/parts"));
 }
 
 }  // namespace satunet

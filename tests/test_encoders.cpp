@@ -32,14 +32,7 @@ c10::Dict<c10::IValue, c10::IValue> read_tensors(const std::string& path) {
   return torch::pickle_load(bytes).toGenericDict();
 }
 
-void expect_error(const std::function<void()>& body, const std::string& says) {
-  try {
-    body();
-    ADD_FAILURE() << "no error; expected one saying " << says;
-  } catch (const Error& error) {
-    EXPECT_NE(std::string(error.what()).find(says), std::string::npos) << error.what();
-  }
-}
+using test::expect_error;
 
 }  // namespace
 

@@ -355,8 +355,7 @@ StopSignal stop_signal_for(int ranks) {
 }
 
 std::int64_t steps_logged(const std::string& run) {
-  const std::string steps = test::file_bytes(run + "/steps.csv");
-  return std::max<std::int64_t>(0, std::count(steps.begin(), steps.end(), '\n') - 1);
+  return static_cast<std::int64_t>(test::read_run_csv(run + "/steps.csv").rows.size());
 }
 
 // ---- tile and predict: an output directory that one file, written last, makes complete ----

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <tuple>
 
 #include "common/error.hpp"
@@ -172,6 +173,37 @@ TEST(StripReader, ViewsWithTheNextBlockRowReadAheadHoldTheRasterRows) {
   }
 }
 
+TEST(Quicklook, NeverReplacesItsInputsNorAFileWithoutOverwrite) {
+  const std::string dir = test::fresh_directory("quicklook-out");
+  const auto scene = test::synthetic_scene(dir + "/scene", 128);
+  const std::string scene_bytes = test::file_bytes(scene.scene_path);
+  const std::string truth_bytes = test::file_bytes(scene.truth_path);
+  auto quicklook = [&](const std::string& out, bool overwrite) {
+    std::vector<std::string> args = {
+        "quicklook", "--image", scene.scene_path, "--mask", scene.truth_path, "--out", out};
+    if (overwrite)
+      args.push_back("--overwrite");
+    return test::run_satunet(args);
+  };
+  for (const bool overwrite : {false, true}) {
+    test::expect_failure(quicklook(scene.scene_path, overwrite), 1,
+                         scene.scene_path + ": is an input of this command");
+    test::expect_failure(quicklook(scene.truth_path, overwrite), 1,
+                         scene.truth_path + ": is an input of this command");
+  }
+  EXPECT_EQ(test::file_bytes(scene.scene_path), scene_bytes);
+  EXPECT_EQ(test::file_bytes(scene.truth_path), truth_bytes);
+
+  const std::string look = dir + "/look.png";
+  ASSERT_EQ(quicklook(look, false).exit_code, 0);
+  std::ofstream(look) << "the user's";
+  test::expect_failure(quicklook(look, false), 1, look + ": exists; --overwrite replaces it");
+  EXPECT_EQ(test::file_bytes(look), "the user's");
+  const auto replaced = quicklook(look, true);
+  ASSERT_EQ(replaced.exit_code, 0) << replaced.err;
+  EXPECT_EQ(Raster::open(look).info().width, 128);
+}
+
 TEST(Quicklook, OverlaysClassColoursOnTheStretchedScene) {
   const std::string dir = test::fresh_directory("quicklook");
   const auto scene = test::synthetic_scene(dir + "/scene", 128);
@@ -230,7 +262,7 @@ TEST(Quicklook, OverlaysClassColoursOnTheStretchedScene) {
   }
   const auto no_out = test::run_satunet({"quicklook", "--image", scene.scene_path});
   EXPECT_EQ(no_out.exit_code, 2);
-  EXPECT_NE(no_out.err.find("--image and --out are required"), std::string::npos) << no_out.err;
+  EXPECT_NE(no_out.err.find("--out is required"), std::string::npos) << no_out.err;
   EXPECT_FALSE(fs::exists(dir + "/bad.png"));
 }
 

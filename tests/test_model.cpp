@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -21,73 +22,6 @@ std::vector<std::vector<int64_t>> shapes(std::initializer_list<std::vector<int64
 
 }  // namespace
 
-TEST(Model, ShapeTraceOfTheArticle) {
-  torch::NoGradGuard no_grad;
-  UNet net(UNetOptions().in_channels(3).classes(2).base(64).depth(4));
-  net->eval();
-  ShapeTrace trace;
-  const torch::Tensor out = net->forward(torch::randn({1, 3, 128, 128}), &trace);
-  EXPECT_EQ(trace.encoder,
-            shapes({{1, 64, 64, 64}, {1, 128, 32, 32}, {1, 256, 16, 16}, {1, 512, 8, 8}}));
-  EXPECT_EQ(trace.bottleneck, (std::vector<int64_t>{1, 1024, 8, 8}));
-  EXPECT_EQ(trace.decoder,
-            shapes({{1, 512, 16, 16}, {1, 256, 32, 32}, {1, 128, 64, 64}, {1, 64, 128, 128}}));
-  EXPECT_EQ(out.sizes(), (std::vector<int64_t>{1, 2, 128, 128}));
-}
-
-TEST(Model, Conv2dWorkedExample) {
-  // Channel 0: columns 10, 10, 0, 0; channel 1: all 5. Filter 0: rows [1 0 -1] on channel 0
-  // and a centre 1 on channel 1; zero bias. At (1, 1): 3 rows x 10 + 5 = 35.
-  torch::NoGradGuard no_grad;
-  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(2, 3, 3));
-  conv->weight.zero_();
-  conv->bias.zero_();
-  conv->weight.index_put_({0, 0}, torch::tensor({{1., 0., -1.}, {1., 0., -1.}, {1., 0., -1.}}));
-  conv->weight.index_put_({0, 1, 1, 1}, 1.0);
-  torch::Tensor input = torch::zeros({1, 2, 4, 4});
-  input.index_put_({0, 0, torch::indexing::Slice(), torch::indexing::Slice(0, 2)}, 10.0);
-  input.index_put_({0, 1}, 5.0);
-  const torch::Tensor out = conv->forward(input);
-  EXPECT_EQ(out.sizes(), (std::vector<int64_t>{1, 3, 2, 2}));
-  EXPECT_FLOAT_EQ(out[0][0][0][0].item<float>(), 35.0f);       // window centred on (1, 1)
-  EXPECT_FLOAT_EQ(out[0][0][0][1].item<float>(), 35.0f);       // columns 10, 0, 0: 3 x 10 - 0 + 5
-  EXPECT_FLOAT_EQ(out[0][1].abs().sum().item<float>(), 0.0f);  // zero filters, zero bias
-}
-
-TEST(Model, ConvTransposeStride2WithOnesCopiesBlocks) {
-  torch::NoGradGuard no_grad;
-  torch::nn::ConvTranspose2d up(torch::nn::ConvTranspose2dOptions(1, 1, 2).stride(2).bias(false));
-  up->weight.fill_(1.0);
-  const torch::Tensor out = up->forward(torch::tensor({{1., 2.}, {3., 4.}}).view({1, 1, 2, 2}));
-  const torch::Tensor expected =
-      torch::tensor({{1., 1., 2., 2.}, {1., 1., 2., 2.}, {3., 3., 4., 4.}, {3., 3., 4., 4.}});
-  EXPECT_TRUE(torch::equal(out.view({4, 4}), expected)) << out;
-}
-
-// The up blocks' fast path is the transposed convolution's function: values and all three
-// gradients agree with LibTorch's own (to float rounding: the sums run in another order).
-TEST(Model, FastTransposedConvolutionEqualsLibTorchs) {
-  torch::manual_seed(3);
-  torch::nn::ConvTranspose2d up(torch::nn::ConvTranspose2dOptions(6, 5, 2).stride(2));
-  const torch::Tensor input = torch::randn({3, 6, 4, 7}, torch::requires_grad());
-  const torch::Tensor upstream = torch::randn({3, 5, 8, 14});
-  auto gradients = [&](const torch::Tensor& out) {
-    up->zero_grad();
-    const torch::Tensor input_grad = torch::autograd::grad({out}, {input}, {upstream}, true)[0];
-    out.backward(upstream);
-    return std::vector<torch::Tensor>{out.detach(), input_grad, up->weight.grad().clone(),
-                                      up->bias.grad().clone()};
-  };
-  const auto expected = gradients(up->forward(input));
-  const auto fast = gradients(upsample_transposed(input, *up));
-  const char* names[] = {"output", "input gradient", "weight gradient", "bias gradient"};
-  for (std::size_t i = 0; i < expected.size(); ++i) {
-    EXPECT_EQ(fast[i].sizes(), expected[i].sizes()) << names[i];
-    EXPECT_TRUE(torch::allclose(fast[i], expected[i], 1e-5, 1e-5))
-        << names[i] << ": largest difference " << (fast[i] - expected[i]).abs().max().item<float>();
-  }
-}
-
 namespace {
 
 UNet seeded_unet(std::uint64_t seed, int bands, int classes, int base = 4) {
@@ -95,14 +29,7 @@ UNet seeded_unet(std::uint64_t seed, int bands, int classes, int base = 4) {
   return UNet(UNetOptions().in_channels(bands).classes(classes).base(base).depth(2));
 }
 
-void expect_error(const std::function<void()>& action, const std::string& message) {
-  try {
-    action();
-    ADD_FAILURE() << "no error; expected: " << message;
-  } catch (const Error& error) {
-    EXPECT_NE(std::string(error.what()).find(message), std::string::npos) << error.what();
-  }
-}
+using test::expect_error;
 
 // Each named parameter and buffer of `model`, copied.
 std::map<std::string, torch::Tensor> tensors_of(UNet& model) {
@@ -222,65 +149,71 @@ TEST(Model, BadInputSizeIsAClearError) {
   EXPECT_THROW(options::parse_enum<Norm>("layer", "--norm"), UsageError);
 }
 
-TEST(Losses, CrossEntropyByHand) {
-  // Pixel A: logits (0, ln 3), class 1 -> p = 3/4. Pixel B: ignored. Pixel C: (0, 0), class 0.
-  // [N=1, C=2, H=1, W=3]: channel 0 = (0, 0, 0), channel 1 = (ln 3, 0, 0)
-  const torch::Tensor channels =
-      torch::stack({torch::tensor({0., 0., 0.}), torch::tensor({std::log(3.0), 0., 0.})})
-          .view({1, 2, 1, 3});
-  const torch::Tensor target = torch::tensor({1, 255, 0}, torch::kLong).view({1, 1, 3});
-  const double a = -std::log(0.75), c = -std::log(0.5);
-  EXPECT_NEAR(ce_loss(channels.to(torch::kFloat32), target).item<double>(), (a + c) / 2, 1e-6);
-  const torch::Tensor weights = torch::tensor({1.0, 2.0});
-  EXPECT_NEAR(ce_loss(channels.to(torch::kFloat32), target, weights).item<double>(),
-              (2 * a + c) / 3, 1e-6);
-  // Focal with gamma 2: (1 - p)^2 scales each term.
-  EXPECT_NEAR(focal_loss(channels.to(torch::kFloat32), target, 2.0).item<double>(),
-              (0.0625 * a + 0.25 * c) / 2, 1e-6);
-  EXPECT_NEAR(focal_loss(channels.to(torch::kFloat32), target, 0.0).item<double>(), (a + c) / 2,
-              1e-6);
-}
-
-TEST(Losses, SoftDiceByHand) {
-  // Four pixels, truth (0, 0, 1, ignore), every prediction 50/50.
-  const torch::Tensor logits = torch::zeros({1, 2, 1, 4});
-  const torch::Tensor target = torch::tensor({0, 0, 1, 255}, torch::kLong).view({1, 1, 4});
-  // class 0: |P| = 1.5, |T| = 2, overlap 1 -> 3 / 4.5; class 1: 1.5, 1, 0.5 -> 2 / 3.5
-  const double expected = 1 - (3 / 4.5 + 2 / 3.5) / 2;
-  EXPECT_NEAR(dice_loss(logits, target).item<double>(), expected, 1e-6);
-  // A confident, right prediction has no loss.
-  const torch::Tensor sure =
-      torch::stack({torch::tensor({50., 50., -50., 0.}), torch::tensor({-50., -50., 50., 0.})})
-          .view({1, 2, 1, 4});
-  EXPECT_NEAR(dice_loss(sure, target).item<double>(), 0.0, 1e-6);
-  LossOptions options;
-  options.kind = LossKind::ce_dice;
-  options.dice_weight = 0.5;
-  SegmentationLoss both(options);
-  EXPECT_NEAR(both(logits, target).item<double>(),
-              ce_loss(logits, target).item<double>() + 0.5 * expected, 1e-6);
-}
-
-TEST(Losses, GradientsSkipIgnoredPixels) {
-  const torch::Tensor logits = torch::randn({1, 3, 2, 2}, torch::requires_grad());
-  const torch::Tensor target = torch::tensor({{1, 255}, {2, 0}}, torch::kLong).view({1, 2, 2});
-  for (LossKind kind : {LossKind::ce, LossKind::dice, LossKind::ce_dice, LossKind::focal}) {
-    if (logits.grad().defined())
-      logits.grad().zero_();
-    LossOptions options;
-    options.kind = kind;
-    const SegmentationLoss loss(options);
-    loss(logits, target).backward();
-    EXPECT_EQ(logits.grad().index({0, torch::indexing::Slice(), 0, 1}).abs().sum().item<double>(),
-              0.0)
-        << options::enum_name(kind);
+// The up blocks' fast path is the transposed convolution's function: values and all three
+// gradients agree with LibTorch's own (to float rounding: the sums run in another order).
+TEST(Model, FastTransposedConvolutionEqualsLibTorchs) {
+  torch::manual_seed(3);
+  torch::nn::ConvTranspose2d up(torch::nn::ConvTranspose2dOptions(6, 5, 2).stride(2));
+  const torch::Tensor input = torch::randn({3, 6, 4, 7}, torch::requires_grad());
+  const torch::Tensor upstream = torch::randn({3, 5, 8, 14});
+  auto gradients = [&](const torch::Tensor& out) {
+    up->zero_grad();
+    const torch::Tensor input_grad = torch::autograd::grad({out}, {input}, {upstream}, true)[0];
+    out.backward(upstream);
+    return std::vector<torch::Tensor>{out.detach(), input_grad, up->weight.grad().clone(),
+                                      up->bias.grad().clone()};
+  };
+  const auto expected = gradients(up->forward(input));
+  const auto fast = gradients(upsample_transposed(input, *up));
+  const char* names[] = {"output", "input gradient", "weight gradient", "bias gradient"};
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(fast[i].sizes(), expected[i].sizes()) << names[i];
+    EXPECT_TRUE(torch::allclose(fast[i], expected[i], 1e-5, 1e-5))
+        << names[i] << ": largest difference " << (fast[i] - expected[i]).abs().max().item<float>();
   }
-  EXPECT_EQ(options::parse_enum<LossKind>("ce+dice", "--loss"), LossKind::ce_dice);
-  EXPECT_THROW(options::parse_enum<LossKind>("mse", "--loss"), UsageError);
-  const auto weights = inverse_frequency_weights({600, 300, 100, 0});
-  EXPECT_NEAR(weights[0], 1000.0 / (4 * 600), 1e-12);
-  EXPECT_NEAR(weights[2], 1000.0 / (4 * 100), 1e-12);
-  EXPECT_EQ(weights[3], 0.0);
+}
+
+TEST(Model, ConvTransposeStride2WithOnesCopiesBlocks) {
+  torch::NoGradGuard no_grad;
+  torch::nn::ConvTranspose2d up(torch::nn::ConvTranspose2dOptions(1, 1, 2).stride(2).bias(false));
+  up->weight.fill_(1.0);
+  const torch::Tensor out = up->forward(torch::tensor({{1., 2.}, {3., 4.}}).view({1, 1, 2, 2}));
+  const torch::Tensor expected =
+      torch::tensor({{1., 1., 2., 2.}, {1., 1., 2., 2.}, {3., 3., 4., 4.}, {3., 3., 4., 4.}});
+  EXPECT_TRUE(torch::equal(out.view({4, 4}), expected)) << out;
+}
+
+TEST(Model, Conv2dWorkedExample) {
+  // Channel 0: columns 10, 10, 0, 0; channel 1: all 5. Filter 0: rows [1 0 -1] on channel 0
+  // and a centre 1 on channel 1; zero bias. At (1, 1): 3 rows x 10 + 5 = 35.
+  torch::NoGradGuard no_grad;
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(2, 3, 3));
+  conv->weight.zero_();
+  conv->bias.zero_();
+  conv->weight.index_put_({0, 0}, torch::tensor({{1., 0., -1.}, {1., 0., -1.}, {1., 0., -1.}}));
+  conv->weight.index_put_({0, 1, 1, 1}, 1.0);
+  torch::Tensor input = torch::zeros({1, 2, 4, 4});
+  input.index_put_({0, 0, torch::indexing::Slice(), torch::indexing::Slice(0, 2)}, 10.0);
+  input.index_put_({0, 1}, 5.0);
+  const torch::Tensor out = conv->forward(input);
+  EXPECT_EQ(out.sizes(), (std::vector<int64_t>{1, 3, 2, 2}));
+  EXPECT_FLOAT_EQ(out[0][0][0][0].item<float>(), 35.0f);       // window centred on (1, 1)
+  EXPECT_FLOAT_EQ(out[0][0][0][1].item<float>(), 35.0f);       // columns 10, 0, 0: 3 x 10 - 0 + 5
+  EXPECT_FLOAT_EQ(out[0][1].abs().sum().item<float>(), 0.0f);  // zero filters, zero bias
+}
+
+TEST(Model, ShapeTraceOfTheArticle) {
+  torch::NoGradGuard no_grad;
+  UNet net(UNetOptions().in_channels(3).classes(2).base(64).depth(4));
+  net->eval();
+  ShapeTrace trace;
+  const torch::Tensor out = net->forward(torch::randn({1, 3, 128, 128}), &trace);
+  EXPECT_EQ(trace.encoder,
+            shapes({{1, 64, 64, 64}, {1, 128, 32, 32}, {1, 256, 16, 16}, {1, 512, 8, 8}}));
+  EXPECT_EQ(trace.bottleneck, (std::vector<int64_t>{1, 1024, 8, 8}));
+  EXPECT_EQ(trace.decoder,
+            shapes({{1, 512, 16, 16}, {1, 256, 32, 32}, {1, 128, 64, 64}, {1, 64, 128, 128}}));
+  EXPECT_EQ(out.sizes(), (std::vector<int64_t>{1, 2, 128, 128}));
 }
 
 TEST(Checkpoint, RoundTripReproducesOutputsBitwise) {
@@ -397,6 +330,25 @@ TEST(Checkpoint, BadFilesAreRefusedClearly) {
 
 namespace satunet::model {
 
+// A large file that is no archive is refused from its tail: it is not read whole (twice, as
+// it once was) before the zip check says what it is not.
+TEST(Checkpoint, ALargeFileThatIsNoArchiveIsRefusedBeforeItIsRead) {
+  const std::string dir = test::fresh_directory("large");
+  const std::string path = dir + "/huge.pt";
+  std::ofstream(path).close();
+  std::filesystem::resize_file(path, std::uintmax_t{2} << 30);  // sparse: no disk used
+  const std::string refusal = path + ": not a zip archive, or a truncated one (no end record)";
+  const auto info = test::run_satunet({"info", path});
+  test::expect_failure(info, 1, refusal);
+  EXPECT_LT(info.peak_rss_mb, 1024) << "read whole";
+  const auto scene = test::synthetic_scene(dir + "/scene", 64);
+  const auto predict = test::run_satunet(
+      {"predict", "--checkpoint", path, "--image", scene.scene_path, "--out", dir + "/pred"});
+  test::expect_failure(predict, 1, refusal);
+  EXPECT_LT(predict.peak_rss_mb, 1024) << "read whole";
+  std::filesystem::remove(path);
+}
+
 TEST(Checkpoint, InfoDescribesACheckpoint) {
   const std::string dir = test::fresh_directory("info");
   UNet net(UNetOptions().in_channels(3).classes(3).base(4).depth(2));
@@ -442,6 +394,67 @@ TEST(Losses, AllIgnoredBatchesGiveZeroNotNaN) {
     EXPECT_FALSE(torch::isnan(logits.grad()).any().item<bool>()) << options::enum_name(kind);
     logits.grad().zero_();
   }
+}
+
+TEST(Losses, GradientsSkipIgnoredPixels) {
+  const torch::Tensor logits = torch::randn({1, 3, 2, 2}, torch::requires_grad());
+  const torch::Tensor target = torch::tensor({{1, 255}, {2, 0}}, torch::kLong).view({1, 2, 2});
+  for (LossKind kind : {LossKind::ce, LossKind::dice, LossKind::ce_dice, LossKind::focal}) {
+    if (logits.grad().defined())
+      logits.grad().zero_();
+    LossOptions options;
+    options.kind = kind;
+    const SegmentationLoss loss(options);
+    loss(logits, target).backward();
+    EXPECT_EQ(logits.grad().index({0, torch::indexing::Slice(), 0, 1}).abs().sum().item<double>(),
+              0.0)
+        << options::enum_name(kind);
+  }
+  EXPECT_EQ(options::parse_enum<LossKind>("ce+dice", "--loss"), LossKind::ce_dice);
+  EXPECT_THROW(options::parse_enum<LossKind>("mse", "--loss"), UsageError);
+  const auto weights = inverse_frequency_weights({600, 300, 100, 0});
+  EXPECT_NEAR(weights[0], 1000.0 / (4 * 600), 1e-12);
+  EXPECT_NEAR(weights[2], 1000.0 / (4 * 100), 1e-12);
+  EXPECT_EQ(weights[3], 0.0);
+}
+
+TEST(Losses, SoftDiceByHand) {
+  // Four pixels, truth (0, 0, 1, ignore), every prediction 50/50.
+  const torch::Tensor logits = torch::zeros({1, 2, 1, 4});
+  const torch::Tensor target = torch::tensor({0, 0, 1, 255}, torch::kLong).view({1, 1, 4});
+  // class 0: |P| = 1.5, |T| = 2, overlap 1 -> 3 / 4.5; class 1: 1.5, 1, 0.5 -> 2 / 3.5
+  const double expected = 1 - (3 / 4.5 + 2 / 3.5) / 2;
+  EXPECT_NEAR(dice_loss(logits, target).item<double>(), expected, 1e-6);
+  // A confident, right prediction has no loss.
+  const torch::Tensor sure =
+      torch::stack({torch::tensor({50., 50., -50., 0.}), torch::tensor({-50., -50., 50., 0.})})
+          .view({1, 2, 1, 4});
+  EXPECT_NEAR(dice_loss(sure, target).item<double>(), 0.0, 1e-6);
+  LossOptions options;
+  options.kind = LossKind::ce_dice;
+  options.dice_weight = 0.5;
+  SegmentationLoss both(options);
+  EXPECT_NEAR(both(logits, target).item<double>(),
+              ce_loss(logits, target).item<double>() + 0.5 * expected, 1e-6);
+}
+
+TEST(Losses, CrossEntropyByHand) {
+  // Pixel A: logits (0, ln 3), class 1 -> p = 3/4. Pixel B: ignored. Pixel C: (0, 0), class 0.
+  // [N=1, C=2, H=1, W=3]: channel 0 = (0, 0, 0), channel 1 = (ln 3, 0, 0)
+  const torch::Tensor channels =
+      torch::stack({torch::tensor({0., 0., 0.}), torch::tensor({std::log(3.0), 0., 0.})})
+          .view({1, 2, 1, 3});
+  const torch::Tensor target = torch::tensor({1, 255, 0}, torch::kLong).view({1, 1, 3});
+  const double a = -std::log(0.75), c = -std::log(0.5);
+  EXPECT_NEAR(ce_loss(channels.to(torch::kFloat32), target).item<double>(), (a + c) / 2, 1e-6);
+  const torch::Tensor weights = torch::tensor({1.0, 2.0});
+  EXPECT_NEAR(ce_loss(channels.to(torch::kFloat32), target, weights).item<double>(),
+              (2 * a + c) / 3, 1e-6);
+  // Focal with gamma 2: (1 - p)^2 scales each term.
+  EXPECT_NEAR(focal_loss(channels.to(torch::kFloat32), target, 2.0).item<double>(),
+              (0.0625 * a + 0.25 * c) / 2, 1e-6);
+  EXPECT_NEAR(focal_loss(channels.to(torch::kFloat32), target, 0.0).item<double>(), (a + c) / 2,
+              1e-6);
 }
 
 }  // namespace satunet::model

@@ -1,5 +1,6 @@
 // satunet predict: windows over whole scenes on any number of ranks, georeferencing, nodata,
 // devices, the normalisation training used, and bad input.
+#include <cpl_vsi.h>
 #include <gdal_priv.h>
 #include <gtest/gtest.h>
 #include <hdf5.h>
@@ -15,6 +16,7 @@
 #include "comm/mpi_communicator.hpp"
 #include "common/files.hpp"
 #include "data/dataset.hpp"
+#include "geo/gdal.hpp"
 #include "geo/raster.hpp"
 #include "geo/window_grid.hpp"
 #include "model/checkpoint.hpp"
@@ -62,357 +64,6 @@ std::vector<std::uint8_t> argmax_of_bands(const std::string& scene_path) {
 }
 
 }  // namespace
-
-TEST(Predict, ConstantModelGivesAConstantMaskAtEveryOverlapAndBlend) {
-  const std::string dir = test::fresh_directory("predict-constant");
-  const auto scene = test::synthetic_scene(dir + "/scene", 232, 5);
-  const std::string checkpoint = make_checkpoint(dir + "/constant.pt", 3, Head::building);
-  const auto valid = scene_validity(scene.scene_path);
-  ASSERT_GT(count_equal(valid, 0), 0u) << "the generated scene has a nodata corner";
-  // softmax(0, 2, 0) for building, quantised as predict stores it.
-  const double building = std::exp(2.0) / (std::exp(2.0) + 2.0);
-  const auto expected_building = static_cast<std::uint8_t>(std::lround(building * 255));
-  for (int overlap : {0, 8, 16, 32}) {
-    for (const shards::Blend blend :
-         {shards::Blend::gaussian, shards::Blend::cosine, shards::Blend::uniform}) {
-      SCOPED_TRACE("overlap " + std::to_string(overlap) + ", " + options::enum_name(blend));
-      auto options = predict_options(checkpoint, scene.scene_path, dir + "/pred");
-      options.overlap = overlap;
-      options.blend = blend;
-      predict_alone(options, dir + "/mask.tif", dir + "/probabilities.tif");
-      const auto mask = test::read_band_u8(dir + "/mask.tif");
-      const auto probabilities = test::read_band_u8(dir + "/probabilities.tif", 2);
-      ASSERT_EQ(mask.size(), valid.size());
-      std::size_t wrong = 0, seams = 0;
-      for (std::size_t i = 0; i < mask.size(); ++i) {
-        wrong += mask[i] != (valid[i] ? 1 : 255);
-        seams += valid[i] && probabilities[i] != expected_building;
-      }
-      EXPECT_EQ(wrong, 0u);
-      EXPECT_EQ(seams, 0u) << "blended probability differs from the windows' own";
-    }
-  }
-}
-
-TEST(Predict, MaskHasTheScenesGridOnGeneratedAndRealScenes) {
-  const std::string dir = test::fresh_directory("predict-georef");
-  const auto scene = test::synthetic_scene(dir + "/scene", 200, 5);
-  // Atlanta: UTM, uint16, 3 bands; Vegas: EPSG:4326 with an alpha band; Kampala: EPSG:4326.
-  const std::vector<std::string> scenes = {scene.scene_path,
-                                           test::real_data("spacenet4_atlanta_buildings/image.tif"),
-                                           test::real_data("spacenet3_vegas_roads/image.tif"),
-                                           test::real_data("kampala_buildings/image.tif")};
-  for (const std::string& image : scenes) {
-    SCOPED_TRACE(image);
-    const geo::Raster raster = geo::Raster::open(image);
-    int bands = 0;
-    for (const geo::BandInfo& band : raster.info().bands)
-      bands += band.colour != "Alpha";
-    const std::string checkpoint =
-        make_checkpoint(dir + "/model" + std::to_string(bands) + ".pt", bands);
-    auto options = predict_options(checkpoint, image, dir + "/pred");
-    options.batch = 16;
-    predict_alone(options, dir + "/mask.tif");
-    expect_same_grid(dir + "/mask.tif", image);
-    // Nodata (alpha 0, or every band at its nodata value) is 255 in the mask, and only there.
-    const auto valid = scene_validity(image);
-    const auto mask = test::read_band_u8(dir + "/mask.tif");
-    std::size_t wrong = 0;
-    for (std::size_t i = 0; i < mask.size(); ++i)
-      wrong += (mask[i] == 255) != (valid[i] == 0);
-    EXPECT_EQ(wrong, 0u);
-    EXPECT_LT(count_equal(mask, 255), mask.size());
-  }
-}
-
-TEST(Predict, StitchToWritesEveryOutputAndInfoDescribesThePrediction) {
-  const std::string dir = test::fresh_directory("predict-cli");
-  const auto scene = test::synthetic_scene(dir + "/scene", 160, 5);
-  const std::string checkpoint = make_checkpoint(dir + "/model.pt", 3);
-  const auto run = test::run_satunet({"predict",
-                                      "--checkpoint",
-                                      checkpoint,
-                                      "--image",
-                                      scene.scene_path,
-                                      "--out",
-                                      dir + "/pred",
-                                      "--tile",
-                                      "64",
-                                      "--overlap",
-                                      "24",
-                                      "--blend",
-                                      "cosine",
-                                      "--tta",
-                                      "flips",
-                                      "--encoding",
-                                      "float16",
-                                      "--compress",
-                                      "lz4",
-                                      "--stitch-to",
-                                      dir + "/mask.tif",
-                                      "--keep-probabilities",
-                                      "--probabilities",
-                                      dir + "/probs.tif",
-                                      "--format",
-                                      "COG",
-                                      "--threads",
-                                      "1",
-                                      "-q"});
-  ASSERT_EQ(run.exit_code, 0) << run.err;
-  expect_same_grid(dir + "/mask.tif", scene.scene_path);
-  const geo::Raster probabilities = geo::Raster::open(dir + "/probs.tif");
-  ASSERT_EQ(probabilities.info().bands.size(), 3u);
-  EXPECT_EQ(probabilities.info().bands[1].description, "building");
-  // Probabilities of a valid pixel add up to one (within the uint8 rounding).
-  const auto valid = scene_validity(scene.scene_path);
-  std::vector<std::vector<std::uint8_t>> bands;
-  for (int band = 1; band <= 3; ++band)
-    bands.push_back(test::read_band_u8(dir + "/probs.tif", band));
-  for (std::size_t i = 0; i < valid.size(); i += 7) {
-    if (!valid[i])
-      continue;
-    ASSERT_NEAR(bands[0][i] + bands[1][i] + bands[2][i], 255, 2) << i;
-  }
-  GDALDatasetUniquePtr cog(GDALDataset::Open((dir + "/mask.tif").c_str(), GDAL_OF_RASTER));
-  EXPECT_STREQ(cog->GetMetadataItem("LAYOUT", "IMAGE_STRUCTURE"), "COG");
-
-  const auto info = test::run_satunet({"info", dir + "/pred", "--json"});
-  ASSERT_EQ(info.exit_code, 0) << info.err;
-  const auto json = nlohmann::json::parse(info.out);
-  EXPECT_EQ(json["kind"], "satunet prediction");
-  EXPECT_EQ(json["tile"], 64);
-  EXPECT_EQ(json["overlap"], 24);
-  EXPECT_EQ(json["blend"], "cosine");
-  EXPECT_EQ(json["tta"], "flips");
-  EXPECT_EQ(json["encoding"], "float16");
-  EXPECT_EQ(json["classes"], kClasses);
-  EXPECT_EQ(json["width"], 160);
-  const auto text = test::run_satunet({"info", dir + "/pred"});
-  EXPECT_NE(text.out.find("windows:    64 px, overlap 24, blend cosine"), std::string::npos)
-      << text.out;
-  // The probabilities went through LZ4 (HDF5 filter 32004), and stitched as above.
-  const std::string shard = dir + "/pred/shards/rank-0-of-1.h5";
-  const hid_t file = H5Fopen(shard.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  ASSERT_GE(file, 0) << shard;
-  const hid_t dataset = H5Dopen2(file, "probabilities", H5P_DEFAULT);
-  const hid_t creation = H5Dget_create_plist(dataset);
-  EXPECT_GE(H5Pget_filter_by_id2(creation, 32004, nullptr, nullptr, nullptr, 0, nullptr, nullptr),
-            0);
-  H5Pclose(creation);
-  H5Dclose(dataset);
-  H5Fclose(file);
-  // Nothing is left under a temporary name.
-  for (const auto& entry : fs::recursive_directory_iterator(dir))
-    EXPECT_EQ(entry.path().string().find(".tmp"), std::string::npos) << entry.path();
-}
-
-TEST(Predict, BadInputFailsWithAClearMessage) {
-  const std::string dir = test::fresh_directory("predict-errors");
-  const auto scene = test::synthetic_scene(dir + "/scene", 128, 5);
-  const auto four_bands = test::synthetic_scene(dir + "/scene4", 128, 5, 4);
-  const std::string checkpoint = make_checkpoint(dir + "/model.pt", 3);
-  auto predict = [&](const std::string& image, const std::string& model,
-                     std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"predict", "--checkpoint", model,         "--image",
-                                     image,     "--out",        dir + "/pred", "-q"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return test::run_satunet(args);
-  };
-  using test::expect_failure;
-  expect_failure(predict(four_bands.scene_path, checkpoint), 1,
-                 four_bands.scene_path +
-                     ": 4 input bands (red, green, blue, nir) but the model in " + checkpoint +
-                     " takes 3 (red, green, blue); choose them with --bands");
-  EXPECT_EQ(predict(four_bands.scene_path, checkpoint, {"--bands", "1,2,3"}).exit_code, 0);
-
-  const std::string plain = ungeoreferenced_copy(scene.scene_path, dir + "/plain.tif");
-  expect_failure(predict(plain, checkpoint), 1, plain + ": raster has no georeferencing");
-
-  {
-    torch::serialize::OutputArchive archive;
-    archive.write("satunet_schema", c10::IValue(int64_t{99}));
-    archive.save_to(dir + "/future.pt");
-  }
-  expect_failure(predict(scene.scene_path, dir + "/future.pt"), 1,
-                 dir + "/future.pt: checkpoint schema version 99");
-  expect_failure(predict(scene.scene_path, dir + "/missing.pt"), 1,
-                 dir + "/missing.pt: no such checkpoint");
-  expect_failure(predict(dir + "/missing.tif", checkpoint), 1, dir + "/missing.tif: no such file");
-
-  // Bad option values: exit 2, the option named.
-  const std::vector<std::tuple<std::string, std::string, std::string>> bad_options = {
-      {"--blend", "linear", "--blend must be gaussian, cosine or uniform"},
-      {"--tta", "rotations", "--tta must be none or flips"},
-      {"--overlap", "64", "--overlap must be in [0, tile)"},
-      {"--tile", "66", "--tile 66 is not a multiple of 4"},
-      {"--encoding", "float8", "--encoding must be uint8 or float16 (got 'float8')"},
-      {"--device", "tpu", "--device must be auto, cpu or cuda (got 'tpu')"},
-      {"--batch", "0", "--batch must be at least 1, got 0"},
-      {"--compress", "12", "--compress must be 0 (none), 1..9 (deflate level) or lz4 (got '12')"},
-      {"--threads", "-1", "--threads must be 0 (automatic) to 1024"},
-      {"--threads", "100000", "--threads must be 0 (automatic) to 1024"},
-      {"--tile", "32768", "--tile must be 1 to 4096 (or 0: the checkpoint's tile size)"},
-      {"--precision", "bf16", "--precision bf16 needs a GPU"},
-      {"--precision", "fp16", "--precision must be auto, fp32 or bf16 (got 'fp16')"}};
-  for (const auto& [option, value, message] : bad_options)
-    expect_failure(predict(scene.scene_path, checkpoint, {option, value}), 2, message);
-  expect_failure(predict(scene.scene_path, checkpoint, {"--bands", "1,2,7"}), 1,
-                 scene.scene_path + ": --bands asks for band 7 but the scene has 3");
-
-  // A finished prediction is not replaced by accident.
-  ASSERT_EQ(predict(scene.scene_path, checkpoint, {"--overwrite"}).exit_code, 0);
-  expect_failure(predict(scene.scene_path, checkpoint), 1,
-                 dir + "/pred: holds a prediction already; --overwrite replaces it");
-
-  // A dataset's shards are never taken for old prediction shards.
-  fs::create_directories(dir + "/dataset/shards");
-  write_file(dir + "/dataset/manifest.json", "{}");
-  write_file(dir + "/dataset/shards/rank-0-of-1.h5", "tiles");
-  expect_failure(test::run_satunet({"predict", "--checkpoint", checkpoint, "--image",
-                                    scene.scene_path, "--out", dir + "/dataset", "--overwrite"}),
-                 1, dir + "/dataset: is a dataset directory (it has a manifest.json)");
-  EXPECT_TRUE(fs::exists(dir + "/dataset/shards/rank-0-of-1.h5"));
-}
-
-TEST(Predict, HostileValuesAndLeftoversAreHandled) {
-  const std::string dir = test::fresh_directory("predict-hostile");
-  const auto scene = test::synthetic_scene(dir + "/scene", 128, 5);
-  const std::string checkpoint = make_checkpoint(dir + "/model.pt", 3);
-  auto predict = [&](const std::string& model, std::vector<std::string> extra) {
-    std::vector<std::string> args = {"predict",     "--checkpoint",   model,
-                                     "--image",     scene.scene_path, "--out",
-                                     dir + "/pred", "--overwrite",    "-q"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return test::run_satunet(args);
-  };
-  // A batch far larger than the scene's windows is one batch of them all, not padding.
-  const auto huge_batch = predict(checkpoint, {"--batch", "100000"});
-  ASSERT_EQ(huge_batch.exit_code, 0) << huge_batch.err;
-  EXPECT_LT(huge_batch.peak_rss_mb, 1500);
-
-  // A diverged checkpoint predicts nothing rather than an all-background mask.
-  const std::string diverged = make_checkpoint(dir + "/diverged.pt", 3, Head::diverged);
-  test::expect_failure(predict(diverged, {}), 1,
-                       diverged + ": head.bias is not finite (a diverged run): it cannot predict");
-
-  // The temporaries of a killed run (of any rank count) do not outlive the next.
-  const std::string leftover = dir + "/pred/shards/.rank-1-of-2.partial-12345.h5";
-  std::ofstream(leftover) << "half a shard";
-  ASSERT_EQ(predict(checkpoint, {}).exit_code, 0);
-  EXPECT_FALSE(fs::exists(leftover));
-}
-
-TEST(Predict, BlendedStraightIntoTheMaskEqualsShardsAndStitch) {
-  const std::string dir = test::fresh_directory("predict-direct");
-  const auto scene = test::synthetic_scene(dir + "/scene", 300, 5);
-  const std::string checkpoint = make_checkpoint(dir + "/model.pt", 3, Head::varied);
-  comm::MpiCommunicator self(comm::MpiScope::self);
-  for (const auto encoding :
-       {shards::ProbabilityEncoding::uint8, shards::ProbabilityEncoding::float16}) {
-    SCOPED_TRACE(options::enum_name(encoding));
-    auto options = predict_options(checkpoint, scene.scene_path, dir + "/pred");
-    options.encoding = encoding;
-    options.tta = shards::Tta::flips;
-    predict_alone(options, dir + "/stitched.tif", dir + "/stitched-probs.tif");
-
-    // No directory: nothing but the mask and the probabilities asked for.
-    options.out.clear();
-    options.stitch_to = dir + "/direct.tif";
-    options.outputs.probabilities = dir + "/direct-probs.tif";
-    const predict::PredictResult result = predict::predict(options, self);
-    ASSERT_TRUE(result.stitched);
-    EXPECT_EQ(result.stitched->windows, result.windows);
-    EXPECT_EQ(result.windows, geo::WindowGrid(300, 300, 64, 16).count());
-    EXPECT_FALSE(fs::exists(dir + "/direct.tif.prediction"));
-    expect_same_grid(dir + "/direct.tif", scene.scene_path);
-    EXPECT_EQ(test::read_band_u8(dir + "/direct.tif"), test::read_band_u8(dir + "/stitched.tif"))
-        << "the same windows blended in the same order";
-    for (int band = 1; band <= 3; ++band)
-      EXPECT_EQ(test::read_band_u8(dir + "/direct-probs.tif", band),
-                test::read_band_u8(dir + "/stitched-probs.tif", band));
-  }
-  // --out with --stitch-to is written only when kept; kept, it stitches to the same mask.
-  auto options = predict_options(checkpoint, scene.scene_path, dir + "/unkept");
-  options.stitch_to = dir + "/unkept.tif";
-  predict::predict(options, self);
-  EXPECT_FALSE(fs::exists(dir + "/unkept"));
-  options.out = dir + "/kept";
-  options.stitch_to = dir + "/kept.tif";
-  options.keep_probabilities = true;
-  predict::predict(options, self);
-  test::stitch_to(dir + "/kept", dir + "/kept-stitched.tif");
-  EXPECT_EQ(test::read_band_u8(dir + "/kept.tif"), test::read_band_u8(dir + "/unkept.tif"));
-  EXPECT_EQ(test::read_band_u8(dir + "/kept-stitched.tif"), test::read_band_u8(dir + "/kept.tif"));
-  for (const auto& entry : fs::recursive_directory_iterator(dir))
-    EXPECT_EQ(entry.path().string().find(".tmp"), std::string::npos) << entry.path();
-}
-
-TEST(Predict, StitchToChecksItsOutputsBeforePredicting) {
-  const std::string dir = test::fresh_directory("predict-direct-errors");
-  const auto scene = test::synthetic_scene(dir + "/scene", 128, 5);
-  const std::string checkpoint = make_checkpoint(dir + "/model.pt", 3);
-  auto predict = [&](std::vector<std::string> extra) {
-    std::vector<std::string> args = {"predict", "--checkpoint",   checkpoint,
-                                     "--image", scene.scene_path, "-q"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return test::run_satunet(args);
-  };
-  using test::expect_failure;
-  write_file(dir + "/mask.tif", "an older mask");
-  expect_failure(predict({"--stitch-to", dir + "/mask.tif"}), 1,
-                 dir + "/mask.tif: exists; --overwrite replaces it");
-  EXPECT_EQ(test::file_bytes(dir + "/mask.tif"), "an older mask");
-  expect_failure(predict({"--stitch-to", scene.scene_path, "--overwrite"}), 1,
-                 scene.scene_path + ": is an input of this command");
-  expect_failure(predict({"--stitch-to", dir + "/new.tif", "--probabilities", dir + "/mask.tif"}),
-                 1, dir + "/mask.tif: exists; --overwrite replaces it");
-  EXPECT_FALSE(fs::exists(dir + "/new.tif"));
-  expect_failure(predict({}), 2, "--out is required (or --stitch-to)");
-  expect_failure(predict({"--out", dir + "/pred", "--keep-probabilities"}), 2,
-                 "--keep-probabilities goes with --stitch-to");
-  expect_failure(predict({"--stitch-to", dir + "/a.tif", "--probabilities", dir + "/a.tif"}), 2,
-                 dir + "/a.tif is named for two outputs");
-  const auto direct = predict({"--stitch-to", dir + "/new.tif"});
-  ASSERT_EQ(direct.exit_code, 0) << direct.err;
-  EXPECT_NE(direct.out.find(" windows (0.016384 Mpx) in "), std::string::npos) << direct.out;
-  EXPECT_NE(direct.out.find("mask: " + dir + "/new.tif ("), std::string::npos) << direct.out;
-}
-
-TEST(Predict, BenchRunsThePipelineWithAnIdentityModel) {
-  const std::string dir = test::fresh_directory("predict-bench");
-  const auto scene = test::synthetic_scene(dir + "/scene", 300, 5);
-  const auto expected = argmax_of_bands(scene.scene_path);
-  ASSERT_GT(count_equal(expected, 255), 0u) << "the scene has a nodata corner";
-  const auto bench =
-      test::run_satunet({"bench", "predict", "--image", scene.scene_path, "--stitch-to",
-                         dir + "/mask.tif", "--tile", "64", "--batch", "4", "-q"});
-  ASSERT_EQ(bench.exit_code, 0) << bench.err;
-  const std::int64_t windows = geo::WindowGrid(300, 300, 64, 16).count();
-  EXPECT_NE(bench.out.find("predicted " + std::to_string(windows) + " windows (0.09 Mpx) in "),
-            std::string::npos)
-      << bench.out;
-  EXPECT_NE(bench.out.find("pipeline (identity model, blended straight into the class map): "),
-            std::string::npos)
-      << bench.out;
-  EXPECT_NE(bench.out.find(" Mpx/s"), std::string::npos) << bench.out;
-  EXPECT_EQ(test::read_band_u8(dir + "/mask.tif"), expected);
-
-  // The shard path, stitched: the same map; float16 too.
-  const auto shards = test::run_satunet({"bench", "predict", "--image", scene.scene_path, "--out",
-                                         dir + "/pred", "--tile", "64", "--overlap", "20",
-                                         "--encoding", "float16", "--compress", "1", "-q"});
-  ASSERT_EQ(shards.exit_code, 0) << shards.err;
-  EXPECT_NE(shards.out.find("pipeline (identity model, prediction shards): "), std::string::npos)
-      << shards.out;
-  test::stitch_to(dir + "/pred", dir + "/stitched.tif");
-  EXPECT_EQ(test::read_band_u8(dir + "/stitched.tif"), expected);
-
-  test::expect_failure(test::run_satunet({"bench", "predict", "--image", scene.scene_path,
-                                          "--stitch-to", dir + "/m.tif", "--classes", "4"}),
-                       2, "--classes 4: the identity model's classes are its input bands");
-  test::expect_failure(test::run_satunet({"bench", "predict", "--image", scene.scene_path}), 2,
-                       "--out is required (or --stitch-to)");
-}
 
 TEST(MpiPredict, OneRankAndManyRanksGiveIdenticalMasks) {
   comm::MpiCommunicator world;
@@ -562,6 +213,401 @@ TEST(Predict, TrainingAndPredictionNormaliseAWindowBitwiseAlike) {
                          predicted.data(), valid.data());
       ASSERT_EQ(std::memcmp(trained.data(), predicted.data(), values * sizeof(float)), 0)
           << "tile " << i << " at (" << window.x_off << ", " << window.y_off << ")";
+    }
+  }
+}
+
+TEST(Predict, BenchRunsThePipelineWithAnIdentityModel) {
+  const std::string dir = test::fresh_directory("predict-bench");
+  const auto scene = test::synthetic_scene(dir + "/scene", 300, 5);
+  const auto expected = argmax_of_bands(scene.scene_path);
+  ASSERT_GT(count_equal(expected, 255), 0u) << "the scene has a nodata corner";
+  const auto bench =
+      test::run_satunet({"bench", "predict", "--image", scene.scene_path, "--stitch-to",
+                         dir + "/mask.tif", "--tile", "64", "--batch", "4", "-q"});
+  ASSERT_EQ(bench.exit_code, 0) << bench.err;
+  const std::int64_t windows = geo::WindowGrid(300, 300, 64, 16).count();
+  EXPECT_NE(bench.out.find("predicted " + std::to_string(windows) + " windows (0.09 Mpx) in "),
+            std::string::npos)
+      << bench.out;
+  EXPECT_NE(bench.out.find("pipeline (identity model, blended straight into the class map): "),
+            std::string::npos)
+      << bench.out;
+  EXPECT_NE(bench.out.find(" Mpx/s"), std::string::npos) << bench.out;
+  EXPECT_EQ(test::read_band_u8(dir + "/mask.tif"), expected);
+
+  // The shard path, stitched: the same map; float16 too.
+  const auto shards = test::run_satunet({"bench", "predict", "--image", scene.scene_path, "--out",
+                                         dir + "/pred", "--tile", "64", "--overlap", "20",
+                                         "--encoding", "float16", "--compress", "1", "-q"});
+  ASSERT_EQ(shards.exit_code, 0) << shards.err;
+  EXPECT_NE(shards.out.find("pipeline (identity model, prediction shards): "), std::string::npos)
+      << shards.out;
+  test::stitch_to(dir + "/pred", dir + "/stitched.tif");
+  EXPECT_EQ(test::read_band_u8(dir + "/stitched.tif"), expected);
+
+  test::expect_failure(test::run_satunet({"bench", "predict", "--image", scene.scene_path,
+                                          "--stitch-to", dir + "/m.tif", "--classes", "4"}),
+                       2, "--classes 4: the identity model's classes are its input bands");
+  test::expect_failure(test::run_satunet({"bench", "predict", "--image", scene.scene_path}), 2,
+                       "--out is required (or --stitch-to)");
+}
+
+TEST(Predict, StitchToChecksItsOutputsBeforePredicting) {
+  const std::string dir = test::fresh_directory("predict-direct-errors");
+  const auto scene = test::synthetic_scene(dir + "/scene", 128, 5);
+  const std::string checkpoint = make_checkpoint(dir + "/model.pt", 3);
+  auto predict = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"predict", "--checkpoint",   checkpoint,
+                                     "--image", scene.scene_path, "-q"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return test::run_satunet(args);
+  };
+  using test::expect_failure;
+  write_file(dir + "/mask.tif", "an older mask");
+  expect_failure(predict({"--stitch-to", dir + "/mask.tif"}), 1,
+                 dir + "/mask.tif: exists; --overwrite replaces it");
+  EXPECT_EQ(test::file_bytes(dir + "/mask.tif"), "an older mask");
+  expect_failure(predict({"--stitch-to", scene.scene_path, "--overwrite"}), 1,
+                 scene.scene_path + ": is an input of this command");
+  expect_failure(predict({"--stitch-to", dir + "/no/such/m.tif"}), 1,
+                 dir + "/no/such/m.tif: no directory " + dir + "/no/such to write it in");
+  expect_failure(predict({"--stitch-to", dir, "--overwrite"}), 1,
+                 dir + ": is a directory, not a file");
+  expect_failure(predict({"--stitch-to", dir + "/new.tif", "--probabilities", dir + "/mask.tif"}),
+                 1, dir + "/mask.tif: exists; --overwrite replaces it");
+  EXPECT_FALSE(fs::exists(dir + "/new.tif"));
+  expect_failure(predict({}), 2, "--out is required (or --stitch-to)");
+  expect_failure(predict({"--out", dir + "/pred", "--keep-probabilities"}), 2,
+                 "--keep-probabilities goes with --stitch-to");
+  expect_failure(predict({"--stitch-to", dir + "/a.tif", "--probabilities", dir + "/a.tif"}), 2,
+                 dir + "/a.tif is named for two outputs");
+  const auto direct = predict({"--stitch-to", dir + "/new.tif"});
+  ASSERT_EQ(direct.exit_code, 0) << direct.err;
+  EXPECT_NE(direct.out.find(" windows (0.016384 Mpx) in "), std::string::npos) << direct.out;
+  EXPECT_NE(direct.out.find("mask: " + dir + "/new.tif ("), std::string::npos) << direct.out;
+}
+
+TEST(Predict, BlendedStraightIntoTheMaskEqualsShardsAndStitch) {
+  const std::string dir = test::fresh_directory("predict-direct");
+  const auto scene = test::synthetic_scene(dir + "/scene", 300, 5);
+  const std::string checkpoint = make_checkpoint(dir + "/model.pt", 3, Head::varied);
+  comm::MpiCommunicator self(comm::MpiScope::self);
+  for (const auto encoding :
+       {shards::ProbabilityEncoding::uint8, shards::ProbabilityEncoding::float16}) {
+    SCOPED_TRACE(options::enum_name(encoding));
+    auto options = predict_options(checkpoint, scene.scene_path, dir + "/pred");
+    options.encoding = encoding;
+    options.tta = shards::Tta::flips;
+    predict_alone(options, dir + "/stitched.tif", dir + "/stitched-probs.tif");
+
+    // No directory: nothing but the mask and the probabilities asked for.
+    options.out.clear();
+    options.stitch_to = dir + "/direct.tif";
+    options.outputs.probabilities = dir + "/direct-probs.tif";
+    const predict::PredictResult result = predict::predict(options, self);
+    ASSERT_TRUE(result.stitched);
+    EXPECT_EQ(result.stitched->windows, result.windows);
+    EXPECT_EQ(result.windows, geo::WindowGrid(300, 300, 64, 16).count());
+    EXPECT_FALSE(fs::exists(dir + "/direct.tif.prediction"));
+    expect_same_grid(dir + "/direct.tif", scene.scene_path);
+    EXPECT_EQ(test::read_band_u8(dir + "/direct.tif"), test::read_band_u8(dir + "/stitched.tif"))
+        << "the same windows blended in the same order";
+    for (int band = 1; band <= 3; ++band)
+      EXPECT_EQ(test::read_band_u8(dir + "/direct-probs.tif", band),
+                test::read_band_u8(dir + "/stitched-probs.tif", band));
+  }
+  // --out with --stitch-to is written only when kept; kept, it stitches to the same mask.
+  auto options = predict_options(checkpoint, scene.scene_path, dir + "/unkept");
+  options.stitch_to = dir + "/unkept.tif";
+  predict::predict(options, self);
+  EXPECT_FALSE(fs::exists(dir + "/unkept"));
+  options.out = dir + "/kept";
+  options.stitch_to = dir + "/kept.tif";
+  options.keep_probabilities = true;
+  predict::predict(options, self);
+  test::stitch_to(dir + "/kept", dir + "/kept-stitched.tif");
+  EXPECT_EQ(test::read_band_u8(dir + "/kept.tif"), test::read_band_u8(dir + "/unkept.tif"));
+  EXPECT_EQ(test::read_band_u8(dir + "/kept-stitched.tif"), test::read_band_u8(dir + "/kept.tif"));
+  for (const auto& entry : fs::recursive_directory_iterator(dir))
+    EXPECT_EQ(entry.path().string().find(".tmp"), std::string::npos) << entry.path();
+}
+
+TEST(Predict, HostileValuesAndLeftoversAreHandled) {
+  const std::string dir = test::fresh_directory("predict-hostile");
+  const auto scene = test::synthetic_scene(dir + "/scene", 128, 5);
+  const std::string checkpoint = make_checkpoint(dir + "/model.pt", 3);
+  auto predict = [&](const std::string& model, std::vector<std::string> extra) {
+    std::vector<std::string> args = {"predict",     "--checkpoint",   model,
+                                     "--image",     scene.scene_path, "--out",
+                                     dir + "/pred", "--overwrite",    "-q"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return test::run_satunet(args);
+  };
+  // A batch far larger than the scene's windows is one batch of them all, not padding.
+  const auto huge_batch = predict(checkpoint, {"--batch", "100000"});
+  ASSERT_EQ(huge_batch.exit_code, 0) << huge_batch.err;
+  EXPECT_LT(huge_batch.peak_rss_mb, 1500);
+
+  // A diverged checkpoint predicts nothing rather than an all-background mask.
+  const std::string diverged = make_checkpoint(dir + "/diverged.pt", 3, Head::diverged);
+  test::expect_failure(predict(diverged, {}), 1,
+                       diverged + ": head.bias is not finite (a diverged run): it cannot predict");
+
+  // The temporaries of a killed run (of any rank count) do not outlive the next.
+  const std::string leftover = dir + "/pred/shards/.rank-1-of-2.partial-12345.h5";
+  std::ofstream(leftover) << "half a shard";
+  ASSERT_EQ(predict(checkpoint, {}).exit_code, 0);
+  EXPECT_FALSE(fs::exists(leftover));
+}
+
+TEST(Predict, BadInputFailsWithAClearMessage) {
+  const std::string dir = test::fresh_directory("predict-errors");
+  const auto scene = test::synthetic_scene(dir + "/scene", 128, 5);
+  const auto four_bands = test::synthetic_scene(dir + "/scene4", 128, 5, 4);
+  const std::string checkpoint = make_checkpoint(dir + "/model.pt", 3);
+  auto predict = [&](const std::string& image, const std::string& model,
+                     std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"predict", "--checkpoint", model,         "--image",
+                                     image,     "--out",        dir + "/pred", "-q"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return test::run_satunet(args);
+  };
+  using test::expect_failure;
+  {  // a model of another pixel type: its normalisation fits other values
+    auto loaded = model::load_checkpoint(checkpoint);
+    for (auto& band : loaded.meta.bands)
+      band.dtype = "uint16";
+    model::save_checkpoint(dir + "/uint16.pt", loaded.model, loaded.meta);
+    expect_failure(predict(scene.scene_path, dir + "/uint16.pt"), 1,
+                   scene.scene_path + ": band 1 holds uint8 pixels, but the model in " + dir +
+                       "/uint16.pt was trained on uint16 ones");
+    EXPECT_EQ(model::load_checkpoint(dir + "/uint16.pt").meta.bands.at(2).dtype, "uint16");
+  }
+  expect_failure(predict(four_bands.scene_path, checkpoint), 1,
+                 four_bands.scene_path +
+                     ": 4 input bands (red, green, blue, nir) but the model in " + checkpoint +
+                     " takes 3 (red, green, blue); choose them with --bands");
+  EXPECT_EQ(predict(four_bands.scene_path, checkpoint, {"--bands", "1,2,3"}).exit_code, 0);
+
+  const std::string plain = ungeoreferenced_copy(scene.scene_path, dir + "/plain.tif");
+  expect_failure(predict(plain, checkpoint), 1, plain + ": raster has no georeferencing");
+
+  {
+    torch::serialize::OutputArchive archive;
+    archive.write("satunet_schema", c10::IValue(int64_t{99}));
+    archive.save_to(dir + "/future.pt");
+  }
+  expect_failure(predict(scene.scene_path, dir + "/future.pt"), 1,
+                 dir + "/future.pt: checkpoint schema version 99");
+  expect_failure(predict(scene.scene_path, dir + "/missing.pt"), 1,
+                 dir + "/missing.pt: no such checkpoint");
+  expect_failure(predict(dir + "/missing.tif", checkpoint), 1, dir + "/missing.tif: no such file");
+
+  // Bad option values: exit 2, the option named.
+  const std::vector<std::tuple<std::string, std::string, std::string>> bad_options = {
+      {"--blend", "linear", "--blend must be gaussian, cosine or uniform"},
+      {"--tta", "rotations", "--tta must be none or flips"},
+      {"--overlap", "64", "--overlap must be in [0, tile)"},
+      {"--tile", "66", "--tile 66 is not a multiple of 4"},
+      {"--encoding", "float8", "--encoding must be uint8 or float16 (got 'float8')"},
+      {"--device", "tpu", "--device must be auto, cpu or cuda (got 'tpu')"},
+      {"--batch", "0", "--batch must be at least 1, got 0"},
+      {"--compress", "12", "--compress must be 0 (none), 1..9 (deflate level) or lz4 (got '12')"},
+      {"--threads", "-1", "--threads must be 0 (automatic) to 1024"},
+      {"--threads", "100000", "--threads must be 0 (automatic) to 1024"},
+      {"--tile", "32768", "--tile must be 1 to 4096 (or 0: the checkpoint's tile size)"},
+      {"--precision", "bf16", "--precision bf16 needs a GPU"},
+      {"--precision", "fp16", "--precision must be auto, fp32 or bf16 (got 'fp16')"}};
+  for (const auto& [option, value, message] : bad_options)
+    expect_failure(predict(scene.scene_path, checkpoint, {option, value}), 2, message);
+  expect_failure(predict(scene.scene_path, checkpoint, {"--bands", "1,2,7"}), 1,
+                 scene.scene_path + ": --bands asks for band 7 but the scene has 3");
+
+  // A finished prediction is not replaced by accident.
+  ASSERT_EQ(predict(scene.scene_path, checkpoint, {"--overwrite"}).exit_code, 0);
+  expect_failure(predict(scene.scene_path, checkpoint), 1,
+                 dir + "/pred: holds a prediction already; --overwrite replaces it");
+
+  // A dataset's shards are never taken for old prediction shards.
+  fs::create_directories(dir + "/dataset/shards");
+  write_file(dir + "/dataset/manifest.json", "{}");
+  write_file(dir + "/dataset/shards/rank-0-of-1.h5", "tiles");
+  expect_failure(test::run_satunet({"predict", "--checkpoint", checkpoint, "--image",
+                                    scene.scene_path, "--out", dir + "/dataset", "--overwrite"}),
+                 1, dir + "/dataset: is a dataset directory (it has a manifest.json)");
+  EXPECT_TRUE(fs::exists(dir + "/dataset/shards/rank-0-of-1.h5"));
+}
+
+// A scene GDAL opens is a scene, whether or not std::filesystem sees a file there: one inside
+// a zip archive (/vsizip/) is predicted as the same scene outside it.
+TEST(Predict, ASceneInsideAZipIsReadThroughGdal) {
+  const std::string dir = test::fresh_directory("predict-zip");
+  const auto scene = test::synthetic_scene(dir + "/scene", 96, 5);
+  const std::string checkpoint = make_checkpoint(dir + "/model.pt", 3, Head::varied);
+  geo::init_gdal();
+  const std::string zip = "/vsizip/" + dir + "/scene.zip";
+  {
+    const std::string bytes = test::file_bytes(scene.scene_path);
+    VSILFILE* out = VSIFOpenL((zip + "/scene.tif").c_str(), "wb");
+    ASSERT_NE(out, nullptr);
+    EXPECT_EQ(VSIFWriteL(bytes.data(), 1, bytes.size(), out), bytes.size());
+    VSIFCloseL(out);
+  }
+  auto predict = [&](const std::string& image, const std::string& name) {
+    return test::run_satunet({"predict", "--checkpoint", checkpoint, "--image", image, "--out",
+                              dir + "/" + name, "--stitch-to", dir + "/" + name + ".tif",
+                              "--threads", "1", "-q"});
+  };
+  const auto plain = predict(scene.scene_path, "plain");
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  const auto zipped = predict(zip + "/scene.tif", "zipped");
+  ASSERT_EQ(zipped.exit_code, 0) << zipped.err;
+  expect_same_grid(dir + "/zipped.tif", scene.scene_path);
+  EXPECT_EQ(test::read_band_u8(dir + "/zipped.tif"), test::read_band_u8(dir + "/plain.tif"));
+  test::expect_failure(predict(zip + "/nothing.tif", "none"), 1,
+                       zip + "/nothing.tif: no such file");
+}
+
+TEST(Predict, StitchToWritesEveryOutputAndInfoDescribesThePrediction) {
+  const std::string dir = test::fresh_directory("predict-cli");
+  const auto scene = test::synthetic_scene(dir + "/scene", 160, 5);
+  const std::string checkpoint = make_checkpoint(dir + "/model.pt", 3);
+  const auto run = test::run_satunet({"predict",
+                                      "--checkpoint",
+                                      checkpoint,
+                                      "--image",
+                                      scene.scene_path,
+                                      "--out",
+                                      dir + "/pred",
+                                      "--tile",
+                                      "64",
+                                      "--overlap",
+                                      "24",
+                                      "--blend",
+                                      "cosine",
+                                      "--tta",
+                                      "flips",
+                                      "--encoding",
+                                      "float16",
+                                      "--compress",
+                                      "lz4",
+                                      "--stitch-to",
+                                      dir + "/mask.tif",
+                                      "--keep-probabilities",
+                                      "--probabilities",
+                                      dir + "/probs.tif",
+                                      "--format",
+                                      "COG",
+                                      "--threads",
+                                      "1",
+                                      "-q"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  expect_same_grid(dir + "/mask.tif", scene.scene_path);
+  const geo::Raster probabilities = geo::Raster::open(dir + "/probs.tif");
+  ASSERT_EQ(probabilities.info().bands.size(), 3u);
+  EXPECT_EQ(probabilities.info().bands[1].description, "building");
+  // Probabilities of a valid pixel add up to one (within the uint8 rounding).
+  const auto valid = scene_validity(scene.scene_path);
+  std::vector<std::vector<std::uint8_t>> bands;
+  for (int band = 1; band <= 3; ++band)
+    bands.push_back(test::read_band_u8(dir + "/probs.tif", band));
+  for (std::size_t i = 0; i < valid.size(); i += 7) {
+    if (!valid[i])
+      continue;
+    ASSERT_NEAR(bands[0][i] + bands[1][i] + bands[2][i], 255, 2) << i;
+  }
+  GDALDatasetUniquePtr cog(GDALDataset::Open((dir + "/mask.tif").c_str(), GDAL_OF_RASTER));
+  EXPECT_STREQ(cog->GetMetadataItem("LAYOUT", "IMAGE_STRUCTURE"), "COG");
+
+  const auto info = test::run_satunet({"info", dir + "/pred", "--json"});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  const auto json = nlohmann::json::parse(info.out);
+  EXPECT_EQ(json["kind"], "satunet prediction");
+  EXPECT_EQ(json["tile"], 64);
+  EXPECT_EQ(json["overlap"], 24);
+  EXPECT_EQ(json["blend"], "cosine");
+  EXPECT_EQ(json["tta"], "flips");
+  EXPECT_EQ(json["encoding"], "float16");
+  EXPECT_EQ(json["classes"], kClasses);
+  EXPECT_EQ(json["width"], 160);
+  const auto text = test::run_satunet({"info", dir + "/pred"});
+  EXPECT_NE(text.out.find("windows:    64 px, overlap 24, blend cosine"), std::string::npos)
+      << text.out;
+  // The probabilities went through LZ4 (HDF5 filter 32004), and stitched as above.
+  const std::string shard = dir + "/pred/shards/rank-0-of-1.h5";
+  const hid_t file = H5Fopen(shard.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  ASSERT_GE(file, 0) << shard;
+  const hid_t dataset = H5Dopen2(file, "probabilities", H5P_DEFAULT);
+  const hid_t creation = H5Dget_create_plist(dataset);
+  EXPECT_GE(H5Pget_filter_by_id2(creation, 32004, nullptr, nullptr, nullptr, 0, nullptr, nullptr),
+            0);
+  H5Pclose(creation);
+  H5Dclose(dataset);
+  H5Fclose(file);
+  // Nothing is left under a temporary name.
+  for (const auto& entry : fs::recursive_directory_iterator(dir))
+    EXPECT_EQ(entry.path().string().find(".tmp"), std::string::npos) << entry.path();
+}
+
+TEST(Predict, MaskHasTheScenesGridOnGeneratedAndRealScenes) {
+  const std::string dir = test::fresh_directory("predict-georef");
+  const auto scene = test::synthetic_scene(dir + "/scene", 200, 5);
+  // Atlanta: UTM, uint16, 3 bands; Vegas: EPSG:4326 with an alpha band; Kampala: EPSG:4326.
+  const std::vector<std::string> scenes = {scene.scene_path,
+                                           test::real_data("spacenet4_atlanta_buildings/image.tif"),
+                                           test::real_data("spacenet3_vegas_roads/image.tif"),
+                                           test::real_data("kampala_buildings/image.tif")};
+  for (const std::string& image : scenes) {
+    SCOPED_TRACE(image);
+    const geo::Raster raster = geo::Raster::open(image);
+    int bands = 0;
+    for (const geo::BandInfo& band : raster.info().bands)
+      bands += band.colour != "Alpha";
+    const std::string checkpoint =
+        make_checkpoint(dir + "/model" + std::to_string(bands) + ".pt", bands);
+    auto options = predict_options(checkpoint, image, dir + "/pred");
+    options.batch = 16;
+    predict_alone(options, dir + "/mask.tif");
+    expect_same_grid(dir + "/mask.tif", image);
+    // Nodata (alpha 0, or every band at its nodata value) is 255 in the mask, and only there.
+    const auto valid = scene_validity(image);
+    const auto mask = test::read_band_u8(dir + "/mask.tif");
+    std::size_t wrong = 0;
+    for (std::size_t i = 0; i < mask.size(); ++i)
+      wrong += (mask[i] == 255) != (valid[i] == 0);
+    EXPECT_EQ(wrong, 0u);
+    EXPECT_LT(count_equal(mask, 255), mask.size());
+  }
+}
+
+TEST(Predict, ConstantModelGivesAConstantMaskAtEveryOverlapAndBlend) {
+  const std::string dir = test::fresh_directory("predict-constant");
+  const auto scene = test::synthetic_scene(dir + "/scene", 232, 5);
+  const std::string checkpoint = make_checkpoint(dir + "/constant.pt", 3, Head::building);
+  const auto valid = scene_validity(scene.scene_path);
+  ASSERT_GT(count_equal(valid, 0), 0u) << "the generated scene has a nodata corner";
+  // softmax(0, 2, 0) for building, quantised as predict stores it.
+  const double building = std::exp(2.0) / (std::exp(2.0) + 2.0);
+  const auto expected_building = static_cast<std::uint8_t>(std::lround(building * 255));
+  for (int overlap : {0, 8, 16, 32}) {
+    for (const shards::Blend blend :
+         {shards::Blend::gaussian, shards::Blend::cosine, shards::Blend::uniform}) {
+      SCOPED_TRACE("overlap " + std::to_string(overlap) + ", " + options::enum_name(blend));
+      auto options = predict_options(checkpoint, scene.scene_path, dir + "/pred");
+      options.overlap = overlap;
+      options.blend = blend;
+      predict_alone(options, dir + "/mask.tif", dir + "/probabilities.tif");
+      const auto mask = test::read_band_u8(dir + "/mask.tif");
+      const auto probabilities = test::read_band_u8(dir + "/probabilities.tif", 2);
+      ASSERT_EQ(mask.size(), valid.size());
+      std::size_t wrong = 0, seams = 0;
+      for (std::size_t i = 0; i < mask.size(); ++i) {
+        wrong += mask[i] != (valid[i] ? 1 : 255);
+        seams += valid[i] && probabilities[i] != expected_building;
+      }
+      EXPECT_EQ(wrong, 0u);
+      EXPECT_EQ(seams, 0u) << "blended probability differs from the windows' own";
     }
   }
 }

@@ -13,6 +13,7 @@
 #include "geo/gdal.hpp"
 #include "geo/raster.hpp"
 #include "report/chart.hpp"
+#include "report/run_directory.hpp"
 #include "report/run_report.hpp"
 #include "test_support.hpp"
 #include "train/trainer.hpp"
@@ -21,26 +22,11 @@ namespace satunet::report {
 namespace {
 namespace fs = std::filesystem;
 
-// Finite values of a column of a CSV file with a header.
+// Finite values of a column of a run's CSV log.
 std::size_t finite_values(const std::string& csv, const std::string& column) {
-  std::ifstream file(csv);
-  std::string line;
-  std::getline(file, line);
-  std::vector<std::string> header;
-  std::stringstream names(line);
-  for (std::string name; std::getline(names, name, ',');)
-    header.push_back(name);
-  const auto at =
-      static_cast<std::size_t>(std::find(header.begin(), header.end(), column) - header.begin());
-  std::size_t count = 0;
-  while (std::getline(file, line)) {
-    std::vector<std::string> cells;
-    std::stringstream row(line);
-    for (std::string cell; std::getline(row, cell, ',');)
-      cells.push_back(cell);
-    count += at < cells.size() && !cells[at].empty() && std::isfinite(std::stod(cells[at]));
-  }
-  return count;
+  const std::vector<double> values = test::read_run_csv(csv).numbers(column);
+  return static_cast<std::size_t>(std::count_if(values.begin(), values.end(),
+                                                [](double value) { return std::isfinite(value); }));
 }
 
 // Every element that is not void is closed, in order: the page parses as HTML without the
@@ -188,6 +174,122 @@ TEST(Report, PageOfATrainingRun) {
       EXPECT_NE(result.out.find("chart: " + png), std::string::npos) << result.out;
     }
   }
+}
+
+// The run directory's logs: header and rows follow one list of columns (as the trainer has
+// always written them), and read back by column name; an earlier run is found and removed
+// without what else the directory holds.
+TEST(Report, RunDirectoryWritesItsLogsAndReadsThemByColumnName) {
+  const std::string dir = test::fresh_directory("run");
+  const RunDirectory run(dir);
+  run.start_logs(test::kClasses, false);
+  EXPECT_TRUE(run.read_metrics().rows().empty()) << "a log just begun";
+  EpochMetrics epoch;
+  epoch.epoch = 1;
+  epoch.step = 1200000;
+  epoch.loss = 0.5;
+  epoch.lr = 0.001;
+  epoch.samples_per_second = 1234.5678;
+  epoch.skipped_steps = 1;
+  run.append(epoch, test::kClasses);
+  epoch.epoch = 2;
+  epoch.iou = {0.9, 0.5, 0.25};
+  epoch.mean_foreground_iou = 0.375;
+  epoch.val_loss = 0.3;
+  run.append(epoch, test::kClasses);
+  run.append(StepMetrics{7, 0, 0.75, 1e-5});
+  EXPECT_EQ(test::file_bytes(run.metrics()),
+            "epoch,step,loss,lr,samples_per_s,data_wait_pct,comm_wait_pct,val_iou_background,"
+            "val_iou_building,val_iou_road,val_mean_foreground_iou,val_loss,skipped_steps\n"
+            "1,1200000,0.5,0.001,1234.57,0,0,,,,,,1\n"
+            "2,1200000,0.5,0.001,1234.57,0,0,0.900000,0.500000,0.250000,0.375000,0.300000,1\n");
+  EXPECT_EQ(test::file_bytes(run.steps()), "step,epoch,loss,lr\n7,0,0.75,1e-05\n");
+  run.start_logs(test::kClasses, true);
+  EXPECT_EQ(run.read_steps().rows().size(), 1u) << "a resumed run's logs are kept";
+
+  const RunLog metrics = run.read_metrics();
+  EXPECT_EQ(metrics.columns(), RunDirectory::metrics_columns(test::kClasses));
+  EXPECT_EQ(RunDirectory::classes_of(metrics), test::kClasses);
+  ASSERT_EQ(metrics.rows().size(), 2u);
+  EXPECT_EQ(metrics.rows()[1].cell("skipped_steps"), "1");
+  const std::vector<double> road = metrics.numbers("val_iou_road");
+  EXPECT_TRUE(std::isnan(road[0]));
+  EXPECT_EQ(road[1], 0.25);
+  EXPECT_TRUE(metrics.has("val_loss"));
+  EXPECT_FALSE(metrics.has("val_iou_water"));
+  EXPECT_TRUE(std::isnan(metrics.numbers("val_iou_water")[1]));
+  EXPECT_TRUE(RunDirectory(dir + "/none").read_steps().columns().empty());
+
+  fs::create_directories(run.validation_tiles());
+  fs::create_directories(run.checkpoints());
+  std::ofstream(run.last_checkpoint()) << "a checkpoint";
+  std::ofstream(dir + "/notes.txt") << "the user's";
+  {
+    const OutputDirectory out(dir, RunDirectory::product(), Earlier::replace);
+    EXPECT_TRUE(out.had_earlier());
+    out.clear();
+  }
+  EXPECT_FALSE(fs::exists(run.last_checkpoint()));
+  EXPECT_FALSE(fs::exists(run.metrics()));
+  EXPECT_FALSE(fs::exists(run.report_files()));
+  EXPECT_FALSE(fs::exists(run.steps()));
+  EXPECT_TRUE(fs::exists(dir + "/notes.txt"));
+}
+
+// The run's own page is replaced each time; any other page is an output as every command's:
+// never inside the run it reports on (not over its logs), never over a file without
+// --overwrite, never in a directory that is not there.
+TEST(Report, AnOutPageNeverReplacesTheRunNorAFileWithoutOverwrite) {
+  const std::string dir = test::fresh_directory("report-out");
+  const RunDirectory run(dir + "/run");
+  fs::create_directories(run.path());
+  std::ofstream(run.config()) << "{}";
+  run.start_logs(test::kClasses, false);
+  EpochMetrics epoch;
+  epoch.epoch = 1;
+  epoch.step = 10;
+  epoch.loss = 0.5;
+  epoch.lr = 0.001;
+  run.append(epoch, test::kClasses);
+  const std::string metrics = test::file_bytes(run.metrics());
+  auto report = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"report", run.path(), "-q"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return test::run_satunet(args);
+  };
+  for (const bool overwrite : {false, true}) {
+    std::vector<std::string> extra = {"--out", run.metrics()};
+    if (overwrite)
+      extra.push_back("--overwrite");
+    test::expect_failure(report(extra), 1,
+                         run.metrics() + ": lies inside " + run.path() +
+                             ", an input of this command; write elsewhere");
+    extra[1] = run.path() + "/page.html";
+    test::expect_failure(report(extra), 1, run.path() + "/page.html: lies inside");
+  }
+  EXPECT_EQ(test::file_bytes(run.metrics()), metrics);
+  EXPECT_FALSE(fs::exists(run.path() + "/page.html"));
+  test::expect_failure(report({"--out", dir + "/none/page.html"}), 1,
+                       dir + "/none/page.html: no directory " + dir + "/none");
+
+  const std::string page = dir + "/page.html";
+  ASSERT_EQ(report({"--out", page}).exit_code, 0);
+  std::ofstream(page) << "the user's";
+  test::expect_failure(report({"--out", page}), 1, page + ": exists; --overwrite replaces it");
+  EXPECT_EQ(test::file_bytes(page), "the user's");
+  const auto replaced = report({"--out", page, "--overwrite"});
+  ASSERT_EQ(replaced.exit_code, 0) << replaced.err;
+  EXPECT_EQ(test::file_bytes(page).rfind("<!DOCTYPE html>", 0), 0u);
+
+  // The run's own page, however named, is the report's to replace.
+  for (const std::vector<std::string>& extra :
+       {std::vector<std::string>{}, std::vector<std::string>{},
+        std::vector<std::string>{"--out", run.report_page()}}) {
+    const auto own = report(extra);
+    EXPECT_EQ(own.exit_code, 0) << own.err;
+  }
+  EXPECT_TRUE(fs::exists(run.report_page()));
+  EXPECT_EQ(test::file_bytes(run.metrics()), metrics);
 }
 
 TEST(Report, BadRunsAreRefused) {

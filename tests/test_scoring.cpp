@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <ogrsf_frmts.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -103,92 +104,6 @@ nlohmann::json evaluated(const std::vector<std::string>& args, const std::string
 }
 
 }  // namespace
-
-TEST(Evaluate, TruthIsReadAsStoredAndItsNodataIsNotScored) {
-  const std::string dir = test::fresh_directory("stored");
-  const auto scene = test::synthetic_scene(dir + "/scene", 128);
-  auto evaluate = [&](const std::string& truth, const std::vector<std::string>& classes) {
-    return test::run_satunet({"evaluate", "--pred", scene.truth_path, "--truth", truth, "--classes",
-                              classes.empty() ? "background,building,road" : classes.front(),
-                              "--json", dir + "/scores.json", "--overwrite", "-q"});
-  };
-  // 258 is no class: once read as a byte it became 255, and its pixels silently went unscored.
-  test::expect_failure(evaluate(uint16_copy(scene.truth_path, dir + "/258.tif", 258, {}), {}), 1,
-                       dir +
-                           "/258.tif: value 258 at pixel (10, 10) is neither a class id (0 to "
-                           "2), 255 nor the nodata value");
-  // A declared nodata value (7 here) is not scored, whatever the prediction says there.
-  const auto ignored = evaluate(uint16_copy(scene.truth_path, dir + "/7.tif", 7, 7.0), {});
-  ASSERT_EQ(ignored.exit_code, 0) << ignored.err;
-  const auto scores = nlohmann::json::parse(test::file_bytes(dir + "/scores.json"));
-  for (const char* name : {"background", "building", "road"})
-    EXPECT_EQ(scores["classes"][name]["iou"], 1.0) << name;
-  test::expect_failure(evaluate(scene.truth_path, {"background,road,road"}), 2,
-                       "--classes: class 'road' is named twice");
-}
-
-TEST(Evaluate, ScoresAgainstRasterAndVectorTruth) {
-  const auto scene = test::synthetic_scene(test::fresh_directory("scene"), 384);
-  const std::string json = test::fresh_directory("out") + "/scores.json";
-  const auto same = test::run_satunet({"evaluate", "--pred", scene.truth_path, "--truth",
-                                       scene.truth_path, "--json", json, "--overwrite", "-q"});
-  ASSERT_EQ(same.exit_code, 0) << same.err;
-  const auto scores = nlohmann::json::parse(test::file_bytes(json));
-  EXPECT_EQ(scores["classes"]["building"]["iou"], 1.0);
-  EXPECT_EQ(scores["mean_foreground_iou"], 1.0);
-
-  const auto vectors = test::run_satunet({"evaluate", "--pred", scene.truth_path, "--truth-labels",
-                                          "building=" + scene.buildings_path, "--truth-labels",
-                                          "road=" + scene.roads_path, "--width-field", "width_m",
-                                          "--json", json, "--overwrite", "-q"});
-  ASSERT_EQ(vectors.exit_code, 0) << vectors.err;
-  const auto vector_scores = nlohmann::json::parse(test::file_bytes(json));
-  EXPECT_GT(vector_scores["classes"]["building"]["iou"].get<double>(), 0.99);
-  EXPECT_GT(vector_scores["classes"]["road"]["iou"].get<double>(), 0.98);
-
-  // Everything called background: background IoU = its share of the valid pixels, others 0.
-  const std::string dir = test::fresh_directory("flat");
-  const std::string flat = constant_copy(scene.truth_path, dir + "/flat.tif", 0);
-  const auto all_background =
-      test::run_satunet({"evaluate", "--pred", flat, "--truth", scene.truth_path, "--json", json,
-                         "--overwrite", "-q"});
-  ASSERT_EQ(all_background.exit_code, 0) << all_background.err;
-  const auto flat_scores = nlohmann::json::parse(test::file_bytes(json));
-  const auto truth = test::read_band_u8(scene.truth_path);
-  double background = 0, valid = 0;
-  for (std::uint8_t label : truth) {
-    valid += label != 255;
-    background += label == 0;
-  }
-  EXPECT_NEAR(flat_scores["classes"]["background"]["iou"].get<double>(), background / valid, 1e-9);
-  EXPECT_EQ(flat_scores["classes"]["building"]["iou"], 0.0);
-  EXPECT_TRUE(flat_scores["classes"]["road"]["precision"].is_null()) << "never predicted";
-}
-
-TEST(Evaluate, BadInputIsRefused) {
-  const auto scene = test::synthetic_scene(test::fresh_directory("scene"), 128);
-  const auto other = test::synthetic_scene(test::fresh_directory("other"), 192);
-  auto bigger =
-      test::run_satunet({"evaluate", "--pred", scene.truth_path, "--truth", other.truth_path});
-  EXPECT_EQ(bigger.exit_code, 1);
-  EXPECT_NE(bigger.err.find(other.truth_path + ": 192 x 192 pixels but the prediction"),
-            std::string::npos)
-      << bigger.err;
-  auto missing =
-      test::run_satunet({"evaluate", "--pred", scene.truth_path, "--truth", "/nonexistent.tif"});
-  EXPECT_EQ(missing.exit_code, 1);
-  EXPECT_NE(missing.err.find("/nonexistent.tif: no such file"), std::string::npos) << missing.err;
-  auto neither = test::run_satunet({"evaluate", "--pred", scene.truth_path});
-  EXPECT_EQ(neither.exit_code, 2);
-  EXPECT_NE(neither.err.find("give the truth as --truth RASTER or as --truth-labels CLASS=FILE"),
-            std::string::npos)
-      << neither.err;
-  auto unknown = test::run_satunet(
-      {"evaluate", "--pred", scene.truth_path, "--truth-labels", "bridge=" + scene.buildings_path});
-  EXPECT_EQ(unknown.exit_code, 2);
-  EXPECT_NE(unknown.err.find("class 'bridge' is not in --classes"), std::string::npos)
-      << unknown.err;
-}
 
 // ---- buildings as objects ----
 
@@ -344,6 +259,26 @@ TEST(Evaluate, ObjectsAndErrorMapOfHandMadeMaps) {
   const auto again = test::run_satunet(
       {"evaluate", "--pred", pred, "--truth", truth, "--errors", dir + "/errors.tif"});
   test::expect_failure(again, 1, dir + "/errors.tif: exists; --overwrite replaces it");
+  // No output replaces an input, --overwrite or not, nor is named twice (however spelled).
+  const std::string truth_bytes = test::file_bytes(truth);
+  test::expect_failure(test::run_satunet({"evaluate", "--pred", pred, "--truth", truth, "--json",
+                                          truth, "--overwrite"}),
+                       1, truth + ": is an input of this command");
+  EXPECT_EQ(test::file_bytes(truth), truth_bytes);
+  // Across the rows of a scene list: another row's input, an output of two rows.
+  std::filesystem::copy_file(truth, dir + "/truth-copy.tif",
+                             std::filesystem::copy_options::overwrite_existing);
+  auto scenes = [&](const std::string& rows) {
+    std::ofstream(dir + "/scenes.csv") << "pred,truth,errors\n" << rows;
+    return test::run_satunet({"evaluate", "--scenes", dir + "/scenes.csv", "--overwrite", "-q"});
+  };
+  test::expect_failure(scenes(pred + "," + truth + "," + dir + "/e.tif\n" + pred + "," + dir +
+                              "/truth-copy.tif," + truth + "\n"),
+                       1, truth + ": is an input of this command");
+  EXPECT_EQ(test::file_bytes(truth), truth_bytes);
+  test::expect_failure(scenes(pred + "," + truth + "," + dir + "/e.tif\n" + pred + "," + truth +
+                              "," + dir + "/./e.tif\n"),
+                       1, dir + "/./e.tif: named for two outputs");
 }
 
 TEST(Evaluate, AtlantaBuildingsAgainstThemselvesAndADamagedCopy) {
@@ -530,8 +465,7 @@ TEST(Evaluate, ScoringOptionsAndInputsAreChecked) {
   test::expect_failure(evaluate({"--objects", "tower"}), 2,
                        "--objects: class 'tower' is not in --classes");
   test::expect_failure(evaluate({"--match-iou", "0"}), 2, "--match-iou must be in (0, 1]");
-  test::expect_failure(evaluate({"--apls-step", "-5"}), 2,
-                       "--apls-step and --apls-snap must be positive");
+  test::expect_failure(evaluate({"--apls-step", "-5"}), 2, "--apls-step must be positive, got -5");
   test::expect_failure(evaluate({"--road-graph", dir + "/graph.txt"}), 2, "graph.txt");
   test::expect_failure(evaluate({"--objects", "none", "--pred-objects", scene.buildings_path}), 2,
                        "no class is scored as objects");
@@ -545,6 +479,92 @@ TEST(Evaluate, ScoringOptionsAndInputsAreChecked) {
   test::expect_failure(
       test::run_satunet({"evaluate", "--scenes", dir + "/list.csv", "--pred", scene.truth_path}), 2,
       "--scenes lists every scene's files");
+}
+
+TEST(Evaluate, BadInputIsRefused) {
+  const auto scene = test::synthetic_scene(test::fresh_directory("scene"), 128);
+  const auto other = test::synthetic_scene(test::fresh_directory("other"), 192);
+  auto bigger =
+      test::run_satunet({"evaluate", "--pred", scene.truth_path, "--truth", other.truth_path});
+  EXPECT_EQ(bigger.exit_code, 1);
+  EXPECT_NE(bigger.err.find(other.truth_path + ": 192 x 192 pixels but the prediction"),
+            std::string::npos)
+      << bigger.err;
+  auto missing =
+      test::run_satunet({"evaluate", "--pred", scene.truth_path, "--truth", "/nonexistent.tif"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("/nonexistent.tif: no such file"), std::string::npos) << missing.err;
+  auto neither = test::run_satunet({"evaluate", "--pred", scene.truth_path});
+  EXPECT_EQ(neither.exit_code, 2);
+  EXPECT_NE(neither.err.find("give the truth as --truth RASTER or as --truth-labels CLASS=FILE"),
+            std::string::npos)
+      << neither.err;
+  auto unknown = test::run_satunet(
+      {"evaluate", "--pred", scene.truth_path, "--truth-labels", "bridge=" + scene.buildings_path});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.err.find("class 'bridge' is not in --classes"), std::string::npos)
+      << unknown.err;
+}
+
+TEST(Evaluate, ScoresAgainstRasterAndVectorTruth) {
+  const auto scene = test::synthetic_scene(test::fresh_directory("scene"), 384);
+  const std::string json = test::fresh_directory("out") + "/scores.json";
+  const auto same = test::run_satunet({"evaluate", "--pred", scene.truth_path, "--truth",
+                                       scene.truth_path, "--json", json, "--overwrite", "-q"});
+  ASSERT_EQ(same.exit_code, 0) << same.err;
+  const auto scores = nlohmann::json::parse(test::file_bytes(json));
+  EXPECT_EQ(scores["classes"]["building"]["iou"], 1.0);
+  EXPECT_EQ(scores["mean_foreground_iou"], 1.0);
+
+  const auto vectors = test::run_satunet({"evaluate", "--pred", scene.truth_path, "--truth-labels",
+                                          "building=" + scene.buildings_path, "--truth-labels",
+                                          "road=" + scene.roads_path, "--width-field", "width_m",
+                                          "--json", json, "--overwrite", "-q"});
+  ASSERT_EQ(vectors.exit_code, 0) << vectors.err;
+  const auto vector_scores = nlohmann::json::parse(test::file_bytes(json));
+  EXPECT_GT(vector_scores["classes"]["building"]["iou"].get<double>(), 0.99);
+  EXPECT_GT(vector_scores["classes"]["road"]["iou"].get<double>(), 0.98);
+
+  // Everything called background: background IoU = its share of the valid pixels, others 0.
+  const std::string dir = test::fresh_directory("flat");
+  const std::string flat = constant_copy(scene.truth_path, dir + "/flat.tif", 0);
+  const auto all_background =
+      test::run_satunet({"evaluate", "--pred", flat, "--truth", scene.truth_path, "--json", json,
+                         "--overwrite", "-q"});
+  ASSERT_EQ(all_background.exit_code, 0) << all_background.err;
+  const auto flat_scores = nlohmann::json::parse(test::file_bytes(json));
+  const auto truth = test::read_band_u8(scene.truth_path);
+  double background = 0, valid = 0;
+  for (std::uint8_t label : truth) {
+    valid += label != 255;
+    background += label == 0;
+  }
+  EXPECT_NEAR(flat_scores["classes"]["background"]["iou"].get<double>(), background / valid, 1e-9);
+  EXPECT_EQ(flat_scores["classes"]["building"]["iou"], 0.0);
+  EXPECT_TRUE(flat_scores["classes"]["road"]["precision"].is_null()) << "never predicted";
+}
+
+TEST(Evaluate, TruthIsReadAsStoredAndItsNodataIsNotScored) {
+  const std::string dir = test::fresh_directory("stored");
+  const auto scene = test::synthetic_scene(dir + "/scene", 128);
+  auto evaluate = [&](const std::string& truth, const std::vector<std::string>& classes) {
+    return test::run_satunet({"evaluate", "--pred", scene.truth_path, "--truth", truth, "--classes",
+                              classes.empty() ? "background,building,road" : classes.front(),
+                              "--json", dir + "/scores.json", "--overwrite", "-q"});
+  };
+  // 258 is no class: once read as a byte it became 255, and its pixels silently went unscored.
+  test::expect_failure(evaluate(uint16_copy(scene.truth_path, dir + "/258.tif", 258, {}), {}), 1,
+                       dir +
+                           "/258.tif: value 258 at pixel (10, 10) is neither a class id (0 to "
+                           "2), 255 nor the nodata value");
+  // A declared nodata value (7 here) is not scored, whatever the prediction says there.
+  const auto ignored = evaluate(uint16_copy(scene.truth_path, dir + "/7.tif", 7, 7.0), {});
+  ASSERT_EQ(ignored.exit_code, 0) << ignored.err;
+  const auto scores = nlohmann::json::parse(test::file_bytes(dir + "/scores.json"));
+  for (const char* name : {"background", "building", "road"})
+    EXPECT_EQ(scores["classes"][name]["iou"], 1.0) << name;
+  test::expect_failure(evaluate(scene.truth_path, {"background,road,road"}), 2,
+                       "--classes: class 'road' is named twice");
 }
 
 namespace scoring {

@@ -11,6 +11,8 @@
 
 #include "common/error.hpp"
 #include "geo/srs.hpp"
+#include "shards/chunk_codecs.hpp"
+#include "shards/hdf5_attributes.hpp"
 #include "shards/hdf5_handle.hpp"
 #include "shards/hdf5_rows.hpp"
 #include "shards/manifest.hpp"
@@ -142,16 +144,7 @@ void expect_round_trip(PixelType dtype, Compression compression) {
   EXPECT_EQ(reader.scenes(), (std::vector<int>{tile_scene(0), tile_scene(1), tile_scene(2)}));
 }
 
-void expect_error(const std::function<void()>& action, const std::vector<std::string>& phrases) {
-  try {
-    action();
-    ADD_FAILURE() << "no exception; expected one containing '" << phrases.front() << "'";
-  } catch (const Error& error) {
-    for (const std::string& phrase : phrases)
-      EXPECT_NE(std::string(error.what()).find(phrase), std::string::npos)
-          << "'" << error.what() << "' does not contain '" << phrase << "'";
-  }
-}
+using test::expect_error;
 
 std::vector<std::string> directory_entries(const std::string& dir) {
   std::vector<std::string> names;

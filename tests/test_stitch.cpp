@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "comm/mpi_communicator.hpp"
@@ -180,7 +181,7 @@ TEST(Stitch, BadInputFailsWithAClearMessage) {
                  2, "--format must be GTiff or COG");
   expect_failure(test::run_satunet({"stitch", "--pred", dir + "/pred", "--out", dir + "/mask.tif",
                                     "--simplify", "-1"}),
-                 2, "--simplify and --min-area must not be negative");
+                 2, "--simplify must not be negative, got -1");
   EXPECT_FALSE(fs::exists(dir + "/mask.tif"));
 
   // A window in two shards, and an index of another schema or not JSON at all.
@@ -225,6 +226,12 @@ TEST(Stitch, OutputsAreNeverReplacedUnasked) {
   test::expect_failure(stitch({"--out", scene.scene_path, "--overwrite"}), 1,
                        scene.scene_path + ": is an input of this command");
   EXPECT_EQ(test::file_bytes(scene.scene_path), scene_bytes);
+  // Nor one inside the prediction it reads.
+  const std::string shard = dir + "/pred/" + shards::prediction_shard_name(0, 1);
+  const std::string shard_bytes = test::file_bytes(shard);
+  test::expect_failure(stitch({"--out", shard, "--overwrite"}), 1,
+                       shard + ": lies inside " + dir + "/pred, an input of this command");
+  EXPECT_EQ(test::file_bytes(shard), shard_bytes);
 
   std::ofstream(dir + "/mask.tif") << "an earlier result";
   test::expect_failure(stitch({"--out", dir + "/mask.tif"}), 1,
@@ -235,6 +242,59 @@ TEST(Stitch, OutputsAreNeverReplacedUnasked) {
   EXPECT_FALSE(fs::exists(dir + "/x.tif"));
   ASSERT_EQ(stitch({"--out", dir + "/mask.tif", "--overwrite"}).exit_code, 0);
   EXPECT_EQ(test::read_band_u8(dir + "/mask.tif").size(), 128u * 128u);
+}
+
+// Shards of two predictions of one scene (another checkpoint, another TTA) never blend into one
+// mask.
+TEST(Stitch, ShardsOfAnotherPredictionAreRefused) {
+  const std::string dir = test::fresh_directory("stitch-mixed");
+  const auto scene = test::synthetic_scene(dir + "/scene", 128, 5);
+  const std::string checkpoint = make_checkpoint(dir + "/model.pt", 3);
+  {
+    comm::MpiCommunicator self(comm::MpiScope::self);
+    predict::predict(predict_options(checkpoint, scene.scene_path, dir + "/pred"), self);
+  }
+  const auto index = shards::PredictionIndex::load(dir + "/pred");
+  const shards::PredictionReader whole(dir + "/pred/" + index.shards.at(0).path);
+  const auto windows = whole.window_rows();
+  const auto indices = whole.indices();
+  const auto plane = static_cast<std::size_t>(whole.header().tile_size * whole.header().tile_size);
+  // The windows as two ranks would have written them, the second rank's header changed by `edit`.
+  auto split = [&](const std::function<void(shards::PredictionHeader&)>& edit) {
+    auto two = index;
+    two.shards.clear();
+    two.ranks = 2;
+    const std::int64_t half = whole.windows() / 2;
+    std::vector<std::uint8_t> stored(2 * kClasses.size() * plane), valid(plane);
+    for (int rank = 0; rank < 2; ++rank) {
+      shards::PredictionHeader header = whole.header();
+      header.rank = rank;
+      header.ranks = 2;
+      if (rank == 1)
+        edit(header);
+      const std::string name = shards::prediction_shard_name(rank, 2);
+      shards::PredictionWriter part(dir + "/pred/" + name, header, shards::Compression::none());
+      const std::int64_t first = rank == 0 ? 0 : half;
+      const std::int64_t last = rank == 0 ? half : whole.windows();
+      for (std::int64_t row = first; row < last; ++row) {
+        whole.read_stored(row, stored.data(), valid.data());
+        part.append(indices[static_cast<std::size_t>(row)], windows[static_cast<std::size_t>(row)],
+                    stored.data(), valid.data());
+      }
+      part.commit();
+      two.shards.push_back({name, last - first});
+    }
+    two.save(dir + "/pred");
+    return test::run_satunet(
+        {"stitch", "--pred", dir + "/pred", "--out", dir + "/mask.tif", "--overwrite", "-q"});
+  };
+  const std::string first = dir + "/pred/" + shards::prediction_shard_name(0, 2);
+  const std::string second = dir + "/pred/" + shards::prediction_shard_name(1, 2);
+  ASSERT_EQ(split([](shards::PredictionHeader&) {}).exit_code, 0) << "the same prediction, split";
+  test::expect_failure(split([](shards::PredictionHeader& h) { h.checkpoint += ".other"; }), 1,
+                       second + ": from another prediction than " + first + " (checkpoint differ)");
+  test::expect_failure(split([](shards::PredictionHeader& h) { h.tta = shards::Tta::flips; }), 1,
+                       second + ": from another prediction than " + first + " (TTA differ)");
 }
 
 }  // namespace satunet

@@ -18,6 +18,7 @@
 #include <torch/torch.h>
 
 #include "comm/mpi_communicator.hpp"
+#include "common/error.hpp"
 #include "common/labels.hpp"
 #include "geo/gdal.hpp"
 #include "geo/raster.hpp"
@@ -156,6 +157,82 @@ std::string file_bytes(const std::string& path) {
   std::ostringstream contents;
   contents << file.rdbuf();
   return contents.str();
+}
+
+void expect_error(const std::function<void()>& action, const std::vector<std::string>& phrases) {
+  try {
+    action();
+    ADD_FAILURE() << "no error; expected one saying '" << phrases.front() << "'";
+  } catch (const Error& error) {
+    for (const std::string& phrase : phrases)
+      EXPECT_NE(std::string(error.what()).find(phrase), std::string::npos)
+          << "'" << error.what() << "' does not say '" << phrase << "'";
+  }
+}
+
+void expect_error(const std::function<void()>& action, const std::string& says) {
+  expect_error(action, std::vector<std::string>{says});
+}
+
+std::vector<double> RunCsv::numbers(const std::string& column) const {
+  std::vector<double> values;
+  for (const auto& row : rows) {
+    const auto cell = row.find(column);
+    values.push_back(cell == row.end() || cell->second.empty()
+                         ? std::numeric_limits<double>::quiet_NaN()
+                         : std::stod(cell->second));
+  }
+  return values;
+}
+
+RunCsv read_run_csv(const std::string& path) {
+  std::ifstream file(path);
+  RunCsv csv;
+  std::string line;
+  if (!std::getline(file, line))
+    return csv;
+  std::istringstream names(line);
+  for (std::string name; std::getline(names, name, ',');)
+    csv.columns.push_back(name);
+  // Not a last line without its newline: a row still being written.
+  while (std::getline(file, line) && !file.eof()) {
+    std::istringstream cells(line);
+    std::map<std::string, std::string> row;
+    std::string cell;
+    for (const std::string& name : csv.columns)
+      if (std::getline(cells, cell, ','))
+        row[name] = cell;
+    csv.rows.push_back(std::move(row));
+  }
+  return csv;
+}
+
+std::map<std::string, torch::Tensor> checkpoint_tensors(const std::string& path) {
+  auto loaded = model::load_checkpoint(path);
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto& item : loaded.model->named_parameters())
+    tensors["model." + item.key()] = item.value();
+  for (const auto& item : loaded.model->named_buffers())
+    tensors["model." + item.key()] = item.value();
+  torch::serialize::InputArchive optimizer, rng, statistics;
+  loaded.archive.read("optimizer", optimizer);
+  const auto parameters = loaded.model->parameters();
+  for (std::size_t i = 0; i < parameters.size(); ++i) {
+    const std::string prefix = "p" + std::to_string(i) + "_";
+    for (const char* part : {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer"}) {
+      torch::Tensor value;
+      if (optimizer.try_read(prefix + part, value))
+        tensors["optimizer." + prefix + part] = value;
+    }
+    c10::IValue step;
+    if (optimizer.try_read(prefix + "step", step))
+      tensors["optimizer." + prefix + "step"] = torch::tensor(step.toInt());
+  }
+  loaded.archive.read("rng", rng);
+  rng.read("cpu", tensors["rng.cpu"]);
+  loaded.archive.read("statistics", statistics);
+  statistics.read("of_ranks", tensors["statistics.of_ranks"]);
+  return tensors;
 }
 
 synth::SynthResult synthetic_scene(const std::string& dir, std::int64_t size, std::uint64_t seed,

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -16,6 +17,10 @@
 #include "shards/shard.hpp"
 #include "stitch/stitcher.hpp"
 #include "synth/synth.hpp"
+
+namespace at {
+class Tensor;  // torch::Tensor, for the tests that include LibTorch
+}
 
 namespace satunet::test {
 
@@ -73,6 +78,10 @@ std::vector<double> read_band_f64(const std::string& path, int band = 1);
 
 std::string file_bytes(const std::string& path);
 
+// `action` throws an Error whose message holds `says`, or every one of `phrases`.
+void expect_error(const std::function<void()>& action, const std::vector<std::string>& phrases);
+void expect_error(const std::function<void()>& action, const std::string& says);
+
 // ---- generated scenes and datasets ----
 
 // `satunet synth` into `dir`: a size x size scene with its truth and vector labels.
@@ -95,6 +104,24 @@ std::map<TileKey, StoredTile> read_tiles(const std::string& dataset_dir);
 // and roads from its GeoJSON, in DIR/dataset; returns DIR/dataset. One rank makes it.
 std::string make_synthetic_dataset(const std::string& dir, std::int64_t size, double val_fraction,
                                    int split_block);
+
+// ---- training runs ----
+
+// A log of a training run (RUN/metrics.csv, RUN/steps.csv) as written: the header's columns,
+// and each row's cells by column name (not a row still being written). A missing file reads
+// as no columns and no rows.
+struct RunCsv {
+  std::vector<std::string> columns;
+  std::vector<std::map<std::string, std::string>> rows;
+  // The cells of `column` as numbers, row by row: NaN where a cell is empty or missing.
+  std::vector<double> numbers(const std::string& column) const;
+};
+RunCsv read_run_csv(const std::string& path);
+
+// Every tensor a checkpoint of `satunet train` holds, by name: the model's weights and
+// buffers ("model.NAME"), the optimizer's state ("optimizer.pI_PART"), the generator's
+// ("rng.cpu") and the ranks' own running statistics ("statistics.of_ranks").
+std::map<std::string, at::Tensor> checkpoint_tensors(const std::string& path);
 
 // ---- models, prediction and stitching ----
 

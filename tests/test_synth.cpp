@@ -162,7 +162,7 @@ TEST(Synth, InvalidOptionsAreRefused) {
   expect_usage_error(bad, "--bands must be 3 or 4");
   bad = options;
   bad.size = 10;
-  expect_usage_error(bad, "--size must be between");
+  expect_usage_error(bad, "--size must be 64 to 200000, got 10");
   bad = options;
   bad.epsg = 4326;
   expect_usage_error(bad, "is not a projected CRS in metres");

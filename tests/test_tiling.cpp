@@ -1,5 +1,6 @@
 // The tiling library and `satunet tile`: the tile grid and split, tiles against their scenes
 // and labels (generated and real), bad input, and 1 vs 2 or 3 ranks.
+#include <cpl_vsi.h>
 #include <gdal_alg.h>
 #include <gdal_priv.h>
 #include <gdal_utils.h>
@@ -8,9 +9,11 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <set>
 #include <sstream>
+#include <type_traits>
 
 #include "comm/mpi_communicator.hpp"
 #include "common/error.hpp"
@@ -523,220 +526,9 @@ void write_text(const std::string& path, const std::string& text) {
 
 }  // namespace
 
-TEST(TileErrors, OptionValuesExitWithCode2) {
-  const Fixture f = make_fixture();
-  auto args = tile_args(f, f.dir + "/out");
-  args.erase(std::find(args.begin(), args.end(), "--tile"), args.end() - 1);  // keep -q
-  auto with = [&](std::vector<std::string> extra) {
-    auto all = args;
-    all.insert(all.end(), extra.begin(), extra.end());
-    return all;
-  };
-  expect_failure(with({"--tile", "100"}), 2, {"--tile must be a multiple of 16"});
-  expect_failure(with({"--overlap", "256"}), 2, {"--overlap must be in [0, tile)"});
-  expect_failure(with({"--val-fraction", "1.5"}), 2, {"--val-fraction must be in [0, 1)"});
-  expect_failure(with({"--line-width", "river=5"}), 2,
-                 {"--line-width: class 'river' is not in --classes (background,building,road)"});
-  expect_failure(
-      {"tile", "--out", f.dir + "/o", "--image", f.scene.scene_path, "--labels",
-       f.scene.buildings_path, "--class-field", "class", "--class-map", "building=bridge"},
-      2, {"--class-map: class 'bridge' is not in --classes"});
-  expect_failure({"tile", "--out", f.dir + "/o", "--image", f.scene.scene_path}, 2,
-                 {"no labels: give --labels CLASS=FILE or --mask FILE"});
-  expect_failure(with({"--classes", "background,road,road"}), 2,
-                 {"--classes: class 'road' is named twice"});
-  expect_failure(with({"--classes", "background,,road"}), 2,
-                 {"--classes: an empty class name in 'background,,road'"});
-  expect_failure(with({"--threads", "100000"}), 2, {"--threads must be 0 (automatic) to 1024"});
-  expect_failure(with({"--compress", "zstd"}), 2,
-                 {"--compress must be 0 (none), 1..9 (deflate level) or lz4 (got 'zstd')"});
-  EXPECT_FALSE(fs::exists(f.dir + "/out/manifest.json"));
-}
-
-TEST(TileErrors, MissingAndCorruptImages) {
-  const Fixture f = make_fixture();
-  auto args = tile_args(f, f.dir + "/out");
-  args[4] = f.dir + "/nothing.tif";
-  expect_failure(args, 1, {f.dir + "/nothing.tif: no such file"});
-  write_text(f.dir + "/corrupt.tif", "II*\0not really a tiff");
-  args[4] = f.dir + "/corrupt.tif";
-  expect_failure(args, 1, {f.dir + "/corrupt.tif: cannot open raster"});
-  EXPECT_FALSE(fs::exists(f.dir + "/out/manifest.json"));
-}
-
-TEST(TileErrors, UngeoreferencedSceneNeedsTheFlagAndAMask) {
-  const Fixture f = make_fixture();
-  const std::string plain = altered_copy(f.scene.scene_path, f.dir + "/plain.tif", true);
-  auto args = tile_args(f, f.dir + "/out");
-  args[4] = plain;
-  expect_failure(args, 1, {plain + ": raster has no georeferencing", "--allow-ungeoreferenced"});
-  const std::string mask = altered_copy(f.scene.truth_path, f.dir + "/plain_mask.tif", true);
-  const auto result = test::run_satunet({"tile", "--out", f.dir + "/ok", "--image", plain, "--mask",
-                                         mask, "--allow-ungeoreferenced", "--tile", "64", "-q"});
-  EXPECT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_TRUE(fs::exists(f.dir + "/ok/manifest.json"));
-}
-
-TEST(TileErrors, VectorLabelsWithoutCrs) {
-  const Fixture f = make_fixture();
-  geo::init_gdal();
-  const std::string shp = f.dir + "/nocrs.shp";
-  {
-    GDALDriver* driver = GetGDALDriverManager()->GetDriverByName("ESRI Shapefile");
-    GDALDatasetUniquePtr out(driver->Create(shp.c_str(), 0, 0, 0, GDT_Unknown, nullptr));
-    OGRLayer* layer = out->CreateLayer("nocrs", nullptr, wkbPolygon, nullptr);
-    OGRFeatureUniquePtr feature(OGRFeature::CreateFeature(layer->GetLayerDefn()));
-    OGRPolygon square;
-    OGRLinearRing ring;
-    for (auto [x, y] : {std::pair{0.0, 0.0}, {1.0, 0.0}, {1.0, 1.0}, {0.0, 0.0}})
-      ring.addPoint(x, y);
-    square.addRing(&ring);
-    feature->SetGeometry(&square);
-    ASSERT_EQ(layer->CreateFeature(feature.get()), OGRERR_NONE);
-  }
-  expect_failure({"tile", "--out", f.dir + "/out", "--image", f.scene.scene_path, "--labels",
-                  "building=" + shp, "-q"},
-                 1, {shp + ": vector labels have no CRS"});
-}
-
-TEST(TileErrors, LabelsOutsideTheScenePrintBothExtents) {
-  const Fixture f = make_fixture();
-  const std::string far = f.dir + "/far.geojson";
-  write_text(far, R"({"type":"FeatureCollection","features":[{"type":"Feature","properties":{},
-    "geometry":{"type":"Polygon","coordinates":[[[100,10],[100.001,10],[100.001,10.001],[100,10]]]}}]})");
-  expect_failure({"tile", "--out", f.dir + "/out", "--image", f.scene.scene_path, "--labels",
-                  "building=" + far, "-q"},
-                 1,
-                 {far + ": labels do not overlap the scene " + f.scene.scene_path,
-                  "labels extent [", "scene extent [", "(in EPSG:32633"});
-  EXPECT_FALSE(fs::exists(f.dir + "/out/manifest.json"));
-}
-
-TEST(TileErrors, MaskOnAnotherGridOrWithUnknownClasses) {
-  const Fixture f = make_fixture();
-  const std::string shifted = altered_copy(f.scene.truth_path, f.dir + "/shifted.tif", false, 1.0);
-  expect_failure(
-      {"tile", "--out", f.dir + "/out", "--image", f.scene.scene_path, "--mask", shifted, "-q"}, 1,
-      {shifted + ": mask is on another grid than the scene"});
-  const Fixture other = make_fixture(192, 3, "bigger");
-  expect_failure({"tile", "--out", f.dir + "/out", "--image", f.scene.scene_path, "--mask",
-                  other.scene.truth_path, "-q"},
-                 1, {other.scene.truth_path + ": mask is 192 x 192 pixels but the scene"});
-  // truth.tif holds roads (2): not a class when only background and building are named.
-  expect_failure({"tile", "--out", f.dir + "/out", "--image", f.scene.scene_path, "--mask",
-                  f.scene.truth_path, "--classes", "background,building", "-q"},
-                 1,
-                 {f.scene.truth_path + ": class value 2 at pixel (",
-                  "is not in --classes (background,building)"});
-}
-
-TEST(TileErrors, ScenesWithDifferentBands) {
-  const Fixture three = make_fixture(128, 3, "rgb");
-  const Fixture four = make_fixture(128, 4, "rgbn");
-  expect_failure(
-      {"tile", "--out", three.dir + "/out", "--image", three.scene.scene_path, "--image",
-       four.scene.scene_path, "--labels", "building=" + three.scene.buildings_path, "-q"},
-      1,
-      {four.scene.scene_path + ": has 4 input bands (uint8) but",
-       "all scenes of a dataset need the same bands and data type"});
-}
-
-TEST(TileErrors, WriteFailureLeavesNoManifestAndNoShards) {
-  const Fixture f = make_fixture(1536);
-  const std::string out = f.dir + "/out";
-  auto args = tile_args(f, out);
-  for (const char* extra : {"--compress", "0", "--shard-tiles", "100000", "--val-fraction", "0"})
-    args.push_back(extra);
-  // MPI start-up needs files of a few MB; the uncompressed shard outgrows 4 MiB.
-  const auto result = test::run_satunet(args, 4 * 1024 * 1024);
-  EXPECT_EQ(result.exit_code, 1) << result.err;
-  EXPECT_NE(result.err.find(".h5"), std::string::npos) << result.err;
-  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
-  EXPECT_FALSE(fs::exists(out + "/manifest.json"));
-  for (const auto& entry : fs::directory_iterator(out + "/shards"))
-    ADD_FAILURE() << "left behind: " << entry.path();
-}
-
-TEST(TileErrors, ExistingDatasetNeedsOverwrite) {
-  const Fixture f = make_fixture();
-  const std::string out = f.dir + "/out";
-  ASSERT_EQ(test::run_satunet(tile_args(f, out)).exit_code, 0);
-  expect_failure(tile_args(f, out), 1, {out + ": a dataset is already there; --overwrite"});
-  auto again = tile_args(f, out);
-  again.push_back("--overwrite");
-  const auto result = test::run_satunet(again);
-  EXPECT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_TRUE(fs::exists(out + "/manifest.json"));
-}
-
 }  // namespace satunet
 
-namespace satunet {
-
-TEST(TileCli, ClassFieldAndMapGiveTheSameLabelsAsOneFilePerClass) {
-  const Fixture f = make_fixture(256);
-  const auto per_class = test::run_satunet(tile_args(f, f.dir + "/per-class"));
-  ASSERT_EQ(per_class.exit_code, 0) << per_class.err;
-  const auto by_field =
-      test::run_satunet({"tile", "--out", f.dir + "/by-field", "--image", f.scene.scene_path,
-                         "--labels", f.scene.buildings_path, "--labels", f.scene.roads_path,
-                         "--class-field", "class", "--class-map", "building=building,road=road",
-                         "--width-field", "width_m", "--tile", "64", "-q"});
-  ASSERT_EQ(by_field.exit_code, 0) << by_field.err;
-  const auto a = shards::Manifest::load(f.dir + "/per-class");
-  const auto b = shards::Manifest::load(f.dir + "/by-field");
-  EXPECT_EQ(a.class_pixels, b.class_pixels);
-  EXPECT_GT(a.class_pixels.at("train")[1], 0);
-  EXPECT_GT(a.class_pixels.at("train")[2], 0);
-}
-
-TEST(TileCli, Lz4ShardsHoldTheSameTilesAsDeflateOnes) {
-  // --compress lz4: HDF5's filter 32004 on the shards (see Shards.Lz4ShardsReadBack...), the
-  // codec recorded in the manifest, every tile as a deflated dataset holds it.
-  const Fixture f = make_fixture(256);
-  std::vector<std::map<test::TileKey, test::StoredTile>> datasets;
-  for (const char* codec : {"1", "lz4"}) {
-    const std::string out = f.dir + "/compress-" + codec;
-    auto args = tile_args(f, out);
-    args.insert(args.end(), {"--compress", codec});
-    const auto result = test::run_satunet(args);
-    ASSERT_EQ(result.exit_code, 0) << result.err;
-    EXPECT_EQ(shards::Manifest::load(out).tiling.at("compress"), codec);
-    datasets.push_back(test::read_tiles(out));
-  }
-  ASSERT_FALSE(datasets[0].empty());
-  ASSERT_EQ(datasets[0].size(), datasets[1].size());
-  for (const auto& [key, deflated] : datasets[0]) {
-    ASSERT_EQ(datasets[1].count(key), 1u);
-    EXPECT_EQ(datasets[1].at(key).image, deflated.image);
-    EXPECT_EQ(datasets[1].at(key).labels, deflated.labels);
-  }
-}
-
-TEST(TileCli, ScenesCsvMixesMaskAndVectorScenes) {
-  const Fixture one = make_fixture(192, 3, "one");
-  const Fixture two = make_fixture(160, 3, "two");
-  const std::string csv = one.dir + "/scenes.csv";
-  std::ofstream(csv) << "image,mask,labels\n"
-                     << one.scene.scene_path << "," << one.scene.truth_path << ",\n"
-                     << two.scene.scene_path << ",,building=" << two.scene.buildings_path
-                     << ";road=" << two.scene.roads_path << "\n";
-  const auto result = test::run_satunet({"tile", "--out", one.dir + "/out", "--scenes", csv,
-                                         "--width-field", "width_m", "--tile", "64", "-q"});
-  ASSERT_EQ(result.exit_code, 0) << result.err;
-  const auto manifest = shards::Manifest::load(one.dir + "/out");
-  ASSERT_EQ(manifest.scenes.size(), 2u);
-  EXPECT_GT(manifest.scenes[0].tiles, 0);
-  EXPECT_GT(manifest.scenes[1].tiles, 0);
-  EXPECT_EQ(manifest.scenes[0].width, 192);
-  EXPECT_EQ(manifest.scenes[1].width, 160);
-  EXPECT_NE(manifest.scenes[0].labels.find("mask"), std::string::npos);
-  expect_failure(
-      {"tile", "--out", one.dir + "/out2", "--scenes", csv, "--image", one.scene.scene_path}, 2,
-      {"give --image or --scenes, not both"});
-}
-
-}  // namespace satunet
+namespace satunet {}  // namespace satunet
 
 namespace satunet::tiling {
 namespace fs = std::filesystem;
@@ -786,6 +578,153 @@ TEST(TileErrors, DamagedAndImpossibleScenesNameTheFileAndTheLimit) {
                            ": a strip of 64 rows of 2000000000 pixels in 1 bands is 122070 "
                            "MiB, more than the 4096 MiB satunet reads at once");
   EXPECT_LT(result.peak_rss_mb, 1024);
+  EXPECT_FALSE(fs::exists(f.dir + "/out/manifest.json"));
+}
+
+TEST(TileErrors, ExistingDatasetNeedsOverwrite) {
+  const Fixture f = make_fixture();
+  const std::string out = f.dir + "/out";
+  ASSERT_EQ(test::run_satunet(tile_args(f, out)).exit_code, 0);
+  expect_failure(tile_args(f, out), 1,
+                 {out + ": holds a dataset already; --overwrite replaces it"});
+  auto again = tile_args(f, out);
+  again.push_back("--overwrite");
+  const auto result = test::run_satunet(again);
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_TRUE(fs::exists(out + "/manifest.json"));
+}
+
+TEST(TileErrors, WriteFailureLeavesNoManifestAndNoShards) {
+  const Fixture f = make_fixture(1536);
+  const std::string out = f.dir + "/out";
+  auto args = tile_args(f, out);
+  for (const char* extra : {"--compress", "0", "--shard-tiles", "100000", "--val-fraction", "0"})
+    args.push_back(extra);
+  // MPI start-up needs files of a few MB; the uncompressed shard outgrows 4 MiB.
+  const auto result = test::run_satunet(args, 4 * 1024 * 1024);
+  EXPECT_EQ(result.exit_code, 1) << result.err;
+  EXPECT_NE(result.err.find(".h5"), std::string::npos) << result.err;
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+  EXPECT_FALSE(fs::exists(out + "/manifest.json"));
+  for (const auto& entry : fs::directory_iterator(out + "/shards"))
+    ADD_FAILURE() << "left behind: " << entry.path();
+}
+
+TEST(TileErrors, ScenesWithDifferentBands) {
+  const Fixture three = make_fixture(128, 3, "rgb");
+  const Fixture four = make_fixture(128, 4, "rgbn");
+  expect_failure(
+      {"tile", "--out", three.dir + "/out", "--image", three.scene.scene_path, "--image",
+       four.scene.scene_path, "--labels", "building=" + three.scene.buildings_path, "-q"},
+      1,
+      {four.scene.scene_path + ": has 4 input bands (uint8) but",
+       "all scenes of a dataset need the same bands and data type"});
+}
+
+TEST(TileErrors, MaskOnAnotherGridOrWithUnknownClasses) {
+  const Fixture f = make_fixture();
+  const std::string shifted = altered_copy(f.scene.truth_path, f.dir + "/shifted.tif", false, 1.0);
+  expect_failure(
+      {"tile", "--out", f.dir + "/out", "--image", f.scene.scene_path, "--mask", shifted, "-q"}, 1,
+      {shifted + ": mask is on another grid than the scene"});
+  const Fixture other = make_fixture(192, 3, "bigger");
+  expect_failure({"tile", "--out", f.dir + "/out", "--image", f.scene.scene_path, "--mask",
+                  other.scene.truth_path, "-q"},
+                 1, {other.scene.truth_path + ": mask is 192 x 192 pixels but the scene"});
+  // truth.tif holds roads (2): not a class when only background and building are named.
+  expect_failure({"tile", "--out", f.dir + "/out", "--image", f.scene.scene_path, "--mask",
+                  f.scene.truth_path, "--classes", "background,building", "-q"},
+                 1,
+                 {f.scene.truth_path + ": class value 2 at pixel (",
+                  "is not in --classes (background,building)"});
+}
+
+TEST(TileErrors, LabelsOutsideTheScenePrintBothExtents) {
+  const Fixture f = make_fixture();
+  const std::string far = f.dir + "/far.geojson";
+  write_text(far, R"({"type":"FeatureCollection","features":[{"type":"Feature","properties":{},
+    "geometry":{"type":"Polygon","coordinates":[[[100,10],[100.001,10],[100.001,10.001],[100,10]]]}}]})");
+  expect_failure({"tile", "--out", f.dir + "/out", "--image", f.scene.scene_path, "--labels",
+                  "building=" + far, "-q"},
+                 1,
+                 {far + ": labels do not overlap the scene " + f.scene.scene_path,
+                  "labels extent [", "scene extent [", "(in EPSG:32633"});
+  EXPECT_FALSE(fs::exists(f.dir + "/out/manifest.json"));
+}
+
+TEST(TileErrors, VectorLabelsWithoutCrs) {
+  const Fixture f = make_fixture();
+  geo::init_gdal();
+  const std::string shp = f.dir + "/nocrs.shp";
+  {
+    GDALDriver* driver = GetGDALDriverManager()->GetDriverByName("ESRI Shapefile");
+    GDALDatasetUniquePtr out(driver->Create(shp.c_str(), 0, 0, 0, GDT_Unknown, nullptr));
+    OGRLayer* layer = out->CreateLayer("nocrs", nullptr, wkbPolygon, nullptr);
+    OGRFeatureUniquePtr feature(OGRFeature::CreateFeature(layer->GetLayerDefn()));
+    OGRPolygon square;
+    OGRLinearRing ring;
+    for (auto [x, y] : {std::pair{0.0, 0.0}, {1.0, 0.0}, {1.0, 1.0}, {0.0, 0.0}})
+      ring.addPoint(x, y);
+    square.addRing(&ring);
+    feature->SetGeometry(&square);
+    ASSERT_EQ(layer->CreateFeature(feature.get()), OGRERR_NONE);
+  }
+  expect_failure({"tile", "--out", f.dir + "/out", "--image", f.scene.scene_path, "--labels",
+                  "building=" + shp, "-q"},
+                 1, {shp + ": vector labels have no CRS"});
+}
+
+TEST(TileErrors, UngeoreferencedSceneNeedsTheFlagAndAMask) {
+  const Fixture f = make_fixture();
+  const std::string plain = altered_copy(f.scene.scene_path, f.dir + "/plain.tif", true);
+  auto args = tile_args(f, f.dir + "/out");
+  args[4] = plain;
+  expect_failure(args, 1, {plain + ": raster has no georeferencing", "--allow-ungeoreferenced"});
+  const std::string mask = altered_copy(f.scene.truth_path, f.dir + "/plain_mask.tif", true);
+  const auto result = test::run_satunet({"tile", "--out", f.dir + "/ok", "--image", plain, "--mask",
+                                         mask, "--allow-ungeoreferenced", "--tile", "64", "-q"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_TRUE(fs::exists(f.dir + "/ok/manifest.json"));
+}
+
+TEST(TileErrors, MissingAndCorruptImages) {
+  const Fixture f = make_fixture();
+  auto args = tile_args(f, f.dir + "/out");
+  args[4] = f.dir + "/nothing.tif";
+  expect_failure(args, 1, {f.dir + "/nothing.tif: no such file"});
+  write_text(f.dir + "/corrupt.tif", "II*\0not really a tiff");
+  args[4] = f.dir + "/corrupt.tif";
+  expect_failure(args, 1, {f.dir + "/corrupt.tif: cannot open raster"});
+  EXPECT_FALSE(fs::exists(f.dir + "/out/manifest.json"));
+}
+
+TEST(TileErrors, OptionValuesExitWithCode2) {
+  const Fixture f = make_fixture();
+  auto args = tile_args(f, f.dir + "/out");
+  args.erase(std::find(args.begin(), args.end(), "--tile"), args.end() - 1);  // keep -q
+  auto with = [&](std::vector<std::string> extra) {
+    auto all = args;
+    all.insert(all.end(), extra.begin(), extra.end());
+    return all;
+  };
+  expect_failure(with({"--tile", "100"}), 2, {"--tile must be a multiple of 16"});
+  expect_failure(with({"--overlap", "256"}), 2, {"--overlap must be in [0, tile)"});
+  expect_failure(with({"--val-fraction", "1.5"}), 2, {"--val-fraction must be in [0, 1)"});
+  expect_failure(with({"--line-width", "river=5"}), 2,
+                 {"--line-width: class 'river' is not in --classes (background,building,road)"});
+  expect_failure(
+      {"tile", "--out", f.dir + "/o", "--image", f.scene.scene_path, "--labels",
+       f.scene.buildings_path, "--class-field", "class", "--class-map", "building=bridge"},
+      2, {"--class-map: class 'bridge' is not in --classes"});
+  expect_failure({"tile", "--out", f.dir + "/o", "--image", f.scene.scene_path}, 2,
+                 {"no labels: give --labels CLASS=FILE or --mask FILE"});
+  expect_failure(with({"--classes", "background,road,road"}), 2,
+                 {"--classes: class 'road' is named twice"});
+  expect_failure(with({"--classes", "background,,road"}), 2,
+                 {"--classes: an empty class name in 'background,,road'"});
+  expect_failure(with({"--threads", "100000"}), 2, {"--threads must be 0 (automatic) to 1024"});
+  expect_failure(with({"--compress", "zstd"}), 2,
+                 {"--compress must be 0 (none), 1..9 (deflate level) or lz4 (got 'zstd')"});
   EXPECT_FALSE(fs::exists(f.dir + "/out/manifest.json"));
 }
 
@@ -854,6 +793,208 @@ TEST(TileCli, AnEmptySplitIsWarnedOf) {
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_NE(result.err.find("tile: the val split has no tile (4 tiles in all)"), std::string::npos)
       << result.err;
+}
+
+TEST(TileCli, ScenesCsvMixesMaskAndVectorScenes) {
+  const Fixture one = make_fixture(192, 3, "one");
+  const Fixture two = make_fixture(160, 3, "two");
+  const std::string csv = one.dir + "/scenes.csv";
+  std::ofstream(csv) << "image,mask,labels\n"
+                     << one.scene.scene_path << "," << one.scene.truth_path << ",\n"
+                     << two.scene.scene_path << ",,building=" << two.scene.buildings_path
+                     << ";road=" << two.scene.roads_path << "\n";
+  const auto result = test::run_satunet({"tile", "--out", one.dir + "/out", "--scenes", csv,
+                                         "--width-field", "width_m", "--tile", "64", "-q"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto manifest = shards::Manifest::load(one.dir + "/out");
+  ASSERT_EQ(manifest.scenes.size(), 2u);
+  EXPECT_GT(manifest.scenes[0].tiles, 0);
+  EXPECT_GT(manifest.scenes[1].tiles, 0);
+  EXPECT_EQ(manifest.scenes[0].width, 192);
+  EXPECT_EQ(manifest.scenes[1].width, 160);
+  EXPECT_NE(manifest.scenes[0].labels.find("mask"), std::string::npos);
+  expect_failure(
+      {"tile", "--out", one.dir + "/out2", "--scenes", csv, "--image", one.scene.scene_path}, 2,
+      {"give --image or --scenes, not both"});
+}
+
+TEST(TileCli, Lz4ShardsHoldTheSameTilesAsDeflateOnes) {
+  // --compress lz4: HDF5's filter 32004 on the shards (see Shards.Lz4ShardsReadBack...), the
+  // codec recorded in the manifest, every tile as a deflated dataset holds it.
+  const Fixture f = make_fixture(256);
+  std::vector<std::map<test::TileKey, test::StoredTile>> datasets;
+  for (const char* codec : {"1", "lz4"}) {
+    const std::string out = f.dir + "/compress-" + codec;
+    auto args = tile_args(f, out);
+    args.insert(args.end(), {"--compress", codec});
+    const auto result = test::run_satunet(args);
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_EQ(shards::Manifest::load(out).tiling.at("compress"), codec);
+    datasets.push_back(test::read_tiles(out));
+  }
+  ASSERT_FALSE(datasets[0].empty());
+  ASSERT_EQ(datasets[0].size(), datasets[1].size());
+  for (const auto& [key, deflated] : datasets[0]) {
+    ASSERT_EQ(datasets[1].count(key), 1u);
+    EXPECT_EQ(datasets[1].at(key).image, deflated.image);
+    EXPECT_EQ(datasets[1].at(key).labels, deflated.labels);
+  }
+}
+
+TEST(TileCli, ClassFieldAndMapGiveTheSameLabelsAsOneFilePerClass) {
+  const Fixture f = make_fixture(256);
+  const auto per_class = test::run_satunet(tile_args(f, f.dir + "/per-class"));
+  ASSERT_EQ(per_class.exit_code, 0) << per_class.err;
+  const auto by_field =
+      test::run_satunet({"tile", "--out", f.dir + "/by-field", "--image", f.scene.scene_path,
+                         "--labels", f.scene.buildings_path, "--labels", f.scene.roads_path,
+                         "--class-field", "class", "--class-map", "building=building,road=road",
+                         "--width-field", "width_m", "--tile", "64", "-q"});
+  ASSERT_EQ(by_field.exit_code, 0) << by_field.err;
+  const auto a = shards::Manifest::load(f.dir + "/per-class");
+  const auto b = shards::Manifest::load(f.dir + "/by-field");
+  EXPECT_EQ(a.class_pixels, b.class_pixels);
+  EXPECT_GT(a.class_pixels.at("train")[1], 0);
+  EXPECT_GT(a.class_pixels.at("train")[2], 0);
+}
+
+namespace {
+
+// A one-band scene of `values` (UTM 33N, 1 m pixels) stored as T, and a class map on its grid
+// with a building everywhere, so that every tile is kept.
+template <typename T>
+std::pair<std::string, std::string> float_scene(const std::string& dir, const std::string& name,
+                                                int size, const std::vector<T>& values) {
+  geo::init_gdal();
+  const std::string path = dir + "/" + name + ".tif";
+  const GDALDataType type = std::is_same_v<T, float> ? GDT_Float32 : GDT_Float64;
+  {
+    GDALDatasetUniquePtr out(GetGDALDriverManager()->GetDriverByName("GTiff")->Create(
+        path.c_str(), size, size, 1, type, nullptr));
+    double transform[6] = {500000, 1, 0, 6000000, 0, -1};
+    out->SetGeoTransform(transform);
+    OGRSpatialReference utm;
+    utm.importFromEPSG(32633);
+    out->SetSpatialRef(&utm);
+    EXPECT_EQ(
+        out->GetRasterBand(1)->RasterIO(GF_Write, 0, 0, size, size, const_cast<T*>(values.data()),
+                                        size, size, type, 0, 0),
+        CE_None);
+  }
+  const std::string mask = test::write_class_map(
+      dir + "/" + name + "-mask.tif", size, size,
+      std::vector<std::uint8_t>(static_cast<std::size_t>(size * size), 1), path);
+  return {path, mask};
+}
+
+// `files` stored by their names in a new zip archive at `zip`, written through GDAL; returns
+// the archive as GDAL names it, "/vsizip/ZIP".
+std::string zip_of(const std::string& zip, const std::vector<std::string>& files) {
+  geo::init_gdal();
+  fs::remove(zip);
+  for (const std::string& file : files) {
+    const std::string bytes = test::file_bytes(file);
+    const std::string inside = "/vsizip/" + zip + "/" + fs::path(file).filename().string();
+    VSILFILE* out = VSIFOpenL(inside.c_str(), "wb");
+    EXPECT_NE(out, nullptr) << inside;
+    if (!out)
+      return "";
+    EXPECT_EQ(VSIFWriteL(bytes.data(), 1, bytes.size(), out), bytes.size());
+    VSIFCloseL(out);
+  }
+  return "/vsizip/" + zip;
+}
+
+}  // namespace
+
+// Not finite pixels (+-inf as NaN) are no data: left out of the statistics, which stay finite,
+// and their labels ignored. Float64 values whose squares overflow are refused, naming the
+// scene, band and tile; nothing of the dataset is left.
+TEST(TileErrors, NonFinitePixelsAreNoDataAndHugeValuesAreRefused) {
+  const std::string dir = test::fresh_directory("nonfinite");
+  const int size = 128;
+  std::vector<float> values(static_cast<std::size_t>(size * size));
+  for (std::size_t i = 0; i < values.size(); ++i)
+    values[i] = static_cast<float>(i % 251) * 0.5f - 20.0f;
+  const float inf = std::numeric_limits<float>::infinity();
+  for (std::size_t i : {3u, 500u, 4100u, 9000u, 16000u})
+    values[i] = inf;
+  for (std::size_t i : {7u, 8200u, 12345u})
+    values[i] = -inf;
+  values[77] = std::numeric_limits<float>::quiet_NaN();
+  double sum = 0;
+  std::int64_t count = 0;
+  for (float value : values)
+    if (std::isfinite(value)) {
+      sum += value;
+      ++count;
+    }
+  const double mean = sum / static_cast<double>(count);
+  double squares = 0;
+  for (float value : values)
+    if (std::isfinite(value))
+      squares += (value - mean) * (value - mean);
+  const double std_dev = std::sqrt(squares / static_cast<double>(count));
+
+  const auto [f32, f32_mask] = float_scene<float>(dir, "f32", size, values);
+  const auto result = test::run_satunet({"tile", "--out", dir + "/out32", "--image", f32, "--mask",
+                                         f32_mask, "--tile", "64", "--overlap", "0", "-q"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const shards::Manifest manifest = shards::Manifest::load(dir + "/out32");
+  ASSERT_EQ(manifest.bands.size(), 1u);
+  EXPECT_EQ(manifest.bands[0].count, count);
+  EXPECT_NEAR(manifest.bands[0].mean, mean, 1e-9 * std::abs(mean));
+  EXPECT_NEAR(manifest.bands[0].std, std_dev, 1e-9 * std_dev);
+  EXPECT_EQ(manifest.total_tiles(), 4);
+  // Their labels are ignored like those of nodata pixels.
+  std::int64_t labelled = 0;
+  for (const auto& [split, pixels] : manifest.class_pixels)
+    labelled += pixels[1];
+  EXPECT_EQ(labelled, count);
+
+  std::vector<double> huge(values.size());
+  for (std::size_t i = 0; i < huge.size(); ++i)
+    huge[i] = (static_cast<double>(i % 7) - 3.0) * 1e300;
+  const auto [f64, f64_mask] = float_scene<double>(dir, "f64", size, huge);
+  expect_failure(
+      {"tile", "--out", dir + "/out64", "--image", f64, "--mask", f64_mask, "--tile", "64", "-q"},
+      1,
+      {f64 + ": band 1 of the tile at pixel (0, 0): values up to 3e+300 in magnitude, too large "
+             "for band statistics"});
+  EXPECT_FALSE(fs::exists(dir + "/out64/manifest.json"));
+  if (fs::is_directory(dir + "/out64/shards"))
+    for (const auto& entry : fs::directory_iterator(dir + "/out64/shards"))
+      ADD_FAILURE() << "left behind: " << entry.path();
+}
+
+// A path GDAL opens is a path, whether or not std::filesystem sees a file there (/vsizip/).
+TEST(TileCli, ScenesAndLabelsInsideAZipAreReadThroughGdal) {
+  const Fixture f = make_fixture();
+  const auto plain = test::run_satunet(tile_args(f, f.dir + "/plain"));
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  const std::string zip = zip_of(f.dir + "/scene.zip",
+                                 {f.scene.scene_path, f.scene.buildings_path, f.scene.roads_path});
+  auto name = [](const std::string& path) { return fs::path(path).filename().string(); };
+  auto args = tile_args(f, f.dir + "/zipped");
+  args[4] = zip + "/" + name(f.scene.scene_path);
+  args[6] = "building=" + zip + "/" + name(f.scene.buildings_path);
+  args[8] = "road=" + zip + "/" + name(f.scene.roads_path);
+  const auto zipped = test::run_satunet(args);
+  ASSERT_EQ(zipped.exit_code, 0) << zipped.err;
+  const auto a = shards::Manifest::load(f.dir + "/plain");
+  const auto b = shards::Manifest::load(f.dir + "/zipped");
+  EXPECT_EQ(a.tiles_per_split, b.tiles_per_split);
+  EXPECT_EQ(a.class_pixels, b.class_pixels);
+  ASSERT_EQ(a.bands.size(), b.bands.size());
+  for (std::size_t band = 0; band < a.bands.size(); ++band)
+    EXPECT_EQ(a.bands[band].mean, b.bands[band].mean);
+  // What is not in the archive is still no file.
+  args[4] = zip + "/nothing.tif";
+  args[2] = f.dir + "/none";
+  expect_failure(args, 1, {zip + "/nothing.tif: no such file"});
+  args[4] = zip + "/" + name(f.scene.scene_path);
+  args[8] = "road=" + zip + "/nothing.geojson";
+  expect_failure(args, 1, {zip + "/nothing.geojson: no such file"});
 }
 
 TEST(MpiTile, SameTilesAndStatisticsOnAnyRankCount) {

@@ -27,12 +27,15 @@
 #include "common/hash.hpp"
 #include "common/labels.hpp"
 #include "common/timer.hpp"
+#include "data/dataset.hpp"
 #include "geo/gdal.hpp"
 #include "model/checkpoint.hpp"
 #include "model/losses.hpp"
 #include "model/runtime.hpp"
 #include "model/torch_compat.hpp"
 #include "predict/predictor.hpp"
+#include "report/run_directory.hpp"
+#include "report/run_report.hpp"
 #include "scoring/evaluate.hpp"
 #include "stitch/stitcher.hpp"
 #include "synth/synth.hpp"
@@ -41,7 +44,9 @@
 #include "train/multi_tensor_adamw.hpp"
 #include "train/optimizer_state.hpp"
 #include "train/reducer.hpp"
+#include "train/run_setup.hpp"
 #include "train/trainer.hpp"
+#include "train/training_state.hpp"
 
 namespace satunet::train {
 namespace {
@@ -60,17 +65,6 @@ std::string shared_dataset(comm::MpiCommunicator& world, const std::string& name
   return base;
 }
 
-// Epoch losses from a run's metrics.csv (the third column).
-std::vector<double> epoch_losses(const std::string& run) {
-  std::ifstream metrics(run + "/metrics.csv");
-  std::string line;
-  std::vector<double> losses;
-  std::getline(metrics, line);
-  while (std::getline(metrics, line))
-    losses.push_back(std::stod(line.substr(line.find(',', line.find(',') + 1) + 1)));
-  return losses;
-}
-
 TrainOptions tiny(const std::string& data, const std::string& out) {
   TrainOptions options;
   options.data = data;
@@ -85,46 +79,17 @@ TrainOptions tiny(const std::string& data, const std::string& out) {
   return options;
 }
 
+// The same weights and buffers in two checkpoints.
 void expect_same_weights(const std::string& a, const std::string& b) {
-  auto first = model::load_checkpoint(a);
-  auto second = model::load_checkpoint(b);
-  const auto one = first.model->named_parameters();
-  const auto two = second.model->named_parameters();
-  for (const auto& item : one)
-    EXPECT_TRUE(torch::equal(item.value(), two[item.key()])) << item.key();
-  for (const auto& item : first.model->named_buffers())
-    EXPECT_TRUE(torch::equal(item.value(), second.model->named_buffers()[item.key()]))
-        << item.key();
-}
-
-// Every tensor a checkpoint holds, by name: weights, buffers, optimizer state, RNG state and
-// the ranks' own running statistics.
-std::map<std::string, torch::Tensor> checkpoint_tensors(const std::string& path) {
-  auto loaded = model::load_checkpoint(path);
-  std::map<std::string, torch::Tensor> tensors;
-  for (const auto& item : loaded.model->named_parameters())
-    tensors["model." + item.key()] = item.value();
-  for (const auto& item : loaded.model->named_buffers())
-    tensors["model." + item.key()] = item.value();
-  torch::serialize::InputArchive optimizer, rng, statistics;
-  loaded.archive.read("optimizer", optimizer);
-  const auto parameters = loaded.model->parameters();
-  for (std::size_t i = 0; i < parameters.size(); ++i) {
-    const std::string prefix = "p" + std::to_string(i) + "_";
-    for (const char* part : {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer"}) {
-      torch::Tensor value;
-      if (optimizer.try_read(prefix + part, value))
-        tensors["optimizer." + prefix + part] = value;
-    }
-    c10::IValue step;
-    if (optimizer.try_read(prefix + "step", step))
-      tensors["optimizer." + prefix + "step"] = torch::tensor(step.toInt());
+  const auto first = test::checkpoint_tensors(a);
+  const auto second = test::checkpoint_tensors(b);
+  for (const auto& [name, tensor] : first) {
+    if (name.rfind("model.", 0) != 0)
+      continue;
+    const auto other = second.find(name);
+    ASSERT_NE(other, second.end()) << name;
+    EXPECT_TRUE(torch::equal(tensor, other->second)) << name;
   }
-  loaded.archive.read("rng", rng);
-  rng.read("cpu", tensors["rng.cpu"]);
-  loaded.archive.read("statistics", statistics);
-  statistics.read("of_ranks", tensors["statistics.of_ranks"]);
-  return tensors;
 }
 
 // `options` (its `out` a base directory) trained straight to `steps` into OUT/straight, and
@@ -149,8 +114,8 @@ void train_straight_and_resumed(TrainOptions options, std::int64_t stop, std::in
 
 // Every tensor of two checkpoints equal to the byte, batch-norm statistics among them.
 void expect_same_tensors(const std::string& expected_path, const std::string& path, int ranks) {
-  const auto expected = checkpoint_tensors(expected_path);
-  const auto actual = checkpoint_tensors(path);
+  const auto expected = test::checkpoint_tensors(expected_path);
+  const auto actual = test::checkpoint_tensors(path);
   ASSERT_EQ(actual.size(), expected.size());
   EXPECT_EQ(expected.at("statistics.of_ranks").size(0), ranks);
   std::size_t statistics = 0;
@@ -248,209 +213,77 @@ TEST(MpiTrain, AResNetEncoderFrozenThenTrainedResumesBitwiseOnEveryRank) {
                         base + "/resumed/checkpoints/last.pt", world.size());
 }
 
-TEST(Train, OneReplicaKeepsItsGradientsWhereBackwardLeftThem) {
-  comm::SingleProcessCommunicator alone;
-  torch::manual_seed(2);
-  model::UNet net(model::UNetOptions().base(4).depth(2));
-  GradientReducer reducer(*net, alone, 0.001, 0.0005);
-  const torch::Tensor images = torch::randn({2, 3, 32, 32});
-  const torch::Tensor labels = torch::randint(0, 3, {2, 32, 32}, torch::kLong);
-  for (int step = 0; step < 2; ++step) {
-    net->zero_grad();
-    reducer.prepare(true);
-    model::ce_loss(net->forward(images), labels).backward();
-    std::vector<std::pair<void*, torch::Tensor>> before;
-    for (const torch::Tensor& parameter : net->parameters())
-      before.emplace_back(parameter.grad().data_ptr(), parameter.grad().clone());
-    reducer.finish();
-    std::size_t i = 0;
-    for (const torch::Tensor& parameter : net->parameters()) {
-      EXPECT_EQ(parameter.grad().data_ptr(), before[i].first) << "parameter " << i;
-      EXPECT_TRUE(torch::equal(parameter.grad(), before[i].second)) << "parameter " << i;
-      ++i;
+// The report's validation tiles are predicted with the running statistics averaged over the
+// ranks (as validation and the checkpoints' model have them), not with rank 0's own. The
+// final validation's tiles against last.pt, saved right after it: its model's buffers are the
+// averaged statistics, and statistics.of_ranks holds rank 0's own.
+TEST(MpiTrain, ReportTilesArePredictedWithTheStatisticsAveragedOverTheRanks) {
+  comm::MpiCommunicator world;
+  const std::string base =
+      shared_dataset(world, "MpiTrain.tiles.np" + std::to_string(world.size()));
+  // Trained long enough for class boundaries in the tiles, where the statistics tip pixels.
+  TrainOptions options = tiny(base + "/dataset", base + "/run");
+  options.max_steps = 24;
+  options.lr = 0.01;
+  const TrainResult result = train(options, world);
+  if (world.rank() != 0)
+    return;
+  const report::RunDirectory run(base + "/run");
+  const auto index =
+      nlohmann::json::parse(test::file_bytes(run.validation_tiles() + "/tiles.json"));
+  ASSERT_EQ(index.at("step").get<std::int64_t>(), result.steps);
+  const data::ShardDataset val(base + "/dataset", "val");
+  const int tile = val.tile_size();
+  const auto plane = static_cast<std::size_t>(tile * tile);
+  std::vector<report::ValidationTile> tiles;
+  std::vector<float> images;  // one batch, in the report's order, as the trainer predicted it
+  std::vector<std::string> shown;
+  for (const auto& entry : index.at("tiles")) {
+    report::ValidationTile item;
+    item.index = entry.at("index").get<std::int64_t>();
+    item.image.resize(plane * val.bands());
+    item.truth.resize(plane);
+    val.read(item.index, item.image.data(), item.truth.data());
+    images.insert(images.end(), item.image.begin(), item.image.end());
+    tiles.push_back(std::move(item));
+    shown.push_back(
+        test::file_bytes(run.validation_tiles() + "/" + entry.at("prediction").get<std::string>()));
+  }
+  ASSERT_FALSE(tiles.empty());
+  // The prediction images of `net` (with the statistics `flat`), drawn as the report draws them.
+  auto drawn = [&](const std::string& name, const torch::Tensor* flat) {
+    auto net = model::load_checkpoint(run.last_checkpoint()).model;
+    comm::SingleProcessCommunicator alone;
+    GradientReducer statistics(*net, alone, 25);
+    if (flat)
+      statistics.load_flat_statistics(*flat);
+    net->eval();
+    torch::NoGradGuard no_grad;
+    const auto count = static_cast<std::int64_t>(tiles.size());
+    const torch::Tensor prediction =
+        net->forward(torch::from_blob(images.data(), {count, val.bands(), tile, tile}))
+            .argmax(1)
+            .to(torch::kUInt8)
+            .contiguous();
+    for (std::size_t t = 0; t < tiles.size(); ++t) {
+      const std::uint8_t* predicted = prediction.data_ptr<std::uint8_t>() + t * plane;
+      tiles[t].prediction.assign(predicted, predicted + plane);
     }
-  }
-  EXPECT_TRUE(reducer.arrival_order().empty()) << "no bucket was filled, so none was rebuilt";
-  EXPECT_EQ(reducer.communication_wait_seconds(), 0);
-}
-
-// The multi-tensor AdamW takes the steps LibTorch's AdamW takes, to the bit, with parameters
-// that have no gradient for a while (a frozen encoder), and carries on alike from a saved state.
-TEST(Train, MultiTensorAdamWStepsAsLibTorchsAdamWToTheBit) {
-  torch::manual_seed(3);
-  const std::vector<std::vector<std::int64_t>> shapes = {{8, 4, 3, 3}, {8}, {16, 8, 3, 3}, {5}};
-  std::vector<torch::Tensor> theirs, ours;
-  for (const auto& shape : shapes) {
-    const torch::Tensor start = torch::randn(shape);
-    theirs.push_back(start.clone().requires_grad_());
-    ours.push_back(start.clone().requires_grad_());
-  }
-  const auto options = torch::optim::AdamWOptions(0.01).weight_decay(0.05);
-  torch::optim::AdamW reference(theirs, options);
-  auto multi = std::make_unique<MultiTensorAdamW>(ours, options);
-  auto step_both = [&](int step) {
-    for (std::size_t i = 0; i < shapes.size(); ++i) {
-      const bool frozen = i == 0 && step < 2;
-      const torch::Tensor gradient = torch::randn(shapes[i]) * static_cast<double>(i + 1);
-      theirs[i].mutable_grad() = frozen ? torch::Tensor() : gradient.clone();
-      ours[i].mutable_grad() = frozen ? torch::Tensor() : gradient.clone();
-    }
-    reference.step();
-    multi->step();
+    const report::RunDirectory other(base + "/" + name);
+    report::write_validation_tiles(other.path(), result.steps, val.bands(), tile,
+                                   val.manifest().classes, tiles);
+    std::vector<std::string> pngs;
+    for (const auto& entry : index.at("tiles"))
+      pngs.push_back(test::file_bytes(other.validation_tiles() + "/" +
+                                      entry.at("prediction").get<std::string>()));
+    return pngs;
   };
-  auto expect_equal = [&](const std::string& when) {
-    for (std::size_t i = 0; i < shapes.size(); ++i) {
-      EXPECT_TRUE(torch::equal(theirs[i], ours[i]))
-          << when << ": parameter " << i << " differs by "
-          << (theirs[i] - ours[i]).abs().max().item<double>();
-      const auto key = model::compat::optimizer_state_key(reference, theirs[i]);
-      const auto& state =
-          static_cast<const torch::optim::AdamWParamState&>(*reference.state().at(key));
-      const auto& mine = static_cast<const torch::optim::AdamWParamState&>(
-          *multi->state().at(model::compat::optimizer_state_key(*multi, ours[i])));
-      EXPECT_EQ(state.step(), mine.step()) << when << ": parameter " << i;
-      EXPECT_TRUE(torch::equal(state.exp_avg_sq(), mine.exp_avg_sq())) << when << ": " << i;
-    }
-  };
-  for (int step = 0; step < 5; ++step)
-    step_both(step);
-  expect_equal("after 5 steps");
-  // Saved and loaded as a checkpoint does it, into a fresh optimizer.
-  torch::serialize::OutputArchive saved;
-  save_optimizer_state(*multi, ours, saved);
-  std::stringstream bytes;
-  saved.save_to(bytes);
-  torch::serialize::InputArchive loaded;
-  loaded.load_from(bytes);
-  multi = std::make_unique<MultiTensorAdamW>(ours, options);
-  load_optimizer_state(*multi, ours, loaded);
-  for (int step = 5; step < 8; ++step)
-    step_both(step);
-  expect_equal("resumed");
-  EXPECT_FALSE(multi->skips_on_device()) << "parameters on the CPU step on the host's word";
-}
-
-// The host reads the losses back once per --log-every steps: steps.csv and the epoch losses
-// are those of a run that reads them after every step.
-TEST(Train, StepsReadBackInBatchesAreTheStepsOfEachStep) {
-  comm::MpiCommunicator self(comm::MpiScope::self);
-  const std::string base = shared_dataset(self, "Train.logevery");
-  TrainOptions every = tiny(base + "/dataset", base + "/every");
-  every.log_every = 1;
-  every.max_steps = 7;
-  train(every, self);
-  TrainOptions batched = every;
-  batched.out = base + "/batched";
-  batched.log_every = 3;
-  train(batched, self);
-  const std::string steps = test::file_bytes(base + "/every/steps.csv");
-  EXPECT_EQ(test::file_bytes(base + "/batched/steps.csv"), steps);
-  std::istringstream rows(steps);
-  std::string row;
-  std::getline(rows, row);
-  EXPECT_EQ(row, "step,epoch,loss,lr");
-  for (int step = 1; step <= 7; ++step) {
-    ASSERT_TRUE(std::getline(rows, row)) << "step " << step;
-    EXPECT_EQ(row.substr(0, row.find(',')), std::to_string(step));
-    EXPECT_TRUE(std::isfinite(std::stod(row.substr(row.find(',', row.find(',') + 1) + 1))));
-  }
-  EXPECT_EQ(epoch_losses(base + "/every"), epoch_losses(base + "/batched"));
-  expect_same_weights(base + "/every/checkpoints/last.pt", base + "/batched/checkpoints/last.pt");
-}
-
-TEST(Train, SameSeedTwiceGivesIdenticalCheckpoints) {
-  comm::MpiCommunicator self(comm::MpiScope::self);
-  const std::string base = shared_dataset(self, "Train.seed");
-  train(tiny(base + "/dataset", base + "/a"), self);
-  train(tiny(base + "/dataset", base + "/b"), self);
-  expect_same_weights(base + "/a/checkpoints/last.pt", base + "/b/checkpoints/last.pt");
-  TrainOptions other = tiny(base + "/dataset", base + "/c");
-  other.seed = 2;
-  train(other, self);
-  auto a = model::load_checkpoint(base + "/a/checkpoints/last.pt");
-  auto c = model::load_checkpoint(base + "/c/checkpoints/last.pt");
-  EXPECT_NE(model::state_digest(*a.model), model::state_digest(*c.model));
-}
-
-TEST(Train, ResumeContinuesExactlyWhereItStopped) {
-  comm::MpiCommunicator self(comm::MpiScope::self);
-  const std::string base = shared_dataset(self, "Train.resume");
-  TrainOptions options = tiny(base + "/dataset", base);
-  options.checkpoint_every = 3;
-  options.augment = data::AugmentOptions::standard();
-  train_straight_and_resumed(options, 3, 8, self);
-  expect_same_tensors(base + "/straight/checkpoints/last.pt", base + "/resumed/checkpoints/last.pt",
-                      1);
-}
-
-TEST(TrainCli, BadOptionsAndNoGpu) {
-  comm::MpiCommunicator self(comm::MpiScope::self);
-  const std::string base = shared_dataset(self, "TrainCli.options", 256);
-  const std::string data = base + "/dataset";
-  auto run = [&](std::vector<std::string> extra) {
-    std::vector<std::string> args{"train", "--data",  data, "--out",       base + "/run", "--base",
-                                  "4",     "--depth", "2",  "--max-steps", "1",           "-q"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return test::run_satunet(args);
-  };
-  auto bad = run({"--optimizer", "rmsprop"});
-  EXPECT_EQ(bad.exit_code, 2);
-  EXPECT_NE(bad.err.find("--optimizer must be adamw or sgd (got 'rmsprop')"), std::string::npos)
-      << bad.err;
-  bad = run({"--norm", "layer"});
-  EXPECT_EQ(bad.exit_code, 2);
-  EXPECT_NE(bad.err.find("--norm must be batch, group or none (got 'layer')"), std::string::npos)
-      << bad.err;
-  const auto nccl = run({"--backend", "nccl"});
-  EXPECT_EQ(nccl.exit_code, 1);
-  EXPECT_NE(nccl.err.find("--backend nccl: "), std::string::npos) << nccl.err;
-  if (model::cuda_devices() == 0) {
-    const auto cuda = run({"--backend", "mpi", "--device", "cuda"});
-    test::expect_failure(cuda, 1, "--device cuda: no GPU present on rank 0");
-  }
-  test::expect_failure(run({"--backend", "nccl", "--device", "cpu"}), 2,
-                       "--backend nccl reduces GPU memory: not with --device cpu");
-  const auto missing =
-      test::run_satunet({"train", "--data", base + "/nothing", "--out", base + "/x"});
-  EXPECT_EQ(missing.exit_code, 1);
-  EXPECT_NE(missing.err.find(base + "/nothing/manifest.json: no manifest"), std::string::npos)
-      << missing.err;
-}
-
-TEST(TrainCli, SigtermWritesACheckpointExitsZeroAndResumes) {
-  comm::MpiCommunicator self(comm::MpiScope::self);
-  const std::string base = shared_dataset(self, "TrainCli.signal", 384);
-  const std::string out = base + "/run";
-  const pid_t child = fork();
-  if (child == 0) {
-    freopen((base + "/stdout").c_str(), "w", stdout);
-    freopen((base + "/stderr").c_str(), "w", stderr);
-    test::leave_mpi_job();
-    execl(SATUNET_BINARY, SATUNET_BINARY, "train", "--data", (base + "/dataset").c_str(), "--out",
-          out.c_str(), "--base", "4", "--depth", "2", "--batch", "2", "--max-steps", "100000",
-          "--threads", "1", nullptr);
-    _exit(127);
-  }
-  // Wait until training runs (config.json is written just before the first step).
-  for (int i = 0; i < 600 && !fs::exists(out + "/config.json"); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  std::this_thread::sleep_for(std::chrono::seconds(2));
-  ASSERT_EQ(kill(child, SIGTERM), 0);
-  int status = 0;
-  waitpid(child, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0) << test::file_bytes(base + "/stderr");
-  const std::string said = test::file_bytes(base + "/stdout");
-  EXPECT_NE(said.find("stopped by signal 15 at step "), std::string::npos) << said;
-  EXPECT_NE(said.find("the job can be requeued"), std::string::npos) << said;
-  const auto checkpoint = model::load_checkpoint(out + "/checkpoints/last.pt");
-  const std::int64_t stopped_at = checkpoint.meta.step;
-  EXPECT_GT(stopped_at, 0);
-  const auto resumed = test::run_satunet(
-      {"train", "--data", base + "/dataset", "--out", out, "--base", "4", "--depth", "2", "--batch",
-       "2", "--max-steps", std::to_string(stopped_at + 3), "--threads", "1", "--resume", "-q"});
-  EXPECT_EQ(resumed.exit_code, 0) << resumed.err;
-  EXPECT_EQ(model::load_checkpoint(out + "/checkpoints/last.pt").meta.step, stopped_at + 3);
+  EXPECT_TRUE(drawn("averaged", nullptr) == shown)
+      << "the report's predictions are not those of the averaged statistics";
+  const torch::Tensor rank0 =
+      test::checkpoint_tensors(run.last_checkpoint()).at("statistics.of_ranks")[0];
+  EXPECT_FALSE(drawn("rank0", &rank0) == shown)
+      << "rank 0's own statistics predict the tiles alike: the test cannot tell them apart";
 }
 
 }  // namespace satunet::train
@@ -475,16 +308,13 @@ TEST(MpiLearn, TinyModelSegmentsBuildingsAndRoads) {
   EXPECT_GE(result.last_val_iou[2], 0.7) << "road IoU on val";
   if (world.rank() == 0) {
     // metrics.csv: a header and one row per epoch, the loss falling.
-    std::ifstream metrics(base + "/run/metrics.csv");
-    std::string line;
-    std::vector<double> losses;
-    std::getline(metrics, line);
-    EXPECT_EQ(
-        line.rfind(
-            "epoch,step,loss,lr,samples_per_s,data_wait_pct,comm_wait_pct,val_iou_background", 0),
-        0u);
-    while (std::getline(metrics, line))
-      losses.push_back(std::stod(line.substr(line.find(',', line.find(',') + 1) + 1)));
+    const test::RunCsv metrics = test::read_run_csv(base + "/run/metrics.csv");
+    EXPECT_EQ(metrics.columns,
+              (std::vector<std::string>{"epoch", "step", "loss", "lr", "samples_per_s",
+                                        "data_wait_pct", "comm_wait_pct", "val_iou_background",
+                                        "val_iou_building", "val_iou_road",
+                                        "val_mean_foreground_iou", "val_loss", "skipped_steps"}));
+    const std::vector<double> losses = metrics.numbers("loss");
     ASSERT_EQ(losses.size(), 10u);
     EXPECT_LT(losses.back(), losses.front() / 2);
     EXPECT_TRUE(fs::exists(base + "/run/checkpoints/best.pt"));
@@ -509,56 +339,15 @@ TEST(MpiLearn, TinyModelSegmentsBuildingsAndRoads) {
   scoring::EvaluateOptions evaluate;
   evaluate.prediction = stitching.out;
   evaluate.truth = base + "/scene/truth.tif";
-  const scoring::Evaluation scores = scoring::evaluate(evaluate);
+  comm::SingleProcessCommunicator alone;
+  const scoring::Evaluation scores = scoring::evaluate(evaluate, alone);
   EXPECT_GE(scores.matrix.iou(1), 0.65) << "building IoU over the whole scene";
   EXPECT_GE(scores.matrix.iou(2), 0.65) << "road IoU over the whole scene";
 }
 
 }  // namespace satunet::train
 
-namespace satunet::train {
-
-TEST(TrainCli, AKilledRankEndsTheJobWithoutAHang) {
-  comm::MpiCommunicator self(comm::MpiScope::self);
-  const std::string base = shared_dataset(self, "TrainCli.kill", 384);
-  const std::string out = base + "/run-kill";
-  const pid_t launcher = fork();
-  if (launcher == 0) {
-    freopen((base + "/kill.out").c_str(), "w", stdout);
-    freopen((base + "/kill.err").c_str(), "w", stderr);
-    test::leave_mpi_job();
-    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
-    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-    execlp("mpirun", "mpirun", "-n", "2", "--oversubscribe", SATUNET_BINARY, "train", "--data",
-           (base + "/dataset").c_str(), "--out", out.c_str(), "--base", "4", "--depth", "2",
-           "--batch", "2", "--max-steps", "100000", "--checkpoint-every", "5", "--threads", "1",
-           nullptr);
-    _exit(127);
-  }
-  for (int i = 0; i < 600 && !fs::exists(out + "/checkpoints/last.pt"); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  ASSERT_TRUE(fs::exists(out + "/checkpoints/last.pt")) << test::file_bytes(base + "/kill.err");
-  // The rank processes are the launcher's children; kill one of them outright.
-  const std::string children =
-      "/proc/" + std::to_string(launcher) + "/task/" + std::to_string(launcher) + "/children";
-  std::istringstream pids(test::file_bytes(children));
-  pid_t victim = 0;
-  pids >> victim;
-  ASSERT_GT(victim, 0) << "no rank found under mpirun";
-  ASSERT_EQ(kill(victim, SIGKILL), 0);
-  const auto killed_at = std::chrono::steady_clock::now();
-  int status = 0;
-  while (waitpid(launcher, &status, WNOHANG) == 0) {
-    ASSERT_LT(std::chrono::steady_clock::now() - killed_at, std::chrono::seconds(60))
-        << "the job hangs after a rank died";
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  EXPECT_NE(WIFEXITED(status) ? WEXITSTATUS(status) : 1, 0) << "the job reports the failure";
-  // The last checkpoint is whole: written atomically, it loads.
-  EXPECT_GT(model::load_checkpoint(out + "/checkpoints/last.pt").meta.step, 0);
-}
-
-}  // namespace satunet::train
+namespace satunet::train {}  // namespace satunet::train
 
 namespace satunet::train {
 namespace {
@@ -651,30 +440,188 @@ TEST(Train, CommunicationOverlapsBackward) {
   ADD_FAILURE() << "communication did not overlap backward: " << attempts;
 }
 
-}  // namespace satunet::train
-
-namespace satunet::train {
-
-TEST(TrainCli, SameSeedTwiceWritesByteIdenticalCheckpoints) {
+TEST(Train, ResumeContinuesExactlyWhereItStopped) {
   comm::MpiCommunicator self(comm::MpiScope::self);
-  const std::string base = shared_dataset(self, "TrainCli.bytes", 256);
-  auto run = [&](const std::string& out) {
-    const auto result = test::run_satunet(
-        {"train", "--data", base + "/dataset", "--out", out, "--base", "4", "--depth", "2",
-         "--batch", "4", "--max-steps", "5", "--threads", "1", "--augment", "-q"});
-    EXPECT_EQ(result.exit_code, 0) << result.err;
+  const std::string base = shared_dataset(self, "Train.resume");
+  TrainOptions options = tiny(base + "/dataset", base);
+  options.checkpoint_every = 3;
+  options.augment = data::AugmentOptions::standard();
+  train_straight_and_resumed(options, 3, 8, self);
+  expect_same_tensors(base + "/straight/checkpoints/last.pt", base + "/resumed/checkpoints/last.pt",
+                      1);
+}
+
+TEST(Train, SameSeedTwiceGivesIdenticalCheckpoints) {
+  comm::MpiCommunicator self(comm::MpiScope::self);
+  const std::string base = shared_dataset(self, "Train.seed");
+  train(tiny(base + "/dataset", base + "/a"), self);
+  train(tiny(base + "/dataset", base + "/b"), self);
+  expect_same_weights(base + "/a/checkpoints/last.pt", base + "/b/checkpoints/last.pt");
+  TrainOptions other = tiny(base + "/dataset", base + "/c");
+  other.seed = 2;
+  train(other, self);
+  auto a = model::load_checkpoint(base + "/a/checkpoints/last.pt");
+  auto c = model::load_checkpoint(base + "/c/checkpoints/last.pt");
+  EXPECT_NE(model::state_digest(*a.model), model::state_digest(*c.model));
+}
+
+// The host reads the losses back once per --log-every steps: steps.csv and the epoch losses
+// are those of a run that reads them after every step.
+TEST(Train, StepsReadBackInBatchesAreTheStepsOfEachStep) {
+  comm::MpiCommunicator self(comm::MpiScope::self);
+  const std::string base = shared_dataset(self, "Train.logevery");
+  TrainOptions every = tiny(base + "/dataset", base + "/every");
+  every.log_every = 1;
+  every.max_steps = 7;
+  train(every, self);
+  TrainOptions batched = every;
+  batched.out = base + "/batched";
+  batched.log_every = 3;
+  train(batched, self);
+  EXPECT_EQ(test::file_bytes(base + "/batched/steps.csv"),
+            test::file_bytes(base + "/every/steps.csv"));
+  const test::RunCsv steps = test::read_run_csv(base + "/every/steps.csv");
+  EXPECT_EQ(steps.columns, (std::vector<std::string>{"step", "epoch", "loss", "lr"}));
+  ASSERT_EQ(steps.rows.size(), 7u);
+  for (int step = 1; step <= 7; ++step) {
+    EXPECT_EQ(steps.rows[step - 1].at("step"), std::to_string(step));
+    EXPECT_TRUE(std::isfinite(steps.numbers("loss")[step - 1])) << "step " << step;
+  }
+  EXPECT_EQ(test::read_run_csv(base + "/every/metrics.csv").numbers("loss"),
+            test::read_run_csv(base + "/batched/metrics.csv").numbers("loss"));
+  expect_same_weights(base + "/every/checkpoints/last.pt", base + "/batched/checkpoints/last.pt");
+}
+
+// The multi-tensor AdamW takes the steps LibTorch's AdamW takes, to the bit, with parameters
+// that have no gradient for a while (a frozen encoder), and carries on alike from a saved state.
+TEST(Train, MultiTensorAdamWStepsAsLibTorchsAdamWToTheBit) {
+  torch::manual_seed(3);
+  const std::vector<std::vector<std::int64_t>> shapes = {{8, 4, 3, 3}, {8}, {16, 8, 3, 3}, {5}};
+  std::vector<torch::Tensor> theirs, ours;
+  for (const auto& shape : shapes) {
+    const torch::Tensor start = torch::randn(shape);
+    theirs.push_back(start.clone().requires_grad_());
+    ours.push_back(start.clone().requires_grad_());
+  }
+  const auto options = torch::optim::AdamWOptions(0.01).weight_decay(0.05);
+  torch::optim::AdamW reference(theirs, options);
+  auto multi = std::make_unique<MultiTensorAdamW>(ours, options);
+  auto step_both = [&](int step) {
+    for (std::size_t i = 0; i < shapes.size(); ++i) {
+      const bool frozen = i == 0 && step < 2;
+      const torch::Tensor gradient = torch::randn(shapes[i]) * static_cast<double>(i + 1);
+      theirs[i].mutable_grad() = frozen ? torch::Tensor() : gradient.clone();
+      ours[i].mutable_grad() = frozen ? torch::Tensor() : gradient.clone();
+    }
+    reference.step();
+    multi->step();
   };
-  // The same command line twice (it is recorded in the checkpoint), in separate processes.
-  run(base + "/run");
-  const std::string first = test::file_bytes(base + "/run/checkpoints/last.pt");
-  ASSERT_FALSE(first.empty());
-  fs::remove_all(base + "/run");
-  run(base + "/run");
-  EXPECT_TRUE(first == test::file_bytes(base + "/run/checkpoints/last.pt"))
-      << "checkpoints of two runs with the same seed differ";
+  auto expect_equal = [&](const std::string& when) {
+    for (std::size_t i = 0; i < shapes.size(); ++i) {
+      EXPECT_TRUE(torch::equal(theirs[i], ours[i]))
+          << when << ": parameter " << i << " differs by "
+          << (theirs[i] - ours[i]).abs().max().item<double>();
+      const auto key = model::compat::optimizer_state_key(reference, theirs[i]);
+      const auto& state =
+          static_cast<const torch::optim::AdamWParamState&>(*reference.state().at(key));
+      const auto& mine = static_cast<const torch::optim::AdamWParamState&>(
+          *multi->state().at(model::compat::optimizer_state_key(*multi, ours[i])));
+      EXPECT_EQ(state.step(), mine.step()) << when << ": parameter " << i;
+      EXPECT_TRUE(torch::equal(state.exp_avg_sq(), mine.exp_avg_sq())) << when << ": " << i;
+    }
+  };
+  for (int step = 0; step < 5; ++step)
+    step_both(step);
+  expect_equal("after 5 steps");
+  // Saved and loaded as a checkpoint does it, into a fresh optimizer.
+  torch::serialize::OutputArchive saved;
+  save_optimizer_state(*multi, ours, saved);
+  std::stringstream bytes;
+  saved.save_to(bytes);
+  torch::serialize::InputArchive loaded;
+  loaded.load_from(bytes);
+  multi = std::make_unique<MultiTensorAdamW>(ours, options);
+  load_optimizer_state(*multi, ours, loaded);
+  for (int step = 5; step < 8; ++step)
+    step_both(step);
+  expect_equal("resumed");
+  EXPECT_FALSE(multi->skips_on_device()) << "parameters on the CPU step on the host's word";
+}
+
+TEST(Train, OneReplicaKeepsItsGradientsWhereBackwardLeftThem) {
+  comm::SingleProcessCommunicator alone;
+  torch::manual_seed(2);
+  model::UNet net(model::UNetOptions().base(4).depth(2));
+  GradientReducer reducer(*net, alone, 0.001, 0.0005);
+  const torch::Tensor images = torch::randn({2, 3, 32, 32});
+  const torch::Tensor labels = torch::randint(0, 3, {2, 32, 32}, torch::kLong);
+  for (int step = 0; step < 2; ++step) {
+    net->zero_grad();
+    reducer.prepare(true);
+    model::ce_loss(net->forward(images), labels).backward();
+    std::vector<std::pair<void*, torch::Tensor>> before;
+    for (const torch::Tensor& parameter : net->parameters())
+      before.emplace_back(parameter.grad().data_ptr(), parameter.grad().clone());
+    reducer.finish();
+    std::size_t i = 0;
+    for (const torch::Tensor& parameter : net->parameters()) {
+      EXPECT_EQ(parameter.grad().data_ptr(), before[i].first) << "parameter " << i;
+      EXPECT_TRUE(torch::equal(parameter.grad(), before[i].second)) << "parameter " << i;
+      ++i;
+    }
+  }
+  EXPECT_TRUE(reducer.arrival_order().empty()) << "no bucket was filled, so none was rebuilt";
+  EXPECT_EQ(reducer.communication_wait_seconds(), 0);
+}
+
+// A checkpoint's training state: epoch and step once, as the checkpoint's own (`satunet info`
+// shows them), the rest as JSON; the JSON of earlier satunet, which repeats them, reads alike;
+// a checkpoint without training state is refused for --resume, naming it.
+TEST(Train, TrainingStateIsWrittenOnceAndReadBack) {
+  TrainingState state;
+  state.position = {3, 2, 17, 0.25};
+  state.layout = {2, 4, 1};
+  state.seed = 9;
+  state.command_line = "satunet train --data d";
+  model::CheckpointMeta meta;
+  state.save(meta);
+  EXPECT_EQ(meta.epoch, 3);
+  EXPECT_EQ(meta.step, 17);
+  const auto json = nlohmann::json::parse(meta.training);
+  EXPECT_FALSE(json.contains("epoch") || json.contains("step")) << meta.training;
+  auto expect_state = [&](const TrainingState& back) {
+    EXPECT_EQ(back.position.epoch, 3);
+    EXPECT_EQ(back.position.epoch_step, 2);
+    EXPECT_EQ(back.position.step, 17);
+    EXPECT_EQ(back.position.best_iou, 0.25);
+    EXPECT_TRUE(back.layout == state.layout);
+    EXPECT_EQ(back.seed, 9u);
+    EXPECT_EQ(back.command_line, state.command_line);
+  };
+  expect_state(TrainingState::load(meta));
+  model::CheckpointMeta earlier;
+  earlier.epoch = 3;
+  earlier.step = 17;
+  earlier.training =
+      R"({"accumulate":1,"batch":4,"best_iou":0.25,"command_line":"satunet train --data d",)"
+      R"("epoch":3,"epoch_step":2,"seed":9,"step":17,"world_size":2})";
+  expect_state(TrainingState::load(earlier));
+
+  const std::string path = test::make_checkpoint(test::fresh_directory("state") + "/a.pt", 3);
+  auto loaded = model::load_checkpoint(path);
+  comm::SingleProcessCommunicator alone;
+  GradientReducer reducer(*loaded.model, alone, 25);
+  const auto optimizer = make_optimizer(TrainOptions(), loaded.model);
+  test::expect_error(
+      [&] {
+        restore_training_checkpoint(loaded, {loaded.model, *optimizer, reducer, alone}, path);
+      },
+      path + ": cannot resume from it: ");
 }
 
 }  // namespace satunet::train
+
+namespace satunet::train {}  // namespace satunet::train
 
 namespace satunet::train {
 namespace {}  // namespace
@@ -760,7 +707,7 @@ TEST(TrainGpu, LossFallsAndTheCheckpointPredictsAlikeOnTheCpu) {
   EXPECT_EQ(config["device"], "cuda:0");
   EXPECT_EQ(config["backend"], comm::nccl_built() ? "nccl" : "mpi");
   EXPECT_EQ(config["precision"], "bf16 autocast");
-  const auto losses = epoch_losses(base + "/run");
+  const auto losses = test::read_run_csv(base + "/run/metrics.csv").numbers("loss");
   ASSERT_EQ(losses.size(), 6u);
   EXPECT_LT(losses.back(), losses.front() * 0.8) << "the loss falls under bf16 autocast";
 
@@ -800,20 +747,8 @@ std::vector<std::string> train_args(const std::string& base, const std::string& 
 
 // The last row of a run's metrics.csv, by column name.
 std::map<std::string, std::string> last_metrics(const std::string& run) {
-  std::ifstream metrics(run + "/metrics.csv");
-  std::string header, line, last;
-  std::getline(metrics, header);
-  while (std::getline(metrics, line))
-    last = line;
-  std::map<std::string, std::string> row;
-  std::istringstream names(header), values(last);
-  std::string name, value;
-  while (std::getline(names, name, ',')) {
-    value.clear();
-    std::getline(values, value, ',');
-    row[name] = value;
-  }
-  return row;
+  const test::RunCsv metrics = test::read_run_csv(run + "/metrics.csv");
+  return metrics.rows.empty() ? std::map<std::string, std::string>() : metrics.rows.back();
 }
 
 void expect_finite_checkpoint(const std::string& path) {
@@ -840,8 +775,7 @@ TEST(TrainCli, ResumingWithAShorterEpochEnds) {
       2, train_args(base, out, {"--resume", "--batch", "4", "--max-steps", "22"}));
   ASSERT_EQ(wider.exit_code, 0) << wider.err;
   EXPECT_EQ(model::load_checkpoint(out + "/checkpoints/last.pt").meta.step, 22);
-  const std::string rows = test::file_bytes(out + "/metrics.csv");
-  EXPECT_LE(std::count(rows.begin(), rows.end(), '\n'), 30)
+  EXPECT_LE(test::read_run_csv(out + "/metrics.csv").rows.size(), 29u)
       << "a row per epoch, not a row per turn of a loop";
 }
 
@@ -851,6 +785,8 @@ TEST(TrainCli, ARunIsContinuedOrReplacedOnlyWhenAskedAndByOneJobAtATime) {
   const std::string out = base + "/run";
   ASSERT_EQ(test::run_satunet(train_args(base, out, {"--max-steps", "2"})).exit_code, 0);
   const std::string last = test::file_bytes(out + "/checkpoints/last.pt");
+  EXPECT_EQ(model::load_checkpoint(out + "/checkpoints/last.pt").meta.bands.at(0).dtype, "uint8")
+      << "the pixel type it was trained on, for predict to check";
   const std::string metrics = test::file_bytes(out + "/metrics.csv");
 
   test::expect_failure(test::run_satunet(train_args(base, out, {"--max-steps", "2"})), 1,
@@ -864,6 +800,14 @@ TEST(TrainCli, ARunIsContinuedOrReplacedOnlyWhenAskedAndByOneJobAtATime) {
       test::run_satunet({"train", "--data", base + "/dataset", "--out", out, "--resume", "--base",
                          "16", "--depth", "2", "--max-steps", "4", "-q"}),
       2, "keeps the checkpoint's model; asked for base 16 (the checkpoint has 4)");
+  // --overwrite never removes an input of the run it starts.
+  test::expect_failure(
+      test::run_satunet(train_args(
+          base, out,
+          {"--max-steps", "2", "--overwrite", "--init-from", out + "/checkpoints/last.pt"})),
+      1,
+      out + "/checkpoints/last.pt: an input of this command inside " + out +
+          "/checkpoints, which --overwrite would replace; copy it elsewhere first");
   EXPECT_EQ(test::file_bytes(out + "/checkpoints/last.pt"), last) << "left as it was";
   EXPECT_EQ(test::file_bytes(out + "/metrics.csv"), metrics) << "left as it was";
   // What a killed run was writing (its temporary) goes with the next run into the directory.
@@ -1079,6 +1023,135 @@ TEST(TrainCli, OptionValuesThatCannotBeMeantAreUsageErrors) {
     EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << run.err;
   }
   EXPECT_FALSE(fs::exists(base + "/run")) << "nothing made for a refused command";
+}
+
+TEST(TrainCli, SigtermWritesACheckpointExitsZeroAndResumes) {
+  comm::MpiCommunicator self(comm::MpiScope::self);
+  const std::string base = shared_dataset(self, "TrainCli.signal", 384);
+  const std::string out = base + "/run";
+  const pid_t child = fork();
+  if (child == 0) {
+    freopen((base + "/stdout").c_str(), "w", stdout);
+    freopen((base + "/stderr").c_str(), "w", stderr);
+    test::leave_mpi_job();
+    execl(SATUNET_BINARY, SATUNET_BINARY, "train", "--data", (base + "/dataset").c_str(), "--out",
+          out.c_str(), "--base", "4", "--depth", "2", "--batch", "2", "--max-steps", "100000",
+          "--threads", "1", nullptr);
+    _exit(127);
+  }
+  // Wait until training runs (config.json is written just before the first step).
+  for (int i = 0; i < 600 && !fs::exists(out + "/config.json"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  ASSERT_EQ(kill(child, SIGTERM), 0);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << test::file_bytes(base + "/stderr");
+  const std::string said = test::file_bytes(base + "/stdout");
+  EXPECT_NE(said.find("stopped by signal 15 at step "), std::string::npos) << said;
+  EXPECT_NE(said.find("the job can be requeued"), std::string::npos) << said;
+  const auto checkpoint = model::load_checkpoint(out + "/checkpoints/last.pt");
+  const std::int64_t stopped_at = checkpoint.meta.step;
+  EXPECT_GT(stopped_at, 0);
+  const auto resumed = test::run_satunet(
+      {"train", "--data", base + "/dataset", "--out", out, "--base", "4", "--depth", "2", "--batch",
+       "2", "--max-steps", std::to_string(stopped_at + 3), "--threads", "1", "--resume", "-q"});
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_EQ(model::load_checkpoint(out + "/checkpoints/last.pt").meta.step, stopped_at + 3);
+}
+
+TEST(TrainCli, BadOptionsAndNoGpu) {
+  comm::MpiCommunicator self(comm::MpiScope::self);
+  const std::string base = shared_dataset(self, "TrainCli.options", 256);
+  const std::string data = base + "/dataset";
+  auto run = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args{"train", "--data",  data, "--out",       base + "/run", "--base",
+                                  "4",     "--depth", "2",  "--max-steps", "1",           "-q"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return test::run_satunet(args);
+  };
+  auto bad = run({"--optimizer", "rmsprop"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--optimizer must be adamw or sgd (got 'rmsprop')"), std::string::npos)
+      << bad.err;
+  bad = run({"--norm", "layer"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--norm must be batch, group or none (got 'layer')"), std::string::npos)
+      << bad.err;
+  const auto nccl = run({"--backend", "nccl"});
+  EXPECT_EQ(nccl.exit_code, 1);
+  EXPECT_NE(nccl.err.find("--backend nccl: "), std::string::npos) << nccl.err;
+  if (model::cuda_devices() == 0) {
+    const auto cuda = run({"--backend", "mpi", "--device", "cuda"});
+    test::expect_failure(cuda, 1, "--device cuda: no GPU present on rank 0");
+  }
+  test::expect_failure(run({"--backend", "nccl", "--device", "cpu"}), 2,
+                       "--backend nccl reduces GPU memory: not with --device cpu");
+  const auto missing =
+      test::run_satunet({"train", "--data", base + "/nothing", "--out", base + "/x"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find(base + "/nothing/manifest.json: no manifest"), std::string::npos)
+      << missing.err;
+}
+
+TEST(TrainCli, AKilledRankEndsTheJobWithoutAHang) {
+  comm::MpiCommunicator self(comm::MpiScope::self);
+  const std::string base = shared_dataset(self, "TrainCli.kill", 384);
+  const std::string out = base + "/run-kill";
+  const pid_t launcher = fork();
+  if (launcher == 0) {
+    freopen((base + "/kill.out").c_str(), "w", stdout);
+    freopen((base + "/kill.err").c_str(), "w", stderr);
+    test::leave_mpi_job();
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    execlp("mpirun", "mpirun", "-n", "2", "--oversubscribe", SATUNET_BINARY, "train", "--data",
+           (base + "/dataset").c_str(), "--out", out.c_str(), "--base", "4", "--depth", "2",
+           "--batch", "2", "--max-steps", "100000", "--checkpoint-every", "5", "--threads", "1",
+           nullptr);
+    _exit(127);
+  }
+  for (int i = 0; i < 600 && !fs::exists(out + "/checkpoints/last.pt"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(fs::exists(out + "/checkpoints/last.pt")) << test::file_bytes(base + "/kill.err");
+  // The rank processes are the launcher's children; kill one of them outright.
+  const std::string children =
+      "/proc/" + std::to_string(launcher) + "/task/" + std::to_string(launcher) + "/children";
+  std::istringstream pids(test::file_bytes(children));
+  pid_t victim = 0;
+  pids >> victim;
+  ASSERT_GT(victim, 0) << "no rank found under mpirun";
+  ASSERT_EQ(kill(victim, SIGKILL), 0);
+  const auto killed_at = std::chrono::steady_clock::now();
+  int status = 0;
+  while (waitpid(launcher, &status, WNOHANG) == 0) {
+    ASSERT_LT(std::chrono::steady_clock::now() - killed_at, std::chrono::seconds(60))
+        << "the job hangs after a rank died";
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(WIFEXITED(status) ? WEXITSTATUS(status) : 1, 0) << "the job reports the failure";
+  // The last checkpoint is whole: written atomically, it loads.
+  EXPECT_GT(model::load_checkpoint(out + "/checkpoints/last.pt").meta.step, 0);
+}
+
+TEST(TrainCli, SameSeedTwiceWritesByteIdenticalCheckpoints) {
+  comm::MpiCommunicator self(comm::MpiScope::self);
+  const std::string base = shared_dataset(self, "TrainCli.bytes", 256);
+  auto run = [&](const std::string& out) {
+    const auto result = test::run_satunet(
+        {"train", "--data", base + "/dataset", "--out", out, "--base", "4", "--depth", "2",
+         "--batch", "4", "--max-steps", "5", "--threads", "1", "--augment", "-q"});
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+  };
+  // The same command line twice (it is recorded in the checkpoint), in separate processes.
+  run(base + "/run");
+  const std::string first = test::file_bytes(base + "/run/checkpoints/last.pt");
+  ASSERT_FALSE(first.empty());
+  fs::remove_all(base + "/run");
+  run(base + "/run");
+  EXPECT_TRUE(first == test::file_bytes(base + "/run/checkpoints/last.pt"))
+      << "checkpoints of two runs with the same seed differ";
 }
 
 }  // namespace satunet::train

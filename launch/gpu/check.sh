@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The GPU proof, one command on the GPU node the device tool lends (one NVIDIA H200, LibTorch 2.x
-# and NCCL in its Python environment, no MPI, GDAL, HDF5 or Boost, no network):
-#   1. unpack launch/gpu/pack.sh's kit into / without overwriting a file the image has;
-#   2. configure and build satunet against the image's LibTorch, NCCL and nvcc;
+# The GPU proof, one command on the GPU node the device tool lends (one NVIDIA H200; Ubuntu 24.04,
+# gcc 13, CMake 4, LibTorch 2.x and NCCL in its Python environment, nvcc; Boost 1.83 without
+# Program_options; no MPI, GDAL or HDF5; no network):
+#   1. unpack launch/gpu/pack.sh's kit into a prefix of its own (/opt/satunet-kit; never over the
+#      image's /usr) and take Open MPI, GDAL, HDF5, Boost 1.74 and the rest from there
+#      (launch/gpu/kit.sh);
+#   2. configure and build satunet against the kit, the image's LibTorch, NCCL and nvcc;
 #   3. run the GPU tests (NcclGpu, PredictGpu, TrainGpu) on one rank: one GPU means one NCCL
 #      rank (NCCL refuses two ranks on one device);
 #   4. measure, side by side: the NCCL all-reduce on device buffers; training samples/s of
@@ -11,13 +14,27 @@
 #      bf16 changes.
 # Everything it prints is also in $OUT/gpu-report.txt (build/gpu-check/ without $OUT).
 #   launch/gpu/check.sh          on the GPU node (from the repository root, kit carried)
-#   launch/gpu/check.sh --cpu    here: the same end to end, the GPU steps skipped, tiny sizes
+#   launch/gpu/check.sh --cpu    here, as root: the dry run. In a mount namespace of its own the
+#       kit is unpacked into a temporary prefix and this system's copies of the kit's packages
+#       are hidden; satunet is configured against the prefix, the sources that need no LibTorch
+#       and read the kit's headers are compiled, every kit library the build links is linked and
+#       loaded; then the steps above run, GPU steps skipped, tiny sizes, with the programs of
+#       this machine's own build (SATUNET_GPU_PROGRAMS, default build) loading the kit's
+#       libraries.
 # Environment: SATUNET_GPU_BUILD_DIR (default build-gpu), SATUNET_GPU_KIT (default
-# build/gpu-kit/satunet-gpu-kit.tar.xz).
+# build/gpu-kit/satunet-gpu-kit.tar.xz), SATUNET_GPU_KIT_PREFIX (default /opt/satunet-kit, in
+# --cpu mode BUILD_DIR/kit-prefix), SATUNET_GPU_JOBS (compile jobs, default all cores).
 set -uo pipefail
-cd "$(dirname "$0")/../.." || exit 1
+self=$(realpath "${BASH_SOURCE[0]}")
+cd "$(dirname "$self")/../.." || exit 1
 mode=gpu
 if [[ ${1:-} == --cpu ]]; then mode=cpu; fi
+# The dry run hides this system's copies in a mount namespace of its own, which ends with it.
+if [[ $mode == cpu && ${SATUNET_GPU_CHECK_NAMESPACE:-} != 1 ]]; then
+  SATUNET_GPU_CHECK_NAMESPACE=1 exec unshare --mount --propagation private bash "$self" "$@"
+fi
+# shellcheck source=launch/gpu/kit.sh
+source launch/gpu/kit.sh
 out=${OUT:-build/gpu-check}
 mkdir -p "$out"
 report=$out/gpu-report.txt
@@ -27,6 +44,14 @@ build=${SATUNET_GPU_BUILD_DIR:-build-gpu}
 kit=${SATUNET_GPU_KIT:-build/gpu-kit/satunet-gpu-kit.tar.xz}
 work=$build/gpu-work
 satunet=$build/satunet
+jobs=${SATUNET_GPU_JOBS:-$(nproc)}
+if [[ $mode == gpu ]]; then
+  prefix=${SATUNET_GPU_KIT_PREFIX:-/opt/satunet-kit}
+else
+  mkdir -p "$build"
+  prefix=${SATUNET_GPU_KIT_PREFIX:-$(realpath "$build")/kit-prefix}
+  programs=${SATUNET_GPU_PROGRAMS:-build}
+fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 failures=0
 summary=()
@@ -61,8 +86,8 @@ fail() {
 }
 note() { summary+=("$*"); }
 # The last row's value of column `name` in a CSV file.
-csv_last() { awk -F, -v name="$2" 'NR == 1 {for (i = 1; i <= NF; i++) if ($i == name) c = i}
-  END {print $c}' "$1"; }
+# shellcheck source=launch/run_csv.sh
+source launch/run_csv.sh
 
 # Sizes: enough work for steady timings on an H200; seconds on a 2-core CPU.
 if [[ $mode == gpu ]]; then
@@ -88,27 +113,30 @@ if [[ ! -f $kit ]]; then
   fail "no kit: run launch/gpu/pack.sh here and carry build/gpu-kit"
   exit 1
 fi
-if [[ $mode == gpu ]]; then
-  tar -C / --skip-old-files -xJf "$kit" || fail "unpacking the kit"
-  ldconfig
-  echo "unpacked $(tar -tJf "$kit" | wc -l) paths (files the image has were kept)"
+kit_unpack "$kit" "$prefix" || { fail "unpacking the kit into $prefix"; exit 1; }
+if [[ $mode == cpu ]]; then
+  step "this system's copies of the kit hidden"
+  kit_hide_system "$prefix" || { fail "hiding this system's copies of the kit"; exit 1; }
 else
-  # Here every file of the kit is the system's own: what the build below uses.
-  missing=0
-  while read -r path; do
-    if [[ ! -e /$path && ! -L /$path ]]; then missing=$((missing + 1)); fi
-  done < <(tar -tJf "$kit")
-  echo "kit lists $(tar -tJf "$kit" | wc -l) paths, $missing missing from this system"
-  ((missing == 0)) || fail "$missing paths of the kit are not on this system"
+  kit_environment "$prefix"
 fi
 
 step "configure"
 cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=Release)
+if [[ $mode == cpu ]]; then
+  kit_cmake_args "$prefix"
+  cmake_args+=("${kit_cmake[@]}")
+  # Paths relative to the checkout: ccache hits from one clone to the next.
+  export CCACHE_BASEDIR=$PWD
+  # Found afresh each time, from the prefix just unpacked.
+  rm -f "$build/CMakeCache.txt"
+fi
 if [[ $mode == gpu ]]; then
   torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
   nccl_dir=$(python3 -c 'import nvidia.nccl as n; print(list(n.__path__)[0])')
   nccl_library=$(find "$nccl_dir/lib" -name 'libnccl.so*' | sort | head -1)
-  cmake_args+=(-DCMAKE_PREFIX_PATH="$torch_prefix" -DSATUNET_WITH_NCCL=ON
+  kit_cmake_args "$prefix" "$torch_prefix"
+  cmake_args+=("${kit_cmake[@]}" -DSATUNET_WITH_NCCL=ON
     -DNCCL_INCLUDE_DIR="$nccl_dir/include" -DNCCL_LIBRARY="$nccl_library"
     -DCUDAToolkit_ROOT=/usr/local/cuda -DSATUNET_USE_CCACHE=OFF)
   export LD_LIBRARY_PATH="$nccl_dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -116,11 +144,36 @@ fi
 cmake -S . -B "$build" "${cmake_args[@]}" >"$out/configure.log" 2>&1 ||
   { tail -40 "$out/configure.log"; fail "configure"; exit 1; }
 grep -E "satunet:|Torch|CUDA" "$out/configure.log" | head -8
+grep -E "Found (MPI_CXX|GDAL|HDF5|Boost|ZLIB)|boost_program_options" "$out/configure.log"
+if grep -E "Found (MPI_CXX|GDAL|HDF5|ZLIB)" "$out/configure.log" | grep -qv "$prefix/"; then
+  fail "configure took a library from outside the kit's prefix $prefix"
+fi
 
 step "build"
-cmake --build "$build" -j "$(nproc)" --target satunet satunet_tests satunet_bench_infer \
-  >"$out/build.log" 2>&1 || { grep -E "error|Error" "$out/build.log" | head -40; fail "build"; exit 1; }
-tail -1 "$out/build.log"
+if [[ $mode == gpu ]]; then
+  if ! cmake --build "$build" -j "$jobs" --target satunet satunet_tests satunet_bench_infer \
+    >"$out/build.log" 2>&1; then
+    grep -E "error|Error" "$out/build.log" | head -40
+    fail "build"
+    exit 1
+  fi
+  tail -1 "$out/build.log"
+else
+  # LibTorch's sources take the GPU node's minutes; here what proves the kit: its headers
+  # compiled, its libraries linked and loaded. The steps below run this machine's own programs.
+  if ! { kit_compile_cover "$build" "$programs" "$prefix" "$jobs" &&
+    kit_link_check "$build" "$prefix"; } >"$out/build.log" 2>&1; then
+    grep -E "kit:|error|Error" "$out/build.log" | head -40
+    fail "build"
+    exit 1
+  fi
+  grep "^kit:" "$out/build.log"
+  build=$programs
+  satunet=$build/satunet
+  loaded=$(ldd "$build/satunet-torch")
+  echo "programs from $build: satunet-torch loads $(grep -c "=> $prefix/" <<<"$loaded") of its" \
+    "$(grep -c '=> /' <<<"$loaded") libraries from the kit"
+fi
 "$satunet" --version
 
 step "GPU tests: NcclGpu, PredictGpu, TrainGpu on one rank"

@@ -1,6 +1,5 @@
 #include "cli/command.hpp"
 #include "comm/allreduce_bench.hpp"
-#include "comm/mpi_communicator.hpp"
 #include "predict/bench.hpp"
 
 namespace satunet::cli {
@@ -23,16 +22,15 @@ void add_predict_bench(Command& command) {
   for (const options::Declaration& declaration : table.declarations())
     command.declarations.push_back(declaration);
   auto run = command.run;
-  command.run = [&table, run](const options::Given& given) {
+  command.run = [&table, run](const options::Given& given, comm::Communicator& world) {
     if (!names_predict(given))
-      return run(given);
-    comm::MpiCommunicator world;
+      return run(given, world);
     predict::run_predict_bench(table.build(given), world);
     return 0;
   };
   auto check = command.check;
   command.check = [&table, check](const options::Given& given) {
-    names_predict(given) ? (void)table.build(given) : check(given);
+    names_predict(given) ? (void)table.build_part(given) : check(given);
   };
   auto validate = command.validate;
   command.validate = [&table, validate](const options::Given& given) {
@@ -49,10 +47,9 @@ Command bench_command() {
       "prediction pipeline with a model that costs nothing",
       "allreduce [--min-bytes 8] [--max-bytes 64M] [--iterations 20] [--async] [--backend B] | "
       "predict --image SCENE.tif --stitch-to MASK.tif [--batch 32] [--classes 3]",
-      comm::bench_option_table(),
+      comm::bench_option_table(), Launch::mpi_job,
       [](const comm::BenchOptions& options) { comm::validate(options); },
-      [](const comm::BenchOptions& options) {
-        comm::MpiCommunicator world;
+      [](const comm::BenchOptions& options, comm::Communicator& world) {
         comm::run_allreduce_bench(options, world);
         return 0;
       });

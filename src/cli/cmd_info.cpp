@@ -3,6 +3,7 @@
 
 #include "cli/command.hpp"
 #include "common/files.hpp"
+#include "geo/gdal.hpp"
 #include "geo/raster.hpp"
 #include "shards/manifest.hpp"
 #include "shards/prediction.hpp"
@@ -27,15 +28,14 @@ const options::Table<InfoOptions>& info_option_table() {
           .value("path", &O::path,
                  "the raster, dataset or prediction directory, or checkpoint to describe", "PATH")
           .positional()
+          .required("a PATH to describe")
           .flag("json", &O::json, "print JSON instead of text");
   return table;
 }
 
 std::string describe(const InfoOptions& options) {
   const std::string& path = options.path;
-  if (path.empty())
-    throw UsageError("a PATH to describe is required");
-  if (!file_exists(path))
+  if (!geo::exists(path))  // GDAL's virtual file systems too (/vsizip/...)
     throw Error(path + ": no such file or directory");
   const bool json = options.json;
   if (std::filesystem::is_directory(path) && shards::PredictionIndex::present(path)) {

@@ -1,8 +1,8 @@
 #include <iostream>
 
 #include "cli/command.hpp"
-#include "comm/mpi_communicator.hpp"
 #include "common/stop_signals.hpp"
+#include "report/run_directory.hpp"
 #include "train/trainer.hpp"
 
 namespace satunet::cli {
@@ -10,10 +10,9 @@ namespace satunet::cli {
 Command train_command() {
   return make_job_command(
       kTrainText.name, kTrainText.summary, kTrainText.usage, train::train_option_table(),
-      [](const train::TrainOptions& options) { train::validate(options); },
-      [](train::TrainOptions options) {
+      Launch::mpi_job, [](const train::TrainOptions& options) { train::validate(options); },
+      [](train::TrainOptions options, comm::Communicator& world) {
         options.command_line = invocation();
-        comm::MpiCommunicator world;
         const train::TrainResult result = train::train(options, world);
         if (world.rank() != 0)
           return 0;
@@ -22,8 +21,9 @@ Command train_command() {
                     << "; checkpoint " << result.last_checkpoint
                     << "; the job can be requeued (satunet train ... --resume)\n";
         } else {
-          std::cout << "trained " << result.steps << " steps; checkpoints in " << options.out
-                    << "/checkpoints; metrics in " << options.out << "/metrics.csv\n";
+          const report::RunDirectory run(options.out);
+          std::cout << "trained " << result.steps << " steps; checkpoints in " << run.checkpoints()
+                    << "; metrics in " << run.metrics() << "\n";
         }
         return 0;
       });

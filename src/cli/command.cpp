@@ -3,14 +3,17 @@
 #include <boost/program_options.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "comm/mpi_communicator.hpp"
+#include "comm/single_process.hpp"
 #include "common/config_file.hpp"
 #include "common/error.hpp"
 #include "common/launcher.hpp"
@@ -49,7 +52,10 @@ void declare(po::options_description& out, const options::Declaration& declarati
   const std::string names =
       declaration.name +
       (declaration.short_name ? std::string(",") + declaration.short_name : std::string());
-  const char* help = declaration.help.c_str();
+  // What the value must be after what it is: "tiles per rank per micro-batch; at least 1".
+  const std::string help_text =
+      declaration.help + (declaration.limits.empty() ? "" : "; " + declaration.limits);
+  const char* help = help_text.c_str();
   if (declaration.arity == options::Arity::flag) {
     out.add_options()(names.c_str(), po::bool_switch(), help);
     return;
@@ -117,25 +123,45 @@ bool is_flag(const po::options_description& options, const std::string& name) {
   return option && option->semantic()->max_tokens() == 0;
 }
 
-bool is_true(const std::string& value) {
-  return value == "1" || value == "true" || value == "yes" || value == "on";
+std::string command_names() {
+  std::vector<std::string> names;
+  for (const Command& command : commands())
+    names.push_back(command.name);
+  return text::join(names, ", ");
 }
 
-// Turns the entries of an INI file that belong to `command` into command-line words.
+bool is_command(const std::string& name) {
+  for (const Command& command : commands())
+    if (command.name == name)
+      return true;
+  return false;
+}
+
+// Turns the entries of an INI file that belong to `command` into command-line words: those of
+// its section and the top-level keys it has. What no command understands is refused, naming
+// the line: a section named after no command (sections are case-sensitive), a top-level key no
+// command has, a flag's value that is not a truth value.
 std::vector<std::string> config_file_words(const Command& command,
                                            const po::options_description& options,
                                            const std::string& path) {
   std::vector<std::string> words;
   for (const ConfigEntry& entry : read_config_file(path)) {
+    if (!entry.section.empty() && !is_command(entry.section))
+      throw UsageError(entry.section_where + ": unknown section [" + entry.section +
+                       "]: sections are named after commands (" + command_names() + ")");
     if (!entry.section.empty() && entry.section != command.name)
       continue;  // another stage's section
-    if (entry.section.empty() && !options.find_nothrow(entry.key, false))
+    const bool ours = options.find_nothrow(entry.key, false) != nullptr;
+    if (entry.section.empty() && !ours) {
+      if (!any_command_declares(entry.key) && !model_command_declares(entry.key))
+        throw UsageError(entry.where + ": unknown option '" + entry.key + "' (no command has it)");
       continue;  // a top-level key for other commands
-    if (!options.find_nothrow(entry.key, false))
+    }
+    if (!ours)
       throw UsageError(path + ": unknown option '" + entry.key + "' in section [" + command.name +
                        "]");
     if (is_flag(options, entry.key)) {
-      if (is_true(entry.value))
+      if (parse_config_flag(entry))
         words.push_back("--" + entry.key);
     } else {
       words.push_back("--" + entry.key + "=" + entry.value);
@@ -155,6 +181,17 @@ const std::vector<Command>& commands() {
       synth_command(),    tile_command(),   train_command(), predict_command(),   stitch_command(),
       evaluate_command(), report_command(), info_command(),  quicklook_command(), bench_command()};
   return all;
+}
+
+bool any_command_declares(const std::string& name) {
+  for (const Command& command : commands())
+    for (const options::Declaration& declaration : command.declarations)
+      if (declaration.name == name)
+        return true;
+  for (const options::Declaration& declaration : common_declarations())
+    if (declaration.name == name)
+      return true;
+  return false;
 }
 
 std::string command_help(const Command& command) {
@@ -285,6 +322,33 @@ const std::vector<std::string>& arguments() {
   return g_arguments;
 }
 
+namespace {
+
+// The one place a command's Launch is acted on: MPI started or not, the job's communicator.
+std::unique_ptr<comm::Communicator> start(const Command& command,
+                                          std::unique_ptr<comm::MpiRuntime>& mpi) {
+  switch (command.launch) {
+    case Launch::local:
+      if (launcher::world_size() > 1)
+        throw UsageError("runs in one process, not on each of " +
+                         std::to_string(launcher::world_size()) +
+                         " ranks: start it without mpirun or srun");
+      return std::make_unique<comm::SingleProcessCommunicator>();
+    case Launch::mpi_or_alone:
+      if (!launcher::present()) {
+        log::debug("one process started alone: MPI is not started");
+        return std::make_unique<comm::SingleProcessCommunicator>();
+      }
+      break;
+    case Launch::mpi_job:
+      break;
+  }
+  mpi = std::make_unique<comm::MpiRuntime>();
+  return std::make_unique<comm::MpiCommunicator>();
+}
+
+}  // namespace
+
 int run_main(int argc, char** argv) {
   g_arguments.assign(argv, argv + argc);
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -295,6 +359,9 @@ int run_main(int argc, char** argv) {
     print_overview();
     return args.empty() ? 2 : 0;
   }
+  // satunet asks satunet-torch which options its commands have (model_command_declares).
+  if (args[0] == "--declares" && args.size() == 2)
+    return any_command_declares(args[1]) ? 0 : 1;
   if (args[0] == "--version" || args[0] == "version") {
     try {
       std::cout << version_text();
@@ -315,17 +382,19 @@ int run_main(int argc, char** argv) {
     options::Given given;
     if (!parse_options(*command, args, given))
       return 0;
-    if (command->needs_mpi && (launcher::present() || !command->alone_without_mpi))
-      mpi = std::make_unique<comm::MpiRuntime>();
-    else if (command->needs_mpi)
-      log::debug("one process started alone: MPI is not started");
-    return command->run(given);
+    const std::unique_ptr<comm::Communicator> world = start(*command, mpi);
+    return command->run(given, *world);
   } catch (const UsageError& error) {
     const std::string message =
         error.what() + std::string(" (see satunet ") + command->name + " --help)";
     if (!mpi) {
       // Before MPI: every rank read the same options and says the same; rank 0 speaks.
-      return log::rank() == 0 ? fail(prefix, message, 2) : 2;
+      if (log::rank() == 0)
+        return fail(prefix, message, 2);
+      // A launcher ends the job at the first rank that exits non-zero: the others give rank 0
+      // the time to say it.
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      return 2;
     }
     fail(with_rank(prefix), message, 2);
     end_after_failure(mpi, 2);

@@ -6,26 +6,34 @@
 #include <string>
 #include <vector>
 
+#include "comm/communicator.hpp"
 #include "common/options.hpp"
 
 namespace satunet::cli {
+
+// How a command's processes are started: decided once per command, acted on once (run_main).
+enum class Launch {
+  local,         // one process; a launch of several ranks is refused (exit 2)
+  mpi_job,       // every rank of an MPI job, MPI started even for one process (train, bench)
+  mpi_or_alone,  // an MPI job under a launcher; started alone, without MPI (tile, evaluate,
+                 // predict)
+};
 
 struct Command {
   std::string name;
   std::string summary;
   std::string usage;  // e.g. "--out DIR [options]"
   std::vector<options::Declaration> declarations;
-  std::function<int(const options::Given&)> run;
-  bool needs_mpi = false;
-  // Parses the values without running, so that a config file's bad values name the file.
+  // Gets the job's communicator: MPI's world, or a single process's.
+  std::function<int(const options::Given&, comm::Communicator& world)> run;
+  Launch launch = Launch::local;
+  // Parses the values without running, so that a config file's bad values name the file:
+  // each option's own limits, but not whether the required ones are there (the command line
+  // may give them).
   std::function<void(const options::Given&)> check;
   // Checks the values as a whole before MPI starts (a job's commands only; others check as
   // they run).
   std::function<void(const options::Given&)> validate;
-  // A job command that runs without MPI when its one process was started alone (not by
-  // mpirun or srun): it then takes comm::job_communicator(). tile, evaluate and predict; train
-  // and bench keep MPI.
-  bool alone_without_mpi = false;
   // Set where the command runs in another binary (see hand_over.cpp): called instead of
   // parsing, it does not return.
   std::function<int()> hand_over;
@@ -39,29 +47,32 @@ Command make_command(std::string name, std::string summary, std::string usage,
           std::move(summary),
           std::move(usage),
           table.declarations(),
-          [&table, run](const options::Given& given) { return run(table.build(given)); },
-          false,
-          [&table](const options::Given& given) { table.build(given); },
+          [&table, run](const options::Given& given, comm::Communicator&) {
+            return run(table.build(given));
+          },
+          Launch::local,
+          [&table](const options::Given& given) { table.build_part(given); },
           nullptr,
-          false,
           nullptr};
 }
 
 // A command that runs on every rank of an MPI job: `validate(options)` runs on the command
 // line's values before MPI starts, so that every rank refuses a usage error alike and rank 0
-// alone says it; `run(options)` runs under MPI.
+// alone says it; `run(options, world)` runs as `launch` says, with the job's communicator.
 template <typename Options, typename Validate, typename Run>
 Command make_job_command(std::string name, std::string summary, std::string usage,
-                         const options::Table<Options>& table, Validate validate, Run run) {
+                         const options::Table<Options>& table, Launch launch, Validate validate,
+                         Run run) {
   return {std::move(name),
           std::move(summary),
           std::move(usage),
           table.declarations(),
-          [&table, run](const options::Given& given) { return run(table.build(given)); },
-          true,
-          [&table](const options::Given& given) { table.build(given); },
+          [&table, run](const options::Given& given, comm::Communicator& world) {
+            return run(table.build(given), world);
+          },
+          launch,
+          [&table](const options::Given& given) { table.build_part(given); },
           [&table, validate](const options::Given& given) { validate(table.build(given)); },
-          false,
           nullptr};
 }
 
@@ -100,6 +111,9 @@ Command train_command();
 Command predict_command();
 std::string describe_checkpoint(const std::string& path, bool json);
 std::string libtorch_description();
+// Whether a command of the model's declares option `name` (satunet asks satunet-torch, which
+// answers `satunet-torch --declares NAME` with its exit code).
+bool model_command_declares(const std::string& name);
 
 // The command line this process was started with, for the records outputs keep.
 const std::string& invocation();
@@ -110,6 +124,9 @@ const std::vector<std::string>& arguments();
 bool parse_options(const Command& command, const std::vector<std::string>& args,
                    options::Given& given);
 std::string command_help(const Command& command);
+
+// Whether any command of this binary (or the common options) declares option `name`.
+bool any_command_declares(const std::string& name);
 
 int run_main(int argc, char** argv);
 std::string version_text();

@@ -1,6 +1,7 @@
 // The satunet binary's stand-ins for what needs LibTorch (see command.hpp): each hands the
 // process over to satunet-torch, beside this binary, with the same command line. It happens
 // before MPI starts and before any output, so a job's ranks each become satunet-torch's.
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -55,6 +56,25 @@ Command train_command() {
 
 Command predict_command() {
   return handed_over(kPredictText);
+}
+
+bool model_command_declares(const std::string& name) {
+  // Rare (an INI file's top-level key that no command of this binary has): a process is cheap.
+  const std::string binary = torch_binary();
+  const pid_t child = ::fork();
+  if (child < 0)
+    throw Error(std::string("cannot start ") + kTorchBinary + ": " + std::strerror(errno));
+  if (child == 0) {
+    ::execl(binary.c_str(), binary.c_str(), "--declares", name.c_str(), nullptr);
+    ::_exit(127);
+  }
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) > 1)
+    throw Error(binary + ": cannot run it to read its options; satunet runs its model's " +
+                "commands there: build or install it beside satunet");
+  return WEXITSTATUS(status) == 0;
 }
 
 std::string describe_checkpoint(const std::string&, bool) {

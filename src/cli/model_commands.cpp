@@ -9,6 +9,10 @@ std::string describe_checkpoint(const std::string& path, bool json) {
   return model::describe_checkpoint_file(path, json);
 }
 
+bool model_command_declares(const std::string& name) {
+  return any_command_declares(name);  // this binary has the model's commands
+}
+
 std::string libtorch_description() {
   return model::libtorch_description();
 }

@@ -97,9 +97,13 @@ const options::Table<BenchOptions>& bench_option_table() {
           .value("what", &O::what, "the benchmark to run", "allreduce")
           .positional()
           .value("min-bytes", &O::min_bytes, "smallest message (K, M, G suffixes)")
+          .at_least(4)
           .value("max-bytes", &O::max_bytes, "largest message; sizes double")
+          .at_least(4)
           .value("iterations", &O::iterations, "timed all-reduces per size")
+          .at_least(1)
           .value("warmup", &O::warmup, "untimed all-reduces per size")
+          .at_least(0)
           .flag("async", &O::async, "through the background communication thread, as training does")
           .value("backend", &O::backend,
                  "mpi (host memory), nccl (device memory) or auto (nccl where built and a GPU "
@@ -108,12 +112,9 @@ const options::Table<BenchOptions>& bench_option_table() {
 }
 
 void validate(const BenchOptions& options) {
+  bench_option_table().check(options);
   if (!options.what)
     throw UsageError("the benchmark to run: allreduce");
-  if (options.min_bytes.bytes < 4 || options.max_bytes.bytes < 4)
-    throw UsageError("--min-bytes and --max-bytes must be at least 4 bytes");
-  if (options.iterations < 1 || options.warmup < 0)
-    throw UsageError("--iterations must be at least 1, --warmup at least 0");
   if (options.max_bytes.bytes < options.min_bytes.bytes)
     throw UsageError("--max-bytes is smaller than --min-bytes");
 }

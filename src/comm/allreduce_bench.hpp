@@ -18,6 +18,9 @@ struct ByteSize {
 };
 void parse(const std::string& text, const std::string& option, ByteSize& value);
 std::string show(const ByteSize& value);
+inline std::int64_t limit_number(const ByteSize& value) {  // for its limits (options.hpp)
+  return value.bytes;
+}
 
 enum class Benchmark { allreduce };
 inline const options::EnumNames<Benchmark>& enum_names(Benchmark) {

@@ -11,7 +11,6 @@
 #include <mutex>
 #include <thread>
 
-#include "comm/single_process.hpp"
 #include "common/log.hpp"
 #include "common/serial_worker.hpp"
 
@@ -233,12 +232,6 @@ void MpiCommunicator::allgather(const void* data, std::size_t bytes, void* out) 
 
 void MpiCommunicator::barrier() {
   check_mpi(MPI_Barrier(handle_->comm), "MPI_Barrier", rank_);
-}
-
-std::unique_ptr<Communicator> job_communicator() {
-  if (MpiRuntime::initialized())
-    return std::make_unique<MpiCommunicator>();
-  return std::make_unique<SingleProcessCommunicator>();
 }
 
 }  // namespace satunet::comm

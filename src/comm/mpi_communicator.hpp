@@ -61,10 +61,6 @@ class MpiCommunicator final : public Communicator {
   int local_size_ = 1;
 };
 
-// The job's communicator: MPI's world where MPI runs, else a single process's (see
-// single_process.hpp).
-std::unique_ptr<Communicator> job_communicator();
-
 // {local rank, ranks on this node} from OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID,
 // PMI_LOCAL_RANK or MPI_LOCALRANKID (the first set), or nothing when none is.
 std::optional<std::pair<int, int>> local_rank_from_environment();

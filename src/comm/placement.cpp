@@ -23,6 +23,18 @@ int gpu_of_rank(const Communicator& world, int gpus) {
   return world.local_rank() % gpus;
 }
 
+const options::Table<int>& threads_option_table() {
+  static const auto table =
+      options::Table<int>()
+          .value_at(
+              "threads", [](int& threads) -> int& { return threads; },
+              "threads per rank (for LibTorch, GDAL's decoding, compression and blending); 0: "
+              "cores per node / ranks per node")
+          .in_range(0, kMaxThreadsPerRank)
+          .meaning(0, "automatic");
+  return table;
+}
+
 Placement place(std::optional<Backend> backend, Device device, const Communicator& world,
                 int gpus) {
   const std::string rank = std::to_string(world.rank());

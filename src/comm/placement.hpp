@@ -26,6 +26,10 @@ inline const options::EnumNames<Device>& enum_names(Device) {
   return names;
 }
 
+// --threads of every command that computes on threads (train, tile, predict): threads per
+// rank, 0 (automatic) to kMaxThreadsPerRank; threads_per_rank() reads it.
+const options::Table<int>& threads_option_table();
+
 struct Placement {
   Backend backend = Backend::mpi;  // never automatic
   bool on_gpu = false;

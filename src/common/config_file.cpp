@@ -1,5 +1,6 @@
 #include "common/config_file.hpp"
 
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -42,9 +43,11 @@ std::vector<ConfigEntry> read_config_file(const std::string& path) {
 // is, "[name]" opens a section, any other line is "key = value" (both trimmed).
 std::vector<ConfigEntry> parse_config(std::istream& in, const std::string& path) {
   std::vector<ConfigEntry> entries;
-  std::string section, line;
+  std::string section, section_where, line;
   for (int number = 1; std::getline(in, line); ++number) {
     const std::string where = path + ":" + std::to_string(number);
+    if (number == 1 && line.rfind("\xef\xbb\xbf", 0) == 0)
+      line.erase(0, 3);
     const std::string content = text::trim(line.substr(0, line.find('#')));
     if (content.empty())
       continue;
@@ -52,6 +55,7 @@ std::vector<ConfigEntry> parse_config(std::istream& in, const std::string& path)
       if (content.back() != ']' || content.size() < 3)
         throw UsageError(where + ": a section header is '[name]', not " + quoted(content));
       section = text::trim(content.substr(1, content.size() - 2));
+      section_where = where;
       continue;
     }
     const auto equals = content.find('=');
@@ -59,9 +63,21 @@ std::vector<ConfigEntry> parse_config(std::istream& in, const std::string& path)
         equals == std::string::npos ? "" : text::trim(content.substr(0, equals));
     if (key.empty())
       throw UsageError(where + ": expected 'key = value' or '[section]', not " + quoted(content));
-    entries.push_back({section, key, text::trim(content.substr(equals + 1))});
+    entries.push_back({section, key, text::trim(content.substr(equals + 1)), where, section_where});
   }
   return entries;
+}
+
+bool parse_config_flag(const ConfigEntry& entry) {
+  std::string value = entry.value;
+  for (char& c : value)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (value == "true" || value == "yes" || value == "on" || value == "1")
+    return true;
+  if (value == "false" || value == "no" || value == "off" || value == "0")
+    return false;
+  throw UsageError(entry.where + ": " + entry.key + " is a flag: true or false (yes/no, on/off, " +
+                   "1/0), not " + quoted(entry.value));
 }
 
 }  // namespace satunet

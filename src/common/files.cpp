@@ -83,23 +83,60 @@ bool same_file(const std::string& a, const std::string& b) {
   return fs::weakly_canonical(a, ignored) == fs::weakly_canonical(b, ignored);
 }
 
+bool lies_inside(const std::string& path, const std::string& dir) {
+  std::error_code ignored;
+  const fs::path inner = fs::weakly_canonical(path, ignored);
+  const fs::path outer = fs::weakly_canonical(dir, ignored);
+  auto outer_part = outer.begin();
+  for (auto inner_part = inner.begin(); outer_part != outer.end(); ++inner_part, ++outer_part) {
+    // A trailing separator gives an empty last element: it matches anything.
+    if (outer_part->empty())
+      return true;
+    if (inner_part == inner.end() || *inner_part != *outer_part)
+      return false;
+  }
+  return true;
+}
+
 void check_output_path(const std::string& path, bool overwrite,
                        const std::vector<std::string>& inputs) {
   for (const std::string& input : inputs)
     if (!input.empty() && same_file(path, input))
       throw Error(path + ": is an input of this command (" + input + "); write elsewhere");
+    else if (!input.empty() && lies_inside(path, input))
+      throw Error(path + ": lies inside " + input + ", an input of this command; write elsewhere");
+  // Refused now, not when the work is done.
+  const fs::path parent = fs::path(path).parent_path();
+  if (!parent.empty() && !fs::is_directory(parent))
+    throw Error(path + ": no directory " + parent.string() + " to write it in");
+  if (fs::is_directory(path))
+    throw Error(path + ": is a directory, not a file");
   if (file_exists(path) && !overwrite)
     throw Error(path + ": exists; --overwrite replaces it");
 }
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  std::ostringstream contents;
-  if (in)
-    contents << in.rdbuf();
-  if (!in || in.bad())
+  if (!in)
     throw Error(path + ": cannot read: " + std::strerror(errno));
-  return contents.str();
+  // Into one string of the file's size (a stream's buffer and then its copy would hold it
+  // twice), then whatever a file without a size (a pipe, /proc) or grown meanwhile holds.
+  std::error_code unknown;
+  const std::uintmax_t size = fs::file_size(path, unknown);
+  std::string contents;
+  if (!unknown && size > 0) {
+    contents.resize(static_cast<std::size_t>(size));
+    in.read(contents.data(), static_cast<std::streamsize>(size));
+    contents.resize(static_cast<std::size_t>(in.gcount()));
+  }
+  if (in.good()) {
+    std::ostringstream rest;
+    rest << in.rdbuf();
+    contents += rest.str();
+  }
+  if (in.bad())
+    throw Error(path + ": cannot read: " + std::strerror(errno));
+  return contents;
 }
 
 void write_file(const std::string& path, const std::string& contents) {

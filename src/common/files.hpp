@@ -31,8 +31,11 @@ bool file_exists(const std::string& path);
 void remove_abandoned_temporaries(const std::string& dir);
 // Whether two paths name one file (through links and "..").
 bool same_file(const std::string& a, const std::string& b);
-// An output never replaces one of the command's `inputs`, nor anything else without
-// --overwrite: throws Error naming `path` otherwise.
+// Whether `path` is `dir` or lies inside it (through links and "..").
+bool lies_inside(const std::string& path, const std::string& dir);
+// An output never replaces one of the command's `inputs` nor lies inside one (an input
+// directory: a dataset, a prediction, a run), and replaces nothing else without --overwrite;
+// its directory exists and it is not one: throws Error naming `path` otherwise.
 void check_output_path(const std::string& path, bool overwrite,
                        const std::vector<std::string>& inputs);
 // The whole of `contents` under a temporary name, then renamed into place; a failed write (a

@@ -1,5 +1,6 @@
 #include "common/options.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cmath>
@@ -116,6 +117,95 @@ std::string show(double value) {
 }
 std::string show(const std::string& value) {
   return value;
+}
+
+// ---- limits ----
+
+bool Limit::accepts(double value) const {
+  if (special && value == *special)
+    return true;
+  if (!choices.empty())
+    return std::find(choices.begin(), choices.end(), value) != choices.end();
+  if (low && (low_open ? !(value > *low) : !(value >= *low)))
+    return false;
+  if (high && (high_open ? !(value < *high) : !(value <= *high)))
+    return false;
+  return !multiple || std::fmod(value, *multiple) == 0;
+}
+
+namespace {
+
+// The rule as "be ..." or "not be ...", and whether it printed `special` as its low bound.
+std::string rule(const Limit& limit, bool name_special, bool& special_shown) {
+  special_shown = false;
+  if (!limit.choices.empty()) {
+    std::vector<std::string> names;
+    for (double choice : limit.choices)
+      names.push_back(show(choice));
+    return "be " + alternatives(names);
+  }
+  std::string low = limit.low ? show(*limit.low) : std::string();
+  const bool low_named =
+      name_special && limit.special && limit.low && !limit.low_open && *limit.special == *limit.low;
+  const std::string high = limit.high ? show(*limit.high) : std::string();
+  const std::string multiple =
+      limit.multiple ? "a multiple of " + show(*limit.multiple) : std::string();
+  std::string range;
+  if (limit.low && limit.high) {
+    if (limit.integral && !limit.low_open && !limit.high_open) {
+      special_shown = low_named;
+      range = (multiple.empty() ? "" : "from ") + low +
+              (low_named ? " (" + limit.special_meaning + ")" : "") + " to " + high;
+    } else {
+      range = std::string("in ") + (limit.low_open ? "(" : "[") + low + ", " + high +
+              (limit.high_open ? ")" : "]");
+    }
+  } else if (limit.low && *limit.low == 0 && multiple.empty()) {
+    return limit.low_open ? "be positive" : "not be negative";
+  } else if (limit.low) {
+    special_shown = low_named && !limit.low_open;
+    range = (limit.low_open ? "above " : "at least ") + low +
+            (special_shown ? " (" + limit.special_meaning + ")" : "");
+  } else if (limit.high) {
+    range = (limit.high_open ? "below " : "at most ") + high;
+  }
+  if (multiple.empty())
+    return "be " + range;
+  return "be " + multiple + (range.empty() ? "" : " " + range);
+}
+
+}  // namespace
+
+std::string Limit::message(const std::string& option, const std::string& got) const {
+  bool special_shown = false;
+  std::string text = option + " must " + rule(*this, true, special_shown);
+  if (special && !special_shown) {
+    Limit without = *this;
+    without.special.reset();
+    text += std::string(" (") + (without.accepts(*special) ? "" : "or ") + show(*special) + ": " +
+            special_meaning + ")";
+  }
+  if (!note.empty())
+    text += " (" + note + ")";
+  return text + ", got " + got;
+}
+
+std::string Limit::describe() const {
+  if (empty())
+    return {};
+  bool special_shown = false;
+  std::string text = rule(*this, false, special_shown);
+  if (text == "not be negative")
+    text = "not negative";
+  else if (text.rfind("be ", 0) == 0)
+    text = text.substr(3);  // "at least 1", "0 to 1024", "in [0, 1)"
+  if (special) {
+    Limit without = *this;
+    without.special.reset();
+    if (!without.accepts(*special))
+      text += ", or " + show(*special);
+  }
+  return text;
 }
 
 std::pair<std::string, std::string> split_pair(const std::string& text, const std::string& option) {

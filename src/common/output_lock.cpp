@@ -12,9 +12,13 @@
 
 namespace satunet {
 
+std::string OutputLock::file_in(const std::string& dir) {
+  return dir + "/.satunet.lock";
+}
+
 OutputLock::OutputLock(const std::string& dir) {
   ensure_directory(dir);
-  const std::string path = dir + "/.satunet.lock";
+  const std::string path = file_in(dir);
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0)
     throw Error(dir + ": cannot lock for writing: " + std::strerror(errno));

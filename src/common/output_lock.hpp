@@ -10,6 +10,8 @@ class OutputLock {
  public:
   // Creates DIR if needed. Throws Error("DIR: in use by another satunet (pid N)").
   explicit OutputLock(const std::string& dir);
+  // The lock's file in `dir` (left behind, empty of meaning, when the job ends).
+  static std::string file_in(const std::string& dir);
   ~OutputLock();  // released (also when the process dies: the kernel drops it)
   OutputLock(const OutputLock&) = delete;
   OutputLock& operator=(const OutputLock&) = delete;

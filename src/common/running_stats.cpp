@@ -1,6 +1,12 @@
 #include "common/running_stats.hpp"
 
+#include <cmath>
+
 namespace satunet {
+
+bool RunningStats::finite() const {
+  return std::isfinite(mean) && std::isfinite(m2);
+}
 
 void RunningStats::merge(const RunningStats& other) {
   if (other.count == 0)

@@ -11,6 +11,8 @@ struct RunningStats {
   double m2 = 0;  // sum of squared deviations from the mean
   void merge(const RunningStats& other);
   double variance() const { return count > 1 ? m2 / static_cast<double>(count) : 0; }
+  // Whether mean and m2 are finite numbers (values whose squares overflow a double are not).
+  bool finite() const;
 };
 
 }  // namespace satunet

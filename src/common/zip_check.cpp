@@ -3,7 +3,10 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
+#include <fstream>
 #include <vector>
 
 #include "common/error.hpp"
@@ -218,6 +221,21 @@ void check_entry(const Reader& in, const Entry& entry) {
 }
 
 }  // namespace
+
+void check_zip_end_record(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  const std::streamoff size = in ? static_cast<std::streamoff>(in.tellg()) : -1;
+  if (size < 0)
+    throw Error(path + ": cannot read: " + std::strerror(errno));
+  const std::streamoff tail =
+      std::min<std::streamoff>(size, static_cast<std::streamoff>(kEndRecordSize + 0xffff));
+  std::string bytes(static_cast<std::size_t>(tail), '\0');
+  in.seekg(size - tail);
+  in.read(bytes.data(), tail);
+  if (!in)
+    throw Error(path + ": cannot read: " + std::strerror(errno));
+  find_end_record(Reader(bytes, path));
+}
 
 void check_zip_integrity(std::string_view archive, const std::string& path) {
   const Reader in(archive, path);

@@ -13,4 +13,9 @@ namespace satunet {
 // ones (its code and metadata) are both checked, the latter inflated a buffer at a time.
 void check_zip_integrity(std::string_view archive, const std::string& path);
 
+// Throws the same Error as check_zip_integrity when the file at `path` has no end record where
+// a zip archive has it (in its last 64 KiB), or cannot be read. Reads only that tail: a large
+// file that is no archive is refused before anything reads it whole.
+void check_zip_end_record(const std::string& path);
+
 }  // namespace satunet

@@ -2,6 +2,7 @@
 
 #include <cpl_conv.h>
 #include <cpl_error.h>
+#include <cpl_vsi.h>
 #include <gdal_priv.h>
 #include <ogr_api.h>
 
@@ -68,6 +69,12 @@ std::string last_gdal_error() {
   const std::lock_guard<std::mutex> lock(failure.mutex);
   return failure.message.empty() ? "GDAL gave no reason (a truncated or damaged file?)"
                                  : failure.message;
+}
+
+bool exists(const std::string& path) {
+  init_gdal();
+  VSIStatBufL stat;
+  return !path.empty() && VSIStatExL(path.c_str(), &stat, VSI_STAT_EXISTS_FLAG) == 0;
 }
 
 void clear_gdal_error() {

@@ -25,6 +25,11 @@ void set_gdal_threads(int threads);
 std::string last_gdal_error();
 void clear_gdal_error();
 
+// Whether `path` names a file or directory as GDAL sees it (VSIStatL): a local path, or one of
+// its virtual file systems (/vsizip/, /vsigzip/, /vsicurl/, ...) that std::filesystem cannot
+// see. Every path a user gives GDAL is checked with this, not with file_exists().
+bool exists(const std::string& path);
+
 // "uint8", "uint16", ... the names used on the command line and in files.
 std::string data_type_name(GDALDataType type);
 int data_type_bytes(GDALDataType type);

@@ -81,28 +81,30 @@ const options::Table<QuicklookOptions>& quicklook_option_table() {
   static const auto table =
       options::Table<O>()
           .value("image", &O::image, "the scene (first three bands as RGB)", "SCENE.tif")
+          .required()
           .value("mask", &O::mask,
                  "class map on the scene's grid with a colour table (satunet stitch writes one)",
                  "MASK.tif")
           .value("out", &O::out, "the PNG to write", "LOOK.png")
+          .required()
           .value("max-size", &O::max_size, "longest side of the PNG in pixels")
-          .value("opacity", &O::opacity, "opacity of the class colours");
+          .at_least(16)
+          .value("opacity", &O::opacity, "opacity of the class colours")
+          .in_range(0, 1)
+          .flag("overwrite", &O::overwrite, "replace an existing --out");
   return table;
 }
 
 void validate(const QuicklookOptions& options) {
-  if (options.image.empty() || options.out.empty())
-    throw UsageError("--image and --out are required");
-  if (options.max_size < 16)
-    throw UsageError("--max-size must be at least 16");
-  if (!(options.opacity >= 0 && options.opacity <= 1))
-    throw UsageError("--opacity must be in [0, 1]");
+  quicklook_option_table().check(options);
 }
 
 QuicklookResult write_quicklook(const QuicklookOptions& options) {
   validate(options);
-  if (!file_exists(options.image))
+  if (!exists(options.image))
     throw Error(options.image + ": no such file");
+  // Refused before anything is read: never over an input, nor over a file without --overwrite.
+  check_output_path(options.out, options.overwrite, {options.image, options.mask});
   const Raster scene = Raster::open(options.image);
   const RasterInfo& info = scene.info();
   const double scale =
@@ -135,7 +137,7 @@ QuicklookResult write_quicklook(const QuicklookOptions& options) {
   }
 
   if (!options.mask.empty()) {
-    if (!file_exists(options.mask))
+    if (!exists(options.mask))
       throw Error(options.mask + ": no such file");
     const Raster mask = Raster::open(options.mask);
     if (mask.info().width != info.width || mask.info().height != info.height)

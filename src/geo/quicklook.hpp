@@ -14,6 +14,8 @@ struct QuicklookOptions {
   std::string out;       // .png
   int max_size = 1024;   // longest side in pixels
   double opacity = 0.5;  // of the class colours; class 0 (background) and nodata stay clear
+  // Replace an existing --out (never an input).
+  bool overwrite = false;
 };
 
 struct QuicklookResult {

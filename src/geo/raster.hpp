@@ -60,8 +60,8 @@ struct InputBands {
   bool every_input_has_nodata = false;
 
   // Whether pixel `i` has data, given band-sequential values of the inputs and then alpha (if
-  // any), `band_stride` values per band: not when alpha is 0 or, where every input band has
-  // a nodata value, when all of them hold it.
+  // any), `band_stride` values per band: not when alpha is 0, when a band's value is not
+  // finite or, where every input band has a nodata value, when all of them hold it.
   template <typename T>
   bool has_data(const T* values, std::size_t band_stride, std::size_t i) const {
     return has_data_of<T>([&](std::size_t b) { return values[b * band_stride + i]; });
@@ -71,10 +71,12 @@ struct InputBands {
   bool has_data_of(ValueOf value_of) const {
     if (alpha && value_of(inputs.size()) == T{0})
       return false;
-    // NaN is no measurement, whether or not the file says it is its nodata value.
+    // A value that is not finite (NaN, +-inf) is no measurement, whether or not the file says
+    // it is its nodata value: the normaliser reads it as 0 (data/normalise.hpp), and band
+    // statistics over it would not be finite.
     if constexpr (std::is_floating_point_v<T>) {
       for (std::size_t b = 0; b < inputs.size(); ++b)
-        if (std::isnan(value_of(b)))
+        if (!std::isfinite(value_of(b)))
           return false;
     }
     if (!every_input_has_nodata)

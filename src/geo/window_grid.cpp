@@ -21,13 +21,17 @@ std::vector<std::int64_t> window_offsets(std::int64_t size, int tile, int overla
   return offsets;
 }
 
+void check_overlap(int tile, int overlap) {
+  if (overlap < 0 || overlap >= tile)
+    throw UsageError("--overlap must be in [0, tile), got " + std::to_string(overlap) +
+                     " for tile " + std::to_string(tile));
+}
+
 WindowGrid::WindowGrid(std::int64_t width, std::int64_t height, int tile, int overlap)
     : width_(width), height_(height), tile_(tile) {
   if (tile <= 0)
     throw UsageError("--tile must be positive, got " + std::to_string(tile));
-  if (overlap < 0 || overlap >= tile)
-    throw UsageError("--overlap must be in [0, tile), got " + std::to_string(overlap) +
-                     " for tile " + std::to_string(tile));
+  check_overlap(tile, overlap);
   columns_ = window_offsets(width, tile, overlap);
   rows_ = window_offsets(height, tile, overlap);
 }

@@ -13,6 +13,10 @@ namespace satunet::geo {
 // window reaches past the scene unless the scene is smaller than one tile ({0} then).
 std::vector<std::int64_t> window_offsets(std::int64_t size, int tile, int overlap);
 
+// Neighbouring windows (or tiles) `tile` pixels wide overlap by 0 to tile - 1 pixels: a
+// UsageError naming --overlap otherwise (`satunet tile`'s and `predict`'s rule).
+void check_overlap(int tile, int overlap);
+
 // Windows in row-major order; window i covers [x, x + tile) x [y, y + tile) of the scene, of
 // which `inside(i)` is the part within the scene (the rest is padded by reflection).
 class WindowGrid {

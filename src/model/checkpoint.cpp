@@ -13,17 +13,21 @@
 namespace satunet::model {
 namespace {
 
-std::string bands_json(const std::vector<BandNormalisation>& bands) {
+nlohmann::json bands_json(const std::vector<BandNormalisation>& bands) {
   nlohmann::json json = nlohmann::json::array();
-  for (const auto& band : bands)
+  for (const auto& band : bands) {
     json.push_back({{"name", band.name}, {"mean", band.mean}, {"std", band.std}});
-  return json.dump();
+    if (!band.dtype.empty())
+      json.back()["dtype"] = band.dtype;
+  }
+  return json;
 }
 
 std::vector<BandNormalisation> bands_from_json(const std::string& text) {
   std::vector<BandNormalisation> bands;
   for (const auto& band : nlohmann::json::parse(text))
-    bands.push_back({band.at("name"), band.at("mean"), band.at("std")});
+    bands.push_back(
+        {band.at("name"), band.at("mean"), band.at("std"), band.value("dtype", std::string())});
   return bands;
 }
 
@@ -51,7 +55,7 @@ void save_checkpoint(const std::string& path, UNet& model, const CheckpointMeta&
   archive.write("satunet_schema", c10::IValue(kCheckpointSchemaVersion));
   archive.write("model_options", c10::IValue(meta.model.to_json()));
   archive.write("classes", c10::IValue(nlohmann::json(meta.classes).dump()));
-  archive.write("bands", c10::IValue(bands_json(meta.bands)));
+  archive.write("bands", c10::IValue(bands_json(meta.bands).dump()));
   archive.write("epoch", c10::IValue(meta.epoch));
   archive.write("step", c10::IValue(meta.step));
   archive.write("tile_size", c10::IValue(static_cast<int64_t>(meta.tile_size)));
@@ -97,6 +101,8 @@ void check_size_fits(const std::string& path, const UNetOptions& model, std::siz
 LoadedCheckpoint load_checkpoint(const std::string& path) {
   if (!file_exists(path))
     throw Error(path + ": no such checkpoint");
+  // A file that is no zip archive at all is refused from its tail, before it is read whole.
+  check_zip_end_record(path);
   // Read whole and checked before LibTorch parses it: LibTorch does not check the CRCs.
   std::string bytes;
   try {
@@ -108,14 +114,15 @@ LoadedCheckpoint load_checkpoint(const std::string& path) {
   const std::size_t file_bytes = bytes.size();
   LoadedCheckpoint loaded;
   try {
-    std::istringstream stream(std::move(bytes));
-    // Onto the CPU wherever it was written: LibTorch 2.x would restore a GPU run's tensors
-    // onto its GPU (1.13 did not), and a checkpoint must load on a machine without one.
-    loaded.archive.load_from(stream, torch::Device(torch::kCPU));
+    // From the bytes in place (a stream over them would copy them all). Onto the CPU wherever
+    // it was written: LibTorch 2.x would restore a GPU run's tensors onto its GPU (1.13 did
+    // not), and a checkpoint must load on a machine without one.
+    loaded.archive.load_from(bytes.data(), bytes.size(), torch::Device(torch::kCPU));
   } catch (const std::exception& error) {
     // LibTorch throws more than c10::Error here (its TorchScript parser's reports too).
     throw Error(path + ": not a LibTorch checkpoint (cannot read the archive)");
   }
+  std::string().swap(bytes);  // the archive holds what it read
   auto& archive = loaded.archive;
   const int64_t schema = read_int(archive, "satunet_schema", path);
   if (schema != kCheckpointSchemaVersion)
@@ -154,16 +161,13 @@ namespace {
 
 std::string checkpoint_json(const std::string& path, const LoadedCheckpoint& loaded) {
   const CheckpointMeta& meta = loaded.meta;
-  nlohmann::json bands = nlohmann::json::array();
-  for (const auto& band : meta.bands)
-    bands.push_back({{"name", band.name}, {"mean", band.mean}, {"std", band.std}});
   return nlohmann::json{{"kind", "checkpoint"},
                         {"path", path},
                         {"architecture", meta.model.describe()},
                         {"model", nlohmann::json::parse(meta.model.to_json())},
                         {"parameters", loaded.model->parameter_count()},
                         {"classes", meta.classes},
-                        {"bands", bands},
+                        {"bands", bands_json(meta.bands)},
                         {"tile_size", meta.tile_size},
                         {"epoch", meta.epoch},
                         {"step", meta.step},
@@ -182,8 +186,9 @@ std::string describe_checkpoint(const std::string& path, const LoadedCheckpoint&
     out << (c ? ", " : "") << c << "=" << meta.classes[c];
   out << "\nbands:      ";
   for (std::size_t b = 0; b < meta.bands.size(); ++b)
-    out << (b ? ", " : "") << meta.bands[b].name << " (mean " << meta.bands[b].mean << ", std "
-        << meta.bands[b].std << ")";
+    out << (b ? ", " : "") << meta.bands[b].name << " ("
+        << (meta.bands[b].dtype.empty() ? "" : meta.bands[b].dtype + ", ") << "mean "
+        << meta.bands[b].mean << ", std " << meta.bands[b].std << ")";
   out << "\ntile size:  " << meta.tile_size << "\ntraining:   epoch " << meta.epoch << ", step "
       << meta.step << "\n";
   return out.str();

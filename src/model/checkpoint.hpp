@@ -19,17 +19,22 @@ struct BandNormalisation {
   std::string name;
   double mean = 0;
   double std = 1;
+  // The pixel type the model was trained on ("uint8", ...; see geo::data_type_name): its
+  // normalisation fits no other. "" in checkpoints written before it was recorded.
+  std::string dtype;
 };
 
 struct CheckpointMeta {
   UNetOptions model;
   std::vector<std::string> classes;
   std::vector<BandNormalisation> bands;
-  int64_t epoch = 0;
+  int64_t epoch = 0;  // of training: the epoch being run, and optimizer steps done
   int64_t step = 0;
   int tile_size = 0;
   std::string created_by;
-  std::string training;  // JSON: the training configuration and its running state
+  // The rest of the trainer's state, as JSON the trainer alone writes and reads
+  // (train::TrainingState); carried here as it is.
+  std::string training;
 };
 
 // Optional parts a trainer adds: its optimizer (and anything else) as named sub-archives.

@@ -89,14 +89,14 @@ const options::Table<PredictBenchOptions>& predict_bench_option_table() {
       options::Table<O>()
           .include(pipeline_option_table(), [](O& o) -> PipelineOptions& { return o; })
           .value("classes", &O::classes,
-                 "bench predict: classes of the identity model (its first input bands)");
+                 "bench predict: classes of the identity model (its first input bands)")
+          .in_range(1, 255);
   return table;
 }
 
 void validate(const PredictBenchOptions& options) {
+  predict_bench_option_table().check(options);
   validate(static_cast<const PipelineOptions&>(options));
-  if (options.classes < 1 || options.classes > 255)
-    throw UsageError("--classes must be 1 to 255, got " + std::to_string(options.classes));
 }
 
 void run_predict_bench(const PredictBenchOptions& options, comm::Communicator& comm) {

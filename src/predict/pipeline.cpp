@@ -10,12 +10,13 @@
 #include <mutex>
 #include <thread>
 
+#include "comm/placement.hpp"
 #include "common/bounded_queue.hpp"
 #include "common/error.hpp"
 #include "common/files.hpp"
 #include "common/huge_pages.hpp"
 #include "common/log.hpp"
-#include "common/output_lock.hpp"
+#include "common/output_directory.hpp"
 #include "common/parallel_for.hpp"
 #include "common/progress.hpp"
 #include "common/stop_signals.hpp"
@@ -26,6 +27,7 @@
 #include "geo/raster.hpp"
 #include "geo/window_grid.hpp"
 #include "predict/window_reader.hpp"
+#include "shards/manifest.hpp"
 #include "stitch/blender.hpp"
 
 namespace satunet::predict {
@@ -36,10 +38,6 @@ constexpr std::int64_t kMaxBatchBytes = std::int64_t{8} << 30;
 // buffers of images (read, predicted) and of probabilities (predicted, written) for two.
 constexpr std::size_t kBatches = 4;
 constexpr std::size_t kBuffers = 2;
-
-std::string shard_name(int rank, int ranks) {
-  return "shards/rank-" + std::to_string(rank) + "-of-" + std::to_string(ranks) + ".h5";
-}
 
 // The scene's input bands, chosen as `satunet tile` chose them, checked against the model.
 geo::InputBands choose_bands(const geo::RasterInfo& info, const std::vector<int>& requested,
@@ -56,45 +54,32 @@ geo::InputBands choose_bands(const geo::RasterInfo& info, const std::vector<int>
                 std::to_string(spec.bands.size()) + " (" + text::join(trained, ", ") +
                 "); choose them with --bands");
   }
+  // Another pixel type is another range of values: training's normalisation would not fit
+  // (a model of uint8 pixels scores a uint16 scene at a tenth of its IoU).
+  for (std::size_t b = 0; b < bands.inputs.size(); ++b) {
+    const geo::BandInfo& band = info.bands[static_cast<std::size_t>(bands.inputs[b] - 1)];
+    const std::string& trained = spec.bands[b].dtype;
+    if (!trained.empty() && trained != geo::data_type_name(band.type))
+      throw Error(info.path + ": band " + std::to_string(band.index) + " holds " +
+                  geo::data_type_name(band.type) + " pixels, but the model in " + spec.name +
+                  " was trained on " + trained + " ones, whose values its normalisation fits; " +
+                  "convert the scene (gdal_translate -ot, -scale) or train on its type");
+  }
   return bands;
 }
 
-bool is_prediction_shard(const std::string& name) {
-  const bool shard = name.rfind("rank-", 0) == 0 || name.rfind(".rank-", 0) == 0;
-  return shard && name.find("-of-") != std::string::npos && name.find(".h5") != std::string::npos;
-}
-
-// Rank 0 makes the directory ready, and holds it for the run.
-void prepare_directory(const std::string& dir, bool overwrite, std::optional<OutputLock>& lock) {
-  lock.emplace(dir);
-  if (shards::PredictionIndex::present(dir) && !overwrite)
-    throw Error(dir + ": holds a prediction already; --overwrite replaces it");
-  if (file_exists(dir + "/manifest.json"))
-    throw Error(dir + ": is a dataset directory (it has a manifest.json); predict into another");
-  try {
-    ensure_directory(dir + "/shards");
-    std::filesystem::remove(dir + "/" + shards::kPredictionIndexName);
-    // Shards of an earlier or killed run (maybe from more ranks) must not mix with these;
-    // only files named as prediction shards, or their temporaries, are removed.
-    for (const auto& entry : std::filesystem::directory_iterator(dir + "/shards"))
-      if (is_prediction_shard(entry.path().filename().string()))
-        std::filesystem::remove(entry.path());
-  } catch (const std::filesystem::filesystem_error& error) {
-    throw Error(dir + ": " + error.what());
-  }
-}
-
-// A prediction that only carried the windows to the stitcher: its files go, and the
-// directory too where nothing else is left in it.
-void remove_prediction(const std::string& dir, int ranks) {
-  namespace fs = std::filesystem;
-  std::error_code ignored;
-  fs::remove(dir + "/" + shards::kPredictionIndexName, ignored);
-  for (int rank = 0; rank < ranks; ++rank)
-    fs::remove(dir + "/" + shard_name(rank, ranks), ignored);
-  fs::remove(dir + "/shards", ignored);  // only when empty
-  fs::remove(dir + "/.satunet.lock", ignored);
-  fs::remove(dir, ignored);  // only when empty
+// Rank 0 makes the directory ready once the scene and the model have opened, and holds it for
+// the run.
+void prepare_directory(const std::string& dir, bool overwrite,
+                       const std::vector<std::string>& inputs,
+                       std::optional<OutputDirectory>& out) {
+  if (file_exists(dir + "/" + shards::kManifestName))
+    throw Error(dir + ": is a dataset directory (it has a " + shards::kManifestName +
+                "); predict into another");
+  out.emplace(dir, shards::prediction_product(), overwrite ? Earlier::replace : Earlier::refuse,
+              inputs);
+  out->clear();
+  shards::remove_prediction_shards(dir);
 }
 
 // The scene's block rows (megabytes each) and GDAL's blocks are freed and allocated again for
@@ -167,7 +152,7 @@ class ScenePrediction {
         scene_(open_scene(options.image)),
         bands_(choose_bands(scene_.info(), options.bands, spec)),
         tile_(options.tile > 0 ? options.tile : spec.tile_size),
-        overlap_(options.overlap >= 0 ? options.overlap : tile_ / 4),
+        overlap_(options.overlap.value_or(tile_ / 4)),
         grid_(scene_.info().width, scene_.info().height, tile_, overlap_),
         // No batch larger than the scene's windows (the same on every rank: shapes must not
         // depend on the rank count).
@@ -186,10 +171,11 @@ class ScenePrediction {
     if (!options_.stitch_to.empty())
       comm::prepare_on_root(comm_, [&] {
         stitch::check_outputs(options_.stitch_to, options_.outputs, options_.overwrite,
-                              scene_.info().path);
+                              {scene_.info().path});
       });
     if (writes_shards_)
-      comm::prepare_on_root(comm_, [&] { prepare_directory(dir_, options_.overwrite, lock_); });
+      comm::prepare_on_root(
+          comm_, [&] { prepare_directory(dir_, options_.overwrite, {scene_.info().path}, out_); });
     const std::int64_t total = grid_.count();
     const std::int64_t first = total * comm_.rank() / comm_.size();
     const std::int64_t last = total * (comm_.rank() + 1) / comm_.size();
@@ -205,8 +191,8 @@ class ScenePrediction {
 
     std::optional<shards::PredictionWriter> writer;
     if (writes_shards_)
-      writer.emplace(dir_ + "/" + shard_name(comm_.rank(), comm_.size()), shard_header(total),
-                     options_.compress);
+      writer.emplace(dir_ + "/" + shards::prediction_shard_name(comm_.rank(), comm_.size()),
+                     shard_header(total), options_.compress);
     std::optional<stitch::MaskBlender> blender;
     if (direct_)
       blender.emplace(options_.stitch_to, options_.outputs, options_.overwrite, shard_header(total),
@@ -229,7 +215,7 @@ class ScenePrediction {
 
  private:
   static geo::Raster open_scene(const std::string& path) {
-    if (!file_exists(path))
+    if (!geo::exists(path))
       throw Error(path + ": no such file");
     return geo::Raster::open_georeferenced(path);
   }
@@ -438,8 +424,8 @@ class ScenePrediction {
     static_cast<shards::PredictionMeta&>(index) = shard_header(total);
     index.crs = info.srs().label();
     for (int rank = 0; rank < comm_.size(); ++rank)
-      index.shards.push_back(
-          {shard_name(rank, comm_.size()), counts[static_cast<std::size_t>(rank)]});
+      index.shards.push_back({shards::prediction_shard_name(rank, comm_.size()),
+                              counts[static_cast<std::size_t>(rank)]});
     index.ranks = comm_.size();
     index.seconds = seconds;
     index.command_line = options_.command_line;
@@ -452,8 +438,8 @@ class ScenePrediction {
                                           options_.overwrite};
     const stitch::StitchResult stitched = stitch::stitch(stitching);
     if (!options_.keep_probabilities) {
-      lock_.reset();
-      remove_prediction(dir_, comm_.size());
+      out_.reset();
+      shards::remove_prediction(dir_, comm_.size());
     }
     return stitched;
   }
@@ -471,8 +457,8 @@ class ScenePrediction {
   bool direct_;         // blended straight into --stitch-to, on this one rank
   bool writes_shards_;  // a prediction directory written
   std::string dir_;
-  int threads_;                     // compressing shard windows, blending rows of windows
-  std::optional<OutputLock> lock_;  // rank 0's, while it writes the directory
+  int threads_;                         // compressing shard windows, blending rows of windows
+  std::optional<OutputDirectory> out_;  // rank 0's, while it writes the directory
 };
 
 }  // namespace
@@ -491,64 +477,6 @@ PredictResult run_prediction(const PipelineOptions& options, const ModelSpec& sp
   geo::set_gdal_threads(comm::threads_per_rank(options.threads, comm));
   ScenePrediction prediction(options, spec, model, comm);
   return prediction.run();
-}
-
-const options::Table<PipelineOptions>& pipeline_option_table() {
-  using O = PipelineOptions;
-  static const auto table =
-      options::Table<O>()
-          .value("image", &O::image,
-                 "georeferenced scene (any GDAL raster) with the bands the model was trained on",
-                 "SCENE.tif")
-          .value("out", &O::out,
-                 "prediction directory: prediction.json + shards/rank-R-of-N.h5 (with "
-                 "--stitch-to: only with --keep-probabilities; default MASK.tif.prediction)",
-                 "PRED")
-          .value("tile", &O::tile, "window size in pixels (0: the checkpoint's tile size)")
-          .value("overlap", &O::overlap,
-                 "minimum overlap of neighbouring windows in pixels (-1: a quarter of the window)")
-          .value("batch", &O::batch, "windows per forward pass")
-          .value("blend", &O::blend,
-                 "weights of overlapping windows: gaussian (sigma = tile/8), cosine or uniform")
-          .value("encoding", &O::encoding, "stored probabilities: uint8 (p x 255) or float16")
-          .value("compress", &O::compress, shards::kCompressHelp)
-          .value("bands", &O::bands,
-                 "1-based scene bands to use (default: every band but alpha, as satunet tile)",
-                 "1,2,3")
-          .value("threads", &O::threads,
-                 "threads per rank (LibTorch's, GDAL's decoding); 0: cores per node / ranks per "
-                 "node")
-          .flag("overwrite", &O::overwrite, "replace existing outputs")
-          .value("stitch-to", &O::stitch_to,
-                 "blend the windows into this class map (on one rank straight from the model, "
-                 "without a prediction directory; on several, rank 0 stitches their shards)",
-                 "MASK.tif")
-          .flag("keep-probabilities", &O::keep_probabilities,
-                "with --stitch-to, also keep the prediction directory (--out)")
-          .include(stitch::stitch_output_option_table(),
-                   [](O& o) -> stitch::StitchOutputs& { return o.outputs; });
-  return table;
-}
-
-void validate(const PipelineOptions& options) {
-  if (options.image.empty())
-    throw UsageError("--image is required");
-  if (options.out.empty() && options.stitch_to.empty())
-    throw UsageError("--out is required (or --stitch-to)");
-  if (options.keep_probabilities && options.stitch_to.empty())
-    throw UsageError(
-        "--keep-probabilities goes with --stitch-to (without it the prediction "
-        "directory is what predict writes)");
-  if (options.tile < 0 || options.tile > shards::kMaxTileSize)
-    throw UsageError("--tile must be 1 to " + std::to_string(shards::kMaxTileSize) +
-                     " (or 0: the checkpoint's tile size)");
-  if (options.batch < 1)
-    throw UsageError("--batch must be at least 1, got " + std::to_string(options.batch));
-  if (options.threads < 0 || options.threads > comm::kMaxThreadsPerRank)
-    throw UsageError("--threads must be 0 (automatic) to " +
-                     std::to_string(comm::kMaxThreadsPerRank));
-  if (!options.stitch_to.empty())
-    stitch::validate_outputs(options.stitch_to, options.outputs);
 }
 
 }  // namespace satunet::predict

@@ -25,9 +25,9 @@ namespace satunet::predict {
 // What every prediction is asked, whatever its model.
 struct PipelineOptions {
   std::string image;
-  std::string out;   // the prediction directory; with --stitch-to, MASK.prediction by default
-  int tile = 0;      // 0: the model's tile size
-  int overlap = -1;  // -1: a quarter of the tile
+  std::string out;  // the prediction directory; with --stitch-to, MASK.prediction by default
+  int tile = 0;     // 0: the model's tile size
+  std::optional<int> overlap;  // none: a quarter of the tile
   int batch = 8;
   shards::Blend blend = shards::Blend::gaussian;  // recorded for the stitcher
   shards::ProbabilityEncoding encoding = shards::ProbabilityEncoding::uint8;
@@ -50,6 +50,7 @@ struct ModelBand {
   std::string name;
   double mean = 0;
   double std = 1;
+  std::string dtype;  // the pixel type it was trained on; "" where the checkpoint does not say
 };
 struct ModelSpec {
   std::string name;              // the checkpoint: in messages and in the prediction

@@ -64,7 +64,7 @@ class CheckpointModel : public WindowModel {
     spec.tile_size = meta.tile_size;
     spec.levels = static_cast<int>(meta.model.levels());
     for (const model::BandNormalisation& band : meta.bands)
-      spec.bands.push_back({band.name, band.mean, band.std});
+      spec.bands.push_back({band.name, band.mean, band.std, band.dtype});
     spec.classes = meta.classes;
     spec.tta = tta_;
     return spec;
@@ -121,6 +121,7 @@ const options::Table<PredictOptions>& predict_option_table() {
   static const auto table =
       options::Table<O>()
           .value("checkpoint", &O::checkpoint, "checkpoint from satunet train", "C.pt")
+          .required()
           .include(pipeline_option_table(), [](O& o) -> PipelineOptions& { return o; })
           .value("tta", &O::tta, "test-time augmentation: none, or flips (mean of 4 flipped views)")
           .value("device", &O::device,
@@ -131,8 +132,7 @@ const options::Table<PredictOptions>& predict_option_table() {
 }
 
 void validate(const PredictOptions& options) {
-  if (options.checkpoint.empty())
-    throw UsageError("--checkpoint is required");
+  predict_option_table().check(options);
   validate(static_cast<const PipelineOptions&>(options));
 }
 

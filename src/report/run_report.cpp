@@ -6,17 +6,16 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "common/error.hpp"
 #include "common/files.hpp"
 #include "common/labels.hpp"
-#include "common/text.hpp"
 #include "geo/geotiff.hpp"
 #include "geo/quicklook.hpp"
 #include "report/chart.hpp"
+#include "report/run_directory.hpp"
 #include "shards/manifest.hpp"
 
 namespace satunet::report {
@@ -25,43 +24,6 @@ namespace {
 
 constexpr int kChartWidth = 760;
 constexpr int kChartHeight = 300;
-const char* const kTilesDir = "report/tiles";
-
-// A CSV file written by the trainer: a header, then rows of numbers (empty cells are NaN).
-class Csv {
- public:
-  explicit Csv(const std::string& path) {
-    std::ifstream file(path);
-    std::string line;
-    if (!std::getline(file, line))
-      return;
-    header_ = text::split(line, ',');
-    while (std::getline(file, line))
-      if (!text::trim(line).empty())
-        rows_.push_back(text::split(line, ','));
-  }
-  bool has(const std::string& name) const {
-    return std::find(header_.begin(), header_.end(), name) != header_.end();
-  }
-  std::vector<double> column(const std::string& name) const {
-    const auto found = std::find(header_.begin(), header_.end(), name);
-    std::vector<double> values;
-    for (const auto& row : rows_) {
-      const auto at = static_cast<std::size_t>(found - header_.begin());
-      double value = std::numeric_limits<double>::quiet_NaN();
-      if (found != header_.end() && at < row.size() && !row[at].empty())
-        value = std::strtod(row[at].c_str(), nullptr);
-      values.push_back(value);
-    }
-    return values;
-  }
-  const std::vector<std::string>& header() const { return header_; }
-  std::size_t rows() const { return rows_.size(); }
-
- private:
-  std::vector<std::string> header_;
-  std::vector<std::vector<std::string>> rows_;
-};
 
 std::string escape(const std::string& text) {
   std::string out;
@@ -111,41 +73,42 @@ std::string format(double value, int digits = 4) {
 }
 
 // The charts of a run: every curve against the optimizer step.
-std::vector<std::pair<std::string, Chart>> run_charts(const Csv& metrics, const Csv& steps,
+std::vector<std::pair<std::string, Chart>> run_charts(const RunLog& metrics, const RunLog& steps,
                                                       const std::vector<std::string>& classes) {
-  const std::vector<double> epoch_steps = metrics.column("step");
+  const std::vector<double> epoch_steps = metrics.numbers("step");
   std::vector<std::pair<std::string, Chart>> charts;
 
   Chart loss{"Loss", "optimizer step", "loss (per pixel)", {}, 0.0, std::nullopt};
-  if (steps.rows() > 0)
-    loss.series.push_back({"train, per step", steps.column("step"), steps.column("loss")});
-  loss.series.push_back({"train, epoch mean", epoch_steps, metrics.column("loss"), true});
+  if (!steps.rows().empty())
+    loss.series.push_back({"train, per step", steps.numbers("step"), steps.numbers("loss")});
+  loss.series.push_back({"train, epoch mean", epoch_steps, metrics.numbers("loss"), true});
   if (metrics.has("val_loss"))
-    loss.series.push_back({"validation", epoch_steps, metrics.column("val_loss"), true});
+    loss.series.push_back({"validation", epoch_steps, metrics.numbers("val_loss"), true});
   charts.emplace_back("loss", loss);
 
   Chart iou{"Validation IoU per class", "optimizer step", "IoU", {}, 0.0, 1.0};
   for (const std::string& name : classes)
-    iou.series.push_back({name, epoch_steps, metrics.column("val_iou_" + name), true});
+    iou.series.push_back({name, epoch_steps, metrics.numbers("val_iou_" + name), true});
   iou.series.push_back(
-      {"mean foreground", epoch_steps, metrics.column("val_mean_foreground_iou"), true});
+      {"mean foreground", epoch_steps, metrics.numbers("val_mean_foreground_iou"), true});
   charts.emplace_back("iou", iou);
 
   Chart lr{"Learning rate", "optimizer step", "learning rate", {}, 0.0, std::nullopt};
-  if (steps.rows() > 0)
-    lr.series.push_back({"per step", steps.column("step"), steps.column("lr")});
+  if (!steps.rows().empty())
+    lr.series.push_back({"per step", steps.numbers("step"), steps.numbers("lr")});
   else
-    lr.series.push_back({"at epoch end", epoch_steps, metrics.column("lr"), true});
+    lr.series.push_back({"at epoch end", epoch_steps, metrics.numbers("lr"), true});
   charts.emplace_back("lr", lr);
 
   Chart speed{"Throughput", "optimizer step", "samples / s (all ranks)", {}, 0.0, std::nullopt};
-  speed.series.push_back({"samples / s", epoch_steps, metrics.column("samples_per_s"), true});
+  speed.series.push_back({"samples / s", epoch_steps, metrics.numbers("samples_per_s"), true});
   charts.emplace_back("throughput", speed);
 
   Chart waits{"Time spent waiting", "optimizer step", "% of the epoch's time", {}, 0.0,
               std::nullopt};
-  waits.series.push_back({"for data", epoch_steps, metrics.column("data_wait_pct"), true});
-  waits.series.push_back({"for communication", epoch_steps, metrics.column("comm_wait_pct"), true});
+  waits.series.push_back({"for data", epoch_steps, metrics.numbers("data_wait_pct"), true});
+  waits.series.push_back(
+      {"for communication", epoch_steps, metrics.numbers("comm_wait_pct"), true});
   charts.emplace_back("waits", waits);
   return charts;
 }
@@ -211,7 +174,8 @@ std::string data_uri(const std::string& png) {
 }
 
 std::string tiles_section(const std::string& run) {
-  const std::string index_path = run + "/" + kTilesDir + "/tiles.json";
+  const std::string tiles = RunDirectory(run).validation_tiles();
+  const std::string index_path = tiles + "/tiles.json";
   if (!file_exists(index_path))
     return "<p>No validation tiles (the run has no val split, or has not validated yet).</p>\n";
   const auto index = nlohmann::json::parse(file_contents(index_path));
@@ -231,7 +195,7 @@ std::string tiles_section(const std::string& run) {
     out << "<tr><td class=\"n\">" << tile.at("index").get<std::int64_t>() << "</td>";
     for (const char* kind : {"image", "truth", "prediction", "errors"})
       out << "<td><img alt=\"" << kind << "\" src=\""
-          << data_uri(run + "/" + kTilesDir + "/" + tile.at(kind).get<std::string>()) << "\"></td>";
+          << data_uri(tiles + "/" + tile.at(kind).get<std::string>()) << "\"></td>";
     out << "</tr>\n";
   }
   out << "</table>\n";
@@ -255,10 +219,10 @@ table.kv th { font-weight: normal; color: #555; }
 </style>
 )";
 
-std::string summary_table(const Csv& metrics, const nlohmann::json& config) {
-  const auto steps = metrics.column("step");
-  const auto losses = metrics.column("loss");
-  const auto iou = metrics.column("val_mean_foreground_iou");
+std::string summary_table(const RunLog& metrics, const nlohmann::json& config) {
+  const auto steps = metrics.numbers("step");
+  const auto losses = metrics.numbers("loss");
+  const auto iou = metrics.numbers("val_mean_foreground_iou");
   double best = std::numeric_limits<double>::quiet_NaN();
   for (double value : iou)
     if (std::isfinite(value) && !(value <= best))
@@ -314,36 +278,40 @@ const options::Table<ReportOptions>& report_option_table() {
       options::Table<O>()
           .value("run", &O::run, "run directory of satunet train", "RUN")
           .positional()
-          .value("out", &O::out, "the HTML page to write (default: RUN/report.html)",
-                 "REPORT.html");
+          .required("a RUN directory")
+          .value("out", &O::out, "the HTML page to write (default: RUN/report.html)", "REPORT.html")
+          .flag("overwrite", &O::overwrite, "replace an existing --out page");
   return table;
 }
 
 void validate(const ReportOptions& options) {
-  if (options.run.empty())
-    throw UsageError("a RUN directory is required");
+  report_option_table().check(options);
 }
 
 ReportResult write_run_report(const ReportOptions& options) {
   validate(options);
   const std::string& run = options.run;
-  if (!file_exists(run + "/config.json") || !file_exists(run + "/metrics.csv"))
+  const RunDirectory directory(run);
+  if (!file_exists(directory.config()) || !file_exists(directory.metrics()))
     throw Error(run + ": not a training run of satunet train (no config.json and metrics.csv)");
+  const std::string html = options.out.empty() ? directory.report_page() : options.out;
+  // The run's own page and its charts (RUN/report.html, RUN/report/) are the report's place in
+  // the run, replaced each time; any other page is an output as every command's: never inside
+  // the run it reports on, never over a file without --overwrite.
+  if (!same_file(html, directory.report_page()))
+    check_output_path(html, options.overwrite, {run});
   nlohmann::json config;
   try {
-    config = nlohmann::json::parse(file_contents(run + "/config.json"));
+    config = nlohmann::json::parse(file_contents(directory.config()));
   } catch (const nlohmann::json::exception& error) {
-    throw Error(run + "/config.json: " + error.what());
+    throw Error(directory.config() + ": " + error.what());
   }
-  const Csv metrics(run + "/metrics.csv");
-  const Csv steps(run + "/steps.csv");
-  std::vector<std::string> classes;
-  for (const std::string& column : metrics.header())
-    if (column.rfind("val_iou_", 0) == 0)
-      classes.push_back(column.substr(8));
+  const RunLog metrics = directory.read_metrics();
+  const RunLog steps = directory.read_steps();
+  const std::vector<std::string> classes = RunDirectory::classes_of(metrics);
 
   ReportResult result;
-  result.html = options.out.empty() ? run + "/report.html" : options.out;
+  result.html = html;
   std::ostringstream page;
   char date[32];
   const std::time_t now = std::time(nullptr);
@@ -355,11 +323,11 @@ ReportResult write_run_report(const ReportOptions& options) {
        << "<p class=\"sub\">" << escape(config.value("command_line", "")) << "<br>report of "
        << date << "</p>\n"
        << summary_table(metrics, config) << "<h2>Curves</h2>\n<div class=\"charts\">\n";
-  ensure_directory(run + "/report");
+  ensure_directory(directory.report_files());
   for (const auto& [name, chart] : run_charts(metrics, steps, classes)) {
     page << chart_svg(chart, kChartWidth, kChartHeight) << "\n";
     if (png_supported()) {
-      const std::string png = run + "/report/" + name + ".png";
+      const std::string png = directory.report_files() + "/" + name + ".png";
       write_chart_png(chart, kChartWidth, kChartHeight, png);
       result.pngs.push_back(png);
     }
@@ -381,7 +349,7 @@ ReportResult write_run_report(const ReportOptions& options) {
 void write_validation_tiles(const std::string& run, std::int64_t step, int bands, int tile,
                             const std::vector<std::string>& classes,
                             const std::vector<ValidationTile>& tiles) {
-  const std::string dir = run + "/" + kTilesDir;
+  const std::string dir = RunDirectory(run).validation_tiles();
   ensure_directory(dir);
   const auto plane = static_cast<std::size_t>(tile) * static_cast<std::size_t>(tile);
   const auto colours = geo::class_colours(classes);

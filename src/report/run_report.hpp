@@ -16,6 +16,8 @@ namespace satunet::report {
 struct ReportOptions {
   std::string run;  // a run directory of satunet train
   std::string out;  // default: RUN/report.html
+  // Replace an existing --out page (the run's own page always is).
+  bool overwrite = false;
 };
 
 const options::Table<ReportOptions>& report_option_table();

@@ -136,17 +136,29 @@ std::vector<SceneToScore> scenes_of(const EvaluateOptions& options) {
 }
 
 // Inputs exist and outputs may be written, for every scene, before any is scored.
-void check_files(const std::vector<SceneToScore>& scenes, bool overwrite) {
+void check_files(const std::vector<SceneToScore>& scenes, const std::string& json, bool overwrite) {
+  std::vector<std::string> inputs;
   for (const SceneToScore& scene : scenes) {
-    std::vector<std::string> inputs = {scene.prediction, scene.truth, scene.predicted_objects};
+    for (const std::string& path : {scene.prediction, scene.truth, scene.predicted_objects})
+      inputs.push_back(path);
     for (const auto& [name, path] : scene.truth_labels)
       inputs.push_back(path);
-    for (const std::string& path : inputs)
-      if (!path.empty() && !file_exists(path))
-        throw Error(path + ": no such file");
+  }
+  for (const std::string& path : inputs)
+    if (!path.empty() && !geo::exists(path))
+      throw Error(path + ": no such file");
+  // Every output against every scene's inputs, and against each other.
+  std::vector<std::string> outputs = {json};
+  for (const SceneToScore& scene : scenes)
     for (const std::string& output : {scene.errors, scene.road_graph})
-      if (!output.empty())
-        check_output_path(output, overwrite, inputs);
+      outputs.push_back(output);
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    if (outputs[i].empty())
+      continue;
+    check_output_path(outputs[i], overwrite, inputs);
+    for (std::size_t j = 0; j < i; ++j)
+      if (!outputs[j].empty() && same_file(outputs[i], outputs[j]))
+        throw Error(outputs[i] + ": named for two outputs");
   }
 }
 
@@ -348,28 +360,9 @@ SceneScores score_scene(const SceneToScore& scene, const Setup& setup) {
   return scores;
 }
 
-std::string objects_line(const ObjectScore& s, const std::string& name, double match_iou) {
-  std::ostringstream out;
-  out << std::fixed << std::setprecision(4) << name
-      << " as objects (matched at IoU >= " << std::setprecision(2) << match_iou
-      << std::setprecision(4) << "): " << s.true_positives << " matched, " << s.false_positives
-      << " false positives, " << s.false_negatives << " missed; precision " << s.precision()
-      << ", recall " << s.recall() << ", F1 " << s.f1() << ", mean IoU of matches "
-      << s.mean_match_iou() << "\n";
-  return out.str();
-}
+}  // namespace
 
-std::string roads_line(const RoadScore& s, const std::string& name) {
-  const TopologyScore& t = s.topology;
-  std::ostringstream out;
-  out << std::fixed << std::setprecision(4) << name << " as a graph: APLS " << s.apls.apls
-      << " (truth to prediction " << s.apls.truth_to_proposal << ", prediction to truth "
-      << s.apls.proposal_to_truth << "); junctions precision " << t.junction_precision
-      << ", recall " << t.junction_recall << "; length correct " << t.correctness << ", complete "
-      << t.completeness << std::setprecision(2) << " (" << t.truth_length_m / 1000
-      << " km of truth, " << t.proposal_length_m / 1000 << " km predicted)\n";
-  return out.str();
-}
+namespace {
 
 // Several scenes' road scores: APLS as the mean over scenes, lengths and junctions summed.
 RoadScore road_total(const std::vector<SceneScores>& scenes) {
@@ -408,174 +401,6 @@ RoadScore road_total(const std::vector<SceneScores>& scenes) {
   t.completeness = ratio(t.matched_truth_length_m, t.truth_length_m);
   return total;
 }
-
-}  // namespace
-
-nlohmann::json SceneScores::to_json(const std::vector<std::string>& classes) const {
-  nlohmann::json json = nlohmann::json::parse(matrix.json(classes));
-  json["prediction"] = prediction;
-  if (objects)
-    json["objects"] = objects->to_json();
-  if (roads)
-    json["roads"] = roads->to_json();
-  return json;
-}
-
-SceneScores SceneScores::from_json(const nlohmann::json& json) {
-  SceneScores scores;
-  scores.prediction = json.at("prediction").get<std::string>();
-  const auto counts = json.at("confusion").get<std::vector<std::int64_t>>();
-  const auto classes = static_cast<int>(std::lround(std::sqrt(static_cast<double>(counts.size()))));
-  scores.matrix = ConfusionMatrix(classes);
-  scores.matrix.counts() = counts;
-  if (json.contains("objects"))
-    scores.objects = ObjectScore::from_json(json.at("objects"));
-  if (json.contains("roads"))
-    scores.roads = RoadScore::from_json(json.at("roads"));
-  return scores;
-}
-
-std::string Evaluation::table() const {
-  std::ostringstream out;
-  if (scenes.size() > 1) {
-    out << std::fixed << std::setprecision(4) << std::left << std::setw(40) << "scene" << std::right
-        << std::setw(12) << "mean IoU";
-    if (objects)
-      out << std::setw(12) << (object_class + " F1");
-    if (roads)
-      out << std::setw(12) << "APLS";
-    out << "\n";
-    for (const SceneScores& scene : scenes) {
-      std::string name = scene.prediction;
-      if (name.size() > 38)
-        name = "..." + name.substr(name.size() - 35);
-      out << std::left << std::setw(40) << name << std::right << std::setw(12)
-          << scene.matrix.mean_foreground_iou();
-      if (scene.objects)
-        out << std::setw(12) << scene.objects->f1();
-      if (scene.roads)
-        out << std::setw(12) << scene.roads->apls.apls;
-      out << "\n";
-    }
-    out << "\nall " << scenes.size() << " scenes:\n";
-  }
-  out << matrix.table(classes);
-  if (objects)
-    out << objects_line(*objects, object_class, match_iou);
-  if (roads)
-    out << roads_line(*roads, road_class);
-  return out.str();
-}
-
-nlohmann::json Evaluation::to_json() const {
-  nlohmann::json json = nlohmann::json::parse(matrix.json(classes));
-  if (objects) {
-    json["objects"] = objects->to_json();
-    json["objects"]["class"] = object_class;
-    json["objects"]["match_iou"] = match_iou;
-  }
-  if (roads) {
-    json["roads"] = roads->to_json();
-    json["roads"]["class"] = road_class;
-  }
-  json["scenes"] = nlohmann::json::array();
-  for (const SceneScores& scene : scenes)
-    json["scenes"].push_back(scene.to_json(classes));
-  return json;
-}
-
-const options::Table<EvaluateOptions>& evaluate_option_table() {
-  using O = EvaluateOptions;
-  static const auto table =
-      options::Table<O>()
-          .value("pred", &O::prediction, "predicted class map (255 = nodata)", "MASK.tif")
-          .value("truth", &O::truth, "true class map on the same grid", "TRUTH.tif")
-          .repeated("truth-labels", &O::truth_labels,
-                    "true labels as vectors (any OGR format and CRS), rasterized onto the "
-                    "prediction's grid",
-                    "CLASS=FILE")
-          .value("scenes", &O::scenes,
-                 "a test set instead: CSV with columns pred and truth or labels (CLASS=FILE;...), "
-                 "optional pred_objects, errors, road_graph; spread over the ranks",
-                 "FILE.csv")
-          .value("classes", &O::classes,
-                 "class names in id order (default: the prediction's category names)", "a,b,c")
-          .include(geo::line_width_option_table(),
-                   [](O& o) -> geo::LineWidthOptions& { return o.line_widths; })
-          .value("objects", &O::objects,
-                 "class scored as objects (footprints matched one to one): a class name, auto "
-                 "(building, if present) or none",
-                 "CLASS")
-          .value("pred-objects", &O::predicted_objects,
-                 "predicted footprints as polygons (any OGR format and CRS) instead of the "
-                 "mask's connected components",
-                 "FILE")
-          .value_at(
-              "match-iou", [](O& o) -> double& { return o.object_options.match_iou; },
-              "footprints match at this IoU or more (SpaceNet: 0.5)")
-          .value_at(
-              "min-area", [](O& o) -> double& { return o.object_options.min_area_m2; },
-              "footprints smaller than this, in square metres, are left out on both sides")
-          .value("roads", &O::roads,
-                 "class scored as a road graph (APLS): a class name, auto (road, if present) or "
-                 "none",
-                 "CLASS")
-          .value_at(
-              "spur", [](O& o) -> double& { return o.road_options.spur_m; },
-              "prune dead-end road edges shorter than this, in metres")
-          .value_at(
-              "apls-step", [](O& o) -> double& { return o.road_options.apls.step_m; },
-              "APLS control points every this many metres along the roads (SpaceNet: 50)")
-          .value_at(
-              "apls-snap", [](O& o) -> double& { return o.road_options.apls.snap_m; },
-              "APLS control points snap to the other graph within this many metres (SpaceNet: 4)")
-          .value("road-graph", &O::road_graph,
-                 "write both road graphs (lines with graph and length_m) here", "FILE.gpkg")
-          .value("errors", &O::errors,
-                 "write a map of true positives, false positives and false negatives per class",
-                 "FILE.tif")
-          .flag("overwrite", &O::overwrite, "replace existing output files")
-          .value("json", &O::json, "also write the scores as JSON", "FILE");
-  return table;
-}
-
-void validate(const EvaluateOptions& options) {
-  if (options.scenes.empty()) {
-    if (options.prediction.empty())
-      throw UsageError("give --pred MASK.tif, or --scenes FILE.csv");
-    if (options.truth.empty() == options.truth_labels.empty())
-      throw UsageError("give the truth as --truth RASTER or as --truth-labels CLASS=FILE");
-  } else {
-    const bool per_scene = !options.prediction.empty() || !options.truth.empty() ||
-                           !options.truth_labels.empty() || !options.predicted_objects.empty() ||
-                           !options.errors.empty() || !options.road_graph.empty();
-    if (per_scene)
-      throw UsageError(
-          "--scenes lists every scene's files (columns pred, truth, labels, "
-          "pred_objects, errors, road_graph): give none of them as options too");
-  }
-  if (!options.classes.empty())
-    check_class_names(options.classes, "--classes");
-  const ObjectOptions& objects = options.object_options;
-  if (!(objects.match_iou > 0 && objects.match_iou <= 1))
-    throw UsageError("--match-iou must be in (0, 1]");
-  if (!(objects.min_area_m2 >= 0))
-    throw UsageError("--min-area must not be negative");
-  const RoadOptions& roads = options.road_options;
-  if (!(roads.spur_m >= 0))
-    throw UsageError("--spur must not be negative");
-  if (!(roads.apls.step_m > 0) || !(roads.apls.snap_m > 0))
-    throw UsageError("--apls-step and --apls-snap must be positive");
-  if (!options.road_graph.empty())
-    geo::vector_driver_for(options.road_graph);
-  const std::vector<std::string> outputs = {options.errors, options.road_graph, options.json};
-  for (std::size_t i = 0; i < outputs.size(); ++i)
-    for (std::size_t j = i + 1; j < outputs.size(); ++j)
-      if (!outputs[i].empty() && same_file(outputs[i], outputs[j]))
-        throw UsageError(outputs[i] + " is given for two outputs");
-}
-
-namespace {
 
 // The classes every scene is scored with, from the first prediction (or --classes).
 Setup make_setup(const EvaluateOptions& options, const std::vector<SceneToScore>& scenes) {
@@ -622,7 +447,7 @@ Evaluation assemble(const Setup& setup, std::size_t scenes,
 
 }  // namespace
 
-Evaluation evaluate(const EvaluateOptions& options, comm::Communicator* world) {
+Evaluation evaluate(const EvaluateOptions& options, comm::Communicator& world) {
   validate(options);
   // Every raster is read once in strips, or twice for road graphs: GDAL's block cache would
   // only keep what is never read again.
@@ -630,25 +455,21 @@ Evaluation evaluate(const EvaluateOptions& options, comm::Communicator* world) {
   std::vector<SceneToScore> scenes;
   auto prepare = [&] {
     scenes = scenes_of(options);
-    check_files(scenes, options.overwrite);
-    if (!options.json.empty())
-      check_output_path(options.json, options.overwrite, {});
+    check_files(scenes, options.json, options.overwrite);
   };
-  if (world)
-    comm::prepare_on_root(*world, prepare);
+  comm::prepare_on_root(world, prepare);
   if (scenes.empty())
     prepare();  // the other ranks read the list once rank 0 found it good
   const Setup setup = make_setup(options, scenes);
 
   // Scene i on rank i mod N; every rank gets every result.
-  const auto rank = static_cast<std::size_t>(world ? world->rank() : 0);
-  const auto ranks = static_cast<std::size_t>(world ? world->size() : 1);
+  const auto rank = static_cast<std::size_t>(world.rank());
+  const auto ranks = static_cast<std::size_t>(world.size());
   nlohmann::json mine = nlohmann::json::array();
   for (std::size_t i = rank; i < scenes.size(); i += ranks)
     mine.push_back(
         {{"index", i}, {"scores", score_scene(scenes[i], setup).to_json(setup.classes)}});
-  const std::vector<std::string> gathered =
-      world ? world->allgather_strings(mine.dump()) : std::vector<std::string>{mine.dump()};
+  const std::vector<std::string> gathered = world.allgather_strings(mine.dump());
   Evaluation result = assemble(setup, scenes.size(), gathered);
   if (!options.json.empty() && rank == 0)
     write_file(options.json, result.to_json().dump(2) + "\n");

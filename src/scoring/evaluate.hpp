@@ -83,6 +83,6 @@ const options::Table<EvaluateOptions>& evaluate_option_table();
 void validate(const EvaluateOptions& options);  // throws UsageError
 // Every scene on one process, or spread over the ranks of `world`, every rank returning the
 // whole evaluation.
-Evaluation evaluate(const EvaluateOptions& options, comm::Communicator* world = nullptr);
+Evaluation evaluate(const EvaluateOptions& options, comm::Communicator& world);
 
 }  // namespace satunet::scoring

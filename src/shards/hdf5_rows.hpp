@@ -1,7 +1,7 @@
 #pragma once
-// The HDF5 building blocks of satunet's shard files (training tiles and predictions): scalar
-// attributes on the root group, and datasets of rows (N along the first dimension, one chunk
-// per tile, appended one row at a time). Internal to the shards library.
+// The datasets of rows of satunet's shard files (training tiles and predictions): N along the
+// first dimension, one chunk per tile, appended one row at a time. Internal to the shards
+// library; attributes in hdf5_attributes.hpp, the chunk codecs in chunk_codecs.hpp.
 #include <hdf5.h>
 
 #include <cstdint>
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "shards/chunk_codecs.hpp"
 #include "shards/compression.hpp"
 #include "shards/hdf5_handle.hpp"
 #include "shards/shard.hpp"
@@ -18,33 +19,9 @@ namespace satunet::shards {
 
 std::string shape_text(const std::vector<hsize_t>& dims, const char* first = nullptr);
 
-// ---- attributes (scalars on the root group, or small arrays of doubles) ----
-void write_int_attribute(hid_t object, const std::string& name, int value, const std::string& path);
-void write_string_attribute(hid_t object, const std::string& name, const std::string& value,
-                            const std::string& path);
-void write_doubles_attribute(hid_t object, const std::string& name,
-                             const std::vector<double>& values, const std::string& path);
-int read_int_attribute(hid_t object, const std::string& name, const std::string& path);
-// Fixed-length (ours) and variable-length (h5py's) strings alike.
-std::string read_string_attribute(hid_t object, const std::string& name, const std::string& path);
-std::vector<double> read_doubles_attribute(hid_t object, const std::string& name,
-                                           const std::string& path);
-bool has_attribute(hid_t object, const std::string& name, const std::string& path);
-
-// Names joined by commas in one attribute; a name holding a comma is refused.
-std::string join_names(const std::vector<std::string>& names, const std::string& what,
-                       const std::string& path);
-std::vector<std::string> split_names(const std::string& joined);
-
 // Rows of small datasets (windows, indices) per chunk: chunks of one row would cost more in
 // metadata than data.
 constexpr hsize_t kSmallRowsPerChunk = 256;
-
-// One filter of a dataset's pipeline, as a reader decodes it.
-struct ChunkFilter {
-  H5Z_filter_t id = H5Z_FILTER_NONE;
-  unsigned value_bytes = 0;  // the shuffle's; 0 for the others
-};
 
 // ---- datasets of rows: N along the first dimension, every row of shape row_dims ----
 struct RowDataset {
@@ -79,13 +56,6 @@ struct RowDataset {
                                                 const std::string& path) const;
   void close(const std::string& path) { handle.close(path, "cannot close " + name); }
 };
-
-// One chunk as create_rows' filters store it — shuffle (values of more than one byte) and the
-// codec when `compression` compresses, then HDF5's Fletcher-32 checksum — computed without
-// HDF5, so that many threads can encode while one writes. Deflate is libdeflate's, in the zlib
-// format HDF5's filter reads: 2x zlib's speed at level 1, and smaller.
-std::vector<std::uint8_t> encode_chunk(const void* data, std::size_t bytes, std::size_t value_bytes,
-                                       Compression compression);
 
 // A new HDF5 file at `temp_path` (to be renamed to `path`) whose metadata is checksummed.
 Hdf5Handle create_checksummed_file(const std::string& temp_path, const std::string& path,

@@ -1,5 +1,6 @@
 #include "shards/manifest.hpp"
 
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -9,6 +10,16 @@
 #include "shards/shard.hpp"
 
 namespace satunet::shards {
+
+Product dataset_product() {
+  return {"a dataset", {kManifestName, kDatasetShardDir}, {kManifestName, kDatasetShardDir}};
+}
+
+std::string dataset_shard_name(const std::string& split, int rank, int index) {
+  char name[64];
+  std::snprintf(name, sizeof name, "-r%03d-%04d.h5", rank, index);
+  return std::string(kDatasetShardDir) + "/" + split + name;
+}
 
 nlohmann::json Manifest::to_json() const {
   nlohmann::json bands_json = nlohmann::json::array();

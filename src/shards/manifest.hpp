@@ -9,10 +9,19 @@
 #include <string>
 #include <vector>
 
+#include "common/output_directory.hpp"
+
 namespace satunet::shards {
 
 constexpr int kManifestSchemaVersion = 1;
 inline const char* const kManifestName = "manifest.json";
+inline const char* const kDatasetShardDir = "shards";
+
+// A dataset directory: manifest.json and shards/SPLIT-rRRR-NNNN.h5 (the NNNNth shard of the split
+// written by rank RRR).
+Product dataset_product();
+// Relative to the dataset directory.
+std::string dataset_shard_name(const std::string& split, int rank, int index);
 
 struct BandStats {
   std::string name;

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "shards/hdf5_attributes.hpp"
 #include "shards/hdf5_rows.hpp"
 
 namespace satunet::shards {

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "common/options.hpp"
+#include "common/output_directory.hpp"
 #include "shards/shard.hpp"
 
 namespace satunet::shards {
@@ -87,6 +88,18 @@ struct PredictionShardEntry {
   std::string path;  // relative to the directory
   std::int64_t windows = 0;
 };
+
+// A prediction directory: prediction.json (written last: without it a prediction is unfinished)
+// and shards/rank-R-of-N.h5, one per rank.
+Product prediction_product();
+// Relative to the prediction directory.
+std::string prediction_shard_name(int rank, int ranks);
+// The shards of an earlier or killed prediction (maybe from more ranks) and their temporaries:
+// only files named as prediction shards go, nothing else in DIR/shards.
+void remove_prediction_shards(const std::string& dir);
+// A prediction that only carried the windows to the stitcher: its index, shards and lock, and
+// the directories where nothing else is left in them.
+void remove_prediction(const std::string& dir, int ranks);
 
 // prediction.json: the meta, the shards, and how the prediction was made.
 struct PredictionIndex : PredictionMeta {

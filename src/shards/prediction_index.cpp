@@ -1,4 +1,6 @@
-// prediction.json, the index of a prediction directory (see prediction.hpp).
+// The prediction directory (see prediction.hpp): prediction.json, its index, and the names of
+// its shards.
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -6,6 +8,7 @@
 #include "common/error.hpp"
 #include "common/files.hpp"
 #include "common/labels.hpp"
+#include "common/output_lock.hpp"
 #include "common/text.hpp"
 #include "shards/prediction.hpp"
 #include "shards/shard.hpp"
@@ -22,7 +25,47 @@ E enum_from(const nlohmann::json& json, const char* key) {
   return options::parse_enum<E>(json.at(key).get<std::string>(), key);
 }
 
+constexpr const char* kShardDir = "shards";
+
+bool is_prediction_shard(const std::string& name) {
+  const bool shard = name.rfind("rank-", 0) == 0 || name.rfind(".rank-", 0) == 0;
+  return shard && name.find("-of-") != std::string::npos && name.find(".h5") != std::string::npos;
+}
+
 }  // namespace
+
+Product prediction_product() {
+  return {"a prediction", {kPredictionIndexName}, {kPredictionIndexName}};
+}
+
+std::string prediction_shard_name(int rank, int ranks) {
+  return std::string(kShardDir) + "/rank-" + std::to_string(rank) + "-of-" + std::to_string(ranks) +
+         ".h5";
+}
+
+void remove_prediction_shards(const std::string& dir) {
+  namespace fs = std::filesystem;
+  const std::string shards = dir + "/" + kShardDir;
+  try {
+    ensure_directory(shards);
+    for (const auto& entry : fs::directory_iterator(shards))
+      if (is_prediction_shard(entry.path().filename().string()))
+        fs::remove(entry.path());
+  } catch (const fs::filesystem_error& error) {
+    throw Error(dir + ": " + error.what());
+  }
+}
+
+void remove_prediction(const std::string& dir, int ranks) {
+  namespace fs = std::filesystem;
+  std::error_code ignored;
+  fs::remove(index_path(dir), ignored);
+  for (int rank = 0; rank < ranks; ++rank)
+    fs::remove(dir + "/" + prediction_shard_name(rank, ranks), ignored);
+  fs::remove(dir + "/" + kShardDir, ignored);  // only when empty
+  fs::remove(OutputLock::file_in(dir), ignored);
+  fs::remove(dir, ignored);  // only when empty
+}
 
 bool PredictionIndex::present(const std::string& dir) {
   return file_exists(index_path(dir));

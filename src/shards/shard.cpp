@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "common/text.hpp"
+#include "shards/hdf5_attributes.hpp"
 #include "shards/hdf5_rows.hpp"
 
 namespace satunet::shards {

@@ -391,7 +391,7 @@ struct MaskBlender::Impl {
 MaskBlender::MaskBlender(const std::string& mask, const StitchOutputs& outputs, bool overwrite,
                          const shards::PredictionMeta& meta, shards::Blend blend, int threads) {
   validate_outputs(mask, outputs);
-  check_outputs(mask, outputs, overwrite, meta.scene);
+  check_outputs(mask, outputs, overwrite, {meta.scene});
   impl_ = std::make_unique<Impl>(mask, outputs, meta, blend, threads);
 }
 
@@ -427,8 +427,7 @@ StitchResult MaskBlender::finish() {
 }
 
 void validate_outputs(const std::string& mask, const StitchOutputs& outputs) {
-  if (outputs.simplify_m < 0 || outputs.min_area_m2 < 0)
-    throw UsageError("--simplify and --min-area must not be negative");
+  stitch_output_option_table().check(outputs);
   if (!outputs.polygons.empty())
     geo::vector_driver_for(outputs.polygons);
   std::vector<std::string> written = {mask};
@@ -443,10 +442,10 @@ void validate_outputs(const std::string& mask, const StitchOutputs& outputs) {
 }
 
 void check_outputs(const std::string& mask, const StitchOutputs& outputs, bool overwrite,
-                   const std::string& scene) {
+                   const std::vector<std::string>& inputs) {
   for (const std::string& path : {mask, outputs.probabilities, outputs.polygons})
     if (!path.empty())
-      check_output_path(path, overwrite, {scene});
+      check_output_path(path, overwrite, inputs);
 }
 
 }  // namespace satunet::stitch

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "geo/window_grid.hpp"
 #include "shards/prediction.hpp"
@@ -46,8 +47,9 @@ class MaskBlender {
 // Throws UsageError when the outputs cannot be what they are asked to be (a vector format
 // unknown, one path named for two outputs, negative polygon settings).
 void validate_outputs(const std::string& mask, const StitchOutputs& outputs);
-// Throws Error when an output would replace `scene`, or an existing file without `overwrite`.
+// Throws Error when an output would replace one of `inputs` (the scene, the prediction) or lie
+// inside one, or replace an existing file without `overwrite`.
 void check_outputs(const std::string& mask, const StitchOutputs& outputs, bool overwrite,
-                   const std::string& scene);
+                   const std::vector<std::string>& inputs);
 
 }  // namespace satunet::stitch

@@ -77,6 +77,11 @@ class Prediction {
             "scene size");
     compare(header.class_names == first.class_names, "classes");
     compare(header.geotransform == first.geotransform, "geotransform");
+    compare(header.checkpoint == first.checkpoint, "checkpoint");
+    compare(header.tta == first.tta, "TTA");
+    compare(header.blend == first.blend, "blend");
+    compare(header.encoding == first.encoding, "probability encoding");
+    compare(header.ranks == first.ranks, "rank count");
     // The same CRS may be written out in different WKT (GDAL's GeoTIFF key and PROJ database
     // paths differ); compare what it means.
     compare(
@@ -191,10 +196,7 @@ void blend_windows(const Prediction& prediction, MaskBlender& blender) {
 }  // namespace
 
 void validate(const StitchOptions& options) {
-  if (options.prediction.empty())
-    throw UsageError("--pred is required");
-  if (options.out.empty())
-    throw UsageError("--out is required");
+  stitch_option_table().check(options);
   validate_outputs(options.out, options.outputs);
 }
 
@@ -203,6 +205,9 @@ StitchResult stitch(const StitchOptions& options) {
   Stopwatch clock;
   const Prediction prediction(options.prediction);
   const shards::PredictionHeader& header = prediction.header();
+  // The prediction is an input too: no output goes inside it.
+  check_outputs(options.out, options.outputs, options.overwrite,
+                {header.scene, options.prediction});
   MaskBlender blender(options.out, options.outputs, options.overwrite, header,
                       options.blend.value_or(header.blend),
                       static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
@@ -231,7 +236,9 @@ const options::Table<StitchOutputs>& stitch_output_option_table() {
           .value("polygon-classes", &O::polygon_classes,
                  "classes to polygonize (default: every class but the first)", "a,b")
           .value("simplify", &O::simplify_m, "simplify polygons to this tolerance in metres")
+          .at_least(0)
           .value("min-area", &O::min_area_m2, "drop polygons smaller than this, in square metres")
+          .at_least(0)
           .value("format", &O::format,
                  "GTiff (tiled, DEFLATE) or COG (Cloud Optimized GeoTIFF with overviews)");
   return table;
@@ -242,9 +249,11 @@ const options::Table<StitchOptions>& stitch_option_table() {
   static const auto table =
       options::Table<O>()
           .value("pred", &O::prediction, "prediction directory from satunet predict", "PRED")
+          .required()
           .value("out", &O::out,
                  "class map: uint8, colour table and class names, 255 = nodata, the scene's grid",
                  "MASK.tif")
+          .required()
           .value("blend", &O::blend, "override the prediction's blend: gaussian, cosine or uniform",
                  "KIND")
           .flag("overwrite", &O::overwrite, "replace existing output files")

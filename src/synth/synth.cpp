@@ -91,25 +91,22 @@ const options::Table<SynthOptions>& synth_option_table() {
       options::Table<O>()
           .value("out", &O::out_dir,
                  "output directory: scene.tif, truth.tif, buildings.geojson, roads.geojson", "DIR")
+          .required()
           .value("size", &O::size, "scene width and height in pixels")
+          .in_range(kMinSize, kMaxSize)
           .value("seed", &O::seed, "random seed; the same seed gives identical files")
           .value("bands", &O::bands, "3 (RGB) or 4 (RGB + NIR)")
+          .choices({3, 4})
           .value("dtype", &O::dtype, "uint8 or uint16")
           .value("epsg", &O::epsg, "EPSG code of the scene's CRS (projected, in metres)")
-          .value("gsd", &O::gsd, "ground sample distance in metres");
+          .value("gsd", &O::gsd, "ground sample distance in metres")
+          .above(0)
+          .at_most(100);
   return table;
 }
 
 void validate(const SynthOptions& options) {
-  if (options.out_dir.empty())
-    throw UsageError("--out is required");
-  if (options.size < kMinSize || options.size > kMaxSize)
-    throw UsageError("--size must be between " + std::to_string(kMinSize) + " and " +
-                     std::to_string(kMaxSize) + " (got " + std::to_string(options.size) + ")");
-  if (options.bands != 3 && options.bands != 4)
-    throw UsageError("--bands must be 3 or 4 (got " + std::to_string(options.bands) + ")");
-  if (!(options.gsd > 0 && options.gsd <= 100))
-    throw UsageError("--gsd must be in (0, 100] metres (got " + std::to_string(options.gsd) + ")");
+  synth_option_table().check(options);
   if (options.strip_rows < 1)
     throw UsageError("strip rows must be positive");
   const geo::SpatialRef srs = geo::SpatialRef::from_epsg(options.epsg);

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstring>
 #include <memory>
+#include <sstream>
 #include <type_traits>
 
 #include "common/hash.hpp"
@@ -168,7 +170,11 @@ class RankTiler {
             reinterpret_cast<const T*>(strip.row(static_cast<std::size_t>(b), y)) + x0;
         std::copy(source, source + columns, image + (b * tile + y) * tile);
       }
-      accumulate_stats(image + b * tile * tile, result_.stats[b]);
+      accumulate_stats(image + b * tile * tile, result_.stats[static_cast<std::size_t>(b)], [&] {
+        return scene.input.image + ": band " +
+               std::to_string(scene.bands.inputs[static_cast<std::size_t>(b)]) +
+               " of the tile at pixel (" + std::to_string(x0) + ", " + std::to_string(y0) + ")";
+      });
     }
     auto& class_pixels = result_.class_pixels[split_name(split)];
     for (int c = 0; c < classes; ++c)
@@ -182,10 +188,12 @@ class RankTiler {
     ++result_.scene_tiles[static_cast<std::size_t>(scene.index)];
   }
 
-  // The tile's statistics over its valid pixels, merged into the running total. Small
-  // integers are summed exactly in one pass; other types take two passes in double.
-  template <typename T>
-  void accumulate_stats(const T* band, RunningStats& total) const {
+  // The tile's statistics over its valid pixels (finite values: geo::InputBands::has_data),
+  // merged into the running total. Small integers are summed exactly in one pass; other types
+  // take two passes in double. Float64 values so large that their squares overflow would make
+  // the statistics infinite: refused, naming `where()` (the scene, band and tile).
+  template <typename T, typename Where>
+  void accumulate_stats(const T* band, RunningStats& total, const Where& where) const {
     RunningStats tile_stats;
     const std::size_t pixels = tile_valid_.size();
     if constexpr (std::is_integral_v<T> && sizeof(T) <= 2) {
@@ -222,7 +230,20 @@ class RankTiler {
         tile_stats.m2 += deviation * deviation;
       }
     }
-    total.merge(tile_stats);
+    RunningStats merged = total;
+    merged.merge(tile_stats);
+    if (!merged.finite()) {
+      double largest = 0;
+      for (std::size_t i = 0; i < pixels; ++i)
+        if (tile_valid_[i])
+          largest = std::max(largest, std::abs(static_cast<double>(band[i])));
+      std::ostringstream magnitude;
+      magnitude << largest;
+      throw Error(where() + ": values up to " + magnitude.str() +
+                  " in magnitude, too large for band statistics (the squares of their "
+                  "deviations overflow float64); rescale the scene");
+    }
+    total = merged;
   }
 
   const TileOptions& options_;

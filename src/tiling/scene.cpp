@@ -53,7 +53,7 @@ Scene open_scene(const TileOptions& options, const SceneInput& input, int index)
   scene.index = index;
   scene.input = input;
   const std::string& path = scene.input.image;
-  if (!file_exists(path))
+  if (!geo::exists(path))
     throw Error(path + ": no such file");
   scene.raster = std::make_unique<geo::Raster>(geo::Raster::open(path));
   const geo::RasterInfo& info = scene.info();
@@ -103,14 +103,14 @@ void check_same_bands(const Scene& first, const Scene& other) {
 
 SceneLabels::SceneLabels(const TileOptions& options, const Scene& scene) : scene_(scene) {
   if (!scene.input.mask.empty()) {
-    if (!file_exists(scene.input.mask))
+    if (!geo::exists(scene.input.mask))
       throw Error(scene.input.mask + ": no such file");
     mask_.emplace(scene.input.mask, scene.info(), options.classes);
     return;
   }
   std::vector<geo::VectorLabelSource> sources;
   for (const LabelFile& file : scene.input.labels) {
-    if (!file_exists(file.path))
+    if (!geo::exists(file.path))
       throw Error(file.path + ": no such file");
     geo::VectorLabelSource source;
     source.path = file.path;

@@ -1,7 +1,5 @@
 #include "tiling/shard_sink.hpp"
 
-#include <cstdio>
-
 namespace satunet::tiling {
 namespace {
 
@@ -19,10 +17,7 @@ class ShardSink::SplitShards {
 
   void append(const EncodedTile& tile, std::vector<shards::ShardEntry>& done) {
     if (!writer_) {
-      char name[96];
-      std::snprintf(name, sizeof name, "shards/%s-r%03d-%04d.h5", header_.split.c_str(), rank_,
-                    next_index_++);
-      relative_ = name;
+      relative_ = shards::dataset_shard_name(header_.split, rank_, next_index_++);
       writer_ = std::make_unique<shards::ShardWriter>(options_.out_dir + "/" + relative_, header_,
                                                       options_.compress);
     }

@@ -3,9 +3,10 @@
 #include <algorithm>
 #include <set>
 
-#include "comm/communicator.hpp"
+#include "comm/placement.hpp"
 #include "common/labels.hpp"
 #include "common/text.hpp"
+#include "geo/window_grid.hpp"
 #include "shards/shard.hpp"
 
 namespace satunet::tiling {
@@ -15,6 +16,7 @@ const options::Table<TileOptions>& tile_option_table() {
   static const auto table =
       options::Table<O>()
           .value("out", &O::out_dir, "dataset directory: manifest.json + shards/*.h5", "DIR")
+          .required()
           .repeated("image", &O::images,
                     "a scene (GeoTIFF or any GDAL raster); repeat for several scenes sharing "
                     "--labels",
@@ -40,24 +42,32 @@ const options::Table<TileOptions>& tile_option_table() {
           .flag("all-touched", &O::all_touched,
                 "burn every pixel a feature touches, not only centres")
           .value("tile", &O::tile, "tile size in pixels")
+          .in_range(16, shards::kMaxTileSize)
+          .multiple_of(16)
           .value("overlap", &O::overlap,
                  "overlap of neighbouring tiles in pixels (stride = tile - overlap)")
+          .at_least(0)
           .value("bands", &O::bands,
                  "input bands (1-based); default every band but alpha, which marks valid pixels",
                  "1,2,3")
           .value("max-nodata", &O::max_nodata,
                  "drop tiles with a larger fraction of nodata pixels (padding not counted)")
+          .in_range(0, 1)
           .value("keep-empty", &O::keep_empty,
                  "seeded fraction of tiles without foreground to keep")
+          .in_range(0, 1)
           .value("val-fraction", &O::val_fraction,
                  "fraction of spatial blocks for validation; train tiles overlapping them are "
                  "dropped")
+          .at_least(0)
+          .below(1)
           .value("split-block", &O::split_block, "tiles per side of a split block")
+          .at_least(1)
           .value("seed", &O::seed, "seed of the split and of --keep-empty")
           .value("shard-tiles", &O::shard_tiles, "tiles per shard file at most")
+          .at_least(1)
           .value("compress", &O::compress, shards::kCompressHelp)
-          .value("threads", &O::threads,
-                 "threads per rank for decoding blocks; 0: cores per node / ranks per node")
+          .include(comm::threads_option_table(), [](O& o) -> int& { return o.threads; })
           .flag("overwrite", &O::overwrite, "replace an existing dataset in --out")
           .flag("allow-ungeoreferenced", &O::allow_ungeoreferenced,
                 "accept scenes without CRS or geotransform (with a --mask only)");
@@ -81,30 +91,11 @@ void check_scene_arguments(const TileOptions& options) {
 }  // namespace
 
 void validate(const TileOptions& options) {
-  if (options.out_dir.empty())
-    throw UsageError("--out is required");
+  tile_option_table().check(options);
+  // The rules between options.
   check_scene_arguments(options);
-  if (options.tile < 16 || options.tile > shards::kMaxTileSize || options.tile % 16 != 0)
-    throw UsageError("--tile must be a multiple of 16 between 16 and " +
-                     std::to_string(shards::kMaxTileSize) + " (got " +
-                     std::to_string(options.tile) + ")");
-  if (options.overlap < 0 || options.overlap >= options.tile)
-    throw UsageError("--overlap must be in [0, tile) (got " + std::to_string(options.overlap) +
-                     ")");
+  geo::check_overlap(options.tile, options.overlap);
   check_class_names(options.classes, "--classes");
-  if (!(options.max_nodata >= 0 && options.max_nodata <= 1))
-    throw UsageError("--max-nodata must be in [0, 1]");
-  if (!(options.keep_empty >= 0 && options.keep_empty <= 1))
-    throw UsageError("--keep-empty must be in [0, 1]");
-  if (!(options.val_fraction >= 0 && options.val_fraction < 1))
-    throw UsageError("--val-fraction must be in [0, 1)");
-  if (options.split_block < 1)
-    throw UsageError("--split-block must be at least 1");
-  if (options.shard_tiles < 1)
-    throw UsageError("--shard-tiles must be at least 1");
-  if (options.threads < 0 || options.threads > comm::kMaxThreadsPerRank)
-    throw UsageError("--threads must be 0 (automatic) to " +
-                     std::to_string(comm::kMaxThreadsPerRank));
   options.line_widths.by_class(options.classes);
   for (const auto& [value, name] : options.class_map)
     class_index(options.classes, name, "--class-map");

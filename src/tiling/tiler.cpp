@@ -7,8 +7,9 @@
 
 #include "common/files.hpp"
 #include "common/log.hpp"
-#include "common/output_lock.hpp"
+#include "common/output_directory.hpp"
 #include "common/stop_signals.hpp"
+#include "common/text.hpp"
 #include "geo/gdal.hpp"
 #include "tiling/grid.hpp"
 #include "tiling/rank_tiler.hpp"
@@ -18,18 +19,21 @@ namespace satunet::tiling {
 namespace fs = std::filesystem;
 namespace {
 
-// Removes a previous dataset (manifest first, so it is visibly incomplete) or refuses to.
-void prepare_output(const TileOptions& options, std::optional<OutputLock>& lock) {
-  lock.emplace(options.out_dir);
-  const std::string manifest = options.out_dir + "/" + shards::kManifestName;
-  const std::string shard_dir = options.out_dir + "/shards";
-  const bool has_shards = fs::is_directory(shard_dir) && !fs::is_empty(shard_dir);
-  if ((file_exists(manifest) || has_shards) && !options.overwrite)
-    throw Error(options.out_dir + ": a dataset is already there; --overwrite replaces it");
-  std::error_code ignored;
-  fs::remove(manifest, ignored);
-  fs::remove_all(shard_dir, ignored);
-  ensure_directory(shard_dir);
+// Rank 0 holds the dataset directory while the dataset is written; an earlier dataset goes
+// only once the scenes have opened.
+void prepare_output(const TileOptions& options, const std::vector<Scene>& scenes,
+                    std::optional<OutputDirectory>& out) {
+  std::vector<std::string> inputs;
+  for (const Scene& scene : scenes) {
+    inputs.push_back(scene.input.image);
+    inputs.push_back(scene.input.mask);
+    for (const LabelFile& labels : scene.input.labels)
+      inputs.push_back(labels.path);
+  }
+  out.emplace(options.out_dir, shards::dataset_product(),
+              options.overwrite ? Earlier::replace : Earlier::refuse, inputs);
+  out->clear();
+  ensure_directory(options.out_dir + "/" + shards::kDatasetShardDir);
 }
 
 std::vector<Scene> open_scenes(const TileOptions& options) {
@@ -77,6 +81,36 @@ RankResult merge(const std::vector<std::string>& gathered, std::size_t bands, st
   std::sort(total.shards.begin(), total.shards.end(),
             [](const auto& a, const auto& b) { return a.path < b.path; });
   return total;
+}
+
+// Statistics over all ranks stay finite where each rank's did, but for values near the limit of
+// float64 that only their sum takes past it.
+void check_finite_statistics(const RankResult& total, const std::vector<Scene>& scenes) {
+  for (std::size_t b = 0; b < total.stats.size(); ++b) {
+    if (total.stats[b].finite())
+      continue;
+    std::vector<std::string> paths;
+    for (const Scene& scene : scenes)
+      paths.push_back(scene.input.image);
+    throw Error(text::join(paths, ", ") + ": band " +
+                std::to_string(scenes.front().bands.inputs[b]) +
+                ": values too large for band statistics over all scenes (the squares of their "
+                "deviations overflow float64); rescale the scenes");
+  }
+}
+
+// This rank's shards, committed or not, once the job has failed: a dataset without its
+// manifest is unfinished, and nothing of it is left to look otherwise.
+void remove_rank_shards(const TileOptions& options, int rank) {
+  for (const char* split : {"train", "val"}) {
+    for (int index = 0;; ++index) {
+      const std::string path =
+          options.out_dir + "/" + shards::dataset_shard_name(split, rank, index);
+      std::error_code ignored;
+      if (!fs::remove(path, ignored))
+        break;
+    }
+  }
 }
 
 shards::SceneEntry scene_entry(const Scene& scene, std::int64_t tiles) {
@@ -169,20 +203,27 @@ shards::Manifest tile_dataset(const TileOptions& options, comm::Communicator& co
   geo::set_gdal_cache_megabytes(64);
   geo::set_gdal_threads(comm::threads_per_rank(options.threads, comm));
   std::vector<Scene> scenes = open_scenes(options);
-  std::optional<OutputLock> lock;  // rank 0's, while the dataset is written
-  comm::prepare_on_root(comm, [&] { prepare_output(options, lock); });
+  std::optional<OutputDirectory> out;
+  comm::prepare_on_root(comm, [&] { prepare_output(options, scenes, out); });
 
   const SplitPlan plan = plan_split(options, scenes);
-  const RankResult mine = tile_rank_rows(options, comm, scenes, plan);
-  const RankResult total = merge(comm.allgather_strings(mine.to_json().dump()),
-                                 scenes.front().bands.inputs.size(), scenes.size());
-  const shards::Manifest manifest = make_manifest(options, scenes, plan, total);
-  if (comm.rank() == 0) {
-    warn_of_empty_splits(options, manifest);
-    manifest.save(options.out_dir);
+  std::optional<shards::Manifest> manifest;
+  try {
+    const RankResult mine = tile_rank_rows(options, comm, scenes, plan);
+    const RankResult total = merge(comm.allgather_strings(mine.to_json().dump()),
+                                   scenes.front().bands.inputs.size(), scenes.size());
+    check_finite_statistics(total, scenes);
+    manifest = make_manifest(options, scenes, plan, total);
+    if (comm.rank() == 0) {
+      warn_of_empty_splits(options, *manifest);
+      manifest->save(options.out_dir);
+    }
+  } catch (...) {
+    remove_rank_shards(options, comm.rank());
+    throw;
   }
   comm.barrier();
-  return manifest;
+  return *manifest;
 }
 
 }  // namespace satunet::tiling

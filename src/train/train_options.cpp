@@ -1,5 +1,7 @@
 #include "train/train_options.hpp"
 
+#include <algorithm>
+
 namespace satunet::train {
 
 void parse(const std::string& text, const std::string& option, ClassWeights& value) {
@@ -15,6 +17,9 @@ void parse(const std::string& text, const std::string& option, ClassWeights& val
   for (double weight : value.values)
     if (weight < 0)
       throw UsageError(option + ": weights must not be negative (got '" + text + "')");
+  // Every pixel would weigh nothing: a loss of 0 that trains nothing.
+  if (std::none_of(value.values.begin(), value.values.end(), [](double w) { return w > 0; }))
+    throw UsageError(option + ": at least one weight must be positive (got '" + text + "')");
 }
 
 std::string show(const ClassWeights& value) {
@@ -34,8 +39,10 @@ const options::Table<TrainOptions>& train_option_table() {
   static const auto table =
       options::Table<O>()
           .value("data", &O::data, "dataset directory from satunet tile", "DATASET")
+          .required()
           .value("out", &O::out,
                  "run directory: checkpoints/{last,best}.pt, metrics.csv, config.json", "RUN")
+          .required()
           .value_at(
               "base", [](O & o) -> auto& { return o.model.base(); },
               "channels of the first U-Net level (doubled per level)")
@@ -63,20 +70,29 @@ const options::Table<TrainOptions>& train_option_table() {
           .value("freeze-encoder-steps", &O::freeze_encoder_steps,
                  "optimizer steps that leave the encoder's weights as they start (its batch-norm "
                  "statistics still adapt)")
+          .at_least(0)
           .value_at(
               "dropout", [](O & o) -> auto& { return o.model.dropout(); },
               "dropout at the bottleneck")
           .value("epochs", &O::epochs, "epochs to train")
+          .at_least(0)
           .value("max-steps", &O::max_steps, "optimizer steps to train (0: --epochs decides)")
+          .at_least(0)
+          .meaning(0, "--epochs decides")
           .value("batch", &O::batch, "tiles per rank per micro-batch")
+          .at_least(1)
           .value("optimizer", &O::optimizer, "adamw or sgd (Nesterov momentum 0.9)")
           .value("lr", &O::lr, "learning rate")
+          .above(0)
           .value("weight-decay", &O::weight_decay, "weight decay")
+          .at_least(0)
           .value("schedule", &O::schedule, "cosine, poly or constant")
           .value("warmup", &O::warmup, "linear warm-up steps")
+          .at_least(0)
           .flag("scale-lr", &O::scale_lr, "multiply the learning rate by the number of ranks")
           .value("accumulate", &O::accumulate,
                  "micro-batches per optimizer step (gradients synchronised on the last)")
+          .at_least(1)
           .value_at(
               "loss", [](O & o) -> auto& { return o.loss.kind; }, "ce, dice, ce+dice or focal")
           .value("class-weights", &O::class_weights,
@@ -94,12 +110,14 @@ const options::Table<TrainOptions>& train_option_table() {
           .value_at(
               "augment-colour", [](O & o) -> auto& { return o.augment.colour; },
               "colour jitter C: per band x U(1-C, 1+C) + U(-C, C), saturation x U(1-C, 1+C)")
+          .at_least(0)
+          .below(1)
           .value_at(
               "augment-scale", [](O & o) -> auto& { return o.augment.scale; },
               "zoom S: by (1+S)^U(-1,1) about a random point, the outside ignored")
+          .in_range(0, 3, "zooms up to 4x in and out")
           .value("seed", &O::seed, "seed of weights, order and augmentation")
-          .value("threads", &O::threads,
-                 "LibTorch threads per rank; 0: cores per node / ranks per node")
+          .include(comm::threads_option_table(), [](O& o) -> int& { return o.threads; })
           .value("backend", &O::backend,
                  "auto, mpi or nccl (auto: nccl when LibTorch has CUDA and NCCL is built)")
           .value("device", &O::device,
@@ -108,12 +126,17 @@ const options::Table<TrainOptions>& train_option_table() {
           .value("precision", &O::precision,
                  "auto (bf16 autocast on GPUs, float32 on CPUs), fp32 or bf16 (GPUs only)")
           .value("bucket-mb", &O::bucket_mb, "gradient bucket size in MB")
+          .above(0)
           .value("val-every", &O::val_every, "validate every N epochs")
+          .at_least(1)
           .value("checkpoint-every", &O::checkpoint_every,
                  "write last.pt every N steps too (0: at epoch ends only)")
+          .at_least(0)
+          .meaning(0, "at epoch ends only")
           .value("log-every", &O::log_every,
                  "read the losses back from the device and write steps.csv every N steps (and "
                  "at each epoch's end): the only time a step waits for a GPU")
+          .at_least(1)
           .value("resume", &O::resume,
                  "continue from a checkpoint (alone: RUN/checkpoints/last.pt)", "CHECKPOINT")
           .implicit("last")
@@ -133,42 +156,16 @@ const options::Table<TrainOptions>& train_option_table() {
           .flag("overwrite", &O::overwrite, "replace an earlier run in --out")
           .flag("report", &O::report,
                 "write RUN/report.html at every validation too (it is written at the end)")
-          .value("prefetch", &O::prefetch, "batches read ahead per rank");
+          .value("prefetch", &O::prefetch, "batches read ahead per rank")
+          .at_least(1);
   return table;
 }
 
 void validate(const TrainOptions& options) {
-  if (options.data.empty())
-    throw UsageError("--data is required");
-  if (options.out.empty())
-    throw UsageError("--out is required");
+  train_option_table().check(options);
+  // The rules between options.
   if (options.epochs < 1 && options.max_steps < 1)
     throw UsageError("--epochs must be at least 1");
-  if (options.max_steps < 0)
-    throw UsageError("--max-steps must not be negative (0: --epochs decides)");
-  if (options.batch < 1)
-    throw UsageError("--batch must be at least 1");
-  if (options.accumulate < 1)
-    throw UsageError("--accumulate must be at least 1");
-  if (!(options.lr > 0))
-    throw UsageError("--lr must be positive");
-  if (options.weight_decay < 0)
-    throw UsageError("--weight-decay must not be negative");
-  if (options.warmup < 0)
-    throw UsageError("--warmup must not be negative");
-  if (!(options.bucket_mb > 0))
-    throw UsageError("--bucket-mb must be positive");
-  if (options.val_every < 1)
-    throw UsageError("--val-every must be at least 1");
-  if (options.checkpoint_every < 0)
-    throw UsageError("--checkpoint-every must not be negative");
-  if (options.log_every < 1)
-    throw UsageError("--log-every must be at least 1");
-  if (options.threads < 0 || options.threads > comm::kMaxThreadsPerRank)
-    throw UsageError("--threads must be 0 (automatic) to " +
-                     std::to_string(comm::kMaxThreadsPerRank));
-  if (options.prefetch < 1)
-    throw UsageError("--prefetch must be at least 1");
   if (options.overwrite && !options.resume.empty())
     throw UsageError("--overwrite replaces a run, --resume continues it: give one");
   if (!options.init_from.empty() && !options.resume.empty())
@@ -182,12 +179,6 @@ void validate(const TrainOptions& options) {
       throw UsageError("--encoder-weights starts a new run from ImageNet weights: not with " +
                        std::string(options.resume.empty() ? "--init-from" : "--resume"));
   }
-  if (!(options.augment.colour >= 0 && options.augment.colour < 1))
-    throw UsageError("--augment-colour must be in [0, 1)");
-  if (!(options.augment.scale >= 0 && options.augment.scale <= 3))
-    throw UsageError("--augment-scale must be in [0, 3] (zooms up to 4x in and out)");
-  if (options.freeze_encoder_steps < 0)
-    throw UsageError("--freeze-encoder-steps must not be negative");
   options.model.validate();
 }
 

@@ -1,28 +1,17 @@
 #include "train/trainer.hpp"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <limits>
-#include <nlohmann/json.hpp>
 #include <optional>
-#include <sstream>
-#include <thread>
 
 #include "comm/placement.hpp"
-#include "common/files.hpp"
-#include "common/hash.hpp"
 #include "common/labels.hpp"
 #include "common/log.hpp"
-#include "common/output_lock.hpp"
 #include "common/progress.hpp"
 #include "common/stop_signals.hpp"
-#include "common/text.hpp"
 #include "common/timer.hpp"
 #include "data/dataset.hpp"
 #include "data/loader.hpp"
@@ -33,78 +22,32 @@
 #include "model/torch_compat.hpp"
 #include "model/transfer.hpp"
 #include "model/unet.hpp"
-#include "report/run_report.hpp"
+#include "report/run_directory.hpp"
 #include "scoring/confusion_matrix.hpp"
 #include "train/multi_tensor_adamw.hpp"
-#include "train/optimizer_state.hpp"
 #include "train/reducer.hpp"
+#include "train/run_outputs.hpp"
+#include "train/run_setup.hpp"
 #include "train/schedule.hpp"
+#include "train/training_state.hpp"
 
 namespace satunet::train {
-namespace fs = std::filesystem;
 namespace {
-
-struct Position {
-  std::int64_t epoch = 0;       // the epoch being run (or the next one)
-  std::int64_t epoch_step = 0;  // optimizer steps done in it
-  std::int64_t step = 0;        // optimizer steps done in all
-  double best_iou = -1;
-};
-
-std::vector<double> class_weights_from(const TrainOptions& options,
-                                       const shards::Manifest& manifest) {
-  switch (options.class_weights.kind) {
-    case ClassWeights::Kind::none:
-      return {};
-    case ClassWeights::Kind::inverse_frequency:
-      return model::inverse_frequency_weights(manifest.class_pixels.at("train"));
-    case ClassWeights::Kind::given:
-      break;
-  }
-  const std::vector<double>& weights = options.class_weights.values;
-  if (weights.size() != manifest.classes.size())
-    throw UsageError("--class-weights has " + std::to_string(weights.size()) +
-                     " values for the dataset's " + std::to_string(manifest.classes.size()) +
-                     " classes");
-  return weights;
-}
-
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainOptions& options,
-                                                        model::UNet& net) {
-  if (options.optimizer == Optimizer::adamw)
-    return std::make_unique<MultiTensorAdamW>(
-        net->parameters(),
-        torch::optim::AdamWOptions(options.lr).weight_decay(options.weight_decay));
-  return std::make_unique<torch::optim::SGD>(net->parameters(),
-                                             torch::optim::SGDOptions(options.lr)
-                                                 .momentum(0.9)
-                                                 .nesterov(true)
-                                                 .weight_decay(options.weight_decay));
-}
 
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
   for (auto& group : optimizer.param_groups())
     group.options().set_lr(lr);
 }
 
-torch::Tensor generator_state() {
-  auto generator = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(generator.mutex());
-  return generator.get_state();
-}
-
-void restore_generator(const torch::Tensor& state) {
-  auto generator = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(generator.mutex());
-  generator.set_state(state);
-}
-
 class Run {
  public:
   Run(const TrainOptions& options, comm::Communicator& world)
-      : options_(options), world_(world), train_set_(options.data, "train") {
-    check_labelled_pixels();
-    prepare_run_directory();
+      : options_(options),
+        world_(world),
+        train_set_(options.data, "train"),
+        outputs_(options, world, train_set_.manifest().classes) {
+    check_labelled_pixels(options, train_set_.manifest());
+    outputs_.claim();
     model::set_threads(comm::threads_per_rank(options.threads, world));
     model::keep_freed_memory();
     model::choose_algorithms(options.deterministic);
@@ -117,20 +60,19 @@ class Run {
     const auto& manifest = train_set_.manifest();
     if (manifest.tiles_per_split.count("val") && manifest.tiles_per_split.at("val") > 0)
       val_set_.emplace(options.data, "val");
-    checkpoint_dir_ = options.out + "/checkpoints";
-    build_model();
+    StartingModel start = starting_model(options, train_set_);
+    net_ = start.net;
+    loaded_ = std::move(start.resumed);
     net_->to(device_);
     reducer_ = std::make_unique<GradientReducer>(*net_, *comm_, options.bucket_mb);
     reducer_->check_same_buckets();
     optimizer_ = make_optimizer(options, net_);
     adamw_ = dynamic_cast<MultiTensorAdamW*>(optimizer_.get());
-    if (resumed_)
+    if (loaded_)
       restore_resumed_state();
     else
       reducer_->broadcast_from_root();
-    model::LossOptions loss = options.loss;
-    loss.class_weights = class_weights_from(options, manifest);
-    loss_ = std::make_unique<model::SegmentationLoss>(loss);
+    loss_ = std::make_unique<model::SegmentationLoss>(loss_options(options, manifest));
   }
 
   TrainResult execute() {
@@ -147,7 +89,9 @@ class Run {
                   std::to_string(options_.accumulate));
     total_steps_ = options_.max_steps > 0 ? options_.max_steps : options_.epochs * steps_per_epoch;
     realign_resumed_epoch(steps_per_epoch);
-    prepare_outputs();
+    outputs_.start(
+        {net_->options().to_json(), comm_->backend(), device_.str(), bf16_, total_steps_},
+        loaded_.has_value());
     log::info("train: ", net_->options().describe(), ", ", net_->parameter_count(), " parameters; ",
               world_.size(), " replicas (", comm_->backend(), "), ", reducer_->buckets(),
               " gradient buckets; ", steps_per_epoch, " steps per epoch, ", total_steps_,
@@ -174,13 +118,13 @@ class Run {
         if (static_cast<std::int64_t>(pending_.size()) >= options_.log_every)
           read_back_steps();
         if (stop_agreed()) {
-          result.last_checkpoint = save_checkpoint("last.pt");
+          result.last_checkpoint = save_checkpoint(outputs_.directory().last_checkpoint());
           result.stopped_by_signal = true;
           result.steps = position_.step;
           return result;
         }
         if (options_.checkpoint_every > 0 && position_.step % options_.checkpoint_every == 0)
-          result.last_checkpoint = save_checkpoint("last.pt");
+          result.last_checkpoint = save_checkpoint(outputs_.directory().last_checkpoint());
       }
       read_back_steps();
       progress.finish();
@@ -188,17 +132,18 @@ class Run {
       const double seconds = clock.seconds();
       const std::int64_t samples = (position_.epoch_step - first_step) * options_.batch *
                                    options_.accumulate * world_.size();
-      EpochRecord record{position_.epoch,
-                         position_.step,
-                         world_.sum(epoch_losses_.sum) / world_.size() /
-                             std::max<std::int64_t>(1, epoch_losses_.steps),
-                         current_lr_,
-                         samples / std::max(seconds, 1e-9),
-                         100 * (loader.wait_seconds() - data_wait_before) / std::max(seconds, 1e-9),
-                         100 * (reducer_->communication_wait_seconds() - comm_wait_before) /
-                             std::max(seconds, 1e-9),
-                         {},
-                         std::numeric_limits<double>::quiet_NaN()};
+      report::EpochMetrics record;
+      record.epoch = position_.epoch + 1;
+      record.step = position_.step;
+      record.loss = world_.sum(epoch_losses_.sum) / world_.size() /
+                    std::max<std::int64_t>(1, epoch_losses_.steps);
+      record.lr = current_lr_;
+      record.samples_per_second = samples / std::max(seconds, 1e-9);
+      record.data_wait_percent =
+          100 * (loader.wait_seconds() - data_wait_before) / std::max(seconds, 1e-9);
+      record.comm_wait_percent = 100 * (reducer_->communication_wait_seconds() - comm_wait_before) /
+                                 std::max(seconds, 1e-9);
+      record.skipped_steps = skipped_steps_;
       if (epoch_done) {
         ++position_.epoch;
         position_.epoch_step = 0;
@@ -219,44 +164,26 @@ class Run {
                     matrix.table(train_set_.manifest().classes));
         if (record.mean_foreground_iou > position_.best_iou) {
           position_.best_iou = record.mean_foreground_iou;
-          save_checkpoint("best.pt");
+          save_checkpoint(outputs_.directory().best_checkpoint());
         }
       }
-      write_metrics(record);
+      outputs_.append(record);
       if (options_.report && !record.iou.empty() && !finished)
-        write_report();
+        outputs_.write_report();
       if (epoch_done || finished)
-        result.last_checkpoint = save_checkpoint("last.pt");
+        result.last_checkpoint = save_checkpoint(outputs_.directory().last_checkpoint());
     }
     result.steps = position_.step;
     result.best_mean_foreground_iou = position_.best_iou;
     compare_replicas(result);
-    write_report();
+    outputs_.write_report();
     return result;
   }
 
  private:
-  struct EpochRecord {
-    std::int64_t epoch, step;
-    double loss, lr, samples_per_second, data_wait_percent, comm_wait_percent;
-    std::vector<double> iou;
-    double mean_foreground_iou = std::numeric_limits<double>::quiet_NaN();
-    double val_loss = std::numeric_limits<double>::quiet_NaN();
-  };
-
   struct Validation {
     scoring::ConfusionMatrix matrix;
     double loss = 0;  // mean over the valid pixels of all val tiles
-  };
-
-  // What a place in an epoch depends on.
-  struct Layout {
-    int ranks = 0;
-    int batch = 0;
-    int accumulate = 0;
-    bool operator==(const Layout& other) const {
-      return ranks == other.ranks && batch == other.batch && accumulate == other.accumulate;
-    }
   };
 
   // A step as the device leaves it, read back by the host once per --log-every steps.
@@ -271,159 +198,24 @@ class Run {
     std::int64_t steps = 0;
   };
 
-  // Nothing to learn from a split whose every label is ignored: refused rather than "trained"
-  // to a loss of 0.
-  void check_labelled_pixels() const {
-    const auto& pixels = train_set_.manifest().class_pixels;
-    const auto train = pixels.find("train");
-    std::int64_t labelled = 0;
-    if (train != pixels.end())
-      for (std::int64_t count : train->second)
-        labelled += count;
-    if (labelled == 0)
-      throw JobError(options_.data +
-                     ": the train split has no labelled pixel (every label is nodata): nothing "
-                     "to learn");
-  }
-
-  // One job writes a run directory at a time (rank 0 holds its lock for the whole run), and an
-  // earlier run in it is continued (--resume), replaced (--overwrite) or refused.
-  void prepare_run_directory() {
-    comm::prepare_on_root(world_, [&] {
-      lock_.emplace(options_.out);
-      check_earlier_run();
-      // Ours alone now: what a killed run was writing is of no use.
-      remove_abandoned_temporaries(options_.out);
-      remove_abandoned_temporaries(options_.out + "/checkpoints");
-    });
-  }
-
-  void check_earlier_run() const {
-    const std::string& out = options_.out;
-    const bool earlier = file_exists(out + "/checkpoints/last.pt") ||
-                         file_exists(out + "/metrics.csv") ||
-                         file_exists(out + "/checkpoints/best.pt");
-    if (!earlier || !options_.resume.empty())
-      return;
-    if (!options_.overwrite)
-      throw Error(out +
-                  ": holds a training run already; --resume continues it, --overwrite replaces it");
-    std::error_code ignored;
-    for (const char* part :
-         {"checkpoints", "report", "metrics.csv", "steps.csv", "config.json", "report.html"})
-      std::filesystem::remove_all(out + "/" + part, ignored);
-  }
-
-  void build_model() {
-    const std::string resume =
-        options_.resume == "last" ? checkpoint_dir_ + "/last.pt" : options_.resume;
-    if (!resume.empty()) {
-      loaded_.emplace(model::load_checkpoint(resume));
-      const auto& meta = loaded_->meta;
-      if (meta.model.in_channels() != train_set_.bands() ||
-          meta.model.classes() != train_set_.classes())
-        throw Error(resume + ": a model of " + std::to_string(meta.model.in_channels()) +
-                    " bands and " + std::to_string(meta.model.classes()) +
-                    " classes cannot train on " + options_.data + " (" +
-                    std::to_string(train_set_.bands()) + " bands, " +
-                    std::to_string(train_set_.classes()) + " classes)");
-      check_kept_model("--resume " + resume, meta.model);
-      net_ = loaded_->model;
-      resumed_ = true;
-      return;
-    }
-    std::optional<model::LoadedCheckpoint> start;
-    model::UNetOptions architecture = options_.model;
-    if (!options_.init_from.empty()) {
-      start.emplace(model::load_checkpoint(options_.init_from));
-      check_kept_model("--init-from " + options_.init_from, start->meta.model);
-      architecture = start->meta.model;
-    }
-    // Seeded after the checkpoint is loaded (building its model draws from the generator
-    // too): the same initial weights on every rank, and what --init-from does not take over
-    // starts as a run without it would.
-    torch::manual_seed(options_.seed);
-    net_ = model::UNet(architecture.in_channels(train_set_.bands()).classes(train_set_.classes()));
-    if (!options_.encoder_weights.empty()) {
-      const model::EncoderWeights loaded = net_->load_encoder_weights(options_.encoder_weights);
-      log::info("train: ", loaded.tensors, " encoder tensors from ", options_.encoder_weights,
-                loaded.adapted ? "; first layer derived from its RGB weights for " +
-                                     std::to_string(train_set_.bands()) + " bands"
-                               : "");
-    }
-    if (!start)
-      return;
-    const model::WeightTransfer transfer = model::transfer_weights(
-        start->model, start->meta.classes, net_, train_set_.manifest().classes, options_.init_parts,
-        options_.init_from);
-    log::info("train: ", transfer.tensors, " weight tensors (",
-              options::enum_name(options_.init_parts), ") from ", options_.init_from,
-              transfer.head_initialised ? "; its classes differ: the head starts afresh" : "");
-  }
-
-  // A resumed or fine-tuned run keeps its checkpoint's model: options asking for another one are
-  // refused rather than silently ignored (options left at their defaults ask for nothing).
-  void check_kept_model(const std::string& origin, const model::UNetOptions& saved) const {
-    const auto given = nlohmann::json::parse(options_.model.to_json());
-    const auto defaults = nlohmann::json::parse(model::UNetOptions().to_json());
-    const auto kept = nlohmann::json::parse(saved.to_json());
-    std::vector<std::string> conflicts;
-    for (const auto& [key, value] : given.items())
-      if (key != "in_channels" && key != "classes" && value != defaults.at(key) &&
-          value != kept.at(key))
-        conflicts.push_back(key + " " + value.dump() + " (the checkpoint has " +
-                            kept.at(key).dump() + ")");
-    if (!conflicts.empty())
-      throw UsageError(origin + " keeps the checkpoint's model; asked for " +
-                       text::join(conflicts, ", "));
-  }
-
-  // A checkpoint without (whole) training state, say one written by another tool, is an error
-  // naming it rather than LibTorch's or the JSON library's message.
+  // The training state of --resume's checkpoint: the optimizer's, the generator's, the
+  // running statistics and the buckets' order restored, and where the run stands.
   void restore_resumed_state() {
-    try {
-      restore_training_state();
-    } catch (const c10::Error& error) {
-      throw Error(options_.resume + ": cannot resume from it: " + error.what_without_backtrace());
-    } catch (const nlohmann::json::exception& error) {
-      throw Error(options_.resume + ": cannot resume from it: " + error.what());
-    }
-    if (position_.epoch < 0 || position_.epoch_step < 0 || position_.step < 0)
-      throw Error(options_.resume + ": cannot resume from it: a negative step or epoch");
-  }
-
-  void restore_training_state() {
-    auto& archive = loaded_->archive;
-    torch::serialize::InputArchive optimizer_state, rng;
-    archive.read("optimizer", optimizer_state);
-    load_optimizer_state(*optimizer_, net_->parameters(), optimizer_state);
-    archive.read("rng", rng);
-    torch::Tensor state;
-    rng.read("cpu", state);
-    restore_generator(state);
-    restore_own_statistics(archive);
-    torch::serialize::InputArchive buckets;
-    torch::Tensor order;
-    if (archive.try_read("buckets", buckets) && buckets.try_read("arrival_order", order) &&
-        order.numel() > 0)
-      reducer_->restore_arrival_order(std::vector<std::int64_t>(
-          order.data_ptr<std::int64_t>(), order.data_ptr<std::int64_t>() + order.numel()));
-    const auto training = nlohmann::json::parse(loaded_->meta.training);
-    position_.epoch = training.at("epoch");
-    position_.epoch_step = training.at("epoch_step");
-    position_.step = training.at("step");
-    position_.best_iou = training.at("best_iou");
-    saved_layout_ = {training.value("world_size", 0), training.value("batch", 0),
-                     training.value("accumulate", 0)};
+    const TrainingState state =
+        restore_training_checkpoint(*loaded_, training_parts(), options_.resume);
+    position_ = state.position;
+    saved_layout_ = state.layout;
     log::info("train: resuming ", options_.resume, " at step ", position_.step, " (epoch ",
               position_.epoch + 1, ", step ", position_.epoch_step, " in it)");
   }
+
+  TrainingParts training_parts() { return {net_, *optimizer_, *reducer_, world_}; }
 
   // A checkpoint's place in its epoch means that place only with the same ranks, batch and
   // accumulation; with others (or past the end of the new, shorter epoch) training goes on
   // from the start of the next epoch.
   void realign_resumed_epoch(std::int64_t steps_per_epoch) {
-    if (!resumed_ || position_.epoch_step == 0)
+    if (!loaded_ || position_.epoch_step == 0)
       return;
     const Layout now{world_.size(), options_.batch, options_.accumulate};
     if (saved_layout_ == now && position_.epoch_step < steps_per_epoch)
@@ -435,61 +227,6 @@ class Run {
               ") goes on from the start of epoch ", position_.epoch + 2);
     ++position_.epoch;
     position_.epoch_step = 0;
-  }
-
-  // Each rank continues from its own running statistics where the checkpoint has them for as
-  // many ranks; else (another rank count, an older checkpoint) from their average.
-  void restore_own_statistics(torch::serialize::InputArchive& archive) {
-    torch::serialize::InputArchive statistics;
-    torch::Tensor of_ranks;
-    if (archive.try_read("statistics", statistics) && statistics.try_read("of_ranks", of_ranks) &&
-        of_ranks.dim() == 2 && of_ranks.size(0) == world_.size()) {
-      reducer_->load_flat_statistics(of_ranks[world_.rank()]);
-      return;
-    }
-    log::info("train: ", options_.resume, " holds no running statistics for ", world_.size(),
-              " ranks: every rank resumes from their average");
-  }
-
-  void prepare_outputs() {
-    if (world_.rank() == 0) {
-      ensure_directory(checkpoint_dir_);
-      nlohmann::json config = {{"command_line", options_.command_line},
-                               {"data", options_.data},
-                               {"model", nlohmann::json::parse(net_->options().to_json())},
-                               {"world_size", world_.size()},
-                               {"backend", comm_->backend()},
-                               {"device", device_.str()},
-                               {"precision", bf16_ ? "bf16 autocast" : "fp32"},
-                               {"batch_per_rank", options_.batch},
-                               {"accumulate", options_.accumulate},
-                               {"optimizer", options::enum_name(options_.optimizer)},
-                               {"lr", options_.lr},
-                               {"weight_decay", options_.weight_decay},
-                               {"schedule", options::enum_name(options_.schedule)},
-                               {"warmup", options_.warmup},
-                               {"scale_lr", options_.scale_lr},
-                               {"loss", options::enum_name(options_.loss.kind)},
-                               {"class_weights", show(options_.class_weights)},
-                               {"seed", options_.seed},
-                               {"init_from", options_.init_from},
-                               {"init_parts", options::enum_name(options_.init_parts)},
-                               {"encoder_weights", options_.encoder_weights},
-                               {"freeze_encoder_steps", options_.freeze_encoder_steps},
-                               {"total_steps", total_steps_}};
-      write_file(options_.out + "/config.json", config.dump(2) + "\n");
-      const std::string metrics = options_.out + "/metrics.csv";
-      if (!resumed_ || !file_exists(metrics)) {
-        std::string header = "epoch,step,loss,lr,samples_per_s,data_wait_pct,comm_wait_pct";
-        for (const std::string& name : train_set_.manifest().classes)
-          header += ",val_iou_" + name;
-        write_file(metrics, header + ",val_mean_foreground_iou,val_loss,skipped_steps\n");
-      }
-      const std::string steps = options_.out + "/steps.csv";
-      if (!resumed_ || !file_exists(steps))
-        write_file(steps, "step,epoch,loss,lr\n");
-    }
-    world_.barrier();
   }
 
   // One optimizer step: `accumulate` micro-batches, gradients synchronised on the last. Nothing
@@ -608,7 +345,8 @@ class Run {
     }
     world_.allreduce_sum(losses);
     for (std::size_t i = 0; i < pending_.size(); ++i)
-      write_step(pending_[i], losses[i] / world_.size());
+      outputs_.append(report::StepMetrics{pending_[i].step, pending_[i].epoch,
+                                          losses[i] / world_.size(), pending_[i].lr});
     pending_.clear();
   }
 
@@ -654,7 +392,7 @@ class Run {
     Validation validation{scoring::ConfusionMatrix(val_set_->classes())};
     with_averaged_statistics([&] {
       validation = validate_averaged();
-      write_validation_tiles();
+      outputs_.write_validation_tiles(net_, device_, *val_set_, position_.step);
     });
     return validation;
   }
@@ -714,81 +452,10 @@ class Run {
     return validation;
   }
 
-  // The val tiles with the most foreground among a few evenly spread ones, with the model's
-  // prediction, for the report (rank 0; the model in eval mode).
-  void write_validation_tiles() {
-    if (world_.rank() != 0)
-      return;
-    constexpr std::int64_t kTiles = 6, kCandidates = 48;
-    const data::ShardDataset& val = *val_set_;
-    const int tile = val.tile_size();
-    const std::size_t plane = static_cast<std::size_t>(tile) * tile;
-    std::vector<float> image(plane * val.bands());
-    std::vector<std::pair<std::int64_t, std::int64_t>> candidates;  // -foreground, index
-    const std::int64_t looked_at = std::min(kCandidates, val.size());
-    std::vector<std::uint8_t> labels(plane);
-    for (std::int64_t c = 0; c < looked_at; ++c) {
-      const std::int64_t index = c * val.size() / looked_at;
-      val.read(index, image.data(), labels.data());
-      candidates.emplace_back(
-          -std::count_if(labels.begin(), labels.end(),
-                         [](std::uint8_t l) { return l != 0 && l != kIgnoreLabel; }),
-          index);
-    }
-    std::sort(candidates.begin(), candidates.end());
-    const std::int64_t count = std::min(kTiles, looked_at);
-    std::vector<report::ValidationTile> tiles(static_cast<std::size_t>(count));
-    std::vector<float> images(plane * val.bands() * tiles.size());
-    for (std::int64_t t = 0; t < count; ++t) {
-      report::ValidationTile& item = tiles[static_cast<std::size_t>(t)];
-      item.index = candidates[static_cast<std::size_t>(t)].second;
-      item.truth.resize(plane);
-      val.read(item.index, images.data() + t * plane * val.bands(), item.truth.data());
-      item.image.assign(images.begin() + t * plane * val.bands(),
-                        images.begin() + (t + 1) * plane * val.bands());
-    }
-    torch::NoGradGuard no_grad;
-    const torch::Tensor prediction =
-        net_->forward(torch::from_blob(images.data(), {count, val.bands(), tile, tile}).to(device_))
-            .argmax(1)
-            .to(torch::kCPU, torch::kUInt8)
-            .contiguous();
-    for (std::int64_t t = 0; t < count; ++t) {
-      const std::uint8_t* predicted = prediction.data_ptr<std::uint8_t>() + t * plane;
-      tiles[static_cast<std::size_t>(t)].prediction.assign(predicted, predicted + plane);
-    }
-    try {
-      report::write_validation_tiles(options_.out, position_.step, val.bands(), tile,
-                                     train_set_.manifest().classes, tiles);
-    } catch (const Error& error) {
-      log::warn("train: validation tiles for the report not written: ", error.what());
-    }
-  }
-
-  // The run's report page (rank 0). A report that cannot be written does not stop training.
-  void write_report() {
-    if (world_.rank() != 0)
-      return;
-    try {
-      const report::ReportResult written = report::write_run_report({options_.out, ""});
-      log::info("train: report ", written.html);
-    } catch (const Error& error) {
-      log::warn("train: report not written: ", error.what());
-    }
-  }
-
-  void write_step(const PendingStep& step, double loss) {
-    if (world_.rank() != 0)
-      return;
-    std::ofstream(options_.out + "/steps.csv", std::ios::app)
-        << step.step << "," << step.epoch << "," << loss << "," << step.lr << "\n";
-  }
-
   // The model's buffers hold the statistics averaged over the ranks (for inference); each
   // rank's own go beside them, for a resume on as many ranks to continue exactly.
-  std::string save_checkpoint(const std::string& name) {
+  std::string save_checkpoint(const std::string& path) {
     read_back_steps();  // a checkpoint holds only steps the host has judged finite
-    const std::string path = checkpoint_dir_ + "/" + name;
     const torch::Tensor own = reducer_->flat_statistics();
     torch::Tensor every_rank = torch::empty({world_.size(), own.numel()});
     world_.allgather(own.data_ptr(), static_cast<std::size_t>(own.numel()) * sizeof(float),
@@ -796,7 +463,8 @@ class Run {
     with_averaged_statistics([&] {
       check_finite_state(path);
       if (world_.rank() == 0)
-        write_checkpoint(path, every_rank);
+        write_training_checkpoint(path, train_set_.manifest(), training_state(), training_parts(),
+                                  every_rank);
     });
     world_.barrier();
     return path;
@@ -811,69 +479,24 @@ class Run {
                        " keeps the last finite step; lower --lr");
   }
 
-  void write_checkpoint(const std::string& path, const torch::Tensor& statistics_of_ranks) {
-    model::CheckpointMeta meta;
-    meta.model = net_->options();
-    meta.classes = train_set_.manifest().classes;
-    for (const auto& band : train_set_.manifest().bands)
-      meta.bands.push_back({band.name, band.mean, band.std});
-    meta.epoch = position_.epoch;
-    meta.step = position_.step;
-    meta.tile_size = train_set_.tile_size();
-    meta.created_by = std::string("satunet ") + SATUNET_VERSION;
-    meta.training = nlohmann::json{{"epoch", position_.epoch},
-                                   {"epoch_step", position_.epoch_step},
-                                   {"step", position_.step},
-                                   {"best_iou", position_.best_iou},
-                                   {"world_size", world_.size()},
-                                   {"batch", options_.batch},
-                                   {"accumulate", options_.accumulate},
-                                   {"seed", options_.seed},
-                                   {"command_line", options_.command_line}}
-                        .dump();
-    torch::serialize::OutputArchive optimizer_state, rng, statistics, buckets;
-    if (adamw_)
-      adamw_->write_back_steps();
-    save_optimizer_state(*optimizer_, net_->parameters(), optimizer_state);
-    rng.write("cpu", generator_state());
-    statistics.write("of_ranks", statistics_of_ranks);
-    buckets.write("arrival_order", torch::tensor(reducer_->arrival_order(), torch::kInt64));
-    model::save_checkpoint(path, net_, meta,
-                           {{{"optimizer", &optimizer_state},
-                             {"rng", &rng},
-                             {"statistics", &statistics},
-                             {"buckets", &buckets}}});
-  }
-
-  void write_metrics(const EpochRecord& record) {
-    if (world_.rank() != 0)
-      return;
-    std::ostringstream row;
-    row.precision(6);
-    row << record.epoch + 1 << "," << record.step << "," << record.loss << "," << record.lr << ","
-        << record.samples_per_second << "," << record.data_wait_percent << ","
-        << record.comm_wait_percent;
-    for (std::size_t c = 0; c < train_set_.manifest().classes.size(); ++c)
-      row << "," << (c < record.iou.size() ? std::to_string(record.iou[c]) : "");
-    row << ","
-        << (std::isnan(record.mean_foreground_iou) ? ""
-                                                   : std::to_string(record.mean_foreground_iou))
-        << "," << (std::isnan(record.val_loss) ? "" : std::to_string(record.val_loss)) << ","
-        << skipped_steps_ << "\n";
-    // Appending a line is all-or-nothing enough for a log; the file itself was made atomically.
-    std::ofstream(options_.out + "/metrics.csv", std::ios::app) << row.str();
+  TrainingState training_state() const {
+    TrainingState state;
+    state.position = position_;
+    state.layout = {world_.size(), options_.batch, options_.accumulate};
+    state.seed = options_.seed;
+    state.command_line = options_.command_line;
+    return state;
   }
 
   const TrainOptions& options_;
   comm::Communicator& world_;
   data::ShardDataset train_set_;
+  RunOutputs outputs_;
   std::optional<data::ShardDataset> val_set_;
   torch::Device device_{torch::kCPU};
   bool bf16_ = false;
   std::unique_ptr<comm::Communicator> comm_;
-  std::string checkpoint_dir_;
-  std::optional<model::LoadedCheckpoint> loaded_;
-  bool resumed_ = false;
+  std::optional<model::LoadedCheckpoint> loaded_;  // --resume's checkpoint
   model::UNet net_{nullptr};
   std::unique_ptr<GradientReducer> reducer_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
@@ -882,8 +505,7 @@ class Run {
   EpochLosses epoch_losses_;
   std::unique_ptr<model::SegmentationLoss> loss_;
   Position position_;
-  Layout saved_layout_;
-  std::optional<OutputLock> lock_;  // rank 0's, for the whole run
+  Layout saved_layout_;             // of the run that wrote loaded_
   std::int64_t skipped_steps_ = 0;  // not finite, with --on-nonfinite skip
   std::int64_t total_steps_ = 0;
   double current_lr_ = 0;

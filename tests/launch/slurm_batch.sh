@@ -19,6 +19,8 @@ requeue_steps=400
 
 # shellcheck source=tests/launch/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=launch/run_csv.sh
+source "$source_dir/launch/run_csv.sh"
 
 for tool in slurmctld slurmd sbatch scontrol squeue munged ss; do
   command -v "$tool" >/dev/null ||
@@ -210,7 +212,7 @@ expect_in "$log" "training complete: run" "part 1"
 [[ -f run/checkpoints/best.pt ]] || fail "part 1 wrote no best.pt"
 [[ $(checkpoint_step run/checkpoints/last.pt) == "$train_steps" ]] ||
   fail "part 1: last.pt is at step $(checkpoint_step run/checkpoints/last.pt), not $train_steps"
-[[ $(tail -n 1 run/metrics.csv | cut -d, -f2) == "$train_steps" ]] || fail "part 1: metrics.csv ends early"
+[[ $(csv_last run/metrics.csv step) == "$train_steps" ]] || fail "part 1: metrics.csv ends early"
 ran=("train.sbatch via mpirun")
 
 # ---- 2. prediction and stitching ----

@@ -1,0 +1,54 @@
+#include "common/output_directory.hpp"
+
+#include <filesystem>
+
+#include "common/error.hpp"
+#include "common/files.hpp"
+
+namespace satunet {
+namespace fs = std::filesystem;
+
+namespace {
+
+bool present(const std::string& path) {
+  std::error_code ignored;
+  const fs::file_status status = fs::symlink_status(path, ignored);
+  if (status.type() == fs::file_type::directory)
+    return !fs::is_empty(path, ignored);
+  return fs::exists(status);
+}
+
+}  // namespace
+
+OutputDirectory::OutputDirectory(std::string dir, Product product, Earlier earlier,
+                                 const std::vector<std::string>& inputs)
+    : dir_(std::move(dir)), product_(std::move(product)), earlier_(earlier), lock_(dir_) {
+  for (const std::string& mark : product_.marks)
+    had_earlier_ = had_earlier_ || present(dir_ + "/" + mark);
+  if (!had_earlier_ || earlier_ == Earlier::continue_)
+    return;
+  if (earlier_ == Earlier::refuse)
+    throw Error(dir_ + ": holds " + product_.name + " already; " + product_.advice);
+  for (const std::string& input : inputs)
+    for (const std::string& part : product_.parts)
+      if (!input.empty() && lies_inside(input, dir_ + "/" + part))
+        throw Error(input + ": an input of this command inside " + dir_ + "/" + part +
+                    ", which --overwrite would replace; copy it elsewhere first");
+}
+
+void OutputDirectory::clear() const {
+  if (had_earlier_ && earlier_ == Earlier::replace)
+    for (const std::string& part : product_.parts) {
+      std::error_code error;
+      fs::remove_all(dir_ + "/" + part, error);
+      if (error)
+        throw Error(dir_ + "/" + part +
+                    ": cannot remove what --overwrite replaces: " + error.message());
+    }
+  // Ours alone now: what a killed job was writing is of no use.
+  remove_abandoned_temporaries(dir_);
+  for (const std::string& part : product_.parts)
+    remove_abandoned_temporaries(dir_ + "/" + part);
+}
+
+}  // namespace satunet
