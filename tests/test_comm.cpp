@@ -204,8 +204,9 @@ TEST(SingleProcess, CollectivesAreThoseOfOneRank) {
 }
 
 TEST(Launcher, ItsVariablesSayWhetherAProcessWasStartedAlone) {
-  const char* names[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK",   "SLURM_PROCID",
-                         "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS"};
+  const char* names[] = {
+      "OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK",    "SLURM_PROCID",
+      "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS", "SLURM_STEP_NUM_TASKS"};
   std::map<std::string, std::string> saved;
   for (const char* name : names)
     if (const char* value = std::getenv(name))
@@ -217,6 +218,8 @@ TEST(Launcher, ItsVariablesSayWhetherAProcessWasStartedAlone) {
   EXPECT_EQ(launcher::world_size(), 1);
   setenv("SLURM_NTASKS", "4", 1);  // an sbatch script: MPI starts, as a singleton if need be
   EXPECT_TRUE(launcher::present());
+  EXPECT_EQ(launcher::world_size(), 1) << "the script's shell is one process of a job of four";
+  setenv("SLURM_STEP_NUM_TASKS", "4", 1);  // a task that srun started
   EXPECT_EQ(launcher::world_size(), 4);
   setenv("PMIX_RANK", "2", 1);
   EXPECT_EQ(launcher::rank(), 2);

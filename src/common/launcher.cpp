@@ -8,8 +8,12 @@ namespace {
 
 constexpr std::initializer_list<const char*> kRankVariables = {"OMPI_COMM_WORLD_RANK", "PMI_RANK",
                                                                "PMIX_RANK", "SLURM_PROCID"};
+// The processes started together: Slurm's step (srun); an sbatch script's shell is no task of
+// a step, though its job has SLURM_NTASKS of them.
 constexpr std::initializer_list<const char*> kSizeVariables = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE",
-                                                               "SLURM_NTASKS"};
+                                                               "SLURM_STEP_NUM_TASKS"};
+// Set in a job's every process, its batch shell too.
+constexpr std::initializer_list<const char*> kJobVariables = {"SLURM_NTASKS"};
 
 int first_set(std::initializer_list<const char*> names, int fallback) {
   for (const char* name : names)
@@ -29,7 +33,8 @@ int world_size() {
 }
 
 bool present() {
-  return first_set(kRankVariables, -1) >= 0 || first_set(kSizeVariables, -1) >= 0;
+  return first_set(kRankVariables, -1) >= 0 || first_set(kSizeVariables, -1) >= 0 ||
+         first_set(kJobVariables, -1) >= 0;
 }
 
 }  // namespace satunet::launcher
