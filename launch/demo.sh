@@ -50,7 +50,8 @@ echo "== satunet evaluate: the mask against the unseen scene's truth (pixels, bu
   --errors "$out/errors.tif" --road-graph "$out/road_graph.gpkg" --overwrite
 
 echo "== satunet quicklook"
-"$satunet" quicklook --image "$out/unseen/scene.tif" --mask "$out/mask.tif" --out "$out/quicklook.png"
+"$satunet" quicklook --image "$out/unseen/scene.tif" --mask "$out/mask.tif" --out "$out/quicklook.png" \
+  --overwrite
 
 echo
 echo "outputs:"
