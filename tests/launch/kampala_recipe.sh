@@ -8,7 +8,7 @@ binary=$(realpath "${1:?usage: kampala_recipe.sh SATUNET_BINARY SOURCE_DIR}")
 source_dir=$(realpath "${2:?usage: kampala_recipe.sh SATUNET_BINARY SOURCE_DIR}")
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/satunet-kampala.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-epochs=20
+epochs=12
 bar=0.62
 SATUNET_BINARY=$binary SATUNET_KAMPALA_DIR=$tmp/out SATUNET_KAMPALA_EPOCHS=$epochs \
   "$source_dir/launch/kampala.sh" | tee "$tmp/log"
