@@ -130,11 +130,11 @@ std::string command_names() {
   return text::join(names, ", ");
 }
 
-bool is_command(const std::string& name) {
+const Command* find_command(const std::string& name) {
   for (const Command& command : commands())
     if (command.name == name)
-      return true;
-  return false;
+      return &command;
+  return nullptr;
 }
 
 // Turns the entries of an INI file that belong to `command` into command-line words: those of
@@ -146,7 +146,7 @@ std::vector<std::string> config_file_words(const Command& command,
                                            const std::string& path) {
   std::vector<std::string> words;
   for (const ConfigEntry& entry : read_config_file(path)) {
-    if (!entry.section.empty() && !is_command(entry.section))
+    if (!entry.section.empty() && !find_command(entry.section))
       throw UsageError(entry.section_where + ": unknown section [" + entry.section +
                        "]: sections are named after commands (" + command_names() + ")");
     if (!entry.section.empty() && entry.section != command.name)
@@ -261,13 +261,6 @@ void print_overview() {
   for (const Command& command : commands())
     std::cout << "  " << command.name << std::string(10 - command.name.size(), ' ')
               << command.summary << "\n";
-}
-
-const Command* find_command(const std::string& name) {
-  for (const Command& command : commands())
-    if (command.name == name)
-      return &command;
-  return nullptr;
 }
 
 int fail(const std::string& prefix, std::string message, int code) {

@@ -2,11 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <iomanip>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <sstream>
 
 #include "comm/communicator.hpp"
 #include "common/csv_table.hpp"
