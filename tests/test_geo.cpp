@@ -1,12 +1,15 @@
 // The geo library: georeferencing, the window grid of predictions, quick-looks.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <tuple>
 
 #include "common/error.hpp"
 #include "geo/georef.hpp"
+#include "geo/labels.hpp"
 #include "geo/raster.hpp"
 #include "geo/strip_reader.hpp"
 #include "geo/window_grid.hpp"
@@ -264,6 +267,88 @@ TEST(Quicklook, OverlaysClassColoursOnTheStretchedScene) {
   EXPECT_EQ(no_out.exit_code, 2);
   EXPECT_NE(no_out.err.find("--out is required"), std::string::npos) << no_out.err;
   EXPECT_FALSE(fs::exists(dir + "/bad.png"));
+}
+
+// A class raster on another grid than the scene: Kampala's real building mask cropped to its
+// top-left part and reprojected to UTM 36N at 0.1 m, read back on the scene's EPSG:4326 grid.
+class ClassRasterOnAnotherGrid : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = test::fresh_directory("grid");
+    run({"gdal_translate", "-q", "-srcwin", "0", "0", "700", "600", mask_, dir_ + "/crop.tif"});
+    run({"gdalwarp", "-q", "-t_srs", "EPSG:32636", "-tr", "0.1", "0.1", "-r", "near",
+         dir_ + "/crop.tif", utm()});
+  }
+  static void run(const std::vector<std::string>& argv) {
+    const auto result = test::run_program(argv);
+    ASSERT_EQ(result.exit_code, 0) << argv.front() << ": " << result.err;
+  }
+  std::string utm() const { return dir_ + "/utm.tif"; }
+
+  std::string dir_;
+  const std::string scene_ = test::real_data("kampala_buildings/image.tif");
+  const std::string mask_ = test::real_data("kampala_buildings/mask.tif");
+};
+
+TEST_F(ClassRasterOnAnotherGrid, ReadsAsGdalwarpPutsItOnTheGridAndOnlyWhereItLies) {
+  const RasterInfo scene = Raster::open(scene_).info();
+  ClassRaster warped(utm(), {"background", "building"}, scene, "the scene");
+  ASSERT_TRUE(warped.warped());
+  EXPECT_EQ(warped.info().width, scene.width);
+  EXPECT_EQ(warped.info().path, utm()) << "messages name the file the user gave";
+  std::vector<std::uint8_t> strip, labels;
+  for (std::int64_t row = 0; row < scene.height; row += 100) {  // strips, as tile reads them
+    warped.read(row, std::min<std::int64_t>(100, scene.height - row), strip);
+    labels.insert(labels.end(), strip.begin(), strip.end());
+  }
+  // gdalwarp's own answer on the scene's grid, whole.
+  const Extent extent = scene.extent();
+  auto number = [](double value) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.17g", value);
+    return std::string(text);
+  };
+  run({"gdalwarp", "-q", "-r", "near", "-t_srs", "EPSG:4326", "-te", number(extent.min_x),
+       number(extent.min_y), number(extent.max_x), number(extent.max_y), "-ts",
+       std::to_string(scene.width), std::to_string(scene.height), "-dstnodata", "255", utm(),
+       dir_ + "/back.tif"});
+  EXPECT_EQ(labels, test::read_band_u8(dir_ + "/back.tif"));
+  // Where the crop lies, the round trip keeps the mask (edges move by a pixel at most);
+  // outside it nothing is judged: never read as background.
+  const std::vector<std::uint8_t> original = test::read_band_u8(mask_);
+  std::int64_t inside = 0, same = 0, outside_judged = 0;
+  for (std::int64_t y = 0; y < scene.height; ++y)
+    for (std::int64_t x = 0; x < scene.width; ++x) {
+      const auto i = static_cast<std::size_t>(y * scene.width + x);
+      if (x < 698 && y < 598) {
+        ++inside;
+        same += labels[i] == original[i];
+      } else if (x > 702 || y > 602) {
+        outside_judged += labels[i] != 255;
+      }
+    }
+  EXPECT_GT(static_cast<double>(same) / static_cast<double>(inside), 0.97);
+  EXPECT_EQ(outside_judged, 0);
+}
+
+TEST_F(ClassRasterOnAnotherGrid, TileAndEvaluateTakeItAndRefuseAnUngeoreferencedOne) {
+  const auto tiled =
+      test::run_satunet({"tile", "--out", dir_ + "/dataset", "--image", scene_, "--mask", utm(),
+                         "--classes", "background,building", "--tile", "256", "--overlap", "0"});
+  ASSERT_EQ(tiled.exit_code, 0) << tiled.err;
+  EXPECT_NE((tiled.out + tiled.err).find(utm() + ": warped onto the grid of the scene " + scene_),
+            std::string::npos)
+      << tiled.out << tiled.err;
+  const auto scored =
+      test::run_satunet({"evaluate", "--pred", mask_, "--truth", utm(), "--classes",
+                         "background,building", "--json", dir_ + "/scores.json", "-q"});
+  ASSERT_EQ(scored.exit_code, 0) << scored.err;
+  const auto scores = nlohmann::json::parse(test::file_bytes(dir_ + "/scores.json"));
+  EXPECT_GT(scores["classes"]["building"]["iou"].get<double>(), 0.9);
+  const std::string plain = test::ungeoreferenced_copy(utm(), dir_ + "/plain.tif");
+  test::expect_failure(test::run_satunet({"evaluate", "--pred", mask_, "--truth", plain,
+                                          "--classes", "background,building", "-q"}),
+                       1, "(only georeferenced rasters are warped onto another grid)");
 }
 
 }  // namespace satunet::geo

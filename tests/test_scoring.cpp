@@ -278,7 +278,7 @@ TEST(Evaluate, ObjectsAndErrorMapOfHandMadeMaps) {
   EXPECT_EQ(test::file_bytes(truth), truth_bytes);
   test::expect_failure(scenes(pred + "," + truth + "," + dir + "/e.tif\n" + pred + "," + truth +
                               "," + dir + "/./e.tif\n"),
-                       1, dir + "/./e.tif: named for two outputs");
+                       1, dir + "/./e.tif is named for two outputs");
 }
 
 TEST(Evaluate, AtlantaBuildingsAgainstThemselvesAndADamagedCopy) {
@@ -484,11 +484,11 @@ TEST(Evaluate, ScoringOptionsAndInputsAreChecked) {
 TEST(Evaluate, BadInputIsRefused) {
   const auto scene = test::synthetic_scene(test::fresh_directory("scene"), 128);
   const auto other = test::synthetic_scene(test::fresh_directory("other"), 192);
-  auto bigger =
-      test::run_satunet({"evaluate", "--pred", scene.truth_path, "--truth", other.truth_path});
+  const std::string plain =
+      test::ungeoreferenced_copy(other.truth_path, test::fresh_directory("plain") + "/truth.tif");
+  auto bigger = test::run_satunet({"evaluate", "--pred", scene.truth_path, "--truth", plain});
   EXPECT_EQ(bigger.exit_code, 1);
-  EXPECT_NE(bigger.err.find(other.truth_path + ": 192 x 192 pixels but the prediction"),
-            std::string::npos)
+  EXPECT_NE(bigger.err.find(plain + ": 192 x 192 pixels but the prediction"), std::string::npos)
       << bigger.err;
   auto missing =
       test::run_satunet({"evaluate", "--pred", scene.truth_path, "--truth", "/nonexistent.tif"});
@@ -556,7 +556,7 @@ TEST(Evaluate, TruthIsReadAsStoredAndItsNodataIsNotScored) {
   test::expect_failure(evaluate(uint16_copy(scene.truth_path, dir + "/258.tif", 258, {}), {}), 1,
                        dir +
                            "/258.tif: value 258 at pixel (10, 10) is neither a class id (0 to "
-                           "2), 255 nor the nodata value");
+                           "2: background,building,road), 255 nor the nodata value");
   // A declared nodata value (7 here) is not scored, whatever the prediction says there.
   const auto ignored = evaluate(uint16_copy(scene.truth_path, dir + "/7.tif", 7, 7.0), {});
   ASSERT_EQ(ignored.exit_code, 0) << ignored.err;

@@ -621,22 +621,22 @@ TEST(TileErrors, ScenesWithDifferentBands) {
        "all scenes of a dataset need the same bands and data type"});
 }
 
-TEST(TileErrors, MaskOnAnotherGridOrWithUnknownClasses) {
+TEST(TileErrors, UngeoreferencedMaskOnAnotherGridOrUnknownClasses) {
   const Fixture f = make_fixture();
-  const std::string shifted = altered_copy(f.scene.truth_path, f.dir + "/shifted.tif", false, 1.0);
-  expect_failure(
-      {"tile", "--out", f.dir + "/out", "--image", f.scene.scene_path, "--mask", shifted, "-q"}, 1,
-      {shifted + ": mask is on another grid than the scene"});
+  // A georeferenced mask on another grid is warped onto the scene's (ClassRasterOnAnotherGrid);
+  // one without georeferencing cannot be.
   const Fixture other = make_fixture(192, 3, "bigger");
-  expect_failure({"tile", "--out", f.dir + "/out", "--image", f.scene.scene_path, "--mask",
-                  other.scene.truth_path, "-q"},
-                 1, {other.scene.truth_path + ": mask is 192 x 192 pixels but the scene"});
+  const std::string plain = altered_copy(other.scene.truth_path, f.dir + "/plain.tif", true);
+  expect_failure(
+      {"tile", "--out", f.dir + "/out", "--image", f.scene.scene_path, "--mask", plain, "-q"}, 1,
+      {plain + ": 192 x 192 pixels but the scene " + f.scene.scene_path,
+       "(only georeferenced rasters are warped onto another grid)"});
   // truth.tif holds roads (2): not a class when only background and building are named.
   expect_failure({"tile", "--out", f.dir + "/out", "--image", f.scene.scene_path, "--mask",
                   f.scene.truth_path, "--classes", "background,building", "-q"},
                  1,
-                 {f.scene.truth_path + ": class value 2 at pixel (",
-                  "is not in --classes (background,building)"});
+                 {f.scene.truth_path + ": value 2 at pixel (",
+                  "is neither a class id (0 to 1: background,building), 255 nor the nodata value"});
 }
 
 TEST(TileErrors, LabelsOutsideTheScenePrintBothExtents) {

@@ -115,6 +115,13 @@ void check_output_path(const std::string& path, bool overwrite,
     throw Error(path + ": exists; --overwrite replaces it");
 }
 
+void check_distinct_outputs(const std::vector<std::string>& outputs) {
+  for (std::size_t i = 0; i < outputs.size(); ++i)
+    for (std::size_t j = 0; j < i; ++j)
+      if (!outputs[i].empty() && !outputs[j].empty() && same_file(outputs[i], outputs[j]))
+        throw UsageError(outputs[i] + " is named for two outputs");
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in)

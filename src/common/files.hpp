@@ -38,6 +38,9 @@ bool lies_inside(const std::string& path, const std::string& dir);
 // its directory exists and it is not one: throws Error naming `path` otherwise.
 void check_output_path(const std::string& path, bool overwrite,
                        const std::vector<std::string>& inputs);
+// Refuses a path naming the same file as an earlier one of `outputs` (empty ones are not
+// given): UsageError "<path> is named for two outputs".
+void check_distinct_outputs(const std::vector<std::string>& outputs);
 // The whole of `contents` under a temporary name, then renamed into place; a failed write (a
 // full disk, a file size limit) throws naming `path` and leaves nothing behind.
 void write_file(const std::string& path, const std::string& contents);

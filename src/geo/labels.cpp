@@ -277,52 +277,99 @@ const options::Table<LineWidthOptions>& line_width_option_table() {
   return table;
 }
 
-MaskLabels::MaskLabels(const std::string& path, const RasterInfo& scene,
-                       const std::vector<std::string>& class_names)
-    // Read as int32 so that values above 255 are reported, not wrapped.
-    : raster_(Raster::open(path)), reader_(raster_, {1}, GDT_Int32), class_names_(class_names) {
-  const RasterInfo& mask = raster_.info();
-  if (mask.width != scene.width || mask.height != scene.height)
-    throw Error(path + ": mask is " + std::to_string(mask.width) + " x " +
-                std::to_string(mask.height) + " pixels but the scene " + scene.path + " is " +
-                std::to_string(scene.width) + " x " + std::to_string(scene.height));
-  if (mask.has_geotransform && scene.has_geotransform &&
-      !mask.transform.same_grid(scene.transform, 1e-3))
-    throw Error(path + ": mask is on another grid than the scene " + scene.path +
-                ": geotransform " + mask.transform.to_string() + " vs " +
-                scene.transform.to_string());
-  if (!mask.crs_wkt.empty() && !scene.crs_wkt.empty() && !mask.srs().same_as(scene.srs()))
-    throw Error(path + ": mask CRS " + mask.srs().label() + " differs from the scene's " +
-                scene.srs().label());
-  GEO_CHECK(mask.bands.front().type == GDT_Byte || mask.bands.front().type == GDT_UInt16 ||
-                mask.bands.front().type == GDT_Int16 || mask.bands.front().type == GDT_Int32 ||
-                mask.bands.front().type == GDT_UInt32,
-            path, ": a mask must hold integer class ids, not ",
-            data_type_name(mask.bands.front().type));
-  nodata_ = mask.bands.front().nodata;
+namespace {
+
+// Why `raster` does not lie on `grid` pixel for pixel (size, geotransform, CRS); "" when it
+// does. `grid_role` names the grid's raster.
+std::string off_grid(const RasterInfo& raster, const RasterInfo& grid,
+                     const std::string& grid_role) {
+  if (raster.width != grid.width || raster.height != grid.height)
+    return raster.path + ": " + std::to_string(raster.width) + " x " +
+           std::to_string(raster.height) + " pixels but " + grid_role + " " + grid.path + " is " +
+           std::to_string(grid.width) + " x " + std::to_string(grid.height);
+  if (raster.has_geotransform && grid.has_geotransform &&
+      !raster.transform.same_grid(grid.transform, 1e-3))
+    return raster.path + ": on another grid than " + grid_role + " " + grid.path +
+           ": geotransform " + raster.transform.to_string() + " vs " + grid.transform.to_string();
+  if (!raster.crs_wkt.empty() && !grid.crs_wkt.empty() && !raster.srs().same_as(grid.srs()))
+    return raster.path + ": CRS " + raster.srs().label() + " differs from " + grid_role + "'s " +
+           grid.srs().label();
+  return "";
 }
 
-void MaskLabels::read(std::int64_t first_row, std::int64_t rows,
-                      std::vector<std::uint8_t>& labels) {
+std::optional<Raster> onto_grid(const Raster& stored, const RasterInfo* grid,
+                                const std::string& grid_role) {
+  if (grid == nullptr)
+    return std::nullopt;
+  const std::string why = off_grid(stored.info(), *grid, grid_role);
+  if (why.empty())
+    return std::nullopt;
+  if (!stored.info().georeferenced() || !grid->georeferenced())
+    throw Error(why + " (only georeferenced rasters are warped onto another grid)");
+  log::info(stored.info().path, ": warped onto the grid of ", grid_role, " ", grid->path,
+            " (nearest neighbour)");
+  return stored.warped_onto(*grid);
+}
+
+}  // namespace
+
+ClassRaster::ClassRaster(const std::string& path, const std::vector<std::string>& class_names)
+    : ClassRaster(path, class_names, nullptr, "") {}
+
+ClassRaster::ClassRaster(const std::string& path, const std::vector<std::string>& class_names,
+                         const RasterInfo& grid, const std::string& grid_role)
+    : ClassRaster(path, class_names, &grid, grid_role) {}
+
+ClassRaster::ClassRaster(const std::string& path, const std::vector<std::string>& class_names,
+                         const RasterInfo* grid, const std::string& grid_role)
+    : stored_(Raster::open(path)),
+      warped_(onto_grid(stored_, grid, grid_role)),
+      // Read as float64 so that no value is wrapped or rounded before it is checked.
+      reader_(warped_ ? *warped_ : stored_, {1}, GDT_Float64),
+      class_names_(class_names) {}
+
+void ClassRaster::read(std::int64_t first_row, std::int64_t rows,
+                       std::vector<std::uint8_t>& labels) {
   reader_.read(first_row, rows, raw_);
-  const std::size_t count = raw_.size() / sizeof(std::int32_t);
+  const std::size_t count = raw_.size() / sizeof(double);
   labels.resize(count);
-  const auto classes = static_cast<int>(class_names_.size());
-  const std::int64_t width = raster_.info().width;
   for (std::size_t i = 0; i < count; ++i) {
-    std::int32_t value = 0;
+    double value = 0;
     std::memcpy(&value, raw_.data() + i * sizeof value, sizeof value);
-    if (nodata_ && value == *nodata_) {
-      labels[i] = kIgnoreLabel;
-    } else if (value < 0 || value >= classes) {
-      const auto index = static_cast<std::int64_t>(i);
-      throw Error(raster_.info().path + ": class value " + std::to_string(value) + " at pixel (" +
-                  std::to_string(index % width) + ", " + std::to_string(first_row + index / width) +
-                  ") is not in --classes (" + class_list(class_names_) + ")");
-    } else {
-      labels[i] = static_cast<std::uint8_t>(value);
-    }
+    labels[i] = class_id(value, first_row, i);
   }
+}
+
+std::uint8_t ClassRaster::class_id(double value, std::int64_t first_row, std::size_t index) const {
+  const RasterInfo& raster = info();
+  if (is_nodata(value, raster.bands.front().nodata) || value == kIgnoreLabel)
+    return kIgnoreLabel;
+  const auto classes = static_cast<double>(class_names_.size());
+  if (value >= 0 && value < classes && value == std::floor(value))
+    return static_cast<std::uint8_t>(value);
+  const auto at = static_cast<std::int64_t>(index);
+  throw Error(raster.path + ": value " + options::show(value) + " at pixel (" +
+              std::to_string(at % raster.width) + ", " +
+              std::to_string(first_row + at / raster.width) + ") is neither a class id (0 to " +
+              std::to_string(class_names_.size() - 1) + ": " + class_list(class_names_) +
+              "), 255 nor the nodata value");
+}
+
+SceneLabels::SceneLabels(const std::string& class_raster, const RasterInfo& scene,
+                         const std::vector<std::string>& class_names, const std::string& scene_role)
+    : width_(scene.width) {
+  raster_.emplace(class_raster, class_names, scene, scene_role);
+}
+
+SceneLabels::SceneLabels(VectorLabels vectors, const RasterInfo& scene)
+    : width_(scene.width), vectors_(std::move(vectors)) {}
+
+void SceneLabels::read(std::int64_t first_row, std::int64_t rows,
+                       std::vector<std::uint8_t>& labels) {
+  if (raster_)
+    return raster_->read(first_row, rows, labels);
+  labels.resize(static_cast<std::size_t>(width_ * rows));
+  vectors_->rasterize({0, first_row, width_, rows}, labels.data());
 }
 
 }  // namespace satunet::geo

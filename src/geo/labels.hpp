@@ -72,19 +72,54 @@ class VectorLabels {
   std::int64_t skipped_ = 0;
 };
 
-// A class-mask raster on the scene grid: values are class ids; its nodata becomes 255.
-class MaskLabels {
+// Class ids stored in a raster of any integer or float type, read as stored (never clamped to
+// a byte), row strips: its nodata value and 255 are not judged (kIgnoreLabel); any other value
+// that is not the id of one of `class_names` is an error naming the file and the pixel.
+class ClassRaster {
  public:
-  MaskLabels(const std::string& path, const RasterInfo& scene,
-             const std::vector<std::string>& class_names);
+  ClassRaster(const std::string& path, const std::vector<std::string>& class_names);
+  // On `grid`: as stored where it lies on it, warped onto it (nearest neighbour, window by
+  // window) where both are georeferenced, refused otherwise; `grid_role` names the grid's
+  // raster in messages ("the scene", "the prediction").
+  ClassRaster(const std::string& path, const std::vector<std::string>& class_names,
+              const RasterInfo& grid, const std::string& grid_role);
+  ClassRaster(const ClassRaster&) = delete;
+  ClassRaster& operator=(const ClassRaster&) = delete;
+
+  // The raster read: the stored one, or its warp onto the grid.
+  const RasterInfo& info() const { return warped_ ? warped_->info() : stored_.info(); }
+  bool warped() const { return warped_.has_value(); }
   void read(std::int64_t first_row, std::int64_t rows, std::vector<std::uint8_t>& labels);
 
  private:
-  Raster raster_;
+  ClassRaster(const std::string& path, const std::vector<std::string>& class_names,
+              const RasterInfo* grid, const std::string& grid_role);
+  std::uint8_t class_id(double value, std::int64_t first_row, std::size_t index) const;
+
+  Raster stored_;
+  std::optional<Raster> warped_;  // reads stored_'s dataset, so it is declared after it
   StripReader reader_;
-  std::optional<double> nodata_;
   std::vector<std::string> class_names_;
   std::vector<std::uint8_t> raw_;
+};
+
+// The labels of one scene as row strips on its grid: the class ids of a raster (warped onto the
+// grid where it lies on another), or vector files burnt. Tile reads a scene's labels and evaluate
+// its truth through it.
+class SceneLabels {
+ public:
+  SceneLabels(const std::string& class_raster, const RasterInfo& scene,
+              const std::vector<std::string>& class_names, const std::string& scene_role);
+  explicit SceneLabels(VectorLabels vectors, const RasterInfo& scene);
+
+  void read(std::int64_t first_row, std::int64_t rows, std::vector<std::uint8_t>& labels);
+  // The vector files, whose features can be burnt one by one; null for a class raster.
+  const VectorLabels* vectors() const { return vectors_ ? &*vectors_ : nullptr; }
+
+ private:
+  std::int64_t width_;
+  std::optional<ClassRaster> raster_;
+  std::optional<VectorLabels> vectors_;
 };
 
 }  // namespace satunet::geo

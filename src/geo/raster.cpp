@@ -1,8 +1,12 @@
 #include "geo/raster.hpp"
 
+#include <gdal_utils.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -150,6 +154,48 @@ Raster Raster::open_georeferenced(const std::string& path) {
   if (raster.info_.crs_wkt.empty())
     throw Error(path + ": raster has no CRS");
   return raster;
+}
+
+Raster Raster::warped_onto(const RasterInfo& grid) const {
+  GEO_CHECK(grid.georeferenced() && grid.transform.is_north_up(), grid.path,
+            ": only a georeferenced north-up grid can be warped onto");
+  GEO_CHECK(info_.georeferenced(), info_.path, ": has no georeferencing to warp it onto ",
+            grid.path, "'s grid");
+  const Extent extent = grid.extent();
+  auto number = [](double value) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.17g", value);
+    return std::string(text);
+  };
+  std::vector<std::string> arguments = {"-of",
+                                        "VRT",
+                                        "-r",
+                                        "near",
+                                        "-t_srs",
+                                        grid.crs_wkt,
+                                        "-te",
+                                        number(extent.min_x),
+                                        number(extent.min_y),
+                                        number(extent.max_x),
+                                        number(extent.max_y),
+                                        "-ts",
+                                        std::to_string(grid.width),
+                                        std::to_string(grid.height)};
+  if (!info_.bands.front().nodata)
+    arguments.insert(arguments.end(), {"-dstnodata", "255"});
+  std::vector<char*> argv;
+  for (std::string& argument : arguments)
+    argv.push_back(argument.data());
+  argv.push_back(nullptr);
+  std::unique_ptr<GDALWarpAppOptions, decltype(&GDALWarpAppOptionsFree)> options(
+      GDALWarpAppOptionsNew(argv.data(), nullptr), GDALWarpAppOptionsFree);
+  GEO_CHECK(options != nullptr, info_.path, ": cannot set up its warp: ", last_gdal_error());
+  GDALDatasetH source = GDALDataset::ToHandle(dataset_.get());
+  clear_gdal_error();
+  GDALDatasetH warped = GDALWarp("", nullptr, 1, &source, options.get(), nullptr);
+  GEO_CHECK(warped != nullptr, info_.path, ": cannot warp it onto ", grid.path,
+            "'s grid: ", last_gdal_error());
+  return Raster(GDALDatasetUniquePtr(GDALDataset::FromHandle(warped)), info_.path);
 }
 
 void Raster::read(const Window& window, const std::vector<int>& bands, GDALDataType type,

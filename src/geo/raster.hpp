@@ -97,6 +97,12 @@ class Raster {
   // As open(), and also refuses a raster without a CRS or geotransform.
   static Raster open_georeferenced(const std::string& path);
 
+  // This raster resampled onto `grid` (north-up, georeferenced) by nearest neighbour, as a
+  // warped VRT: computed window by window as it is read, never whole. Pixels it does not cover
+  // are its nodata (255 where it declares none). The result reads this raster's dataset: keep
+  // this one alive as long as it. Messages name this raster's path.
+  Raster warped_onto(const RasterInfo& grid) const;
+
   const RasterInfo& info() const { return info_; }
   GDALDataset& dataset() const { return *dataset_; }
 

@@ -34,63 +34,6 @@ std::vector<std::string> class_names(const EvaluateOptions& options,
   throw UsageError(prediction.path + " has no class names: give --classes");
 }
 
-void check_same_grid(const geo::RasterInfo& truth, const geo::RasterInfo& prediction) {
-  if (truth.width != prediction.width || truth.height != prediction.height)
-    throw Error(truth.path + ": " + std::to_string(truth.width) + " x " +
-                std::to_string(truth.height) + " pixels but the prediction " + prediction.path +
-                " is " + std::to_string(prediction.width) + " x " +
-                std::to_string(prediction.height));
-  if (truth.has_geotransform && prediction.has_geotransform &&
-      !truth.transform.same_grid(prediction.transform, 1e-3))
-    throw Error(truth.path + ": on another grid than the prediction " + prediction.path +
-                ": geotransform " + truth.transform.to_string() + " vs " +
-                prediction.transform.to_string());
-  if (!truth.crs_wkt.empty() && !prediction.crs_wkt.empty() &&
-      !truth.srs().same_as(prediction.srs()))
-    throw Error(truth.path + ": CRS " + truth.srs().label() + " differs from the prediction's " +
-                prediction.srs().label());
-}
-
-// A class map read as it is stored (any integer or float type, never clamped to a byte): its
-// nodata value and 255 become the ignore label, anything else that is not a class id is an
-// error naming the file and the place.
-class ClassMapReader {
- public:
-  ClassMapReader(const geo::Raster& raster, int classes)
-      : path_(raster.info().path),
-        nodata_(raster.info().bands.front().nodata),
-        width_(raster.info().width),
-        classes_(classes),
-        reader_(raster, {1}, GDT_Float64) {}
-
-  void read(std::int64_t row, std::int64_t rows, std::vector<std::uint8_t>& out) {
-    reader_.read(row, rows, bytes_);
-    const auto* values = reinterpret_cast<const double*>(bytes_.data());
-    out.resize(bytes_.size() / sizeof(double));
-    for (std::size_t i = 0; i < out.size(); ++i)
-      out[i] = class_id(values[i], row, i);
-  }
-
- private:
-  std::uint8_t class_id(double value, std::int64_t row, std::size_t i) const {
-    if (geo::is_nodata(value, nodata_) || value == kIgnoreLabel)
-      return kIgnoreLabel;
-    if (value >= 0 && value < classes_ && value == std::floor(value))
-      return static_cast<std::uint8_t>(value);
-    const auto index = static_cast<std::int64_t>(i);
-    throw Error(path_ + ": value " + options::show(value) + " at pixel (" +
-                std::to_string(index % width_) + ", " + std::to_string(row + index / width_) +
-                ") is neither a class id (0 to " + std::to_string(classes_ - 1) +
-                "), 255 nor the nodata value");
-  }
-  std::string path_;
-  std::optional<double> nodata_;
-  std::int64_t width_;
-  int classes_;
-  geo::StripReader reader_;
-  std::vector<std::uint8_t> bytes_;
-};
-
 constexpr int kNotScored = -1;
 
 // The class an option names for a kind of scoring: "auto" takes `usual` where it is among the
@@ -150,14 +93,10 @@ void check_files(const std::vector<SceneToScore>& scenes, const std::string& jso
   for (const SceneToScore& scene : scenes)
     for (const std::string& output : {scene.errors, scene.road_graph})
       outputs.push_back(output);
-  for (std::size_t i = 0; i < outputs.size(); ++i) {
-    if (outputs[i].empty())
-      continue;
-    check_output_path(outputs[i], overwrite, inputs);
-    for (std::size_t j = 0; j < i; ++j)
-      if (!outputs[j].empty() && same_file(outputs[i], outputs[j]))
-        throw Error(outputs[i] + ": named for two outputs");
-  }
+  check_distinct_outputs(outputs);
+  for (const std::string& output : outputs)
+    if (!output.empty())
+      check_output_path(output, overwrite, inputs);
 }
 
 // What every scene is scored with.
@@ -168,39 +107,22 @@ struct Setup {
   int road_class = kNotScored;
 };
 
-// The truth of one scene as class rows: a raster read as stored, or vectors rasterized.
-class Truth {
- public:
-  Truth(const SceneToScore& scene, const geo::RasterInfo& grid, const Setup& setup) {
-    if (!scene.truth.empty()) {
-      raster_.emplace(geo::Raster::open(scene.truth));
-      check_same_grid(raster_->info(), grid);
-      reader_.emplace(*raster_, static_cast<int>(setup.classes.size()));
-      return;
-    }
-    if (!grid.georeferenced())
-      throw Error(grid.path + ": vector truth needs a georeferenced prediction");
-    std::vector<geo::VectorLabelSource> sources;
-    for (const auto& [name, path] : scene.truth_labels)
-      sources.push_back({path, class_index(setup.classes, name, "--truth-labels"), "", {}});
-    vectors_.emplace(sources, grid, setup.classes,
-                     setup.options.line_widths.by_class(setup.classes), false);
-  }
-
-  void read(std::int64_t row, std::int64_t rows, std::int64_t width,
-            std::vector<std::uint8_t>& out) {
-    if (reader_)
-      return reader_->read(row, rows, out);
-    out.resize(static_cast<std::size_t>(width * rows));
-    vectors_->rasterize({0, row, width, rows}, out.data());
-  }
-  const geo::VectorLabels* vectors() const { return vectors_ ? &*vectors_ : nullptr; }
-
- private:
-  std::optional<geo::Raster> raster_;
-  std::optional<ClassMapReader> reader_;
-  std::optional<geo::VectorLabels> vectors_;
-};
+// The truth of one scene as class rows on the prediction's grid: a raster read as stored, or
+// vectors rasterized.
+std::unique_ptr<geo::SceneLabels> truth_of(const SceneToScore& scene, const geo::RasterInfo& grid,
+                                           const Setup& setup) {
+  if (!scene.truth.empty())
+    return std::make_unique<geo::SceneLabels>(scene.truth, grid, setup.classes, "the prediction");
+  if (!grid.georeferenced())
+    throw Error(grid.path + ": vector truth needs a georeferenced prediction");
+  std::vector<geo::VectorLabelSource> sources;
+  for (const auto& [name, path] : scene.truth_labels)
+    sources.push_back({path, class_index(setup.classes, name, "--truth-labels"), "", {}});
+  return std::make_unique<geo::SceneLabels>(
+      geo::VectorLabels(sources, grid, setup.classes,
+                        setup.options.line_widths.by_class(setup.classes), false),
+      grid);
+}
 
 // One side's footprints as object ids, strip by strip: connected components of the class in
 // the class rows, or features burnt one by one where they come as vectors (touching
@@ -267,13 +189,13 @@ void judge_together(std::vector<std::uint8_t>& truth, std::vector<std::uint8_t>&
 
 // Pixels, objects and the error map in one pass over the rows.
 SceneScores score_pixels_and_objects(const SceneToScore& scene, const geo::Raster& prediction,
-                                     Truth& truth, const Setup& setup,
+                                     geo::SceneLabels& truth, const Setup& setup,
                                      const std::optional<geo::MetricPlane>& plane) {
   const geo::RasterInfo& info = prediction.info();
   const std::int64_t width = info.width;
   SceneScores scores{scene.prediction, ConfusionMatrix(static_cast<int>(setup.classes.size())),
                      std::nullopt, std::nullopt};
-  ClassMapReader predicted_reader(prediction, scores.matrix.classes());
+  geo::ClassRaster predicted_reader(scene.prediction, setup.classes);
   std::unique_ptr<ErrorMapWriter> errors;
   if (!scene.errors.empty())
     errors = std::make_unique<ErrorMapWriter>(scene.errors, info, setup.classes);
@@ -290,7 +212,7 @@ SceneScores score_pixels_and_objects(const SceneToScore& scene, const geo::Raste
   for (std::int64_t row = 0; row < info.height; row += setup.options.strip_rows) {
     const std::int64_t rows = std::min(setup.options.strip_rows, info.height - row);
     predicted_reader.read(row, rows, predicted);
-    truth.read(row, rows, width, truths);
+    truth.read(row, rows, truths);
     judge_together(truths, predicted);
     scores.matrix.add(truths.data(), predicted.data(), truths.size());
     if (errors)
@@ -316,16 +238,17 @@ SceneScores score_pixels_and_objects(const SceneToScore& scene, const geo::Raste
   return scores;
 }
 
-RoadScore score_road_graphs(const SceneToScore& scene, const geo::Raster& prediction, Truth& truth,
-                            const Setup& setup, const geo::MetricPlane& plane) {
+RoadScore score_road_graphs(const SceneToScore& scene, const geo::Raster& prediction,
+                            geo::SceneLabels& truth, const Setup& setup,
+                            const geo::MetricPlane& plane) {
   const geo::RasterInfo& info = prediction.info();
   const RoadOptions& options = setup.options.road_options;
-  ClassMapReader predicted_reader(prediction, static_cast<int>(setup.classes.size()));
+  geo::ClassRaster predicted_reader(scene.prediction, setup.classes);
   const RoadGraphs graphs = road_graphs_of(
       [&](std::int64_t row, std::int64_t rows, std::vector<std::uint8_t>& truths,
           std::vector<std::uint8_t>& predicted) {
         predicted_reader.read(row, rows, predicted);
-        truth.read(row, rows, info.width, truths);
+        truth.read(row, rows, truths);
         // So that a road the truth draws across the scene's nodata is not missed there.
         judge_together(truths, predicted);
       },
@@ -347,14 +270,14 @@ SceneScores score_scene(const SceneToScore& scene, const Setup& setup) {
   std::optional<geo::MetricPlane> plane;
   if (on_the_ground)
     plane.emplace(info);
-  Truth truth(scene, info, setup);
-  SceneScores scores = score_pixels_and_objects(scene, prediction, truth, setup, plane);
+  const std::unique_ptr<geo::SceneLabels> truth = truth_of(scene, info, setup);
+  SceneScores scores = score_pixels_and_objects(scene, prediction, *truth, setup, plane);
   if (scores.matrix.total() == 0)
     throw Error((scene.truth.empty() ? scene.prediction : scene.truth) +
                 ": no pixel is judged: every pixel is nodata here or in the prediction " +
                 scene.prediction);
   if (setup.road_class != kNotScored)
-    scores.roads = score_road_graphs(scene, prediction, truth, setup, *plane);
+    scores.roads = score_road_graphs(scene, prediction, *truth, setup, *plane);
   return scores;
 }
 

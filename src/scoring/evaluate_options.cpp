@@ -89,11 +89,7 @@ void validate(const EvaluateOptions& options) {
     check_class_names(options.classes, "--classes");
   if (!options.road_graph.empty())
     geo::vector_driver_for(options.road_graph);
-  const std::vector<std::string> outputs = {options.errors, options.road_graph, options.json};
-  for (std::size_t i = 0; i < outputs.size(); ++i)
-    for (std::size_t j = i + 1; j < outputs.size(); ++j)
-      if (!outputs[i].empty() && same_file(outputs[i], outputs[j]))
-        throw UsageError(outputs[i] + " is given for two outputs");
+  check_distinct_outputs({options.errors, options.road_graph, options.json});
 }
 
 }  // namespace satunet::scoring

@@ -430,15 +430,7 @@ void validate_outputs(const std::string& mask, const StitchOutputs& outputs) {
   stitch_output_option_table().check(outputs);
   if (!outputs.polygons.empty())
     geo::vector_driver_for(outputs.polygons);
-  std::vector<std::string> written = {mask};
-  for (const std::string& path : {outputs.probabilities, outputs.polygons}) {
-    if (path.empty())
-      continue;
-    for (const std::string& other : written)
-      if (same_file(path, other))
-        throw UsageError(path + " is named for two outputs");
-    written.push_back(path);
-  }
+  check_distinct_outputs({mask, outputs.probabilities, outputs.polygons});
 }
 
 void check_outputs(const std::string& mask, const StitchOutputs& outputs, bool overwrite,

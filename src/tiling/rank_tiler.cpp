@@ -37,7 +37,7 @@ class RankTiler {
     const auto work = my_rows();
     Progress progress("tile", static_cast<std::int64_t>(work.size()), "tile rows");
     std::unique_ptr<geo::StripReader> reader;
-    std::unique_ptr<SceneLabels> labels;
+    std::unique_ptr<geo::SceneLabels> labels;
     int current = -1;
     for (const auto& [scene_index, row_index] : work) {
       throw_if_stopped(options_.out_dir);
@@ -48,7 +48,7 @@ class RankTiler {
         if (scene.bands.alpha)
           read_bands.push_back(scene.bands.alpha);
         reader = std::make_unique<geo::StripReader>(*scene.raster, read_bands, scene.type);
-        labels = std::make_unique<SceneLabels>(options_, scene);
+        labels = scene_labels(options_, scene);
       }
       with_value_type(scene.type, [&](auto zero) {
         cut_row<decltype(zero)>(scene, row_index, *reader, *labels);
@@ -92,7 +92,7 @@ class RankTiler {
 
   template <typename T>
   void cut_row(const Scene& scene, std::int64_t row_index, geo::StripReader& reader,
-               SceneLabels& labels) {
+               geo::SceneLabels& labels) {
     const std::int64_t width = scene.info().width;
     const std::int64_t first_row = scene.rows[row_index];
     const std::int64_t rows =

@@ -101,12 +101,12 @@ void check_same_bands(const Scene& first, const Scene& other) {
                 "): all scenes of a dataset need the same bands and data type");
 }
 
-SceneLabels::SceneLabels(const TileOptions& options, const Scene& scene) : scene_(scene) {
+std::unique_ptr<geo::SceneLabels> scene_labels(const TileOptions& options, const Scene& scene) {
   if (!scene.input.mask.empty()) {
     if (!geo::exists(scene.input.mask))
       throw Error(scene.input.mask + ": no such file");
-    mask_.emplace(scene.input.mask, scene.info(), options.classes);
-    return;
+    return std::make_unique<geo::SceneLabels>(scene.input.mask, scene.info(), options.classes,
+                                              "the scene");
   }
   std::vector<geo::VectorLabelSource> sources;
   for (const LabelFile& file : scene.input.labels) {
@@ -126,17 +126,10 @@ SceneLabels::SceneLabels(const TileOptions& options, const Scene& scene) : scene
     }
     sources.push_back(source);
   }
-  vectors_.emplace(sources, scene.info(), options.classes,
-                   options.line_widths.by_class(options.classes), options.all_touched);
-}
-
-void SceneLabels::read(std::int64_t first_row, std::int64_t rows,
-                       std::vector<std::uint8_t>& labels) {
-  if (mask_)
-    return mask_->read(first_row, rows, labels);
-  const std::int64_t width = scene_.info().width;
-  labels.resize(static_cast<std::size_t>(width * rows));
-  vectors_->rasterize({0, first_row, width, rows}, labels.data());
+  return std::make_unique<geo::SceneLabels>(
+      geo::VectorLabels(sources, scene.info(), options.classes,
+                        options.line_widths.by_class(options.classes), options.all_touched),
+      scene.info());
 }
 
 }  // namespace satunet::tiling

@@ -58,16 +58,8 @@ void with_value_type(GDALDataType type, Body body) {
   }
 }
 
-// Labels of one scene, row strips on demand.
-class SceneLabels {
- public:
-  SceneLabels(const TileOptions& options, const Scene& scene);
-  void read(std::int64_t first_row, std::int64_t rows, std::vector<std::uint8_t>& labels);
-
- private:
-  const Scene& scene_;
-  std::optional<geo::MaskLabels> mask_;
-  std::optional<geo::VectorLabels> vectors_;
-};
+// The labels of one scene as row strips: its mask, or its vector files as the options class
+// them.
+std::unique_ptr<geo::SceneLabels> scene_labels(const TileOptions& options, const Scene& scene);
 
 }  // namespace satunet::tiling
