@@ -5,12 +5,14 @@
 #include <filesystem>
 #include <optional>
 
+#include "common/error.hpp"
 #include "common/files.hpp"
 #include "common/log.hpp"
 #include "common/output_directory.hpp"
 #include "common/stop_signals.hpp"
 #include "common/text.hpp"
 #include "geo/gdal.hpp"
+#include "geo/srs.hpp"
 #include "tiling/grid.hpp"
 #include "tiling/rank_tiler.hpp"
 #include "tiling/scene.hpp"
@@ -42,15 +44,54 @@ std::vector<Scene> open_scenes(const TileOptions& options) {
   for (int i = 0; i < static_cast<int>(inputs.size()); ++i) {
     scenes.push_back(open_scene(options, inputs[static_cast<std::size_t>(i)], i));
     check_same_bands(scenes.front(), scenes.back());
+    for (int earlier = 0; earlier < i; ++earlier)
+      if (same_file(scenes[earlier].input.image, scenes.back().input.image))
+        throw UsageError(scenes.back().input.image + ": listed twice (scenes " +
+                         std::to_string(earlier + 1) + " and " + std::to_string(i + 1) +
+                         "): its pixels would be in the dataset twice");
   }
   return scenes;
 }
 
-SplitPlan plan_split(const TileOptions& options, const std::vector<Scene>& scenes) {
+// Each tile's ground in lon/lat (its corners and the middles of its sides), for scenes that
+// may overlap another: empty for a scene alone or without georeferencing.
+std::vector<geo::Extent> tile_footprints(const TileOptions& options, const Scene& scene) {
+  const geo::RasterInfo& info = scene.info();
+  if (!info.georeferenced())
+    return {};
+  const geo::CoordinateTransform to_lon_lat(info.srs(), geo::SpatialRef::wgs84());
+  std::vector<geo::Extent> footprints;
+  for (const std::int64_t y0 : scene.rows)
+    for (const std::int64_t x0 : scene.columns) {
+      const double x1 = static_cast<double>(std::min<std::int64_t>(x0 + options.tile, info.width));
+      const double y1 = static_cast<double>(std::min<std::int64_t>(y0 + options.tile, info.height));
+      const auto left = static_cast<double>(x0), top = static_cast<double>(y0);
+      std::vector<geo::Point> points;
+      for (const double x : {left, (left + x1) / 2, x1})
+        for (const double y : {top, (top + y1) / 2, y1})
+          points.push_back(info.transform.pixel_to_world(x, y));
+      to_lon_lat.apply(points);
+      geo::Extent box{INFINITY, INFINITY, -INFINITY, -INFINITY};
+      for (const geo::Point& p : points)
+        box = {std::min(box.min_x, p.x), std::min(box.min_y, p.y), std::max(box.max_x, p.x),
+               std::max(box.max_y, p.y)};
+      footprints.push_back(box);
+    }
+  return footprints;
+}
+
+SplitPlan plan_split(const TileOptions& options, const std::vector<Scene>& scenes, bool report) {
+  const bool may_overlap = scenes.size() > 1 && options.val_fraction > 0;
   std::vector<SplitPlan::SceneGrid> grids;
-  for (const Scene& scene : scenes)
+  for (const Scene& scene : scenes) {
     grids.push_back({static_cast<std::int64_t>(scene.columns.size()),
-                     static_cast<std::int64_t>(scene.rows.size())});
+                     static_cast<std::int64_t>(scene.rows.size()),
+                     may_overlap ? tile_footprints(options, scene) : std::vector<geo::Extent>{}});
+    if (report && may_overlap && grids.back().footprints.empty())
+      log::warn("tile: ", scene.input.image,
+                " has no georeferencing: whether it covers the ground of another scene, and "
+                "so lets validation share pixels with training, cannot be told");
+  }
   return SplitPlan(grids, options.tile, options.tile - options.overlap, options.split_block,
                    options.val_fraction, options.seed);
 }
@@ -206,7 +247,7 @@ shards::Manifest tile_dataset(const TileOptions& options, comm::Communicator& co
   std::optional<OutputDirectory> out;
   comm::prepare_on_root(comm, [&] { prepare_output(options, scenes, out); });
 
-  const SplitPlan plan = plan_split(options, scenes);
+  const SplitPlan plan = plan_split(options, scenes, comm.rank() == 0);
   std::optional<shards::Manifest> manifest;
   try {
     const RankResult mine = tile_rank_rows(options, comm, scenes, plan);
