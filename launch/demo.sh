@@ -13,7 +13,7 @@ out=${SATUNET_DEMO_DIR:-demo-out}
 size=${SATUNET_DEMO_SIZE:-2048}
 
 echo "== satunet synth: a ${size} x ${size} scene with roads, buildings, trees and shadows"
-"$satunet" synth --config datasets/synthetic.ini --out "$out/scene" --size "$size"
+"$satunet" synth --config datasets/synthetic.ini --out "$out/scene" --size "$size" --overwrite
 
 echo "== satunet info"
 "$satunet" info "$out/scene/scene.tif"
@@ -35,7 +35,8 @@ echo "== satunet info on the checkpoint"
 "$satunet" info "$out/run/checkpoints/best.pt"
 
 echo "== satunet synth: a second scene (seed 2) that the model has never seen"
-"$satunet" synth --config datasets/synthetic.ini --out "$out/unseen" --size "$size" --seed 2
+"$satunet" synth --config datasets/synthetic.ini --out "$out/unseen" --size "$size" --seed 2 \
+  --overwrite
 
 echo "== satunet predict on 2 ranks: overlapping windows over the whole unseen scene"
 mpirun -n 2 "$satunet" predict --checkpoint "$out/run/checkpoints/best.pt" \

@@ -98,13 +98,17 @@ bool lies_inside(const std::string& path, const std::string& dir) {
   return true;
 }
 
-void check_output_path(const std::string& path, bool overwrite,
-                       const std::vector<std::string>& inputs) {
+void check_not_an_input(const std::string& path, const std::vector<std::string>& inputs) {
   for (const std::string& input : inputs)
     if (!input.empty() && same_file(path, input))
       throw Error(path + ": is an input of this command (" + input + "); write elsewhere");
     else if (!input.empty() && lies_inside(path, input))
       throw Error(path + ": lies inside " + input + ", an input of this command; write elsewhere");
+}
+
+void check_output_path(const std::string& path, bool overwrite,
+                       const std::vector<std::string>& inputs) {
+  check_not_an_input(path, inputs);
   // Refused now, not when the work is done.
   const fs::path parent = fs::path(path).parent_path();
   if (!parent.empty() && !fs::is_directory(parent))

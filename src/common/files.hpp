@@ -33,6 +33,9 @@ void remove_abandoned_temporaries(const std::string& dir);
 bool same_file(const std::string& a, const std::string& b);
 // Whether `path` is `dir` or lies inside it (through links and "..").
 bool lies_inside(const std::string& path, const std::string& dir);
+// Refuses an output (a file or a directory) that is one of the command's `inputs` or lies inside
+// one (an input directory: a dataset, a prediction, a run).
+void check_not_an_input(const std::string& path, const std::vector<std::string>& inputs);
 // An output never replaces one of the command's `inputs` nor lies inside one (an input
 // directory: a dataset, a prediction, a run), and replaces nothing else without --overwrite;
 // its directory exists and it is not one: throws Error naming `path` otherwise.

@@ -22,7 +22,11 @@ bool present(const std::string& path) {
 
 OutputDirectory::OutputDirectory(std::string dir, Product product, Earlier earlier,
                                  const std::vector<std::string>& inputs)
-    : dir_(std::move(dir)), product_(std::move(product)), earlier_(earlier), lock_(dir_) {
+    // Checked before the lock, which would write inside an input.
+    : dir_((check_not_an_input(dir, inputs), std::move(dir))),
+      product_(std::move(product)),
+      earlier_(earlier),
+      lock_(dir_) {
   for (const std::string& mark : product_.marks)
     had_earlier_ = had_earlier_ || present(dir_ + "/" + mark);
   if (!had_earlier_ || earlier_ == Earlier::continue_)

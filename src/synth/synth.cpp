@@ -6,6 +6,7 @@
 
 #include "common/files.hpp"
 #include "common/log.hpp"
+#include "common/output_directory.hpp"
 #include "common/progress.hpp"
 #include "geo/gdal.hpp"
 #include "geo/geotiff.hpp"
@@ -85,6 +86,12 @@ void quantise(const std::vector<float>& reflectance, double scale, std::vector<T
 
 }  // namespace
 
+Product scene_product() {
+  const std::vector<std::string> files = {"scene.tif", "truth.tif", "buildings.geojson",
+                                          "roads.geojson"};
+  return {"a synthetic scene", files, files};
+}
+
 const options::Table<SynthOptions>& synth_option_table() {
   using O = SynthOptions;
   static const auto table =
@@ -101,7 +108,8 @@ const options::Table<SynthOptions>& synth_option_table() {
           .value("epsg", &O::epsg, "EPSG code of the scene's CRS (projected, in metres)")
           .value("gsd", &O::gsd, "ground sample distance in metres")
           .above(0)
-          .at_most(100);
+          .at_most(100)
+          .flag("overwrite", &O::overwrite, "replace an earlier scene in --out");
   return table;
 }
 
@@ -119,6 +127,9 @@ SynthResult synthesize(const SynthOptions& options) {
   validate(options);
   geo::init_gdal();
   ensure_directory(options.out_dir);
+  const OutputDirectory out(options.out_dir, scene_product(),
+                            options.overwrite ? Earlier::replace : Earlier::refuse, {});
+  out.clear();
   SynthResult result{options.out_dir + "/scene.tif", options.out_dir + "/truth.tif",
                      options.out_dir + "/buildings.geojson", options.out_dir + "/roads.geojson"};
   const geo::SpatialRef srs = geo::SpatialRef::from_epsg(options.epsg);

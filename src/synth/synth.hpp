@@ -4,6 +4,7 @@
 #include <string>
 
 #include "common/options.hpp"
+#include "common/output_directory.hpp"
 
 namespace satunet::synth {
 
@@ -23,6 +24,7 @@ struct SynthOptions {
   int epsg = 32633;               // a projected CRS in metres
   double gsd = 0.5;               // metres per pixel
   std::int64_t strip_rows = 256;  // rows drawn and written at a time
+  bool overwrite = false;
 };
 
 struct SynthResult {
@@ -35,6 +37,8 @@ struct SynthResult {
   std::int64_t trees = 0;
 };
 
+// The files a scene directory holds: what --overwrite replaces.
+Product scene_product();
 const options::Table<SynthOptions>& synth_option_table();
 // Throws UsageError for invalid options before anything is written.
 void validate(const SynthOptions& options);
