@@ -71,6 +71,10 @@ std::string last_gdal_error() {
                                  : failure.message;
 }
 
+bool is_virtual_path(const std::string& path) {
+  return path.rfind("/vsi", 0) == 0;
+}
+
 bool exists(const std::string& path) {
   init_gdal();
   VSIStatBufL stat;

@@ -29,6 +29,9 @@ void clear_gdal_error();
 // its virtual file systems (/vsizip/, /vsigzip/, /vsicurl/, ...) that std::filesystem cannot
 // see. Every path a user gives GDAL is checked with this, not with file_exists().
 bool exists(const std::string& path);
+// Whether `path` names a file of GDAL's virtual file systems (/vsicurl/, /vsizip/, /vsis3/ ...):
+// no path of the local file system, so never made absolute or normalised as one.
+bool is_virtual_path(const std::string& path);
 
 // "uint8", "uint16", ... the names used on the command line and in files.
 std::string data_type_name(GDALDataType type);

@@ -156,7 +156,9 @@ void remove_rank_shards(const TileOptions& options, int rank) {
 
 shards::SceneEntry scene_entry(const Scene& scene, std::int64_t tiles) {
   shards::SceneEntry entry;
-  entry.path = fs::absolute(scene.input.image).lexically_normal().string();
+  entry.path = geo::is_virtual_path(scene.input.image)
+                   ? scene.input.image
+                   : fs::absolute(scene.input.image).lexically_normal().string();
   entry.width = scene.info().width;
   entry.height = scene.info().height;
   entry.crs_wkt = scene.info().crs_wkt;
