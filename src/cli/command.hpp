@@ -106,7 +106,8 @@ inline constexpr CommandText kTrainText = {
     "--data DATASET --out RUN [options]"};
 inline constexpr CommandText kPredictText = {
     "predict", "run a checkpoint over a whole scene in overlapping windows, on all ranks",
-    "--checkpoint C.pt --image SCENE.tif (--out PRED | --stitch-to MASK.tif) [options]"};
+    "--checkpoint C.pt (--image SCENE.tif (--out PRED | --stitch-to MASK.tif) | --scenes "
+    "LIST.csv --out DIR) [options]"};
 Command train_command();
 Command predict_command();
 std::string describe_checkpoint(const std::string& path, bool json);

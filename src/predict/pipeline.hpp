@@ -39,6 +39,11 @@ struct PipelineOptions {
   bool keep_probabilities = false;  // with stitch_to: also the prediction directory
   stitch::StitchOutputs outputs;    // beside the class map
   std::string command_line;         // recorded in prediction.json
+  // Many scenes in one job instead of --image (region.hpp): --out is then the region's folder.
+  std::string scenes;                 // a CSV or a folder
+  std::string part;                   // "I/N": one part of the region
+  std::vector<std::string> products;  // beside each mask: probabilities, polygons
+  bool fail_fast = false;             // a failed scene ends the job
 };
 
 const options::Table<PipelineOptions>& pipeline_option_table();

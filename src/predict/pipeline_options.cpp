@@ -4,6 +4,7 @@
 #include "common/error.hpp"
 #include "geo/window_grid.hpp"
 #include "predict/pipeline.hpp"
+#include "predict/region.hpp"
 #include "stitch/blender.hpp"
 
 namespace satunet::predict {
@@ -15,7 +16,6 @@ const options::Table<PipelineOptions>& pipeline_option_table() {
           .value("image", &O::image,
                  "georeferenced scene (any GDAL raster) with the bands the model was trained on",
                  "SCENE.tif")
-          .required()
           .value("out", &O::out,
                  "prediction directory: prediction.json + shards/rank-R-of-N.h5 (with "
                  "--stitch-to: only with --keep-probabilities; default MASK.tif.prediction)",
@@ -45,13 +45,57 @@ const options::Table<PipelineOptions>& pipeline_option_table() {
           .flag("keep-probabilities", &O::keep_probabilities,
                 "with --stitch-to, also keep the prediction directory (--out)")
           .include(stitch::stitch_output_option_table(),
-                   [](O& o) -> stitch::StitchOutputs& { return o.outputs; });
+                   [](O& o) -> stitch::StitchOutputs& { return o.outputs; })
+          .value("scenes", &O::scenes,
+                 "many scenes in one job instead of --image: a CSV (columns image, name) or a "
+                 "folder of rasters; each scene's mask to OUT/masks/NAME.tif",
+                 "LIST.csv|DIR")
+          .value("part", &O::part, "with --scenes: predict part I of N (a job array's task)", "I/N")
+          .value("products", &O::products,
+                 "with --scenes: also OUT/probabilities/NAME.tif and/or OUT/polygons/NAME.gpkg",
+                 "probabilities,polygons")
+          .flag("fail-fast", &O::fail_fast,
+                "with --scenes: a scene that fails ends the job (by default it is recorded and "
+                "the job goes on)");
   return table;
+}
+
+// The rules of a region's job (--scenes): --out is its folder, each scene's outputs are named
+// there.
+void validate_region(const PipelineOptions& options) {
+  if (!options.image.empty())
+    throw UsageError("give --image or --scenes, not both");
+  if (options.out.empty())
+    throw UsageError("--scenes needs --out, the region's folder");
+  for (const std::string& beside_one_mask :
+       {options.stitch_to, options.outputs.probabilities, options.outputs.polygons})
+    if (!beside_one_mask.empty())
+      throw UsageError(
+          "with --scenes each scene's files are OUT/masks/NAME.tif and what --products "
+          "asks: --stitch-to, --probabilities and --polygons go with --image");
+  if (options.keep_probabilities)
+    throw UsageError("--keep-probabilities goes with --stitch-to and --image");
+  for (const std::string& product : options.products)
+    if (product != "probabilities" && product != "polygons")
+      throw UsageError("--products: '" + product + "' is neither probabilities nor polygons");
+  if (parse_part(options.part).count > 1 && options.overwrite)
+    throw UsageError(
+        "--overwrite with --part would let one part remove the others' scenes: clear the "
+        "region's folder once, then start the parts");
 }
 
 void validate(const PipelineOptions& options) {
   pipeline_option_table().check(options);
   // The rules between options.
+  if (!options.scenes.empty())
+    return validate_region(options);
+  if (options.image.empty())
+    throw UsageError("--image is required (or --scenes)");
+  for (const auto& [given, option] : {std::pair{!options.part.empty(), "--part"},
+                                      std::pair{!options.products.empty(), "--products"},
+                                      std::pair{options.fail_fast, "--fail-fast"}})
+    if (given)
+      throw UsageError(std::string(option) + " goes with --scenes");
   if (options.out.empty() && options.stitch_to.empty())
     throw UsageError("--out is required (or --stitch-to)");
   if (options.keep_probabilities && options.stitch_to.empty())

@@ -142,4 +142,10 @@ PredictResult predict(const PredictOptions& options, comm::Communicator& comm) {
   return run_prediction(options, model.spec(), model, comm);
 }
 
+RegionResult predict_region(const PredictOptions& options, comm::Communicator& comm) {
+  validate(options);
+  CheckpointModel model(options, comm);
+  return predict_region(options, model.spec(), model, comm);
+}
+
 }  // namespace satunet::predict

@@ -10,6 +10,7 @@
 #include "common/options.hpp"
 #include "model/model_options.hpp"
 #include "predict/pipeline.hpp"
+#include "predict/region.hpp"
 #include "shards/prediction.hpp"
 
 namespace satunet::predict {
@@ -28,5 +29,7 @@ void validate(const PredictOptions& options);
 
 // Collective over `comm`: every rank calls it; when it returns, the outputs are complete.
 PredictResult predict(const PredictOptions& options, comm::Communicator& comm);
+// The same for many scenes (--scenes): the model loaded once per rank.
+RegionResult predict_region(const PredictOptions& options, comm::Communicator& comm);
 
 }  // namespace satunet::predict

@@ -5,6 +5,7 @@
 #   1. launch/slurm/train.sbatch through mpirun inside the allocation: trains, completes;
 #   2. launch/slurm/predict.sbatch (only when satunet has predict): predicts on 2 ranks with
 #      --stitch-to, then a separate stitch step with polygons; masks checked on the scene grid;
+#      then launch/slurm/predict_region.sbatch as a job array of 2 parts over 3 scenes;
 #   3. train.sbatch through srun --mpi=pmix, sent SIGUSR1 mid-training (scancel --signal=USR1
 #      --batch): it checkpoints, requeues itself, resumes from last.pt and finishes every step.
 # Daemons are stopped and their files removed at the end, also on failure. Exit 77 (skipped)
@@ -247,6 +248,29 @@ if grep -Eq '^  predict ' <<<"$("$binary" --help)"; then
   grep -Eq '"pixel_accuracy": *1(\.0*)?([^0-9]|$)' same.json ||
     fail "predict --stitch-to and stitch gave different masks: $(cat same.json)"
   ran+=("predict.sbatch (predict --stitch-to + stitch with polygons)")
+
+  step "part 2b: predict_region.sbatch as a job array of 2 tasks over 3 scenes in 2 CRSs"
+  "$binary" synth --config "$config" --out scene2 --seed 2 --epsg 32632 -q
+  "$binary" synth --out scene3 --size 96 --seed 3 -q
+  printf 'image,name\nscene/scene.tif,one\nscene2/scene.tif,two\nscene3/scene.tif,three\n' >region.csv
+  job=$(sbatch --parsable --array=1-2 "${resources[@]}" \
+    "$source_dir/launch/slurm/predict_region.sbatch" --checkpoint run/checkpoints/best.pt \
+    --scenes region.csv --out region --tile 64)
+  job=${job%%;*}
+  for task in 1 2; do
+    state=$(wait_job "${job}_$task" 180)
+    cat "satunet-region-${job}_$task.out"
+    [[ $state == COMPLETED ]] || fail "array task ${job}_$task ended in state ${state:-unknown}"
+    expect_in "satunet-region-${job}_$task.out" "region part complete: region" "part 2b"
+  done
+  for name in one two three; do
+    [[ -s region/masks/$name.tif ]] || fail "part 2b wrote no mask for scene $name"
+  done
+  [[ $(grep -c '"status": "done"' region/index.json) == 3 ]] ||
+    fail "part 2b: the index does not list 3 scenes done: $(cat region/index.json)"
+  ls region/mosaic-EPSG_32632.vrt region/mosaic-EPSG_32633.vrt >/dev/null ||
+    fail "part 2b: no mosaic per CRS"
+  ran+=("predict_region.sbatch (a job array of 2 parts)")
 else
   step "part 2: predict.sbatch NOT RUN: this satunet has no predict command yet"
 fi
