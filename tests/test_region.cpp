@@ -3,6 +3,9 @@
 // a failed scene recorded while the others finish, a rerun that keeps what is complete.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -154,6 +157,47 @@ TEST(Region, ARerunKeepsCompleteScenesAndRedoesTheRest) {
   auto fast = predict_args(region, region.dir + "/fast");
   fast.push_back("--fail-fast");
   test::expect_failure(test::run_satunet(fast), 1, "broken.tif: cannot open raster");
+}
+
+// A real kill (SIGKILL) once the first scene is done: the rerun keeps what was complete and
+// makes the rest, each mask what an uninterrupted job makes.
+TEST(Region, AJobKilledMidwayIsResumedByItsRerun) {
+  const Region region = make_region(test::fresh_directory("region"));
+  const std::string whole = region.dir + "/whole", killed = region.dir + "/killed";
+  test::run_satunet(predict_args(region, whole));
+  auto args = predict_args(region, killed);
+  args.insert(args.begin(), SATUNET_BINARY);
+  {
+    test::Background running(args);
+    // A scene is done when its mask and its polygons are there under their own names.
+    const auto a_scene_done = [&] {
+      for (const std::string& name : region.names)
+        if (fs::exists(killed + "/masks/" + name + ".tif") &&
+            fs::exists(killed + "/polygons/" + name + ".gpkg"))
+          return true;
+      return false;
+    };
+    while (!a_scene_done()) {
+      if (const auto ended = running.wait_for(std::chrono::milliseconds(2))) {
+        FAIL() << "ended before a scene was done: " << ended->err;
+      }
+    }
+    kill(-running.pid(), SIGKILL);
+    running.wait();
+  }
+  EXPECT_FALSE(fs::exists(killed + "/index.json")) << "killed before it could write one";
+  const auto rerun = test::run_satunet(predict_args(region, killed));
+  test::expect_failure(rerun, 1, "1 of 6 scenes failed");
+  const nlohmann::json index = index_of(killed);
+  int kept = 0;
+  for (const nlohmann::json& scene : index["scenes"])
+    kept += scene["status"] == "kept";
+  EXPECT_GE(kept, 1);
+  EXPECT_LT(kept, 5) << "the job was killed before its end";
+  for (const std::string& name : region.names)
+    EXPECT_EQ(test::file_bytes(killed + "/masks/" + name + ".tif"),
+              test::file_bytes(whole + "/masks/" + name + ".tif"))
+        << name;
 }
 
 TEST(Region, BadListsAndOptionsAreRefused) {
