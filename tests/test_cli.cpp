@@ -50,7 +50,7 @@ TEST(Cli, UsageErrorsExitWithCode2) {
   expect_usage_error({"synth", "--bogus"}, "unrecognised option '--bogus'");
   expect_usage_error({"synth", "--out", "x", "--size", "big"},
                      "the argument ('big') for option '--size' is invalid");
-  expect_usage_error({"synth", "--out", "x", "--bands", "5"}, "--bands must be 3 or 4, got 5");
+  expect_usage_error({"synth", "--out", "x", "--bands", "5"}, "--bands must be 3, 4 or 12, got 5");
   expect_usage_error({"synth", "--out", "x", "--epsg", "4326"},
                      "--epsg 4326 (WGS 84) is not a projected CRS in metres");
   expect_usage_error({"synth", "--size", "128"}, "--out is required");

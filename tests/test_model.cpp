@@ -229,7 +229,8 @@ TEST(Checkpoint, RoundTripReproducesOutputsBitwise) {
   CheckpointMeta meta;
   meta.model = options;
   meta.classes = {"background", "building", "road"};
-  meta.bands = {{"red", 80.5, 12.25}, {"green", 90, 10}, {"blue", 70, 9}, {"nir", 100, 20}};
+  meta.bands = {
+      {"red", 80.5, 12.25, ""}, {"green", 90, 10, ""}, {"blue", 70, 9, ""}, {"nir", 100, 20, ""}};
   meta.step = 1234;
   meta.epoch = 5;
   meta.tile_size = 64;
@@ -355,7 +356,7 @@ TEST(Checkpoint, InfoDescribesACheckpoint) {
   CheckpointMeta meta;
   meta.model = net->options();
   meta.classes = {"background", "building", "road"};
-  meta.bands = {{"red", 1, 2}, {"green", 3, 4}, {"blue", 5, 6}};
+  meta.bands = {{"red", 1, 2, ""}, {"green", 3, 4, ""}, {"blue", 5, 6, ""}};
   meta.step = 77;
   meta.tile_size = 64;
   meta.created_by = "satunet test";

@@ -144,4 +144,67 @@ TEST_F(RemoteScenes, PredictAndEvaluateReadOverHttpAsTheLocalFile) {
   EXPECT_EQ(scores(dir_ + "/remote.json"), scores(dir_ + "/local.json"));
 }
 
+// A Sentinel-2-like scene (12 bands, uint16) as a STAC Item of one COG per band, as catalogues
+// serve them: tile and predict choose bands by name (--bands B04,B03,B02,B08) and get what the
+// scene's own bands 4,3,2,8 give.
+TEST(StacItem, BandsChosenByNameAreTheScenesOwn) {
+  const std::string dir = test::fresh_directory("stac");
+  const auto made = test::run_satunet({"synth", "--out", dir + "/scene", "--size", "192", "--bands",
+                                       "12", "--dtype", "uint16", "-q"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const std::string scene = dir + "/scene/scene.tif";
+  const std::vector<std::pair<std::string, std::string>> bands = {
+      {"B01", ""},      {"B02", "blue"}, {"B03", "green"},  {"B04", "red"},
+      {"B05", ""},      {"B06", ""},     {"B07", ""},       {"B08", "nir"},
+      {"B8A", "nir08"}, {"B09", ""},     {"B11", "swir16"}, {"B12", "swir22"}};
+  nlohmann::ordered_json assets;
+  for (std::size_t b = 0; b < bands.size(); ++b) {
+    run({"gdal_translate", "-q", "-of", "COG", "-b", std::to_string(b + 1), scene,
+         dir + "/" + bands[b].first + ".tif"});
+    nlohmann::ordered_json band = {{"name", bands[b].first}};
+    if (!bands[b].second.empty())
+      band["common_name"] = bands[b].second;
+    assets[bands[b].first] = {{"href", bands[b].first + ".tif"},
+                              {"type", "image/tiff; application=geotiff"},
+                              {"roles", {"data"}},
+                              {"eo:bands", {band}}};
+  }
+  assets["thumbnail"] = {{"href", "thumbnail.png"}, {"roles", {"thumbnail"}}};
+  const nlohmann::ordered_json item = {
+      {"type", "Feature"}, {"stac_version", "1.0.0"}, {"id", "S2-like"}, {"assets", assets}};
+  std::ofstream(dir + "/item.json") << item.dump(2);
+
+  auto tile = [&](const std::string& image, const std::string& chosen, const std::string& out) {
+    return test::run_satunet({"tile", "--out", dir + "/" + out, "--image", image, "--bands", chosen,
+                              "--labels", "building=" + dir + "/scene/buildings.geojson", "--tile",
+                              "64", "--overlap", "0", "-q"});
+  };
+  ASSERT_EQ(tile(scene, "4,3,2,8", "by-number").exit_code, 0);
+  const auto by_name = tile(dir + "/item.json", "B04,B03,B02,B08", "by-name");
+  ASSERT_EQ(by_name.exit_code, 0) << by_name.err;
+  const auto expected = test::read_tiles(dir + "/by-number");
+  const auto tiles = test::read_tiles(dir + "/by-name");
+  ASSERT_EQ(tiles.size(), expected.size());
+  for (const auto& [key, stored] : expected)
+    EXPECT_EQ(tiles.at(key).image, stored.image);
+  const auto manifest = nlohmann::json::parse(test::file_bytes(dir + "/by-name/manifest.json"));
+  EXPECT_EQ(manifest["bands"][0]["name"], "B04");
+  EXPECT_EQ(manifest["bands"][3]["name"], "B08");
+
+  const std::string checkpoint = test::make_checkpoint(dir + "/model.pt", 4);
+  auto predict = [&](const std::string& image, const std::string& chosen, const std::string& mask) {
+    return test::run_satunet({"predict", "--checkpoint", checkpoint, "--image", image, "--bands",
+                              chosen, "--stitch-to", dir + "/" + mask, "--threads", "1", "-q"});
+  };
+  ASSERT_EQ(predict(scene, "4,3,2,8", "by-number.tif").exit_code, 0);
+  ASSERT_EQ(predict(dir + "/item.json", "red,green,blue,B08", "by-name.tif").exit_code, 0);
+  EXPECT_EQ(test::read_band_u8(dir + "/by-name.tif"), test::read_band_u8(dir + "/by-number.tif"));
+
+  test::expect_failure(tile(dir + "/item.json", "B04,B13", "none"), 1,
+                       dir + "/item.json: --bands asks for band 'B13', but its bands are B01, B02");
+  std::ofstream(dir + "/collection.json") << R"({"type": "Collection", "id": "x"})";
+  test::expect_failure(tile(dir + "/collection.json", "1", "none"), 1,
+                       dir + "/collection.json: not a STAC Item");
+}
+
 }  // namespace satunet

@@ -310,7 +310,7 @@ std::string make_checkpoint(const std::string& path, int bands, Head head) {
   meta.classes = kClasses;
   const char* names[] = {"red", "green", "blue", "nir"};
   for (int band = 0; band < bands; ++band)
-    meta.bands.push_back({names[band % 4], 90.0 + band, 40.0});
+    meta.bands.push_back({names[band % 4], 90.0 + band, 40.0, ""});
   meta.tile_size = 64;
   meta.created_by = "satunet test";
   model::save_checkpoint(path, net, meta);

@@ -159,7 +159,9 @@ TEST(Synth, InvalidOptionsAreRefused) {
   };
   auto bad = options;
   bad.bands = 5;
-  expect_usage_error(bad, "--bands must be 3 or 4");
+  expect_usage_error(bad, "--bands must be 3, 4 or 12");
+  bad.bands = 12;  // Sentinel-2's bands are uint16
+  expect_usage_error(bad, "--bands 12 (Sentinel-2's) goes with --dtype uint16");
   bad = options;
   bad.size = 10;
   expect_usage_error(bad, "--size must be 64 to 200000, got 10");

@@ -10,7 +10,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/text.hpp"
 #include "geo/gdal.hpp"
+#include "geo/stac.hpp"
 
 namespace satunet::geo {
 namespace {
@@ -70,7 +72,40 @@ bool is_nodata(double value, const std::optional<double>& nodata) {
   return nodata && (value == *nodata || (std::isnan(*nodata) && std::isnan(value)));
 }
 
-InputBands choose_input_bands(const RasterInfo& info, const std::vector<int>& requested) {
+namespace {
+
+std::string lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+// The band `name` asks for: a 1-based number, or a band's description or colour (any case).
+int band_named(const RasterInfo& info, const std::string& name) {
+  if (!name.empty() && name.size() < 10 && std::all_of(name.begin(), name.end(), ::isdigit)) {
+    const int band = std::stoi(name);
+    if (band < 1 || band > static_cast<int>(info.bands.size()))
+      throw Error(info.path + ": --bands asks for band " + name + " but the scene has " +
+                  std::to_string(info.bands.size()));
+    return band;
+  }
+  std::vector<std::string> known;
+  for (const BandInfo& band : info.bands) {
+    if (lower(band.description) == lower(name) || lower(band.colour) == lower(name) ||
+        band_name(band) == lower(name))
+      return band.index;
+    known.push_back(band_name(band));
+  }
+  throw Error(info.path + ": --bands asks for band '" + name + "', but its bands are " +
+              text::join(known, ", "));
+}
+
+}  // namespace
+
+InputBands choose_input_bands(const RasterInfo& info, const std::vector<std::string>& names) {
+  std::vector<int> requested;
+  for (const std::string& name : names)
+    requested.push_back(band_named(info, name));
   InputBands bands;
   for (const BandInfo& band : info.bands)
     if (band.colour == "Alpha")
@@ -81,9 +116,6 @@ InputBands choose_input_bands(const RasterInfo& info, const std::vector<int>& re
         bands.inputs.push_back(band.index);
   } else {
     for (int band : requested) {
-      if (band < 1 || band > static_cast<int>(info.bands.size()))
-        throw Error(info.path + ": --bands asks for band " + std::to_string(band) +
-                    " but the scene has " + std::to_string(info.bands.size()));
       bands.inputs.push_back(band);
     }
     if (std::count(requested.begin(), requested.end(), bands.alpha))
@@ -139,7 +171,10 @@ Raster Raster::open(const std::string& path) {
   init_gdal();
   clear_gdal_error();
   GDALDatasetUniquePtr dataset(
-      GDALDataset::Open(path.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR));
+      is_stac_item_path(path)
+          ? open_stac_item(path)
+          : GDALDatasetUniquePtr(GDALDataset::Open(
+                path.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR)));
   if (!dataset)
     throw Error(path + ": cannot open raster: " + last_gdal_error());
   if (dataset->GetRasterCount() == 0)

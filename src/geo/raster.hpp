@@ -88,7 +88,9 @@ struct InputBands {
   }
 };
 // Throws "<path>: --bands asks for band N but the scene has M".
-InputBands choose_input_bands(const RasterInfo& info, const std::vector<int>& requested);
+// `requested`: 1-based numbers or band names (a band's description, as a STAC item's eo:bands
+// name, or its colour: red, green, blue, nir; any case); empty: every band but alpha.
+InputBands choose_input_bands(const RasterInfo& info, const std::vector<std::string>& requested);
 
 class Raster {
  public:

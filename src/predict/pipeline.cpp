@@ -40,7 +40,7 @@ constexpr std::size_t kBatches = 4;
 constexpr std::size_t kBuffers = 2;
 
 // The scene's input bands, chosen as `satunet tile` chose them, checked against the model.
-geo::InputBands choose_bands(const geo::RasterInfo& info, const std::vector<int>& requested,
+geo::InputBands choose_bands(const geo::RasterInfo& info, const std::vector<std::string>& requested,
                              const ModelSpec& spec) {
   geo::InputBands bands = geo::choose_input_bands(info, requested);
   if (bands.inputs.size() != spec.bands.size()) {

@@ -32,8 +32,8 @@ struct PipelineOptions {
   shards::Blend blend = shards::Blend::gaussian;  // recorded for the stitcher
   shards::ProbabilityEncoding encoding = shards::ProbabilityEncoding::uint8;
   shards::Compression compress = shards::Compression::lz4();
-  std::vector<int> bands;  // 1-based; empty: every band but alpha (as satunet tile)
-  int threads = 0;         // per rank; 0: cores per node / ranks per node
+  std::vector<std::string> bands;  // numbers (1-based) or names; empty: every band but alpha
+  int threads = 0;                 // per rank; 0: cores per node / ranks per node
   bool overwrite = false;
   std::string stitch_to;            // a class map to blend into
   bool keep_probabilities = false;  // with stitch_to: also the prediction directory

@@ -34,8 +34,9 @@ const options::Table<PipelineOptions>& pipeline_option_table() {
           .value("encoding", &O::encoding, "stored probabilities: uint8 (p x 255) or float16")
           .value("compress", &O::compress, shards::kCompressHelp)
           .value("bands", &O::bands,
-                 "1-based scene bands to use (default: every band but alpha, as satunet tile)",
-                 "1,2,3")
+                 "scene bands to use, by number (1-based) or name, as satunet tile takes them "
+                 "(default: every band but alpha)",
+                 "1,2,3|B04,B03,B02")
           .include(comm::threads_option_table(), [](O& o) -> int& { return o.threads; })
           .flag("overwrite", &O::overwrite, "replace existing outputs")
           .value("stitch-to", &O::stitch_to,

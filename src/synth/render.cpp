@@ -27,6 +27,42 @@ enum NoiseStream : std::uint64_t {
   kRoofTexture
 };
 
+// The reflectance of band `band` of `bands`: the drawn four as they are, or Sentinel-2's twelve
+// (B01 ... B08, B8A, B09, B11, B12) by where each lies between them in the spectrum: coastal
+// below blue, the red edge between red and near infrared, water vapour and short-wave infrared
+// from both.
+double reflectance_of(const Colour& c, int band, int bands) {
+  if (bands <= 4)
+    return c[static_cast<std::size_t>(band)];
+  const double red = c[0], green = c[1], blue = c[2], nir = c[3];
+  switch (band) {
+    case 0:
+      return 0.9 * blue;
+    case 1:
+      return blue;
+    case 2:
+      return green;
+    case 3:
+      return red;
+    case 4:
+      return red + 0.25 * (nir - red);
+    case 5:
+      return red + 0.6 * (nir - red);
+    case 6:
+      return red + 0.85 * (nir - red);
+    case 7:
+      return nir;
+    case 8:
+      return 1.02 * nir;
+    case 9:
+      return 0.6 * nir;
+    case 10:
+      return 0.55 * red + 0.35 * nir;
+    default:
+      return 0.5 * red + 0.15 * nir;
+  }
+}
+
 Colour scaled(const Colour& colour, double factor) {
   return {colour[0] * factor, colour[1] * factor, colour[2] * factor, colour[3] * factor};
 }
@@ -263,7 +299,8 @@ void Renderer::draw_row(std::int64_t row, Strip& strip, const RowContext& contex
       const double noise =
           0.012 * gaussian(hash(spec.seed, kSensor, static_cast<std::uint64_t>(row * width + col),
                                 static_cast<std::uint64_t>(band)));
-      const double value = valid ? std::clamp(colour[col][band] + noise, 0.0, 1.0) : -1.0;
+      const double value =
+          valid ? std::clamp(reflectance_of(colour[col], band, bands_) + noise, 0.0, 1.0) : -1.0;
       strip.reflectance[static_cast<std::size_t>(
           (band * strip.rows + (row - strip.first_row)) * width + col)] = static_cast<float>(value);
     }

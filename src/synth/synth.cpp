@@ -86,6 +86,29 @@ void quantise(const std::vector<float>& reflectance, double scale, std::vector<T
 
 }  // namespace
 
+namespace {
+
+struct BandLook {
+  const char* name;
+  GDALColorInterp colour;
+};
+
+BandLook band_look(int band, int bands) {
+  static const BandLook kDrawn[] = {{"red", GCI_RedBand},
+                                    {"green", GCI_GreenBand},
+                                    {"blue", GCI_BlueBand},
+                                    {"nir", GCI_Undefined}};
+  // Sentinel-2 L2A's order (render.cpp's reflectance_of).
+  static const BandLook kSentinel2[] = {
+      {"B01", GCI_Undefined}, {"B02", GCI_BlueBand},  {"B03", GCI_GreenBand},
+      {"B04", GCI_RedBand},   {"B05", GCI_Undefined}, {"B06", GCI_Undefined},
+      {"B07", GCI_Undefined}, {"B08", GCI_Undefined}, {"B8A", GCI_Undefined},
+      {"B09", GCI_Undefined}, {"B11", GCI_Undefined}, {"B12", GCI_Undefined}};
+  return bands == 12 ? kSentinel2[band] : kDrawn[band];
+}
+
+}  // namespace
+
 Product scene_product() {
   const std::vector<std::string> files = {"scene.tif", "truth.tif", "buildings.geojson",
                                           "roads.geojson"};
@@ -102,8 +125,9 @@ const options::Table<SynthOptions>& synth_option_table() {
           .value("size", &O::size, "scene width and height in pixels")
           .in_range(kMinSize, kMaxSize)
           .value("seed", &O::seed, "random seed; the same seed gives identical files")
-          .value("bands", &O::bands, "3 (RGB) or 4 (RGB + NIR)")
-          .choices({3, 4})
+          .value("bands", &O::bands,
+                 "3 (RGB), 4 (RGB + NIR) or 12 (Sentinel-2's B01 ... B12, B8A; with uint16)")
+          .choices({3, 4, 12})
           .value("dtype", &O::dtype, "uint8 or uint16")
           .value("epsg", &O::epsg, "EPSG code of the scene's CRS (projected, in metres)")
           .value("gsd", &O::gsd, "ground sample distance in metres")
@@ -117,6 +141,8 @@ void validate(const SynthOptions& options) {
   synth_option_table().check(options);
   if (options.strip_rows < 1)
     throw UsageError("strip rows must be positive");
+  if (options.bands == 12 && options.dtype != SampleType::uint16)
+    throw UsageError("--bands 12 (Sentinel-2's) goes with --dtype uint16, as Sentinel-2's are");
   const geo::SpatialRef srs = geo::SpatialRef::from_epsg(options.epsg);
   if (!srs.is_projected() || std::abs(srs.linear_units_in_metres() - 1.0) > 1e-9)
     throw UsageError("--epsg " + std::to_string(options.epsg) + " (" + srs.name() +
@@ -145,10 +171,10 @@ SynthResult synthesize(const SynthOptions& options) {
   geo::GeoTiffWriter scene(result.scene_path, options.size, options.size, options.bands, type,
                            transform, srs);
   scene.set_nodata(0);
-  const char* names[] = {"red", "green", "blue", "nir"};
-  const GDALColorInterp colours[] = {GCI_RedBand, GCI_GreenBand, GCI_BlueBand, GCI_Undefined};
-  for (int band = 0; band < options.bands; ++band)
-    scene.set_band(band + 1, names[band], colours[band]);
+  for (int band = 0; band < options.bands; ++band) {
+    const BandLook look = band_look(band, options.bands);
+    scene.set_band(band + 1, look.name, look.colour);
+  }
   geo::GeoTiffWriter truth(result.truth_path, options.size, options.size, 1, GDT_Byte, transform,
                            srs);
   truth.set_nodata(kIgnoreLabel);

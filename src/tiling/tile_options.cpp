@@ -48,8 +48,10 @@ const options::Table<TileOptions>& tile_option_table() {
                  "overlap of neighbouring tiles in pixels (stride = tile - overlap)")
           .at_least(0)
           .value("bands", &O::bands,
-                 "input bands (1-based); default every band but alpha, which marks valid pixels",
-                 "1,2,3")
+                 "input bands: 1-based numbers or names (a band's description, as B04 of a STAC "
+                 "item, or colour: red, nir); default every band but alpha, which marks valid "
+                 "pixels",
+                 "1,2,3|B04,B03,B02")
           .value("max-nodata", &O::max_nodata,
                  "drop tiles with a larger fraction of nodata pixels (padding not counted)")
           .in_range(0, 1)

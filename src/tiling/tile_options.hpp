@@ -25,7 +25,7 @@ struct TileOptions {
   bool all_touched = false;
   int tile = 256;
   int overlap = 32;
-  std::vector<int> bands;  // 1-based; empty: every band but alpha
+  std::vector<std::string> bands;  // 1-based numbers or band names; empty: every band but alpha
   double max_nodata = 0.5;
   double keep_empty = 1.0;
   double val_fraction = 0.1;
