@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Installs what satunet needs from Debian's packages (only what is missing), then configures
 # and builds Release into build/. Idempotent: a second run on a built tree takes seconds.
+#   launch/setup.sh           what the build and the tests need (launch/test.sh runs this)
+#   launch/setup.sh --bench   also what launch/bench.sh needs (it runs this): GNU time for wall
+#                             time and peak memory, and the Python user's stack its side-by-side
+#                             references run on (python3-torch, -rasterio, -fiona, -shapely, -h5py)
 #   SATUNET_BUILD_DIR   build directory (default: build)
 #   SATUNET_CMAKE_ARGS  extra CMake arguments, e.g. -DCMAKE_PREFIX_PATH=/opt/libtorch-cuda
 #   SATUNET_JOBS        parallel compile jobs (default: number of cores)
@@ -15,6 +19,14 @@ packages=(build-essential cmake ninja-build ccache pkg-config
   libboost-program-options-dev libgtest-dev nlohmann-json3-dev libdeflate-dev liblz4-dev shellcheck
   slurmctld slurmd slurm-client munge iproute2 libcairo2-dev chromium clang libclang-rt-14-dev
   python3-torchvision hdf5-filter-plugin)
+case ${1:-} in
+  "") ;;
+  --bench) packages+=(time python3-torch python3-rasterio python3-fiona python3-shapely python3-h5py) ;;
+  *)
+    echo "usage: launch/setup.sh [--bench]" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 for package in "${packages[@]}"; do

@@ -209,7 +209,7 @@ fi
 step "training: satunet and PyTorch eager, U-Net base $base depth $depth, 256 px, batch $batch"
 rm -rf "$work"
 mkdir -p "$work"
-if ! "$satunet" synth --out "$work/train-scene" --size "$train_scene" --seed 2 -q >/dev/null ||
+if ! "$satunet" synth --out "$work/train-scene" --size "$train_scene" --seed 2 --overwrite -q >/dev/null ||
   ! "$satunet" tile --out "$work/dataset" --image "$work/train-scene/scene.tif" \
     --labels "building=$work/train-scene/buildings.geojson" \
     --labels "road=$work/train-scene/roads.geojson" --width-field width_m --tile 256 \
@@ -270,7 +270,7 @@ for precision in "${precisions[@]}"; do
 done
 
 step "prediction: $predict_scene x $predict_scene px, windows of 256, batch $predict_batch"
-"$satunet" synth --out "$work/predict-scene" --size "$predict_scene" --seed 3 -q >/dev/null ||
+"$satunet" synth --out "$work/predict-scene" --size "$predict_scene" --seed 3 --overwrite -q >/dev/null ||
   fail "the prediction scene"
 checkpoint=$work/run-fp32/checkpoints/last.pt
 for precision in "${precisions[@]}"; do
@@ -283,9 +283,13 @@ for precision in "${precisions[@]}"; do
       's/^predicted \([0-9]*\) windows (\([0-9.]*\) Mpx) in \([0-9.]*\) s.*/\1 \2 \3/p' \
       "$work/predict-$precision.log")
     predict_rate=$(awk -v m="$megapixels" -v s="$seconds" 'BEGIN {printf "%.1f", m / s}')
-    forward=$("$build/tests/bench/satunet_bench_infer" forward "$checkpoint" \
-      "$work/predict-scene/scene.tif" 256 64 "$predict_batch" "$(nproc)" "$device" "$precision")
-    forward_rate=$(awk '{printf "%.1f", $3}' <<<"$forward")
+    rm -f "$work/forward-$precision.jsonl"
+    "$build/tests/bench/satunet_bench_infer" --jsonl "$work/forward-$precision.jsonl" forward \
+      "$checkpoint" "$work/predict-scene/scene.tif" 256 64 "$predict_batch" "$(nproc)" "$device" \
+      "$precision" >/dev/null
+    # Its record (launch/bench/records.py reads the JSON lines).
+    forward_rate=$(python3 launch/bench/records.py get "$work/forward-$precision.jsonl" infer \
+      forward.rate | awk '{printf "%.1f", $1}')
     note "predict $precision: $predict_rate Mpx/s ($windows windows in $seconds s); bare" \
       "forward $forward_rate Mpx/s; ratio $(awk -v a="$predict_rate" -v b="$forward_rate" \
         'BEGIN {printf "%.2f", a / b}') (goal >= 0.6); GPU busy $(mean_of \
@@ -296,12 +300,13 @@ for precision in "${precisions[@]}"; do
   fi
 done
 # The pipeline around the model alone (a model that costs nothing): what it could feed a GPU.
+rm -f "$work/bench-predict.jsonl"
 if "$satunet" bench predict --image "$work/predict-scene/scene.tif" --tile 256 \
   --batch "$predict_batch" --stitch-to "$work/mask-identity.tif" --overwrite -q \
-  >"$work/bench-predict.log" 2>&1; then
-  note "predict pipeline with an identity model: $(sed -n \
-    's/^predicted \([0-9]*\) windows (\([0-9.]*\) Mpx) in \([0-9.]*\) s.*/\2 Mpx in \3 s/p' \
-    "$work/bench-predict.log" | awk '{printf "%.1f Mpx/s", $1 / $4}') on $(nproc) cores"
+  --jsonl "$work/bench-predict.jsonl" >"$work/bench-predict.log" 2>&1; then
+  note "predict pipeline with an identity model: $(python3 launch/bench/records.py get \
+    "$work/bench-predict.jsonl" predict pipeline.rate | awk '{printf "%.1f Mpx/s", $1}') on" \
+    "$(nproc) cores"
 else
   cat "$work/bench-predict.log"
   fail "satunet bench predict"

@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "cli/command.hpp"
 #include "comm/allreduce_bench.hpp"
 #include "predict/bench.hpp"
@@ -17,10 +19,16 @@ bool names_predict(const options::Given& given) {
   return false;
 }
 
+// Options both benchmarks include (--jsonl) keep their id and are declared once.
 void add_predict_bench(Command& command) {
   const auto& table = predict::predict_bench_option_table();
-  for (const options::Declaration& declaration : table.declarations())
-    command.declarations.push_back(declaration);
+  for (const options::Declaration& declaration : table.declarations()) {
+    const bool declared =
+        std::any_of(command.declarations.begin(), command.declarations.end(),
+                    [&](const options::Declaration& other) { return other.id == declaration.id; });
+    if (!declared)
+      command.declarations.push_back(declaration);
+  }
   auto run = command.run;
   command.run = [&table, run](const options::Given& given, comm::Communicator& world) {
     if (!names_predict(given))
@@ -45,8 +53,9 @@ Command bench_command() {
       "bench",
       "measure the all-reduce of a backend (algbw, busbw) with a correctness pass, or the "
       "prediction pipeline with a model that costs nothing",
-      "allreduce [--min-bytes 8] [--max-bytes 64M] [--iterations 20] [--async] [--backend B] | "
-      "predict --image SCENE.tif --stitch-to MASK.tif [--batch 32] [--classes 3]",
+      "allreduce [--min-bytes 8] [--max-bytes 64M] [--iterations 20] [--async] [--backend B] "
+      "[--jsonl FILE] | predict --image SCENE.tif --stitch-to MASK.tif [--batch 32] [--classes 3] "
+      "[--jsonl FILE]",
       comm::bench_option_table(), Launch::mpi_job,
       [](const comm::BenchOptions& options) { comm::validate(options); },
       [](const comm::BenchOptions& options, comm::Communicator& world) {

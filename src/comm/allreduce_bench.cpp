@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "common/bench_record.hpp"
 #include "common/timer.hpp"
 #ifdef SATUNET_HAVE_NCCL
 #include "comm/nccl_communicator.hpp"
@@ -107,7 +108,8 @@ const options::Table<BenchOptions>& bench_option_table() {
           .flag("async", &O::async, "through the background communication thread, as training does")
           .value("backend", &O::backend,
                  "mpi (host memory), nccl (device memory) or auto (nccl where built and a GPU "
-                 "is present)");
+                 "is present)")
+          .include(bench::jsonl_option_table(), [](O& o) -> std::string& { return o.jsonl; });
   return table;
 }
 
@@ -127,6 +129,12 @@ void run_allreduce_bench(const BenchOptions& options, Communicator& world) {
   // One rank moves no byte (NCCL and MPI return at once): a bandwidth would be a figure of
   // nothing, so only the correctness pass runs.
   const bool timed = comm->size() > 1;
+  const bench::RecordFile records(comm->rank() == 0 ? options.jsonl : std::string());
+  const nlohmann::json configuration = {{"ranks", comm->size()},
+                                        {"backend", comm->backend()},
+                                        {"async", options.async},
+                                        {"iterations", options.iterations},
+                                        {"warmup", options.warmup}};
   if (!timed && comm->rank() == 0)
     std::printf(
         "# all-reduce on 1 rank, %s backend: one rank moves nothing, no bandwidth to "
@@ -168,7 +176,20 @@ void run_allreduce_bench(const BenchOptions& options, Communicator& world) {
       std::printf("  %12lld %12lld %10.1f %10.3f %10.3f %7lld\n", static_cast<long long>(bytes),
                   static_cast<long long>(message.size()), seconds * 1e6, algbw, algbw * bus_factor,
                   static_cast<long long>(wrong));
+    nlohmann::json size = configuration;
+    size["bytes"] = bytes;
+    size["elements"] = message.size();
+    size["wrong"] = wrong;
+    records.write("allreduce", "allreduce.time", seconds * 1e6, "us", size);
+    records.write("allreduce", "allreduce.algbw", algbw, "GB/s", size);
+    records.write("allreduce", "allreduce.busbw", algbw * bus_factor, "GB/s", size);
   }
+  nlohmann::json checked = configuration;
+  checked["min_bytes"] = options.min_bytes.bytes;
+  checked["max_bytes"] = options.max_bytes.bytes;
+  checked["timed"] = timed;
+  records.write("allreduce", "allreduce.wrong", static_cast<double>(total_wrong), "elements",
+                checked);
   if (total_wrong > 0)
     throw Error("all-reduce returned " + std::to_string(total_wrong) + " wrong elements");
   if (comm->rank() == 0)

@@ -1,7 +1,8 @@
 #pragma once
 // `satunet bench allreduce`: all-reduce bandwidth as nccl-tests reports it (algbw = bytes /
 // time; busbw = algbw * 2 (n - 1) / n), after a correctness pass at every size, on any backend
-// (host buffers for mpi, device buffers for nccl).
+// (host buffers for mpi, device buffers for nccl). With --jsonl FILE, rank 0 also appends each
+// size's figures as JSON lines (common/bench_record.hpp).
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -36,12 +37,16 @@ struct BenchOptions {
   int warmup = 5;
   bool async = false;
   Backend backend = Backend::mpi;
+  std::string jsonl;  // records of the measurements; "": none
 };
 
 const options::Table<BenchOptions>& bench_option_table();
 void validate(const BenchOptions& options);  // throws UsageError
 
-// Collective over `world`; prints the table on rank 0. Throws when an element came back wrong.
+// Collective over `world`; prints the table on rank 0 (and with --jsonl appends, per size,
+// "allreduce.time" (us), "allreduce.algbw" and "allreduce.busbw" (GB/s) records, then
+// "allreduce.wrong": the elements that came back wrong, 0 when correct). Throws when an element
+// came back wrong.
 void run_allreduce_bench(const BenchOptions& options, Communicator& world);
 
 }  // namespace satunet::comm

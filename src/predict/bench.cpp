@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "common/bench_record.hpp"
 #include "common/error.hpp"
 #include "geo/raster.hpp"
 #include "shards/prediction.hpp"
@@ -75,7 +76,7 @@ ModelSpec identity_spec(const PredictBenchOptions& options) {
   spec.tile_size = kIdentityTile;
   for (int band : bands.inputs)
     spec.bands.push_back({geo::band_name(scene.info().bands[static_cast<std::size_t>(band - 1)]), 0,
-                          kIdentityScale});
+                          kIdentityScale, ""});  // any pixel type: the identity model has none
   for (int c = 1; c <= options.classes; ++c)
     spec.classes.push_back("class" + std::to_string(c));
   return spec;
@@ -90,12 +91,15 @@ const options::Table<PredictBenchOptions>& predict_bench_option_table() {
           .include(pipeline_option_table(), [](O& o) -> PipelineOptions& { return o; })
           .value("classes", &O::classes,
                  "bench predict: classes of the identity model (its first input bands)")
-          .in_range(1, 255);
+          .in_range(1, 255)
+          .include(bench::jsonl_option_table(), [](O& o) -> std::string& { return o.jsonl; });
   return table;
 }
 
 void validate(const PredictBenchOptions& options) {
   predict_bench_option_table().check(options);
+  if (!options.scenes.empty())
+    throw UsageError("bench predict measures one scene: give --image, not --scenes");
   validate(static_cast<const PipelineOptions&>(options));
 }
 
@@ -107,15 +111,33 @@ void run_predict_bench(const PredictBenchOptions& options, comm::Communicator& c
   if (comm.rank() != 0)
     return;
   const double megapixels = static_cast<double>(result.pixels) / 1e6;
+  const char* output = options.stitch_to.empty()    ? "prediction shards"
+                       : options.keep_probabilities ? "blended and kept as shards"
+                       : comm.size() == 1           ? "blended straight into the class map"
+                                                    : "shards stitched by rank 0";
   std::printf("predicted %lld windows (%g Mpx) in %g s on %d ranks: %s\n",
               static_cast<long long>(result.windows), megapixels, result.seconds, comm.size(),
               (options.stitch_to.empty() ? options.out : options.stitch_to).c_str());
-  std::printf("pipeline (identity model, %s): %.1f Mpx/s\n",
-              options.stitch_to.empty()    ? "prediction shards"
-              : options.keep_probabilities ? "blended and kept as shards"
-              : comm.size() == 1           ? "blended straight into the class map"
-                                           : "shards stitched by rank 0",
-              megapixels / result.seconds);
+  std::printf("pipeline (identity model, %s): %.1f Mpx/s\n", output, megapixels / result.seconds);
+  const bench::RecordFile records(options.jsonl);
+  const int tile = options.tile > 0 ? options.tile : spec.tile_size;
+  const nlohmann::json configuration = {
+      {"image", options.image},
+      {"output", output},
+      {"windows", result.windows},
+      {"megapixels", megapixels},
+      {"ranks", comm.size()},
+      {"threads", options.threads},
+      {"tile", tile},
+      {"overlap", options.overlap ? *options.overlap : tile / 4},
+      {"batch", options.batch},
+      {"classes", options.classes},
+      {"encoding", options::show(options.encoding)},
+      {"compress", options.stitch_to.empty() || options.keep_probabilities
+                       ? shards::show(options.compress)
+                       : std::string("none")}};
+  records.write("predict", "pipeline.seconds", result.seconds, "s", configuration);
+  records.write("predict", "pipeline.rate", megapixels / result.seconds, "Mpx/s", configuration);
 }
 
 }  // namespace satunet::predict

@@ -10,14 +10,17 @@
 namespace satunet::predict {
 
 struct PredictBenchOptions : PipelineOptions {
-  int classes = 3;  // the identity model's: its first `classes` input bands
+  int classes = 3;    // the identity model's: its first `classes` input bands
+  std::string jsonl;  // records of the measurements; "": none
 };
 
 const options::Table<PredictBenchOptions>& predict_bench_option_table();
 void validate(const PredictBenchOptions& options);  // throws UsageError
 
 // Collective over `comm`; rank 0 prints predict's line ("predicted N windows (M Mpx) in S s
-// ...") and the pipeline's rate.
+// ...") and the pipeline's rate, and with --jsonl appends them as the records
+// "pipeline.seconds" (s) and "pipeline.rate" (scene Mpx/s), with the configuration
+// (common/bench_record.hpp).
 void run_predict_bench(const PredictBenchOptions& options, comm::Communicator& comm);
 
 }  // namespace satunet::predict

@@ -1,15 +1,19 @@
 // The bare model forward that `satunet predict` is compared with: the same windows of the same
 // scene, read and normalised into memory first, then only forward + softmax is timed.
 //   satunet_bench_infer checkpoint OUT.pt BASE DEPTH TILE    a random-weight checkpoint
-//   satunet_bench_infer forward CHECKPOINT SCENE TILE OVERLAP BATCH THREADS [cpu|cuda [fp32|bf16]]
-// `forward` prints: windows, seconds of forward passes, scene megapixels per second. On CUDA
-// the timed loop includes the copies to and from the device, as predict has them.
+//   satunet_bench_infer [--jsonl FILE] forward CHECKPOINT SCENE TILE OVERLAP BATCH THREADS
+//       [cpu|cuda [fp32|bf16]]
+// `forward` prints: windows, seconds of forward passes, scene megapixels per second; with
+// --jsonl FILE it also appends them as the records "forward.seconds" (s) and "forward.rate"
+// (scene Mpx/s) (common/bench_record.hpp). On CUDA the timed loop includes the copies to and
+// from the device, as predict has them.
 #include <torch/torch.h>
 
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "common/bench_record.hpp"
 #include "common/timer.hpp"
 #include "geo/raster.hpp"
 #include "geo/window_grid.hpp"
@@ -36,7 +40,7 @@ int make_checkpoint(const std::string& path, int base, int depth, int tile) {
 
 int time_forward(const std::string& checkpoint, const std::string& scene_path, int tile,
                  int overlap, int batch, int threads, const std::string& device_name,
-                 const std::string& precision) {
+                 const std::string& precision, const bench::RecordFile& records) {
   model::set_threads(threads);
   model::LoadedCheckpoint loaded = model::load_checkpoint(checkpoint);
   const torch::Device device = device_name == "cuda" ? torch::kCUDA : torch::kCPU;
@@ -81,22 +85,36 @@ int time_forward(const std::string& checkpoint, const std::string& scene_path, i
   const double megapixels = static_cast<double>(info.width * info.height) / 1e6;
   std::printf("%lld %.3f %.3f\n", static_cast<long long>(grid.count()), seconds,
               megapixels / seconds);
+  const nlohmann::json configuration = {
+      {"checkpoint", checkpoint}, {"image", scene_path}, {"windows", grid.count()},
+      {"megapixels", megapixels}, {"tile", tile},        {"overlap", overlap},
+      {"batch", batch},           {"threads", threads},  {"device", device_name},
+      {"precision", precision}};
+  records.write("infer", "forward.seconds", seconds, "s", configuration);
+  records.write("infer", "forward.rate", megapixels / seconds, "Mpx/s", configuration);
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::vector<std::string> args(argv + 1, argv + argc);
+  std::vector<std::string> args(argv + 1, argv + argc);
+  bench::RecordFile records;
+  try {
+    records = bench::RecordFile(bench::take_jsonl_option(args));
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "satunet_bench_infer: %s\n", error.what());
+    return 2;
+  }
   if (args.size() == 5 && args[0] == "checkpoint")
     return make_checkpoint(args[1], std::stoi(args[2]), std::stoi(args[3]), std::stoi(args[4]));
   if (args.size() >= 7 && args.size() <= 9 && args[0] == "forward")
     return time_forward(args[1], args[2], std::stoi(args[3]), std::stoi(args[4]),
                         std::stoi(args[5]), std::stoi(args[6]), args.size() > 7 ? args[7] : "cpu",
-                        args.size() > 8 ? args[8] : "fp32");
+                        args.size() > 8 ? args[8] : "fp32", records);
   std::fprintf(stderr,
                "usage: satunet_bench_infer checkpoint OUT.pt BASE DEPTH TILE\n"
-               "       satunet_bench_infer forward CHECKPOINT SCENE TILE OVERLAP BATCH THREADS "
-               "[cpu|cuda [fp32|bf16]]\n");
+               "       satunet_bench_infer [--jsonl FILE] forward CHECKPOINT SCENE TILE OVERLAP "
+               "BATCH THREADS [cpu|cuda [fp32|bf16]]\n");
   return 2;
 }

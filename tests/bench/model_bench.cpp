@@ -1,11 +1,15 @@
 // Forward and forward+backward throughput of the U-Net on this CPU, for the default and the
-// small configuration at each thread count. Prints one line per case and the thread speed-up.
+// small configuration at each thread count. Prints one line per case and the thread speed-up;
+// with --jsonl FILE also appends the records "forward.rate" and "forward_backward.rate" (Mpx/s)
+// of each case and thread count (common/bench_record.hpp).
+//   satunet_bench_model [--jsonl FILE] [TILE [BATCH [REPEATS]]]
 #include <torch/torch.h>
 
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "common/bench_record.hpp"
 #include "common/timer.hpp"
 #include "model/losses.hpp"
 #include "model/unet.hpp"
@@ -14,6 +18,7 @@ namespace {
 
 struct Case {
   std::string name;
+  std::string config;  // in the records
   satunet::model::UNetOptions options;
 };
 
@@ -30,12 +35,21 @@ double seconds_per_call(Body body, int repeats) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int tile = argc > 1 ? std::stoi(argv[1]) : 256;
-  const int batch = argc > 2 ? std::stoi(argv[2]) : 4;
-  const int repeats = argc > 3 ? std::stoi(argv[3]) : 3;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  satunet::bench::RecordFile records;
+  try {
+    records = satunet::bench::RecordFile(satunet::bench::take_jsonl_option(args));
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "satunet_bench_model: %s\n", error.what());
+    return 2;
+  }
+  const int tile = args.size() > 0 ? std::stoi(args[0]) : 256;
+  const int batch = args.size() > 1 ? std::stoi(args[1]) : 4;
+  const int repeats = args.size() > 2 ? std::stoi(args[2]) : 3;
   const std::vector<Case> cases = {
-      {"default (base 32, depth 4, batch norm)", satunet::model::UNetOptions()},
-      {"small (base 8, depth 3, batch norm)", satunet::model::UNetOptions().base(8).depth(3)}};
+      {"default (base 32, depth 4, batch norm)", "default", satunet::model::UNetOptions()},
+      {"small (base 8, depth 3, batch norm)", "small",
+       satunet::model::UNetOptions().base(8).depth(3)}};
   const double megapixels = static_cast<double>(batch) * tile * tile / 1e6;
   std::printf("U-Net on %d x %d tiles, batch %d, 3 bands, 3 classes, float32 (%.2f Mpx a batch)\n",
               tile, tile, batch, megapixels);
@@ -71,6 +85,16 @@ int main(int argc, char** argv) {
       if (threads > 1)
         std::printf("  (x%.2f, x%.2f over 1 thread)", forward_one / forward, train_one / train);
       std::printf("\n");
+      const nlohmann::json configuration = {{"config", test.config},
+                                            {"base", test.options.base()},
+                                            {"depth", test.options.depth()},
+                                            {"parameters", net->parameter_count()},
+                                            {"threads", threads},
+                                            {"tile", tile},
+                                            {"batch", batch},
+                                            {"repeats", repeats}};
+      records.write("model", "forward.rate", megapixels / forward, "Mpx/s", configuration);
+      records.write("model", "forward_backward.rate", megapixels / train, "Mpx/s", configuration);
     }
   }
   return 0;

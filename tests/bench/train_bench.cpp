@@ -2,14 +2,19 @@
 //  1. the streaming loader against the same loop fed from batches held in memory;
 //  2. the bucketed, overlapped gradient synchronisation against one all-reduce of all
 //     gradients as a single flat buffer.
-// Run under mpirun; rank 0 prints.
+// Run under mpirun; rank 0 prints, and with --jsonl FILE appends the records "loader.rate" and
+// "memory.rate" (samples/s), "step.compute", "step.reducer", "synchronisation.cost" and
+// "flat_allreduce.time" (ms) (common/bench_record.hpp).
+//   satunet_bench_train [--jsonl FILE] DATASET [STEPS]
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include "comm/mpi_communicator.hpp"
+#include "common/bench_record.hpp"
 #include "common/timer.hpp"
 #include "data/loader.hpp"
 #include "model/losses.hpp"
@@ -36,15 +41,24 @@ torch::Tensor labels_of(satunet::data::Batch& batch, int tile) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: satunet_bench_train DATASET [STEPS]\n");
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::string jsonl;
+  try {
+    jsonl = satunet::bench::take_jsonl_option(args);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "satunet_bench_train: %s\n", error.what());
     return 2;
   }
-  const int steps = argc > 2 ? std::atoi(argv[2]) : 60;
+  if (args.empty()) {
+    std::fprintf(stderr, "usage: satunet_bench_train [--jsonl FILE] DATASET [STEPS]\n");
+    return 2;
+  }
+  const int steps = args.size() > 1 ? std::stoi(args[1]) : 60;
   satunet::comm::MpiRuntime mpi;
   satunet::comm::MpiCommunicator world;
   satunet::model::set_threads(1);
-  const satunet::data::ShardDataset dataset(argv[1], "train");
+  const satunet::bench::RecordFile records(world.rank() == 0 ? jsonl : std::string());
+  const satunet::data::ShardDataset dataset(args[0], "train");
   const int tile = dataset.tile_size(), bands = dataset.bands(), batch_size = 8;
   torch::manual_seed(1);
   satunet::model::UNet net(
@@ -125,6 +139,21 @@ int main(int argc, char** argv) {
     std::printf(
         "synchronisation cost %.2f ms vs one flat all-reduce %.2f ms: ratio %.2f (goal <= 1.1)\n",
         sync * 1e3, median(flat) * 1e3, sync / median(flat));
+    const nlohmann::json configuration = {{"ranks", world.size()},
+                                          {"steps", loader_steps},
+                                          {"batch", batch_size},
+                                          {"tile", tile},
+                                          {"base", 8},
+                                          {"depth", 3},
+                                          {"threads", 1},
+                                          {"gradients", elements},
+                                          {"buckets", reducer.buckets()}};
+    records.write("train", "loader.rate", samples / loader_seconds, "samples/s", configuration);
+    records.write("train", "memory.rate", samples / memory_seconds, "samples/s", configuration);
+    records.write("train", "step.compute", median(compute) * 1e3, "ms", configuration);
+    records.write("train", "step.reducer", median(reduced) * 1e3, "ms", configuration);
+    records.write("train", "synchronisation.cost", sync * 1e3, "ms", configuration);
+    records.write("train", "flat_allreduce.time", median(flat) * 1e3, "ms", configuration);
   }
   return 0;
 }
