@@ -1,16 +1,27 @@
 // Road graphs from masks (thinning, tracing, spur pruning) and the APLS and topology scores,
-// on shapes small enough that every expected value is known by hand.
+// on shapes small enough that every expected value is known by hand, and APLS on a scene's
+// graphs (tests/apls/) against the values of CosmiQ's apls.py.
+#include <gdal_priv.h>
 #include <gtest/gtest.h>
+#include <ogrsf_frmts.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "common/error.hpp"
+#include "geo/gdal.hpp"
+#include "geo/metric_plane.hpp"
+#include "geo/raster.hpp"
+#include "geo/srs.hpp"
 #include "scoring/apls.hpp"
 #include "scoring/road_graph.hpp"
+#include "scoring/roads.hpp"
+#include "test_support.hpp"
 
 namespace satunet {
 namespace {
@@ -326,6 +337,111 @@ TEST(Apls, BadOptionsAreRefused) {
   RoadGraph broken = t_graph();
   broken.edges[0].to = 9;
   EXPECT_THROW(scoring::apls(broken, t_graph(), AplsOptions{}), Error);
+}
+
+// Both graphs of a file `satunet evaluate --road-graph` wrote (any GDAL path: /vsigzip/ for
+// the gzipped ones of tests/apls/), as they were scored: nodes by from_node/to_node, edges
+// with their lines (in the file's CRS, projected: metres) and length_m.
+struct WrittenGraphs {
+  RoadGraph truth, proposal;
+  std::vector<std::int64_t> truth_ids, proposal_ids;  // node ids as written, in node order
+};
+
+WrittenGraphs read_road_graphs(const std::string& path) {
+  geo::init_gdal();
+  GDALDatasetUniquePtr file(GDALDataset::Open(path.c_str(), GDAL_OF_VECTOR));
+  if (!file)
+    throw Error("cannot open " + path);
+  WrittenGraphs graphs;
+  std::map<std::int64_t, int> truth_nodes, proposal_nodes;
+  for (auto& feature : *file->GetLayer(0)) {
+    const bool truth = std::string(feature->GetFieldAsString("graph")) == "truth";
+    RoadGraph& graph = truth ? graphs.truth : graphs.proposal;
+    auto& nodes = truth ? truth_nodes : proposal_nodes;
+    auto& ids = truth ? graphs.truth_ids : graphs.proposal_ids;
+    const auto* line = feature->GetGeometryRef()->toLineString();
+    RoadGraph::Edge edge;
+    for (int i = 0; i < line->getNumPoints(); ++i)
+      edge.path.push_back({line->getX(i), line->getY(i)});
+    const auto node = [&](const char* field, Point at) {
+      const std::int64_t id = feature->GetFieldAsInteger64(field);
+      const auto [found, added] = nodes.try_emplace(id, 0);
+      if (added) {
+        found->second = graph.add_node(at);
+        ids.push_back(id);
+      }
+      return found->second;
+    };
+    edge.from = node("from_node", edge.path.front());
+    edge.to = node("to_node", edge.path.back());
+    edge.length_m = feature->GetFieldAsDouble("length_m");
+    graph.edges.push_back(edge);
+  }
+  return graphs;
+}
+
+TEST(Apls, WrittenGraphsKeepTheirNodesApart) {
+  // The road cut of RoadCutInTheMiddle, written as evaluate --road-graph writes it (UTM 33N,
+  // 0.5 m pixels): truth nodes are 0, 1, ..., prediction nodes 1e9 and up, so the file can
+  // be handed to CosmiQ's apls.py as it is (which takes a truth control point named like a
+  // proposal node for that node). Read back, the graphs score as before.
+  RoadGraph truth = path_graph({{0, 0}, {10, 0}, {20, 0}});
+  RoadGraph proposal = path_graph({{0, 0}, {8, 0}});
+  proposal.add_edge(proposal.add_node({11, 0}), proposal.add_node({20, 0}));
+  geo::RasterInfo raster;
+  raster.width = raster.height = 100;
+  raster.crs_wkt = geo::SpatialRef::from_epsg(32633).wkt();
+  raster.has_geotransform = true;
+  raster.transform = geo::GeoTransform::north_up(500000, 4650000, 0.5, 0.5);
+  const std::string path = test::fresh_directory("written_graphs") + "/graph.geojson";
+  scoring::write_road_graphs(path, truth, proposal, geo::MetricPlane(raster));
+
+  WrittenGraphs written = read_road_graphs(path);
+  std::sort(written.truth_ids.begin(), written.truth_ids.end());
+  std::sort(written.proposal_ids.begin(), written.proposal_ids.end());
+  EXPECT_EQ(written.truth_ids, (std::vector<std::int64_t>{0, 1, 2}));
+  EXPECT_EQ(written.proposal_ids,
+            (std::vector<std::int64_t>{
+                scoring::kFirstPredictionNode, scoring::kFirstPredictionNode + 1,
+                scoring::kFirstPredictionNode + 2, scoring::kFirstPredictionNode + 3}));
+  const auto before = scoring::apls(truth, proposal, {10, 4});
+  const auto after = scoring::apls(written.truth, written.proposal, {10, 4});
+  EXPECT_NEAR(after.apls, before.apls, 1e-9);
+  EXPECT_EQ(after.truth_paths, before.truth_paths);
+  EXPECT_EQ(after.proposal_paths, before.proposal_paths);
+}
+
+TEST(Apls, EqualsCosmiqAplsPyOnDamagedNetworks) {
+  // satunet's own graphs of the synthetic scene (synth --size 2048 --seed 1, 0.5 m pixels,
+  // 74 truth nodes, about 9 km of road) against damaged copies of its road mask, and the
+  // APLS that CosmiQ's apls.py (make_graphs and compute_apls_metric, its command line's
+  // defaults) gives the same graphs: tests/apls/apls_reference.py, see tests/apls/README.md.
+  // apls.py counts every ordered pair, snaps by inserting nodes and renames a node a point
+  // falls on; the scores agree to 1e-5, and must within 0.02.
+  struct Case {
+    const char* file;
+    double apls, truth_to_proposal, proposal_to_truth;  // apls.py's
+  };
+  const Case cases[] = {
+      // Three 10 m gaps cut across three roads.
+      {"three_gaps.geojson.gz", 0.87536, 0.84515, 0.907808},
+      // Three of the 13 roads left out.
+      {"three_roads_removed.geojson.gz", 0.90108, 0.822251, 0.996626},
+      // Three 8 m wide bridges between two parallel roads 220 m apart.
+      {"three_bridges.geojson.gz", 0.936421, 0.995176, 0.884218},
+      // The whole mask 2 m (4 px) to the east.
+      {"shifted_2m.geojson.gz", 0.987627, 0.987619, 0.987635},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.file);
+    const WrittenGraphs graphs =
+        read_road_graphs("/vsigzip/" SATUNET_SOURCE_DIR "/tests/apls/" + std::string(c.file));
+    ASSERT_EQ(graphs.truth.nodes.size(), 74u);
+    const auto score = scoring::apls(graphs.truth, graphs.proposal, AplsOptions{});
+    EXPECT_NEAR(score.apls, c.apls, 0.02);
+    EXPECT_NEAR(score.truth_to_proposal, c.truth_to_proposal, 0.02);
+    EXPECT_NEAR(score.proposal_to_truth, c.proposal_to_truth, 0.02);
+  }
 }
 
 // ---- topology ----

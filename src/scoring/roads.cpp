@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "common/labels.hpp"
 #include "geo/vector.hpp"
@@ -119,13 +120,19 @@ RoadScore RoadScore::from_json(const nlohmann::json& json) {
 void write_road_graphs(const std::string& path, const RoadGraph& truth, const RoadGraph& proposal,
                        const geo::MetricPlane& plane) {
   geo::VectorWriter writer(path, "road_graph", wkbLineString, plane.srs(), plane.srs(),
-                           {{"graph", geo::FieldType::text}, {"length_m", geo::FieldType::real}});
-  for (const auto& [name, graph] : {std::pair{"truth", &truth}, std::pair{"prediction", &proposal}})
+                           {{"graph", geo::FieldType::text},
+                            {"length_m", geo::FieldType::real},
+                            {"from_node", geo::FieldType::integer},
+                            {"to_node", geo::FieldType::integer}});
+  for (const auto& [name, graph, first_node] :
+       {std::tuple{"truth", &truth, std::int64_t{0}},
+        std::tuple{"prediction", &proposal, kFirstPredictionNode}})
     for (const RoadGraph::Edge& edge : graph->edges) {
       std::vector<geo::Point> line;
       for (const geo::Point& metres : edge.path)
         line.push_back(plane.to_world(metres));
-      writer.add_line(line, {std::string(name), edge.length_m});
+      writer.add_line(
+          line, {std::string(name), edge.length_m, first_node + edge.from, first_node + edge.to});
     }
   writer.commit();
 }

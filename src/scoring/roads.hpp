@@ -47,8 +47,16 @@ struct RoadScore {
 RoadScore score_roads(const RoadGraph& truth, const RoadGraph& proposal,
                       const RoadOptions& options);
 
-// Both graphs as lines in the raster's CRS, with fields graph ("truth" or "prediction") and
-// length_m; .gpkg or .geojson, written atomically.
+// The id of the prediction's first node in write_road_graphs: truth nodes are 0, 1, ... and
+// prediction nodes this and up, so the two graphs never share a node id. CosmiQ's apls.py
+// tells the truth's control points from the proposal's nodes by id alone (an id present in
+// both is taken for the same node); it numbers the truth's injected control points on from
+// the truth's largest id, which stays far below this.
+constexpr std::int64_t kFirstPredictionNode = 1'000'000'000;
+
+// Both graphs as lines in the raster's CRS, with fields graph ("truth" or "prediction"),
+// length_m and the ids of the edge's end nodes, from_node and to_node (the nodes of the first
+// and last point); .gpkg or .geojson, written atomically.
 void write_road_graphs(const std::string& path, const RoadGraph& truth, const RoadGraph& proposal,
                        const geo::MetricPlane& plane);
 
