@@ -202,7 +202,7 @@ TEST(Encoder, TrainsFromImageNetWeightsFrozenFirstThenPredictsAndIsDescribed) {
   const std::string checkpoint = dir + "/thawed/checkpoints/last.pt";
   const auto info = test::run_satunet({"info", checkpoint});
   EXPECT_NE(info.out.find("U-Net over a resnet18 encoder"), std::string::npos) << info.out;
-  const auto scene = test::synthetic_scene(dir + "/scene", 160, 5);
+  const auto scene = test::synthetic_scene(dir + "/unseen", 160, 5);
   const auto predicted =
       test::run_satunet({"predict", "--checkpoint", checkpoint, "--image", scene.scene_path,
                          "--out", dir + "/pred", "--tile", "64", "--overlap", "16", "--stitch-to",

@@ -153,6 +153,13 @@ TEST(Region, ARerunKeepsCompleteScenesAndRedoesTheRest) {
   other.insert(other.end(), {"--tile", "32"});
   test::expect_failure(test::run_satunet(other), 1,
                        out + ": holds a region predicted with other settings");
+  // ... unless --overwrite replaces the region: every scene predicted anew with them.
+  other.push_back("--overwrite");
+  test::expect_failure(test::run_satunet(other), 1, "1 of 6 scenes failed");
+  const nlohmann::json replaced = index_of(out);
+  EXPECT_EQ(replaced["settings"]["tile"], 32);
+  for (const nlohmann::json& scene : replaced["scenes"])
+    EXPECT_NE(scene["status"], "kept") << scene;
   // --fail-fast ends the job at the broken scene, naming it.
   auto fast = predict_args(region, region.dir + "/fast");
   fast.push_back("--fail-fast");

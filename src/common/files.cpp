@@ -78,6 +78,16 @@ void remove_abandoned_temporaries(const std::string& dir) {
   }
 }
 
+void remove_abandoned_temporaries_of(const std::string& final_path) {
+  const fs::path path(final_path);
+  const std::string prefix = "." + path.stem().string() + kPartialMark;
+  std::error_code error;
+  for (fs::directory_iterator entry(path.parent_path(), error), end; !error && entry != end;
+       entry.increment(error))
+    if (entry->path().filename().string().rfind(prefix, 0) == 0)
+      fs::remove(entry->path(), error);
+}
+
 bool same_file(const std::string& a, const std::string& b) {
   std::error_code ignored;
   return fs::weakly_canonical(a, ignored) == fs::weakly_canonical(b, ignored);

@@ -29,6 +29,8 @@ bool file_exists(const std::string& path);
 // Removes the temporaries (PendingFile's) that a process killed mid-write (SIGKILL, a lost
 // node) left in `dir`. Only for a directory this process holds the OutputLock of.
 void remove_abandoned_temporaries(const std::string& dir);
+// The same for the temporaries of one file alone, for a file no other job may be writing.
+void remove_abandoned_temporaries_of(const std::string& final_path);
 // Whether two paths name one file (through links and "..").
 bool same_file(const std::string& a, const std::string& b);
 // Whether `path` is `dir` or lies inside it (through links and "..").

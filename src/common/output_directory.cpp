@@ -33,22 +33,31 @@ OutputDirectory::OutputDirectory(std::string dir, Product product, Earlier earli
     return;
   if (earlier_ == Earlier::refuse)
     throw Error(dir_ + ": holds " + product_.name + " already; " + product_.advice);
+  check_replaceable(dir_, product_, inputs);
+}
+
+void check_replaceable(const std::string& dir, const Product& product,
+                       const std::vector<std::string>& inputs) {
   for (const std::string& input : inputs)
-    for (const std::string& part : product_.parts)
-      if (!input.empty() && lies_inside(input, dir_ + "/" + part))
-        throw Error(input + ": an input of this command inside " + dir_ + "/" + part +
+    for (const std::string& part : product.parts)
+      if (!input.empty() && lies_inside(input, dir + "/" + part))
+        throw Error(input + ": an input of this command inside " + dir + "/" + part +
                     ", which --overwrite would replace; copy it elsewhere first");
+}
+
+void remove_product(const std::string& dir, const Product& product) {
+  for (const std::string& part : product.parts) {
+    std::error_code error;
+    fs::remove_all(dir + "/" + part, error);
+    if (error)
+      throw Error(dir + "/" + part +
+                  ": cannot remove what --overwrite replaces: " + error.message());
+  }
 }
 
 void OutputDirectory::clear() const {
   if (had_earlier_ && earlier_ == Earlier::replace)
-    for (const std::string& part : product_.parts) {
-      std::error_code error;
-      fs::remove_all(dir_ + "/" + part, error);
-      if (error)
-        throw Error(dir_ + "/" + part +
-                    ": cannot remove what --overwrite replaces: " + error.message());
-    }
+    remove_product(dir_, product_);
   // Ours alone now: what a killed job was writing is of no use.
   remove_abandoned_temporaries(dir_);
   for (const std::string& part : product_.parts)

@@ -32,6 +32,13 @@ enum class Earlier {
   continue_,  // --resume: kept as it is
 };
 
+// Refuses to replace `product` in `dir` while one of `inputs` lies in a part that replacing it
+// removes: "INPUT: an input of this command inside DIR/PART, which --overwrite would replace".
+void check_replaceable(const std::string& dir, const Product& product,
+                       const std::vector<std::string>& inputs);
+// Removes `product`'s parts from `dir` (what --overwrite replaces).
+void remove_product(const std::string& dir, const Product& product);
+
 class OutputDirectory {
  public:
   // Step 1. Throws "DIR: holds PRODUCT already; ADVICE", "INPUT: an input of this command

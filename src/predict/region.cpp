@@ -15,6 +15,7 @@
 #include "common/error.hpp"
 #include "common/files.hpp"
 #include "common/log.hpp"
+#include "common/output_directory.hpp"
 #include "common/output_lock.hpp"
 #include "common/stop_signals.hpp"
 #include "common/text.hpp"
@@ -96,19 +97,14 @@ void prepare_region(const PipelineOptions& options, const ModelSpec& spec,
   ensure_directory(dir);
   const std::string settings_path = dir + "/" + kSettingsName;
   const nlohmann::json settings = settings_of(options, spec);
+  // Its mosaics are replaced when this job writes its own.
+  const Product region = {
+      "a region's prediction",
+      {kSettingsName},
+      {"masks", "probabilities", "polygons", "parts", kIndexName, kSettingsName}};
   if (file_exists(settings_path) && options.overwrite) {
-    for (const char* part : {"masks", "probabilities", "polygons", "parts"})
-      for (const std::string& input : inputs)
-        if (lies_inside(input, dir + "/" + part))
-          throw Error(input + ": an input of this command inside " + dir + "/" + part +
-                      ", which --overwrite would replace; copy it elsewhere first");
-    for (const char* part : {"masks", "probabilities", "polygons", "parts"})
-      fs::remove_all(dir + "/" + part);
-    for (const auto& entry : fs::directory_iterator(dir))
-      if (entry.path().filename().string().rfind("mosaic", 0) == 0)
-        fs::remove(entry.path());
-    fs::remove(dir + "/" + kIndexName);
-    fs::remove(settings_path);
+    check_replaceable(dir, region, inputs);
+    remove_product(dir, region);
   }
   if (file_exists(settings_path)) {
     const nlohmann::json earlier = nlohmann::json::parse(read_file(settings_path), nullptr, false);
@@ -122,19 +118,6 @@ void prepare_region(const PipelineOptions& options, const ModelSpec& spec,
   const SceneFiles files = files_of(options, "any");
   for (const std::string& file : files.all())
     ensure_directory(fs::path(file).parent_path().string());
-}
-
-// A temporary a killed job left beside `path` (PendingFile's name: .STEM.partial-PID.EXT).
-void remove_abandoned_temporaries_of(const std::string& path) {
-  const fs::path final_path(path);
-  const std::string prefix = "." + final_path.stem().string() + ".partial-";
-  std::error_code error;
-  for (fs::directory_iterator entry(final_path.parent_path(), error), end; !error && entry != end;
-       entry.increment(error)) {
-    const std::string name = entry->path().filename().string();
-    if (name.rfind(prefix, 0) == 0)
-      fs::remove(entry->path(), error);
-  }
 }
 
 SceneOutcome predict_scene(const PipelineOptions& options, const ModelSpec& spec,
