@@ -69,9 +69,7 @@ std::vector<ConfigEntry> parse_config(std::istream& in, const std::string& path)
 }
 
 bool parse_config_flag(const ConfigEntry& entry) {
-  std::string value = entry.value;
-  for (char& c : value)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string value = text::lower(entry.value);
   if (value == "true" || value == "yes" || value == "on" || value == "1")
     return true;
   if (value == "false" || value == "no" || value == "off" || value == "0")

@@ -1,5 +1,7 @@
 #include "common/text.hpp"
 
+#include <cctype>
+
 #include <cerrno>
 #include <cstdlib>
 
@@ -26,6 +28,12 @@ std::string trim(const std::string& text) {
     return {};
   const auto last = text.find_last_not_of(" \t\r\n");
   return text.substr(first, last - first + 1);
+}
+
+std::string lower(std::string text) {
+  for (char& c : text)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
 }
 
 std::string join(const std::vector<std::string>& parts, const std::string& separator) {

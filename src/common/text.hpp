@@ -10,6 +10,8 @@ namespace satunet::text {
 
 std::vector<std::string> split(const std::string& text, char separator);
 std::string trim(const std::string& text);
+// ASCII letters lowered (names, extensions, flag values compared without case).
+std::string lower(std::string text);
 std::string join(const std::vector<std::string>& parts, const std::string& separator);
 
 // "key=value" -> {key, value}; `what` names the option in the error message.

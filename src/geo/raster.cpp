@@ -59,12 +59,8 @@ RasterInfo describe_dataset(GDALDataset& dataset, const std::string& path) {
 std::string band_name(const BandInfo& band) {
   if (!band.description.empty())
     return band.description;
-  if (band.colour != "Undefined" && band.colour != "Gray" && band.colour != "Unknown") {
-    std::string name = band.colour;
-    std::transform(name.begin(), name.end(), name.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return name;
-  }
+  if (band.colour != "Undefined" && band.colour != "Gray" && band.colour != "Unknown")
+    return text::lower(band.colour);
   return "band" + std::to_string(band.index);
 }
 
@@ -73,12 +69,6 @@ bool is_nodata(double value, const std::optional<double>& nodata) {
 }
 
 namespace {
-
-std::string lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
 
 // The band `name` asks for: a 1-based number, or a band's description or colour (any case).
 int band_named(const RasterInfo& info, const std::string& name) {
@@ -91,8 +81,8 @@ int band_named(const RasterInfo& info, const std::string& name) {
   }
   std::vector<std::string> known;
   for (const BandInfo& band : info.bands) {
-    if (lower(band.description) == lower(name) || lower(band.colour) == lower(name) ||
-        band_name(band) == lower(name))
+    if (text::lower(band.description) == text::lower(name) ||
+        text::lower(band.colour) == text::lower(name) || band_name(band) == text::lower(name))
       return band.index;
     known.push_back(band_name(band));
   }

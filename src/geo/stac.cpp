@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/text.hpp"
 #include "geo/gdal.hpp"
 
 namespace satunet::geo {
@@ -72,10 +73,7 @@ GDALColorInterp colour_of(const std::string& common_name) {
 }  // namespace
 
 bool is_stac_item_path(const std::string& path) {
-  std::string tail = path.size() >= 5 ? path.substr(path.size() - 5) : path;
-  std::transform(tail.begin(), tail.end(), tail.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return tail == ".json";
+  return path.size() >= 5 && text::lower(path.substr(path.size() - 5)) == ".json";
 }
 
 GDALDatasetUniquePtr open_stac_item(const std::string& path) {

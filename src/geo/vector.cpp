@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/text.hpp"
 #include "geo/gdal.hpp"
 
 namespace satunet::geo {
@@ -10,10 +11,7 @@ namespace {
 
 std::string lowercase_extension(const std::string& path) {
   const auto dot = path.rfind('.');
-  std::string extension = dot == std::string::npos ? "" : path.substr(dot + 1);
-  std::transform(extension.begin(), extension.end(), extension.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return extension;
+  return text::lower(dot == std::string::npos ? "" : path.substr(dot + 1));
 }
 
 OGRFieldType ogr_type(FieldType type) {

@@ -31,9 +31,7 @@ constexpr const char* kSettingsName = "region.json";
 constexpr const char* kIndexName = "index.json";
 
 bool is_raster_name(const fs::path& path) {
-  std::string extension = path.extension().string();
-  std::transform(extension.begin(), extension.end(), extension.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const std::string extension = text::lower(path.extension().string());
   for (const char* known : {".tif", ".tiff", ".vrt", ".jp2", ".img"})
     if (extension == known)
       return true;
