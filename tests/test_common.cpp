@@ -47,6 +47,18 @@ TEST(Text, BadValuesNameTheOption) {
   EXPECT_THROW(split_key_value("road", "--line-width"), UsageError);
 }
 
+TEST(Text, BandKeysMakeSentinel2sSpellingsOneBand) {
+  EXPECT_EQ(band_key("B04"), band_key("b4"));
+  EXPECT_EQ(band_key("B004"), "b4");
+  EXPECT_EQ(band_key("B8A"), "b8a");
+  EXPECT_NE(band_key("B8A"), band_key("B8"));
+  EXPECT_EQ(band_key("B10"), "b10");
+  EXPECT_NE(band_key("B10"), band_key("B1"));
+  EXPECT_EQ(band_key("B00"), "b0");
+  EXPECT_EQ(band_key("Red"), "red");
+  EXPECT_EQ(band_key("band07x09"), "band7x9");
+}
+
 }  // namespace text
 
 namespace options {

@@ -36,6 +36,24 @@ std::string lower(std::string text) {
   return text;
 }
 
+std::string band_key(const std::string& name) {
+  std::string key;
+  bool in_number = false;  // a digit other than a leading zero has been kept
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const auto is_digit = [&](std::size_t at) {
+      return at < name.size() && std::isdigit(static_cast<unsigned char>(name[at]));
+    };
+    if (!is_digit(i))
+      in_number = false;
+    else if (!in_number && name[i] == '0' && is_digit(i + 1))
+      continue;  // a leading zero
+    else
+      in_number = true;
+    key += static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
+  }
+  return key;
+}
+
 std::string join(const std::vector<std::string>& parts, const std::string& separator) {
   std::string joined;
   for (std::size_t i = 0; i < parts.size(); ++i) {

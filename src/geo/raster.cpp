@@ -70,7 +70,8 @@ bool is_nodata(double value, const std::optional<double>& nodata) {
 
 namespace {
 
-// The band `name` asks for: a 1-based number, or a band's description or colour (any case).
+// The band `name` asks for: a 1-based number, or a band's description (as text::band_key
+// compares them: B4 is B04) or colour (any case).
 int band_named(const RasterInfo& info, const std::string& name) {
   if (!name.empty() && name.size() < 10 && std::all_of(name.begin(), name.end(), ::isdigit)) {
     const int band = std::stoi(name);
@@ -81,7 +82,7 @@ int band_named(const RasterInfo& info, const std::string& name) {
   }
   std::vector<std::string> known;
   for (const BandInfo& band : info.bands) {
-    if (text::lower(band.description) == text::lower(name) ||
+    if (text::band_key(band.description) == text::band_key(name) ||
         text::lower(band.colour) == text::lower(name) || band_name(band) == text::lower(name))
       return band.index;
     known.push_back(band_name(band));

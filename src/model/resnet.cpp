@@ -1,9 +1,6 @@
 #include "model/resnet.hpp"
 
 #include <algorithm>
-#include <fstream>
-#include <iterator>
-#include <sstream>
 
 #include "common/error.hpp"
 #include "model/layers.hpp"
@@ -160,91 +157,6 @@ std::vector<int64_t> decoder_skip_channels(Encoder kind) {
   std::reverse(skips.begin(), skips.end());
   skips.push_back(0);
   return skips;
-}
-
-torch::Tensor first_layer_weights(const torch::Tensor& rgb, int64_t bands) {
-  if (bands == 1)
-    return rgb.sum(1, /*keepdim=*/true);
-  std::vector<torch::Tensor> per_band;
-  for (int64_t band = 0; band < bands; ++band)
-    per_band.push_back(rgb.select(1, band % 3));
-  return torch::stack(per_band, 1) * (3.0 / static_cast<double>(bands));
-}
-
-namespace {
-
-const char* const kConversion =
-    "python3 -c \"import sys, torch; torch.save(dict(torch.load(sys.argv[1], "
-    "map_location='cpu')), sys.argv[2])\" IN.pth OUT.pt";
-
-c10::Dict<c10::IValue, c10::IValue> read_state_dict(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw Error(path + ": cannot open the encoder weights");
-  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), {});
-  const std::string unreadable =
-      path +
-      ": not a state dict saved as a plain dict in torch.save's zip format; "
-      "torchvision's files convert with: " +
-      kConversion;
-  if (bytes.size() < 4 || std::string(bytes.data(), 2) != "PK")
-    throw Error(unreadable);
-  c10::IValue value;
-  try {
-    value = torch::pickle_load(bytes);
-  } catch (const c10::Error&) {
-    throw Error(unreadable);  // LibTorch cannot read an OrderedDict, which torch.save writes
-  }
-  if (!value.isGenericDict())
-    throw Error(unreadable);
-  return value.toGenericDict();
-}
-
-}  // namespace
-
-EncoderWeights load_encoder_weights(ResNetEncoderImpl& encoder, Encoder kind,
-                                    const std::string& path) {
-  const auto state = read_state_dict(path);
-  const std::string kind_name = options::enum_name(kind);
-  auto targets = encoder.named_parameters();
-  for (const auto& buffer : encoder.named_buffers())
-    targets.insert(buffer.key(), buffer.value());
-  EncoderWeights loaded;
-  torch::NoGradGuard no_grad;
-  for (const auto& entry : state) {
-    if (!entry.key().isString() || !entry.value().isTensor())
-      throw Error(path + ": not a state dict (its entries are not named tensors)");
-    const std::string& name = entry.key().toStringRef();
-    torch::Tensor* target = targets.find(name);
-    if (!target) {
-      if (name.rfind("fc.", 0) != 0)
-        throw Error(path + ": " + name + " is not in a torchvision " + kind_name);
-      ++loaded.skipped;
-      continue;
-    }
-    torch::Tensor value = entry.value().toTensor();
-    if (name == "conv1.weight" && value.dim() == 4 && value.size(1) == 3 && target->size(1) != 3) {
-      value = first_layer_weights(value, target->size(1));
-      loaded.adapted = true;
-    }
-    if (!value.sizes().equals(target->sizes())) {
-      std::ostringstream message;
-      message << path << ": " << name << " is " << value.sizes() << ", a torchvision " << kind_name
-              << "'s " << target->sizes();
-      throw Error(message.str());
-    }
-    target->copy_(value);
-    ++loaded.tensors;
-  }
-  for (const auto& target : targets) {
-    // Files from before PyTorch 0.4.1 have no batch counters, which only momentum-less
-    // batch norm uses.
-    const bool counter = target.key().find("num_batches_tracked") != std::string::npos;
-    if (!counter && !state.contains(target.key()))
-      throw Error(path + ": has no " + target.key() + ": not a torchvision " + kind_name +
-                  " state dict");
-  }
-  return loaded;
 }
 
 }  // namespace satunet::model

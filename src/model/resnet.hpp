@@ -4,7 +4,6 @@
 // upsamplings, each followed by the skip of the same scale and two 3x3 conv-norm-ReLU.
 #include <torch/torch.h>
 
-#include <string>
 #include <vector>
 
 #include "model/model_options.hpp"
@@ -61,23 +60,5 @@ std::vector<int64_t> decoder_channels(int64_t base);
 // The channels of the skip each of those blocks concatenates: the encoder's features from
 // stride 16 up to stride 2, then none at full resolution.
 std::vector<int64_t> decoder_skip_channels(Encoder kind);
-
-// The first convolution's weights for `bands` input bands from RGB ones [out, 3, k, k], by
-// segmentation_models.pytorch's rule (TorchGeo's timm models use the same): one band takes the
-// sum over RGB; otherwise band i takes RGB band i mod 3, all scaled by 3 / bands, so that the
-// response to an image of equal bands keeps its scale.
-torch::Tensor first_layer_weights(const torch::Tensor& rgb, int64_t bands);
-
-struct EncoderWeights {
-  int64_t tensors = 0;   // loaded into the encoder
-  int64_t skipped = 0;   // in the file but not the encoder's (torchvision's fc classifier)
-  bool adapted = false;  // the first layer was derived for another band count
-};
-
-// Loads a torchvision ResNet state dict (a plain dict saved by torch.save; README shows the
-// one-line conversion of torchvision's .pth files) into `encoder`. Throws Error naming the file
-// for another format, a missing tensor or another shape.
-EncoderWeights load_encoder_weights(ResNetEncoderImpl& encoder, Encoder kind,
-                                    const std::string& path);
 
 }  // namespace satunet::model

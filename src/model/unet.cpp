@@ -339,10 +339,11 @@ torch::Tensor UNetImpl::forward_plain(const torch::Tensor& x, ShapeTrace* trace)
   return y;
 }
 
-EncoderWeights UNetImpl::load_encoder_weights(const std::string& path) {
+EncoderWeights UNetImpl::load_encoder_weights(const std::string& path,
+                                              const std::vector<std::string>& bands) {
   if (!encoder_)
     throw UsageError("encoder weights need a ResNet encoder, not the plain one");
-  return model::load_encoder_weights(*encoder_, options_.encoder(), path);
+  return model::load_encoder_weights(*encoder_, options_.encoder(), path, bands);
 }
 
 int64_t UNetImpl::parameter_count() const {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "model/encoder_weights.hpp"
 #include "model/model_options.hpp"
 #include "model/resnet.hpp"
 #include "model/runtime.hpp"
@@ -91,8 +92,10 @@ class UNetImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, ShapeTrace* trace);
   const UNetOptions& options() const { return options_; }
   int64_t parameter_count() const;
-  // ImageNet weights for a ResNet encoder (see model/resnet.hpp).
-  EncoderWeights load_encoder_weights(const std::string& path);
+  // Pretrained weights for a ResNet encoder whose input bands are `bands` (see
+  // model/encoder_weights.hpp).
+  EncoderWeights load_encoder_weights(const std::string& path,
+                                      const std::vector<std::string>& bands);
 
  private:
   void build_over_resnet();

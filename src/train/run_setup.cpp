@@ -64,6 +64,15 @@ StartingModel resumed_model(const TrainOptions& options, const data::ShardDatase
   return start;
 }
 
+// How the encoder's first layer came from the file, for the log.
+std::string first_layer_origin(const model::EncoderWeights& loaded, std::size_t bands) {
+  if (!loaded.selected.empty())
+    return "; first layer on its bands " + text::join(loaded.selected, ",");
+  if (loaded.adapted)
+    return "; first layer derived from its RGB weights for " + std::to_string(bands) + " bands";
+  return "";
+}
+
 }  // namespace
 
 void check_labelled_pixels(const TrainOptions& options, const shards::Manifest& manifest) {
@@ -99,11 +108,13 @@ StartingModel starting_model(const TrainOptions& options, const data::ShardDatas
   StartingModel made;
   made.net = model::UNet(architecture.in_channels(train_set.bands()).classes(train_set.classes()));
   if (!options.encoder_weights.empty()) {
-    const model::EncoderWeights loaded = made.net->load_encoder_weights(options.encoder_weights);
+    std::vector<std::string> bands;
+    for (const shards::BandStats& band : train_set.manifest().bands)
+      bands.push_back(band.name);
+    const model::EncoderWeights loaded =
+        made.net->load_encoder_weights(options.encoder_weights, bands);
     log::info("train: ", loaded.tensors, " encoder tensors from ", options.encoder_weights,
-              loaded.adapted ? "; first layer derived from its RGB weights for " +
-                                   std::to_string(train_set.bands()) + " bands"
-                             : "");
+              first_layer_origin(loaded, bands.size()));
   }
   if (!start)
     return made;

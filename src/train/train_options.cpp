@@ -63,9 +63,10 @@ const options::Table<TrainOptions>& train_option_table() {
               "plain (the U-Net's own levels), resnet18, resnet34 or resnet50 (torchvision's "
               "layout under segmentation_models.pytorch's decoder, --base 16 as its widths)")
           .value("encoder-weights", &O::encoder_weights,
-                 "ImageNet weights for the ResNet encoder: a torchvision state dict (README: "
-                 "getting and converting one); more than 3 bands get first-layer weights "
-                 "derived from the RGB ones",
+                 "pretrained weights for the ResNet encoder: a torchvision state dict "
+                 "(README: getting and converting ImageNet's or TorchGeo's SSL4EO-S12); a file "
+                 "that names its bands gives each of the dataset's bands its own, RGB ones are "
+                 "derived for other band counts",
                  "FILE")
           .value("freeze-encoder-steps", &O::freeze_encoder_steps,
                  "optimizer steps that leave the encoder's weights as they start (its batch-norm "
@@ -176,7 +177,7 @@ void validate(const TrainOptions& options) {
           "--encoder-weights needs a ResNet --encoder (resnet18, resnet34 or "
           "resnet50)");
     if (!options.init_from.empty() || !options.resume.empty())
-      throw UsageError("--encoder-weights starts a new run from ImageNet weights: not with " +
+      throw UsageError("--encoder-weights starts a new run from pretrained weights: not with " +
                        std::string(options.resume.empty() ? "--init-from" : "--resume"));
   }
   options.model.validate();

@@ -37,8 +37,9 @@ def first_layer(weight, bands):
     return patched * (3 / bands)
 
 
-def features(model, x):
-    conv1 = model.conv1.weight
+def features(model, x, conv1=None):
+    if conv1 is None:
+        conv1 = model.conv1.weight
     if x.shape[1] != conv1.shape[1]:
         conv1 = first_layer(conv1, x.shape[1])
     stem = model.relu(model.bn1(torch.nn.functional.conv2d(x, conv1, stride=2, padding=3)))
@@ -48,6 +49,35 @@ def features(model, x):
         y = layer(y)
         out.append(y)
     return out
+
+
+# TorchGeo's names of SSL4EO-S12's 13 Sentinel-2 L1C bands (its ResNet50_Weights meta "bands").
+SSL4EO_BANDS = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12"]
+
+
+def satellite_weights(out):
+    """A ResNet-50 state dict in the layout of TorchGeo's SSL4EO-S12 weights (a timm resnet50
+    with 13 input bands, no fc), random, with and without the names of its bands; and the
+    features of a B04,B03,B02,B08 input through the first layer's channels of those bands."""
+    model = torchvision.models.resnet50()
+    model.conv1 = torch.nn.Conv2d(13, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    randomise_batch_norms(model)
+    model.eval()
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("fc.")}
+    torch.save(dict(state, bands=SSL4EO_BANDS), os.path.join(out, "ssl4eo.pt"))
+    # Files refused for their first layer need no more than it (and one more tensor: LibTorch
+    # does not read the pickle of a one-entry dict).
+    conv1 = {"conv1.weight": state["conv1.weight"], "bn1.weight": state["bn1.weight"]}
+    torch.save(conv1, os.path.join(out, "ssl4eo-unnamed.pt"))
+    torch.save(dict(conv1, bands=SSL4EO_BANDS[:12]), os.path.join(out, "ssl4eo-12-names.pt"))
+    torch.save(dict(conv1, bands="B1,B2"), os.path.join(out, "ssl4eo-bands-text.pt"))
+    chosen = [SSL4EO_BANDS.index(b) for b in ("B4", "B3", "B2", "B8")]
+    x = torch.randn(2, 4, 64, 64)
+    with torch.no_grad():
+        golden = {"input": x}
+        for i, feature in enumerate(features(model, x, model.conv1.weight[:, chosen])):
+            golden["feature%d" % i] = feature
+    torch.save(golden, os.path.join(out, "ssl4eo-B04B03B02B08.pt"))
 
 
 def main(out):
@@ -71,6 +101,7 @@ def main(out):
                 for i, feature in enumerate(features(model, x)):
                     golden["feature%d" % i] = feature
             torch.save(golden, os.path.join(out, "%s-%d.pt" % (arch, bands)))
+    satellite_weights(out)
     print("resnet goldens in", out)
 
 
