@@ -12,13 +12,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The tests also use slurm, chromium, clang (fuzzing), python3-torchvision (torchvision's own
-# ResNets are the encoders' goldens) and hdf5-filter-plugin (the HDF Group's LZ4 filter reads
-# satunet's LZ4 shards back, as other programs will).
+# ResNets are the encoders' goldens), python3-onnx and python3-opencv (satunet export's ONNX
+# files checked and run as their users would) and hdf5-filter-plugin (the HDF Group's LZ4 filter
+# reads satunet's LZ4 shards back, as other programs will).
 packages=(build-essential cmake ninja-build ccache pkg-config
   libtorch-dev libopenmpi-dev openmpi-bin libgdal-dev gdal-bin libhdf5-dev
   libboost-program-options-dev libgtest-dev nlohmann-json3-dev libdeflate-dev liblz4-dev shellcheck
   slurmctld slurmd slurm-client munge iproute2 libcairo2-dev chromium clang libclang-rt-14-dev
-  python3-torchvision hdf5-filter-plugin)
+  python3-torchvision python3-onnx python3-opencv hdf5-filter-plugin)
 case ${1:-} in
   "") ;;
   --bench) packages+=(time python3-torch python3-rasterio python3-fiona python3-shapely python3-h5py) ;;

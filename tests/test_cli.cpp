@@ -111,8 +111,8 @@ TEST(Cli, ConfigFilesRefuseWhatNoCommandUnderstands) {
   std::ofstream(ini) << "[Synth]\nsize = 128\n";
   expect_usage_error(synth, ini +
                                 ":1: unknown section [Synth]: sections are named after commands " +
-                                "(synth, tile, train, predict, stitch, evaluate, report, info, " +
-                                "quicklook, bench)");
+                                "(synth, tile, train, predict, export, stitch, evaluate, report, " +
+                                "info, quicklook, bench)");
   std::ofstream(ini) << "sede = 3\n[synth]\nsize = 128\n";
   expect_usage_error(synth, ini + ":1: unknown option 'sede' (no command has it)");
   std::ofstream(ini) << "[synth]\nsize = 128\nquiet = maybe\n";

@@ -177,9 +177,10 @@ std::vector<options::Declaration> common_declarations() {
 }
 
 const std::vector<Command>& commands() {
-  static const std::vector<Command> all = {
-      synth_command(),    tile_command(),   train_command(), predict_command(),   stitch_command(),
-      evaluate_command(), report_command(), info_command(),  quicklook_command(), bench_command()};
+  static const std::vector<Command> all = {synth_command(),     tile_command(),   train_command(),
+                                           predict_command(),   export_command(), stitch_command(),
+                                           evaluate_command(),  report_command(), info_command(),
+                                           quicklook_command(), bench_command()};
   return all;
 }
 

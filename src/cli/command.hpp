@@ -108,8 +108,12 @@ inline constexpr CommandText kPredictText = {
     "predict", "run a checkpoint over a whole scene in overlapping windows, on all ranks",
     "--checkpoint C.pt (--image SCENE.tif (--out PRED | --stitch-to MASK.tif) | --scenes "
     "LIST.csv --out DIR) [options]"};
+inline constexpr CommandText kExportText = {
+    "export", "write a checkpoint's model as a PyTorch state dict with its Python, or as ONNX",
+    "CHECKPOINT --format state-dict|onnx --out PATH [options]"};
 Command train_command();
 Command predict_command();
+Command export_command();
 std::string describe_checkpoint(const std::string& path, bool json);
 std::string libtorch_description();
 // Whether a command of the model's declares option `name` (satunet asks satunet-torch, which

@@ -58,6 +58,10 @@ Command predict_command() {
   return handed_over(kPredictText);
 }
 
+Command export_command() {
+  return handed_over(kExportText);
+}
+
 bool model_command_declares(const std::string& name) {
   // Rare (an INI file's top-level key that no command of this binary has): a process is cheap.
   const std::string binary = torch_binary();
