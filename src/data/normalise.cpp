@@ -6,10 +6,6 @@
 
 namespace satunet::data {
 
-namespace {
-constexpr double kMinStd = 1e-6;
-}  // namespace
-
 BandNormaliser::BandNormaliser(const std::vector<double>& means, const std::vector<double>& stds) {
   if (means.size() != stds.size())
     throw Error("band normalisation: " + std::to_string(means.size()) + " means for " +

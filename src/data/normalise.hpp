@@ -9,6 +9,9 @@
 
 namespace satunet::data {
 
+// The least standard deviation a band is divided by.
+constexpr double kMinStd = 1e-6;
+
 class BandNormaliser {
  public:
   // One mean and standard deviation per band (the dataset's statistics, as the manifest and

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "data/normalise.hpp"
 #include "export/onnx.hpp"
 #include "export/onnx_unet.hpp"
 #include "export/state_dict.hpp"
@@ -13,7 +14,6 @@ namespace {
 // With mean' = mean / 255 and std' = std / 255 that is satunet's (value - mean) / std, whatever
 // the pixel type.
 constexpr double kDeepnessScale = 255.0;
-constexpr double kMinStd = 1e-6;  // as satunet's normalisation floors it (data/normalise.cpp)
 
 std::vector<OnnxDim> image_dims(std::int64_t channels, std::int64_t size) {
   if (size > 0)
@@ -39,7 +39,7 @@ std::vector<std::pair<std::string, std::string>> onnx_metadata(const model::Chec
   nlohmann::json means = nlohmann::json::array(), stds = nlohmann::json::array();
   for (const auto& band : meta.bands) {
     means.push_back(band.mean / kDeepnessScale);
-    stds.push_back(std::max(band.std, kMinStd) / kDeepnessScale);
+    stds.push_back(std::max(band.std, data::kMinStd) / kDeepnessScale);
   }
   const std::int64_t tile = settings.input_size > 0 ? settings.input_size : meta.tile_size;
   std::vector<std::pair<std::string, std::string>> metadata = {

@@ -85,7 +85,7 @@ class UNetEmitter {
     if (auto* norm = found.as<torch::nn::GroupNorm>())
       return group_norm(name, *norm, x);
     if (found.as<torch::nn::ReLU>())
-      return graph_.node("Relu", {x}, name);
+      return relu(x, name);
     if (found.as<torch::nn::Identity>() || found.as<torch::nn::Dropout2d>())
       return x;  // dropout too: eval mode
     if (found.as<torch::nn::Sequential>()) {
@@ -251,7 +251,10 @@ class UNetEmitter {
   std::string over_resnet(const std::string& input) {
     std::vector<std::string> features{
         relu(layer("encoder.bn1", layer("encoder.conv1", input)), "encoder.relu")};
-    std::string y = max_pool("encoder.maxpool", {3, 3}, {2, 2}, {1, 1, 1, 1}, features.back());
+    using model::StemPooling;
+    std::string y = max_pool("encoder.maxpool", {StemPooling::kernel, StemPooling::kernel},
+                             {StemPooling::stride, StemPooling::stride},
+                             Ints(4, StemPooling::padding), features.back());
     for (int stage = 1; has("encoder.layer" + std::to_string(stage)); ++stage) {
       const std::string prefix = "encoder.layer" + std::to_string(stage) + ".";
       for (int unit = 0; has(prefix + std::to_string(unit)); ++unit)

@@ -105,7 +105,9 @@ ResNetEncoderImpl::ResNetEncoderImpl(Encoder kind, int64_t in_channels)
 std::vector<torch::Tensor> ResNetEncoderImpl::forward(const torch::Tensor& x) {
   std::vector<torch::Tensor> features;
   features.push_back(torch::relu(bn1_->forward(conv1_->forward(x))));
-  torch::Tensor y = F::max_pool2d(features.back(), F::MaxPool2dFuncOptions(3).stride(2).padding(1));
+  torch::Tensor y = F::max_pool2d(features.back(), F::MaxPool2dFuncOptions(StemPooling::kernel)
+                                                       .stride(StemPooling::stride)
+                                                       .padding(StemPooling::padding));
   for (auto& layer : layers_) {
     y = layer->forward(y);
     features.push_back(y);

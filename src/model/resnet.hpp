@@ -14,6 +14,11 @@ namespace satunet::model {
 // resnet18/34; 64, 256, 512, 1024, 2048 for resnet50).
 std::vector<int64_t> encoder_channels(Encoder kind);
 
+// The max pooling after the stem's convolution (torchvision's): 3x3, stride 2, padding 1.
+struct StemPooling {
+  static constexpr int64_t kernel = 3, stride = 2, padding = 1;
+};
+
 // torchvision's BasicBlock (resnet18/34) and Bottleneck (resnet50, the stride on its 3x3
 // convolution as in torchvision's v1.5), with the same child names.
 class ResidualUnitImpl : public torch::nn::Module {
