@@ -84,7 +84,23 @@ canonical() {
   local base=${resolved_dirs[$dir]}
   echo "${base%/}/${1##*/}"
 }
-canonical_all() { while IFS= read -r path; do canonical "$path"; done; }
+# canonical for every line of stdin, with one realpath for all their directories (one per path
+# made the kit's packing take a minute).
+canonical_all() {
+  local -a paths dirs resolved
+  local -A resolved_of
+  local path dir i
+  mapfile -t paths
+  ((${#paths[@]})) || return 0
+  mapfile -t dirs < <(for path in "${paths[@]}"; do dir=${path%/*}; echo "${dir:-/}"; done | sort -u)
+  mapfile -t resolved < <(printf '%s\0' "${dirs[@]}" | xargs -0 realpath -m --)
+  for i in "${!dirs[@]}"; do resolved_of[${dirs[i]}]=${resolved[i]}; done
+  for path in "${paths[@]}"; do
+    dir=${path%/*}
+    dir=${resolved_of[${dir:-/}]}
+    echo "${dir%/}/${path##*/}"
+  done
+}
 
 # Owners of files (without :arch; "-" when no package owns it), read off dpkg's file lists,
 # which name some files by their /lib or /bin alias (merged /usr).
@@ -120,8 +136,8 @@ not_ours() {
 files_of() {  # the installed files of packages, without documentation
   dpkg -L "$@" | grep -Ev '^/usr/share/(doc|man|info|locale|lintian|bug)(/|$)|^/usr/src/' |
     while IFS= read -r path; do
-      if [[ -f $path || -L $path ]]; then canonical "$path"; fi
-    done
+      if [[ -f $path || -L $path ]]; then echo "$path"; fi
+    done | canonical_all
 }
 
 # 1. Headers the build included: those of the development packages come whole (step 2), those
