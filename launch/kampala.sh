@@ -13,13 +13,20 @@
 #                       neighbourhood: cross-area) and the block.
 #   buildings-to-train  train: kampala_buildings; test: the whole of kampala_train
 #                       (cross-area).
+#   postprocessing      (after train-to-buildings) its model's footprint F1 on the block for
+#                       each polygon --min-area x --simplify of a grid, and the best (ties: the
+#                       smallest): how the recipe's [predict] values were chosen, on ground the
+#                       cross-area test is not. Prints "postprocess MIN_AREA SIMPLIFY F1".
 # Each test prints "score EXPERIMENT TEST IOU PRECISION RECALL FOOTPRINT_F1", and a table
-# follows. Arguments are added to satunet train's (experiments: launch/kampala.sh
+# follows; footprints are the polygons predict writes with the recipe's --min-area and
+# --simplify. Arguments are added to satunet train's (experiments: launch/kampala.sh
 # --augment-colour 0.1).
 #   SATUNET_KAMPALA_EXPERIMENTS  those to run (default: in-scene train-to-buildings
 #                                buildings-to-train)
 #   SATUNET_KAMPALA_DIR          outputs (default: kampala-out)
 #   SATUNET_KAMPALA_EPOCHS       epochs (default: the recipe's)
+#   SATUNET_KAMPALA_MIN_AREAS    postprocessing's --min-area values (default: 0 2 4 8 16 32)
+#   SATUNET_KAMPALA_SIMPLIFY     postprocessing's --simplify values (default: 0 0.25 0.5)
 #   SATUNET_BINARY               a built satunet to use as it is (default: build it with
 #                                setup.sh)
 set -euo pipefail
@@ -65,14 +72,21 @@ train() {
   echo "training took $(($(date +%s) - started)) s on 2 ranks"
 }
 
+# evaluate MASK POLYGONS TEST JSON: building pixels of MASK and footprints POLYGONS against
+# TEST's truth.
+evaluate() {
+  "$satunet" evaluate --pred "$1" --pred-objects "$2" --truth "$out/$3-mask.tif" \
+    --objects building --roads none --json "$4" --overwrite -q
+}
+
 # score EXPERIMENT TEST: predicts the scene TEST with the experiment's model and scores it.
 score() {
   local dir="$out/$1" test=$2
   "$satunet" predict --config datasets/kampala.ini --checkpoint "$dir/run/checkpoints/last.pt" \
-    --image "$out/$test-image.tif" --stitch-to "$dir/$test-prediction.tif" --overwrite -q
-  "$satunet" evaluate --pred "$dir/$test-prediction.tif" --truth "$out/$test-mask.tif" \
-    --objects building --roads none --json "$dir/$test-scores.json" --overwrite -q \
-    >"$dir/$test-scores.txt"
+    --image "$out/$test-image.tif" --stitch-to "$dir/$test-prediction.tif" \
+    --polygons "$dir/$test-buildings.gpkg" --overwrite -q
+  evaluate "$dir/$test-prediction.tif" "$dir/$test-buildings.gpkg" "$test" \
+    "$dir/$test-scores.json" >"$dir/$test-scores.txt"
   python3 - "$1" "$test" "$dir/$test-scores.json" <<'PY' | tee -a "$out/scores.txt"
 import json, sys
 experiment, test, path = sys.argv[1:]
@@ -81,6 +95,35 @@ building = scores["classes"]["building"]
 print("score %s %s %.4f %.4f %.4f %.4f" % (experiment, test, building["iou"],
       building["precision"], building["recall"], scores["objects"]["f1"]))
 PY
+}
+
+# choose_postprocessing EXPERIMENT TEST: footprint F1 on TEST for each --min-area (m²) x
+# --simplify (m) of the grid, from one prediction kept as probabilities and stitched again.
+choose_postprocessing() {
+  local dir="$out/$1" test=$2 min_area simplify
+  local work="$dir/postprocessing-$test"
+  if [[ ! -f $dir/run/checkpoints/last.pt ]]; then
+    echo "kampala.sh: postprocessing needs the $1 model: run $1 first" >&2
+    exit 2
+  fi
+  mkdir -p "$work"
+  echo "== postprocessing: $1's footprints on $test"
+  "$satunet" predict --config datasets/kampala.ini --checkpoint "$dir/run/checkpoints/last.pt" \
+    --image "$out/$test-image.tif" --out "$work/prediction" --keep-probabilities \
+    --stitch-to "$work/mask.tif" --overwrite -q
+  for min_area in ${SATUNET_KAMPALA_MIN_AREAS:-0 2 4 8 16 32}; do
+    for simplify in ${SATUNET_KAMPALA_SIMPLIFY:-0 0.25 0.5}; do
+      "$satunet" stitch --pred "$work/prediction" --out "$work/mask.tif" \
+        --polygons "$work/buildings.gpkg" --min-area "$min_area" --simplify "$simplify" \
+        --overwrite -q >/dev/null
+      evaluate "$work/mask.tif" "$work/buildings.gpkg" "$test" "$work/scores.json" >/dev/null
+      python3 -c 'import json, sys; print("postprocess", sys.argv[2], sys.argv[3],
+        "%.4f" % json.load(open(sys.argv[1]))["objects"]["f1"])' \
+        "$work/scores.json" "$min_area" "$simplify"
+    done
+  done | tee "$work/grid.txt"
+  sort -k4,4gr -k2,2g -k3,3g "$work/grid.txt" | head -1 |
+    awk '{ print "best: --min-area " $2 " --simplify " $3 " (footprint F1 " $4 ")" }'
 }
 
 train_arguments=("$@")
@@ -100,13 +143,17 @@ for experiment in "${experiments[@]}"; do
       train buildings-to-train kampala_buildings
       score buildings-to-train kampala_train
       ;;
+    postprocessing)
+      choose_postprocessing train-to-buildings block
+      ;;
     *)
       echo "kampala.sh: unknown experiment '$experiment' (in-scene, train-to-buildings," \
-        "buildings-to-train)" >&2
+        "buildings-to-train, postprocessing)" >&2
       exit 2
       ;;
   esac
 done
+[[ -s $out/scores.txt ]] || exit 0
 echo
 printf '%-20s %-18s %8s %10s %8s %13s\n' experiment test IoU precision recall "footprint F1"
 awk '{ printf "%-20s %-18s %8s %10s %8s %13s\n", $2, $3, $4, $5, $6, $7 }' "$out/scores.txt"

@@ -232,6 +232,13 @@ std::map<std::string, torch::Tensor> checkpoint_tensors(const std::string& path)
   rng.read("cpu", tensors["rng.cpu"]);
   loaded.archive.read("statistics", statistics);
   statistics.read("of_ranks", tensors["statistics.of_ranks"]);
+  torch::serialize::InputArchive average, live;
+  if (loaded.archive.try_read("ema", average)) {
+    average.read("live", live);
+    for (const auto& item : loaded.model->named_parameters())
+      live.read(item.key(), tensors["ema.live." + item.key()]);
+    average.read("updates", tensors["ema.updates"]);
+  }
   return tensors;
 }
 

@@ -451,6 +451,49 @@ TEST(Train, ResumeContinuesExactlyWhereItStopped) {
                       1);
 }
 
+// --ema: the checkpoint's model is the average, trained beside live weights that are those of a
+// run without it; its n-th update folds in the weights with min(decay, (1 + n) / (10 + n)); a
+// resumed run continues both to the bit.
+TEST(Train, EmaCheckpointsHoldTheAverageOfLiveWeightsAndResumeExactly) {
+  comm::MpiCommunicator self(comm::MpiScope::self);
+  const std::string base = shared_dataset(self, "Train.ema");
+  const auto last = [&](const std::string& run) {
+    return test::checkpoint_tensors(base + "/" + run + "/checkpoints/last.pt");
+  };
+  TrainOptions plain = tiny(base + "/dataset", base + "/plain");
+  plain.max_steps = 3;
+  train(plain, self);
+  TrainOptions averaged = plain;
+  averaged.ema = 0.5;
+  for (const std::int64_t steps : {2, 3}) {
+    averaged.out = base + "/ema" + std::to_string(steps);
+    averaged.max_steps = steps;
+    train(averaged, self);
+  }
+  const auto without = last("plain"), two = last("ema2"), three = last("ema3");
+  EXPECT_EQ(three.at("ema.updates").item<std::int64_t>(), 3);
+  const double decay = 4.0 / 13;  // the third update's, under 0.5
+  std::size_t parameters = 0;
+  for (const auto& [name, live] : three) {
+    if (name.rfind("ema.live.", 0) != 0)
+      continue;
+    ++parameters;
+    const std::string model_name = "model." + name.substr(9);
+    EXPECT_TRUE(torch::equal(live, without.at(model_name))) << name;
+    const torch::Tensor expected = decay * two.at(model_name) + (1 - decay) * live;
+    EXPECT_TRUE(torch::allclose(three.at(model_name), expected, 1e-5, 1e-6)) << model_name;
+    EXPECT_FALSE(torch::equal(three.at(model_name), live)) << model_name;
+  }
+  EXPECT_GT(parameters, 0u);
+
+  averaged.out = base + "/resume";
+  averaged.checkpoint_every = 2;
+  train_straight_and_resumed(averaged, 3, 6, self);
+  expect_same_tensors(base + "/resume/straight/checkpoints/last.pt",
+                      base + "/resume/resumed/checkpoints/last.pt", 1);
+  EXPECT_EQ(last("resume/resumed").at("ema.updates").item<std::int64_t>(), 6);
+}
+
 TEST(Train, SameSeedTwiceGivesIdenticalCheckpoints) {
   comm::MpiCommunicator self(comm::MpiScope::self);
   const std::string base = shared_dataset(self, "Train.seed");
@@ -1008,6 +1051,7 @@ TEST(TrainCli, OptionValuesThatCannotBeMeantAreUsageErrors) {
       {"--base", "1024", "more than the 1000 million satunet builds"},
       {"--on-nonfinite", "ignore", "--on-nonfinite must be stop or skip (got 'ignore')"},
       {"--augment-colour", "1", "--augment-colour must be in [0, 1)"},
+      {"--ema", "1", "--ema must be in [0, 1)"},
       {"--augment-scale", "nan", "the argument ('nan') for option '--augment-scale' is invalid"},
       {"--augment-scale", "5", "--augment-scale must be in [0, 3]"},
       {"--encoder", "resnet101", "--encoder must be plain, resnet18, resnet34 or resnet50"},

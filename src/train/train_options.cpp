@@ -87,6 +87,12 @@ const options::Table<TrainOptions>& train_option_table() {
           .above(0)
           .value("weight-decay", &O::weight_decay, "weight decay")
           .at_least(0)
+          .value("ema", &O::ema,
+                 "keep an exponential moving average of the weights with this decay (e.g. "
+                 "0.999): validation scores it, checkpoints hold it as their model")
+          .at_least(0)
+          .below(1)
+          .meaning(0, "no average")
           .value("schedule", &O::schedule, "cosine, poly or constant")
           .value("warmup", &O::warmup, "linear warm-up steps")
           .at_least(0)

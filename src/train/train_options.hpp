@@ -48,6 +48,7 @@ struct TrainOptions {
   Optimizer optimizer = Optimizer::adamw;
   double lr = 1e-3;
   double weight_decay = 1e-4;
+  double ema = 0;  // decay of the weights' exponential moving average; 0: none
   Schedule schedule = Schedule::cosine;
   std::int64_t warmup = 0;
   bool scale_lr = false;

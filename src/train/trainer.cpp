@@ -30,6 +30,7 @@
 #include "train/run_setup.hpp"
 #include "train/schedule.hpp"
 #include "train/training_state.hpp"
+#include "train/weight_average.hpp"
 
 namespace satunet::train {
 namespace {
@@ -68,10 +69,15 @@ class Run {
     reducer_->check_same_buckets();
     optimizer_ = make_optimizer(options, net_);
     adamw_ = dynamic_cast<MultiTensorAdamW*>(optimizer_.get());
-    if (loaded_)
+    // The average starts at the first weights every rank has: a resumed checkpoint's model (its
+    // average, where it kept one), or rank 0's.
+    if (loaded_) {
+      start_average();
       restore_resumed_state();
-    else
+    } else {
       reducer_->broadcast_from_root();
+      start_average();
+    }
     loss_ = std::make_unique<model::SegmentationLoss>(loss_options(options, manifest));
   }
 
@@ -209,7 +215,24 @@ class Run {
               position_.epoch + 1, ", step ", position_.epoch_step, " in it)");
   }
 
-  TrainingParts training_parts() { return {net_, *optimizer_, *reducer_, world_}; }
+  TrainingParts training_parts() {
+    return {net_, *optimizer_, *reducer_, world_, average_ ? &*average_ : nullptr};
+  }
+
+  void start_average() {
+    if (options_.ema > 0)
+      average_.emplace(net_, options_.ema);
+  }
+
+  // Runs `body` with the weights validation and checkpoints see: --ema's average, or the live
+  // ones.
+  template <typename Body>
+  void with_scored_weights(Body body) {
+    if (average_)
+      average_->with_average_in_model(body);
+    else
+      body();
+  }
 
   // A checkpoint's place in its epoch means that place only with the same ranks, batch and
   // accumulation; with others (or past the end of the new, shorter epoch) training goes on
@@ -262,14 +285,15 @@ class Run {
       leave_encoder_as_it_is();
     if (adamw_ && adamw_->skips_on_device()) {
       adamw_->step_unless(nonfinite);
-      return;
-    }
-    // Elsewhere the host decides whether to step; on a CPU there is no queue to wait for.
-    if (nonfinite.item<float>() != 0) {
+    } else if (nonfinite.item<float>() != 0) {
+      // Elsewhere the host decides whether to step; on a CPU there is no queue to wait for.
       read_back_steps();  // stops the run, or counts the step as skipped
       return;
+    } else {
+      optimizer_->step();
     }
-    optimizer_->step();
+    if (average_)
+      average_->update();
   }
 
   // A batch's host memory as a tensor on the training device. To a GPU through pinned memory,
@@ -391,8 +415,10 @@ class Run {
   Validation validate_model() {
     Validation validation{scoring::ConfusionMatrix(val_set_->classes())};
     with_averaged_statistics([&] {
-      validation = validate_averaged();
-      outputs_.write_validation_tiles(net_, device_, *val_set_, position_.step);
+      with_scored_weights([&] {
+        validation = validate_averaged();
+        outputs_.write_validation_tiles(net_, device_, *val_set_, position_.step);
+      });
     });
     return validation;
   }
@@ -463,8 +489,10 @@ class Run {
     with_averaged_statistics([&] {
       check_finite_state(path);
       if (world_.rank() == 0)
-        write_training_checkpoint(path, train_set_.manifest(), training_state(), training_parts(),
-                                  every_rank);
+        with_scored_weights([&] {
+          write_training_checkpoint(path, train_set_.manifest(), training_state(), training_parts(),
+                                    every_rank);
+        });
     });
     world_.barrier();
     return path;
@@ -500,8 +528,9 @@ class Run {
   model::UNet net_{nullptr};
   std::unique_ptr<GradientReducer> reducer_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
-  MultiTensorAdamW* adamw_ = nullptr;  // optimizer_, when it is AdamW
-  std::vector<PendingStep> pending_;   // steps the host has not read back yet
+  MultiTensorAdamW* adamw_ = nullptr;     // optimizer_, when it is AdamW
+  std::optional<WeightAverage> average_;  // --ema
+  std::vector<PendingStep> pending_;      // steps the host has not read back yet
   EpochLosses epoch_losses_;
   std::unique_ptr<model::SegmentationLoss> loss_;
   Position position_;

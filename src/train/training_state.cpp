@@ -9,6 +9,7 @@
 #include "train/multi_tensor_adamw.hpp"
 #include "train/optimizer_state.hpp"
 #include "train/reducer.hpp"
+#include "train/weight_average.hpp"
 
 namespace satunet::train {
 namespace {
@@ -40,9 +41,24 @@ void restore_own_statistics(torch::serialize::InputArchive& archive, const Train
             " ranks: every rank resumes from their average");
 }
 
+// A checkpoint of a run with --ema holds the average as its model: training goes on from the
+// live weights beside it, and the average (which this run's starts from) keeps its count.
+void restore_weights(torch::serialize::InputArchive& archive, const TrainingParts& parts,
+                     const std::string& origin) {
+  const std::int64_t updates = restore_live_weights(archive, parts.net);
+  if (updates < 0)
+    return;
+  if (parts.average)
+    parts.average->set_updates(updates);
+  else
+    log::info("train: ", origin, " holds an average of the weights (--ema); without --ema this ",
+              "run goes on from the live weights and keeps no average");
+}
+
 TrainingState restore_parts(model::LoadedCheckpoint& loaded, const TrainingParts& parts,
                             const std::string& origin) {
   auto& archive = loaded.archive;
+  restore_weights(archive, parts, origin);
   torch::serialize::InputArchive optimizer_state, rng;
   archive.read("optimizer", optimizer_state);
   load_optimizer_state(parts.optimizer, parts.net->parameters(), optimizer_state);
@@ -97,18 +113,22 @@ void write_training_checkpoint(const std::string& path, const shards::Manifest& 
   meta.tile_size = dataset.tile_size;
   meta.created_by = std::string("satunet ") + SATUNET_VERSION;
   state.save(meta);
-  torch::serialize::OutputArchive optimizer_state, rng, statistics, buckets;
+  torch::serialize::OutputArchive optimizer_state, rng, statistics, buckets, average;
   if (auto* adamw = dynamic_cast<MultiTensorAdamW*>(&parts.optimizer))
     adamw->write_back_steps();
   save_optimizer_state(parts.optimizer, net->parameters(), optimizer_state);
   rng.write("cpu", generator_state());
   statistics.write("of_ranks", statistics_of_ranks);
   buckets.write("arrival_order", torch::tensor(parts.reducer.arrival_order(), torch::kInt64));
-  model::save_checkpoint(path, net, meta,
-                         {{{"optimizer", &optimizer_state},
-                           {"rng", &rng},
-                           {"statistics", &statistics},
-                           {"buckets", &buckets}}});
+  model::CheckpointExtras extras{{{"optimizer", &optimizer_state},
+                                  {"rng", &rng},
+                                  {"statistics", &statistics},
+                                  {"buckets", &buckets}}};
+  if (parts.average) {
+    parts.average->write(average);
+    extras.archives.emplace_back("ema", &average);
+  }
+  model::save_checkpoint(path, net, meta, extras);
 }
 
 TrainingState restore_training_checkpoint(model::LoadedCheckpoint& loaded,

@@ -16,6 +16,7 @@
 namespace satunet::train {
 
 class GradientReducer;
+class WeightAverage;
 
 // Where a run stands.
 struct Position {
@@ -56,9 +57,11 @@ struct TrainingParts {
   torch::optim::Optimizer& optimizer;
   GradientReducer& reducer;
   comm::Communicator& world;
+  WeightAverage* average = nullptr;  // --ema's, in the model while a checkpoint is written
 };
 
-// The model (its buffers as they are now: the statistics averaged over the ranks), what
+// The model (its buffers as they are now: the statistics averaged over the ranks; its weights
+// the average with --ema, the live ones then in an "ema" archive), what
 // `predict` needs of the dataset, `state`, the optimizer, generator and bucket order, and
 // `statistics_of_ranks` ([ranks, n]: every rank's own running statistics), atomically at
 // `path`. Rank 0's part of the collective save.
@@ -67,7 +70,8 @@ void write_training_checkpoint(const std::string& path, const shards::Manifest& 
                                const torch::Tensor& statistics_of_ranks);
 
 // What write_training_checkpoint wrote, back from a checkpoint loaded for --resume `origin`:
-// the optimizer, generator and bucket order restored, each rank's own running statistics
+// the live weights where the model holds an average, the average's update count, the
+// optimizer, generator and bucket order restored, each rank's own running statistics
 // where the checkpoint has them for as many ranks (else every rank keeps the model's, their
 // average). Throws Error "<origin>: cannot resume from it: ..." for a checkpoint without
 // (whole) training state.
