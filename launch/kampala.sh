@@ -13,6 +13,9 @@
 #                       neighbourhood: cross-area) and the block.
 #   buildings-to-train  train: kampala_buildings; test: the whole of kampala_train
 #                       (cross-area).
+#   banepa              (after the others) every trained model on banepa_buildings, a Nepali
+#                       town at about 13 cm (another country: no training tile is like it), as
+#                       it is and warped to Kampala's 7.5 cm (banepa_7.5cm).
 #   postprocessing      (after train-to-buildings) its model's footprint F1 on the block for
 #                       each polygon --min-area x --simplify of a grid, and the best (ties: the
 #                       smallest): how the recipe's [predict] values were chosen, on ground the
@@ -45,13 +48,20 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_
 epochs=()
 [[ -n ${SATUNET_KAMPALA_EPOCHS:-} ]] && epochs=(--epochs "$SATUNET_KAMPALA_EPOCHS")
 
-# The scenes, as images and masks: the block and the top of kampala_train cut out of it.
+# The scenes, as images and masks: the block and the top of kampala_train cut out of it;
+# Banepa as it is, and warped to the Kampala scenes' pixel (UTM 45N, Banepa's zone).
 for part in image mask; do
   gdal_translate -q -srcwin 0 1536 1536 512 "$real/kampala_train/$part.tif" "$out/block-$part.tif"
   gdal_translate -q -srcwin 0 0 1536 1536 "$real/kampala_train/$part.tif" "$out/top-$part.tif"
   ln -sf "$real/kampala_train/$part.tif" "$out/kampala_train-$part.tif"
   ln -sf "$real/kampala_buildings/$part.tif" "$out/kampala_buildings-$part.tif"
+  ln -sf "$real/banepa_buildings/$part.tif" "$out/banepa-$part.tif"
 done
+kampala_pixel_m=0.075
+gdalwarp -q -overwrite -t_srs EPSG:32645 -tr $kampala_pixel_m $kampala_pixel_m -r bilinear \
+  "$real/banepa_buildings/image.tif" "$out/banepa_7.5cm-image.tif"
+gdalwarp -q -overwrite -t_srs EPSG:32645 -tr $kampala_pixel_m $kampala_pixel_m -r near \
+  "$real/banepa_buildings/mask.tif" "$out/banepa_7.5cm-mask.tif"
 
 # train EXPERIMENT SCENE...: tiles the scenes and trains on them in $out/EXPERIMENT.
 train() {
@@ -143,12 +153,20 @@ for experiment in "${experiments[@]}"; do
       train buildings-to-train kampala_buildings
       score buildings-to-train kampala_train
       ;;
+    banepa)
+      for trained in in-scene train-to-buildings buildings-to-train; do
+        if [[ -f $out/$trained/run/checkpoints/last.pt ]]; then
+          score "$trained" banepa
+          score "$trained" banepa_7.5cm
+        fi
+      done
+      ;;
     postprocessing)
       choose_postprocessing train-to-buildings block
       ;;
     *)
       echo "kampala.sh: unknown experiment '$experiment' (in-scene, train-to-buildings," \
-        "buildings-to-train, postprocessing)" >&2
+        "buildings-to-train, banepa, postprocessing)" >&2
       exit 2
       ;;
   esac
