@@ -48,8 +48,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_
 epochs=()
 [[ -n ${SATUNET_KAMPALA_EPOCHS:-} ]] && epochs=(--epochs "$SATUNET_KAMPALA_EPOCHS")
 
-# The scenes, as images and masks: the block and the top of kampala_train cut out of it;
-# Banepa as it is, and warped to the Kampala scenes' pixel (UTM 45N, Banepa's zone).
+# The scenes, as images and masks: the block and the top of kampala_train cut out of it.
 for part in image mask; do
   gdal_translate -q -srcwin 0 1536 1536 512 "$real/kampala_train/$part.tif" "$out/block-$part.tif"
   gdal_translate -q -srcwin 0 0 1536 1536 "$real/kampala_train/$part.tif" "$out/top-$part.tif"
@@ -57,11 +56,15 @@ for part in image mask; do
   ln -sf "$real/kampala_buildings/$part.tif" "$out/kampala_buildings-$part.tif"
   ln -sf "$real/banepa_buildings/$part.tif" "$out/banepa-$part.tif"
 done
-kampala_pixel_m=0.075
-gdalwarp -q -overwrite -t_srs EPSG:32645 -tr $kampala_pixel_m $kampala_pixel_m -r bilinear \
-  "$real/banepa_buildings/image.tif" "$out/banepa_7.5cm-image.tif"
-gdalwarp -q -overwrite -t_srs EPSG:32645 -tr $kampala_pixel_m $kampala_pixel_m -r near \
-  "$real/banepa_buildings/mask.tif" "$out/banepa_7.5cm-mask.tif"
+
+# warp_banepa: Banepa warped to the Kampala scenes' pixel (UTM 45N, Banepa's zone).
+warp_banepa() {
+  local kampala_pixel_m=0.075
+  gdalwarp -q -overwrite -t_srs EPSG:32645 -tr $kampala_pixel_m $kampala_pixel_m -r bilinear \
+    "$real/banepa_buildings/image.tif" "$out/banepa_7.5cm-image.tif"
+  gdalwarp -q -overwrite -t_srs EPSG:32645 -tr $kampala_pixel_m $kampala_pixel_m -r near \
+    "$real/banepa_buildings/mask.tif" "$out/banepa_7.5cm-mask.tif"
+}
 
 # train EXPERIMENT SCENE...: tiles the scenes and trains on them in $out/EXPERIMENT.
 train() {
@@ -154,6 +157,7 @@ for experiment in "${experiments[@]}"; do
       score buildings-to-train kampala_train
       ;;
     banepa)
+      warp_banepa
       for trained in in-scene train-to-buildings buildings-to-train; do
         if [[ -f $out/$trained/run/checkpoints/last.pt ]]; then
           score "$trained" banepa

@@ -6,9 +6,10 @@
 
 namespace satunet::train {
 
-WeightAverage::WeightAverage(model::UNet& net, double decay) : net_(net), decay_(decay) {
+WeightAverage::WeightAverage(model::UNet& net, double decay) : decay_(decay) {
   torch::NoGradGuard no_grad;
-  for (const auto& item : net_->named_parameters()) {
+  for (const auto& item : net->named_parameters()) {
+    names_.push_back(item.key());
     parameters_.push_back(item.value());
     average_.push_back(item.value().detach().clone());
   }
@@ -19,13 +20,9 @@ void WeightAverage::update() {
   ++updates_;
   const double decay = std::min(
       decay_, (1.0 + static_cast<double>(updates_)) / (10.0 + static_cast<double>(updates_)));
-  std::vector<torch::Tensor> live;
-  live.reserve(parameters_.size());
-  for (const torch::Tensor& parameter : parameters_)
-    live.push_back(parameter.detach());
   // Multi-tensor kernels on a GPU: two launches for the whole model.
   at::_foreach_mul_(average_, decay);
-  at::_foreach_add_(average_, live, 1.0 - decay);
+  at::_foreach_add_(average_, parameters_, 1.0 - decay);
 }
 
 void WeightAverage::swap_into_model() {
@@ -42,9 +39,8 @@ void WeightAverage::write(torch::serialize::OutputArchive& archive) const {
   if (!swapped_)
     throw Error("the weight average is written with the average in the model");
   torch::serialize::OutputArchive live;
-  std::size_t i = 0;
-  for (const auto& item : net_->named_parameters())
-    live.write(item.key(), average_[i++].to(torch::kCPU));
+  for (std::size_t i = 0; i < names_.size(); ++i)
+    live.write(names_[i], average_[i].to(torch::kCPU));
   archive.write("live", live);
   archive.write("updates", torch::tensor(updates_, torch::kInt64));
 }

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "model/unet.hpp"
@@ -39,14 +40,13 @@ class WeightAverage {
   // checkpoint's "ema" archive. write() is called with the average in the model
   // (with_average_in_model), where the live weights are the average's tensors.
   void write(torch::serialize::OutputArchive& archive) const;
-  std::int64_t updates() const { return updates_; }
   void set_updates(std::int64_t updates) { updates_ = updates; }
 
  private:
   void swap_into_model();
 
-  model::UNet net_;
-  std::vector<torch::Tensor> parameters_;  // the model's, in named_parameters order
+  std::vector<std::string> names_;         // of the model's parameters, in their order
+  std::vector<torch::Tensor> parameters_;  // the model's
   std::vector<torch::Tensor> average_;     // the other set: the average, or the live weights
   double decay_;
   std::int64_t updates_ = 0;
