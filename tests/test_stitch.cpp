@@ -301,17 +301,23 @@ TEST(Stitch, ShardsOfAnotherPredictionAreRefused) {
 
 namespace satunet {
 
-TEST(Stitch, TheBlendTakesEveryWindowOnceInGridOrder) {
-  const std::string dir = test::fresh_directory("stitch-order");
+// A prediction of 64 px windows overlapping by 16 over a width x height scene of 1 m pixels.
+shards::PredictionMeta blend_meta(const std::string& dir, std::int64_t width, std::int64_t height) {
   shards::PredictionMeta meta;
   meta.scene = dir + "/scene.tif";
-  meta.scene_width = 100;
-  meta.scene_height = 90;
+  meta.scene_width = width;
+  meta.scene_height = height;
   meta.crs_wkt = geo::SpatialRef::from_epsg(32633).wkt();
   meta.geotransform = {500000, 1, 0, 4000000, 0, -1};
   meta.tile_size = 64;
   meta.overlap = 16;
   meta.class_names = kClasses;
+  return meta;
+}
+
+TEST(Stitch, TheBlendTakesEveryWindowOnceInGridOrder) {
+  const std::string dir = test::fresh_directory("stitch-order");
+  const shards::PredictionMeta meta = blend_meta(dir, 100, 90);
   const geo::WindowGrid grid(100, 90, 64, 16);
   ASSERT_EQ(grid.count(), 4);
   const std::vector<std::uint8_t> probabilities(3 * 64 * 64, 85), valid(64 * 64, 1);
@@ -340,6 +346,46 @@ TEST(Stitch, TheBlendTakesEveryWindowOnceInGridOrder) {
   EXPECT_EQ(blender.finish().windows, 4);
   const auto mask = test::read_band_u8(dir + "/mask.tif");
   EXPECT_EQ(count_equal(mask, 0), mask.size());
+}
+
+// Batches in place (predict --stitch-to) and windows one by one (stitch) give the same bytes,
+// wherever a batch starts or ends in a row of the grid.
+TEST(Stitch, BatchesBlendedInPlaceEqualWindowsAddedOneByOne) {
+  const std::string dir = test::fresh_directory("stitch-batches");
+  const shards::PredictionMeta meta = blend_meta(dir, 230, 170);
+  const geo::WindowGrid grid(230, 170, 64, 16);
+  ASSERT_GT(grid.columns(), 3);
+  const std::size_t plane = 64 * 64, window_bytes = 3 * plane;
+  const auto windows = static_cast<std::size_t>(grid.count());
+  std::vector<std::uint8_t> probabilities(windows * window_bytes), valid(windows * plane);
+  std::uint32_t state = 12345;
+  auto next_random = [&] { return state = state * 1664525u + 1013904223u; };
+  for (std::uint8_t& p : probabilities)
+    p = static_cast<std::uint8_t>(next_random() >> 24);
+  for (std::uint8_t& v : valid)
+    v = (next_random() >> 28) != 0;  // one pixel in 16 without data
+  {
+    stitch::MaskBlender one_by_one(dir + "/one.tif", {}, false, meta, Blend::gaussian, 2);
+    for (std::size_t i = 0; i < windows; ++i)
+      one_by_one.add(static_cast<std::int64_t>(i), probabilities.data() + i * window_bytes,
+                     valid.data() + i * plane);
+    one_by_one.finish();
+  }
+  stitch::MaskBlender batched(dir + "/batched.tif", {}, false, meta, Blend::gaussian, 2);
+  const std::int64_t batch = 3;  // not a divisor of the columns: batches straddle rows
+  ASSERT_NE(grid.columns() % batch, 0);
+  EXPECT_THROW(batched.add_windows(1, batch, probabilities.data(), valid.data()), Error)
+      << "a batch must start at the window due";
+  for (std::int64_t first = 0; first < grid.count(); first += batch) {
+    const std::int64_t count = std::min(batch, grid.count() - first);
+    batched.add_windows(first, count,
+                        probabilities.data() + static_cast<std::size_t>(first) * window_bytes,
+                        valid.data() + static_cast<std::size_t>(first) * plane);
+  }
+  batched.finish();
+  const auto one = test::read_band_u8(dir + "/one.tif");
+  EXPECT_GT(count_equal(one, 1), one.size() / 10) << "random windows give every class";
+  EXPECT_EQ(test::read_band_u8(dir + "/batched.tif"), one);
 }
 
 }  // namespace satunet

@@ -401,8 +401,7 @@ class ScenePrediction {
       }
     }
     if (blender)
-      for (std::int64_t i = 0; i < batch.count; ++i)
-        blender->add(batch.first + i, probabilities_of(i), valid_of(i));
+      blender->add_windows(batch.first, batch.count, probabilities, batch.valid.data());
   }
 
   // Every rank's shard committed, then rank 0's prediction.json: the directory is complete on

@@ -275,12 +275,6 @@ class MaskOutputs {
 }  // namespace
 
 struct MaskBlender::Impl {
-  // A window of the current row of the grid, as stored, until the row is complete.
-  struct WindowCopy {
-    std::vector<std::uint8_t> probabilities;
-    std::vector<std::uint8_t> valid;
-  };
-
   std::string mask;
   StitchOutputs options;
   shards::PredictionMeta meta;
@@ -289,8 +283,9 @@ struct MaskBlender::Impl {
   int threads;
   MaskOutputs outputs;
   RowAccumulator sums;
-  std::vector<WindowCopy> row_windows;  // one per column of the grid
-  std::int64_t next = 0;                // the window expected next
+  // Windows given one at a time (add), copied until their row of the grid is complete.
+  std::vector<std::uint8_t> row_probabilities, row_valid;
+  std::int64_t next = 0;  // the window expected next
   bool finished = false;
 
   Impl(const std::string& mask_path, const StitchOutputs& outputs_asked,
@@ -303,11 +298,14 @@ struct MaskBlender::Impl {
         threads(blend_threads),
         outputs(mask, options, meta),
         // A row of windows reaches at most a window's height below the rows it finishes.
-        sums(meta.scene_width, meta.classes(), meta.tile_size),
-        row_windows(static_cast<std::size_t>(grid.columns())) {}
+        sums(meta.scene_width, meta.classes(), meta.tile_size) {}
 
   std::size_t plane() const {
     return static_cast<std::size_t>(meta.tile_size) * static_cast<std::size_t>(meta.tile_size);
+  }
+  std::size_t window_bytes() const {
+    const std::size_t value_bytes = meta.encoding == shards::ProbabilityEncoding::uint8 ? 1 : 2;
+    return static_cast<std::size_t>(meta.classes()) * plane() * value_bytes;
   }
 
   void finish_rows_before(std::int64_t end) {
@@ -316,53 +314,80 @@ struct MaskBlender::Impl {
       outputs.add_row(sums.top(), sums.row(sums.top()));
   }
 
-  void add(std::int64_t index, const void* probabilities, const std::uint8_t* valid) {
+  void expect(std::int64_t index) const {
     if (finished || index != next)
       throw Error(mask + ": " + grid.describe(index) + " given to the blend where " +
                   (finished ? std::string("it was finished") : grid.describe(next)) +
                   " was due: windows are blended in grid order");
-    const std::size_t value_bytes = meta.encoding == shards::ProbabilityEncoding::uint8 ? 1 : 2;
-    const std::size_t bytes = static_cast<std::size_t>(meta.classes()) * plane() * value_bytes;
-    const std::int64_t column = index % grid.columns();
-    WindowCopy& copy = row_windows[static_cast<std::size_t>(column)];
-    const auto* stored = static_cast<const std::uint8_t*>(probabilities);
-    copy.probabilities.assign(stored, stored + bytes);
-    copy.valid.assign(valid, valid + plane());
-    ++next;
-    if (column == grid.columns() - 1)
-      blend_row(index / grid.columns());
   }
 
-  // A complete row of windows: rows above its top are final (no later window reaches them),
-  // and its windows are added scene row by scene row, each scene row's sums staying in the
-  // cache while every window of the row adds to it, rows spread over the threads. Each sum gets
-  // its windows in grid order, as before, whoever predicted them.
-  void blend_row(std::int64_t grid_row) {
-    const std::int64_t first = grid_row * grid.columns();
+  void add(std::int64_t index, const void* probabilities, const std::uint8_t* valid) {
+    expect(index);
+    const std::int64_t column = index % grid.columns();
+    row_probabilities.resize(static_cast<std::size_t>(grid.columns()) * window_bytes());
+    row_valid.resize(static_cast<std::size_t>(grid.columns()) * plane());
+    const auto* stored = static_cast<const std::uint8_t*>(probabilities);
+    std::copy_n(stored, window_bytes(),
+                row_probabilities.data() + static_cast<std::size_t>(column) * window_bytes());
+    std::copy_n(valid, plane(), row_valid.data() + static_cast<std::size_t>(column) * plane());
+    ++next;
+    if (column == grid.columns() - 1)
+      blend_run(index - column, grid.columns(), row_probabilities.data(), row_valid.data());
+  }
+
+  void add_windows(std::int64_t first, std::int64_t count, const void* probabilities,
+                   const std::uint8_t* valid) {
+    expect(first);
+    if (first % grid.columns() != 0 && !row_probabilities.empty())
+      throw Error(mask + ": " + grid.describe(first) +
+                  " given in place after windows of its row were given to copy");
+    const auto* stored = static_cast<const std::uint8_t*>(probabilities);
+    while (count > 0) {
+      const std::int64_t run = std::min(count, grid.columns() - first % grid.columns());
+      blend_run(first, run, stored, valid);
+      stored += static_cast<std::size_t>(run) * window_bytes();
+      valid += static_cast<std::size_t>(run) * plane();
+      first += run;
+      count -= run;
+      next = first;
+    }
+  }
+
+  // Windows first .. first + count - 1 of one row of the grid (consecutive in memory). When
+  // a row of windows starts, the rows above its top are final (no later window reaches them).
+  // Its windows are added scene row by scene row, each scene row's sums staying in the cache
+  // while every window adds to it, rows spread over the threads. Each sum gets its windows in
+  // grid order whoever predicted them and however they were batched, so masks are identical.
+  void blend_run(std::int64_t first, std::int64_t count, const std::uint8_t* probabilities,
+                 const std::uint8_t* valid) {
     const geo::Window top = grid.inside(first);
-    finish_rows_before(top.y_off);
-    sums.extend_to(top.y_off + top.height);
+    if (first % grid.columns() == 0) {
+      finish_rows_before(top.y_off);
+      sums.extend_to(top.y_off + top.height);
+    }
     if (meta.encoding == shards::ProbabilityEncoding::uint8)
-      blend_row_as<std::uint8_t>(
-          first, top.height, [](std::uint8_t stored) { return shards::uint8_probability(stored); });
+      blend_run_as<std::uint8_t>(
+          first, count, top.height, probabilities, valid,
+          [](std::uint8_t stored) { return shards::uint8_probability(stored); });
     else
-      blend_row_as<std::uint16_t>(
-          first, top.height, [](std::uint16_t stored) { return shards::half_to_float(stored); });
+      blend_run_as<std::uint16_t>(
+          first, count, top.height, probabilities, valid,
+          [](std::uint16_t stored) { return shards::half_to_float(stored); });
   }
 
   // Lambdas, not function pointers, for `decode`: inlined, so that the loops vectorise.
   template <typename Stored, typename Decode>
-  void blend_row_as(std::int64_t first, std::int64_t height, Decode decode) {
-    const auto columns = static_cast<std::size_t>(grid.columns());
+  void blend_run_as(std::int64_t first, std::int64_t count, std::int64_t height,
+                    const std::uint8_t* probabilities, const std::uint8_t* valid, Decode decode) {
     std::vector<geo::Window> windows;
-    for (std::size_t c = 0; c < columns; ++c)
-      windows.push_back(grid.inside(first + static_cast<std::int64_t>(c)));
+    for (std::int64_t i = 0; i < count; ++i)
+      windows.push_back(grid.inside(first + i));
     parallel_for(height, threads, [&](std::int64_t ty) {
       std::vector<float> masked(static_cast<std::size_t>(meta.tile_size));
-      for (std::size_t c = 0; c < columns; ++c)
-        sums.add_window_row(windows[c], ty, meta.tile_size,
-                            reinterpret_cast<const Stored*>(row_windows[c].probabilities.data()),
-                            decode, row_windows[c].valid.data(), weights.data(), masked.data());
+      for (std::size_t i = 0; i < windows.size(); ++i)
+        sums.add_window_row(windows[i], ty, meta.tile_size,
+                            reinterpret_cast<const Stored*>(probabilities + i * window_bytes()),
+                            decode, valid + i * plane(), weights.data(), masked.data());
     });
   }
 
@@ -409,6 +434,11 @@ std::int64_t MaskBlender::cache_bytes() const {
 
 void MaskBlender::add(std::int64_t index, const void* probabilities, const std::uint8_t* valid) {
   impl_->add(index, probabilities, valid);
+}
+
+void MaskBlender::add_windows(std::int64_t first, std::int64_t count, const void* probabilities,
+                              const std::uint8_t* valid) {
+  impl_->add_windows(first, count, probabilities, valid);
 }
 
 StitchResult MaskBlender::finish() {

@@ -35,6 +35,11 @@ class MaskBlender {
   // bits; decoded as PredictionReader decodes them) and T*T validity bytes (0: no data, the
   // window's weight is not counted). Both are copied: the caller's buffers are free on return.
   void add(std::int64_t index, const void* probabilities, const std::uint8_t* valid);
+  // Windows first .. first + count - 1, the first of them the one due, laid out one after the
+  // other as `add` takes one: blended in place before it returns (nothing copied), for a
+  // caller that holds whole batches. Either this or `add` within a row of the grid.
+  void add_windows(std::int64_t first, std::int64_t count, const void* probabilities,
+                   const std::uint8_t* valid);
   // The rows below the last window; every output committed, the polygons made. `seconds` of
   // the result is left to the caller.
   StitchResult finish();
