@@ -35,12 +35,9 @@
 set -euo pipefail
 out=$(realpath -m "${SATUNET_KAMPALA_DIR:-kampala-out}")
 cd "$(dirname "$0")/.."
-if [[ -n ${SATUNET_BINARY:-} ]]; then
-  satunet=$(realpath "$SATUNET_BINARY")
-else
-  launch/setup.sh >/dev/null
-  satunet="$PWD/${SATUNET_BUILD_DIR:-build}/satunet"
-fi
+# shellcheck source=launch/recipe_lib.sh
+source launch/recipe_lib.sh
+satunet=$(recipe_satunet)
 read -r -a experiments <<<"${SATUNET_KAMPALA_EXPERIMENTS:-in-scene train-to-buildings buildings-to-train}"
 real=$PWD/tests/data/real
 mkdir -p "$out"

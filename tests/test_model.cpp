@@ -439,6 +439,47 @@ TEST(Losses, SoftDiceByHand) {
               ce_loss(logits, target).item<double>() + 0.5 * expected, 1e-6);
 }
 
+// clDice rewards connection: a road drawn a pixel too wide costs it nothing, a break costs
+// it a lot, where Dice sees about the same error in both.
+TEST(Losses, ClDicePunishesBreaksNotWidth) {
+  auto road = [](std::int64_t first_row, std::int64_t rows, std::int64_t gap) {
+    torch::Tensor target = torch::zeros({1, 32, 64}, torch::kLong);
+    target.index_put_(
+        {0, torch::indexing::Slice(first_row, first_row + rows), torch::indexing::Slice(2, 62)}, 1);
+    if (gap > 0)
+      target.index_put_({0, torch::indexing::Slice(), torch::indexing::Slice(32, 32 + gap)}, 0);
+    return target;
+  };
+  auto confident = [](const torch::Tensor& classes) {
+    const torch::Tensor one_hot =
+        torch::nn::functional::one_hot(classes, 2).permute({0, 3, 1, 2}).to(torch::kFloat32);
+    return (one_hot * 2 - 1) * 20;  // logits of +-20: probabilities 0 or 1 to float precision
+  };
+  const torch::Tensor truth = road(14, 5, 0);
+  EXPECT_NEAR(cldice_loss(confident(truth), truth, 5).item<double>(), 0.0, 1e-4);
+  const torch::Tensor wider = road(14, 6, 0), broken = road(14, 5, 6);
+  const double wide_cldice = cldice_loss(confident(wider), truth, 5).item<double>();
+  const double broken_cldice = cldice_loss(confident(broken), truth, 5).item<double>();
+  const double wide_dice = dice_loss(confident(wider), truth).item<double>();
+  const double broken_dice = dice_loss(confident(broken), truth).item<double>();
+  EXPECT_LT(wide_cldice, 0.01);
+  EXPECT_GT(broken_cldice, 0.04);
+  EXPECT_GT(broken_cldice, 5 * wide_cldice);
+  EXPECT_LT(std::abs(broken_dice - wide_dice), 0.5 * wide_dice) << "Dice sees both alike";
+  // The soft skeleton of the 5-pixel road: its centre row, nothing at its edges.
+  const torch::Tensor skeleton = soft_skeleton(truth.unsqueeze(1).to(torch::kFloat32), 5).squeeze();
+  EXPECT_GT(skeleton.index({16, 30}).item<double>(), 0.9);
+  EXPECT_LT(skeleton.index({14, 30}).item<double>(), 0.1);
+  // Added to the loss with its weight.
+  LossOptions options;
+  options.kind = LossKind::ce;
+  options.cldice_weight = 0.5;
+  options.cldice_iterations = 5;
+  const SegmentationLoss with_cldice(options);
+  EXPECT_NEAR(with_cldice(confident(broken), truth).item<double>(),
+              ce_loss(confident(broken), truth).item<double>() + 0.5 * broken_cldice, 1e-5);
+}
+
 TEST(Losses, CrossEntropyByHand) {
   // Pixel A: logits (0, ln 3), class 1 -> p = 3/4. Pixel B: ignored. Pixel C: (0, 0), class 0.
   // [N=1, C=2, H=1, W=3]: channel 0 = (0, 0, 0), channel 1 = (ln 3, 0, 0)

@@ -47,10 +47,20 @@ Region make_region(const std::string& dir) {
 }
 
 std::vector<std::string> predict_args(const Region& region, const std::string& out) {
-  return {"predict",    "--checkpoint", region.checkpoint,
-          "--scenes",   region.list,    "--out",
-          out,          "--threads",    "1",
-          "--products", "polygons",     "-q"};
+  return {"predict",
+          "--checkpoint",
+          region.checkpoint,
+          "--scenes",
+          region.list,
+          "--out",
+          out,
+          "--threads",
+          "1",
+          "--products",
+          "polygons,road-lines",
+          "--clean-roads",
+          "road",
+          "-q"};
 }
 
 nlohmann::json index_of(const std::string& out) {
@@ -81,11 +91,12 @@ TEST(Region, ScenesOfManyCrssInOneJobOnOneTwoAndThreeRanksAndInParts) {
     const std::string alone = region.dir + "/" + name + "-alone.tif";
     const auto made = test::run_satunet({"predict", "--checkpoint", region.checkpoint, "--image",
                                          region.dir + "/" + name + "/scene.tif", "--stitch-to",
-                                         alone, "--threads", "1", "-q"});
+                                         alone, "--threads", "1", "--clean-roads", "road", "-q"});
     ASSERT_EQ(made.exit_code, 0) << made.err;
     EXPECT_EQ(test::file_bytes(region.dir + "/one/masks/" + name + ".tif"), test::file_bytes(alone))
         << name;
     EXPECT_TRUE(fs::exists(region.dir + "/one/polygons/" + name + ".gpkg")) << name;
+    EXPECT_TRUE(fs::exists(region.dir + "/one/road-lines/" + name + ".gpkg")) << name;
   }
   // One mosaic per CRS, each over its masks.
   for (const auto& [crs, masks] : std::vector<std::pair<std::string, int>>{
@@ -219,8 +230,15 @@ TEST(Region, BadListsAndOptionsAreRefused) {
   const std::string list = dir + "/twice.csv";
   for (const auto& [extra, says] : std::vector<std::pair<std::vector<std::string>, std::string>>{
            {{"--image", "x.tif"}, "give --image or --scenes, not both"},
-           {{"--stitch-to", "m.tif"}, "--stitch-to, --probabilities and --polygons go with"},
-           {{"--products", "masks"}, "--products: 'masks' is neither probabilities nor polygons"},
+           {{"--stitch-to", "m.tif"},
+            "--stitch-to, --probabilities, --polygons and --road-lines go with"},
+           {{"--road-lines", "r.gpkg", "--clean-roads", "road"},
+            "--stitch-to, --probabilities, --polygons and --road-lines go with"},
+           {{"--products", "masks"},
+            "--products: 'masks' is none of probabilities, polygons and road-lines"},
+           {{"--products", "road-lines"},
+            "--products road-lines: the centre lines come from a road cleanup; give "
+            "--clean-roads CLASS"},
            {{"--part", "4/3"}, "--part 4/3: give I/N with 1 <= I <= N"},
            {{"--part", "2/3", "--overwrite"}, "--overwrite with --part"}}) {
     std::vector<std::string> args = {"predict", "--checkpoint", "c.pt",      "--scenes",

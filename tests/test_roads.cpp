@@ -251,6 +251,58 @@ TEST(RoadGraph, WhiskerOfAThinnedBumpIsPruned) {
   EXPECT_LT(graph.edges[0].length_m, 31);
 }
 
+TEST(RoadGraph, ShortPiecesAreDroppedLongOnesKept) {
+  // A 100 m road, a 30 m piece of two edges and a lone 5 m stroke.
+  RoadGraph graph = path_graph({{0, 0}, {100, 0}});
+  const int a = graph.add_node({0, 50});
+  const int b = graph.add_node({15, 50});
+  graph.add_edge(a, b);
+  graph.add_edge(b, graph.add_node({30, 50}));
+  graph.add_edge(graph.add_node({0, 90}), graph.add_node({5, 90}));
+  RoadGraph kept = graph;
+  scoring::drop_short_pieces(kept, 30);  // the 30 m piece is not shorter: it stays
+  EXPECT_DOUBLE_EQ(kept.total_length_m(), 130);
+  scoring::drop_short_pieces(graph, 31);
+  ASSERT_EQ(graph.edges.size(), 1u);
+  EXPECT_EQ(graph.nodes.size(), 2u);
+  EXPECT_DOUBLE_EQ(graph.total_length_m(), 100);
+}
+
+TEST(RoadGraph, GapsAreClosedAlongTheRoadWithinTheirLength) {
+  // A(0, 0) - B(40, 0), a break of 8 m, then C(48, 0) - D(100, 0): B and C face each other and
+  // are joined once.
+  RoadGraph broken = path_graph({{0, 0}, {40, 0}});
+  broken.add_edge(broken.add_node({48, 0}), broken.add_node({100, 0}));
+  RoadGraph too_far = broken;
+  EXPECT_TRUE(scoring::close_gaps(too_far, 7).empty()) << "the break is longer than 7 m";
+  const std::vector<int> gaps = scoring::close_gaps(broken, 10);
+  ASSERT_EQ(gaps.size(), 1u);
+  EXPECT_DOUBLE_EQ(broken.edges[static_cast<std::size_t>(gaps[0])].length_m, 8);
+  EXPECT_EQ(count(degrees(broken), 1), 2) << "one road with two ends";
+
+  // A dead end 6 m short of a crossing road joins it where it points, splitting it: a T.
+  RoadGraph t = path_graph({{0, 0}, {100, 0}});
+  t.add_edge(t.add_node({50, 50}), t.add_node({50, 6}));
+  ASSERT_EQ(scoring::close_gaps(t, 10).size(), 1u);
+  EXPECT_EQ(count(degrees(t), 3), 1);
+  EXPECT_DOUBLE_EQ(t.total_length_m(), 150);
+
+  // A road ending beside another, pointing along it, is left alone (paths with a point every
+  // metre, as traced from a mask: the nearest points ahead are 45 degrees off).
+  RoadGraph parallel;
+  auto add_line = [&parallel](Point from, Point to) {
+    std::vector<Point> path;
+    const double length = std::hypot(to.x - from.x, to.y - from.y);
+    for (double t = 0; t <= length; ++t)
+      path.push_back(
+          {from.x + (to.x - from.x) * t / length, from.y + (to.y - from.y) * t / length});
+    parallel.add_edge(parallel.add_node(from), parallel.add_node(to), path);
+  };
+  add_line({0, 0}, {100, 0});
+  add_line({0, 6}, {60, 6});
+  EXPECT_TRUE(scoring::close_gaps(parallel, 10).empty());
+}
+
 // ---- APLS ----
 
 TEST(Apls, IdenticalGraphsScoreOne) {

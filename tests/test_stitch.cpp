@@ -12,12 +12,14 @@
 
 #include "comm/mpi_communicator.hpp"
 #include "common/files.hpp"
+#include "common/labels.hpp"
 #include "geo/gdal.hpp"
 #include "geo/raster.hpp"
 #include "geo/window_grid.hpp"
 #include "shards/prediction.hpp"
 #include "stitch/blend.hpp"
 #include "stitch/blender.hpp"
+#include "stitch/road_cleanup.hpp"
 #include "stitch/stitcher.hpp"
 #include "test_support.hpp"
 
@@ -386,6 +388,98 @@ TEST(Stitch, BatchesBlendedInPlaceEqualWindowsAddedOneByOne) {
   const auto one = test::read_band_u8(dir + "/one.tif");
   EXPECT_GT(count_equal(one, 1), one.size() / 10) << "random windows give every class";
   EXPECT_EQ(test::read_band_u8(dir + "/batched.tif"), one);
+}
+
+// A road with a break, a whisker and a fragment beside it, on 1 m pixels: cleaned, it is one
+// road as wide as before, without the whisker and the fragment; nodata stays nodata.
+TEST(Stitch, RoadCleanupClosesBreaksAndDropsWhiskersAndFragments) {
+  geo::RasterInfo grid;
+  grid.path = "roads.tif";
+  grid.width = 200;
+  grid.height = 120;
+  grid.crs_wkt = geo::SpatialRef::from_epsg(32633).wkt();
+  grid.has_geotransform = true;
+  grid.transform = geo::GeoTransform::north_up(500000, 4000000, 1, 1);
+  const std::uint8_t road = 2;
+  auto at = [&](std::int64_t col, std::int64_t row) {
+    return static_cast<std::size_t>(row * grid.width + col);
+  };
+  std::vector<std::uint8_t> classes(static_cast<std::size_t>(grid.width * grid.height), 0);
+  for (std::int64_t row = 40; row < 47; ++row)  // 7 m wide, broken at columns 100-105
+    for (std::int64_t col = 0; col < 200; ++col)
+      if (col < 100 || col > 105)
+        classes[at(col, row)] = road;
+  for (std::int64_t row = 33; row < 40; ++row)  // a 3 m wide whisker, 7 m long
+    for (std::int64_t col = 49; col < 52; ++col)
+      classes[at(col, row)] = road;
+  for (std::int64_t row = 90; row < 98; ++row)  // a lone 8 x 8 fragment
+    for (std::int64_t col = 150; col < 158; ++col)
+      classes[at(col, row)] = road;
+  for (std::int64_t col = 0; col < 200; ++col)
+    classes[at(col, 119)] = kIgnoreLabel;
+
+  stitch::RoadCleanupOptions options;
+  options.road_class = "road";
+  const stitch::RoadCleanupResult result = stitch::clean_roads(classes, road, grid, options);
+  EXPECT_EQ(result.gaps_closed, 1);
+  ASSERT_EQ(result.graph.edges.size(), 1u) << "one road from edge to edge";
+  EXPECT_NEAR(result.graph.total_length_m(), 200, 10);
+  for (std::int64_t col : {0, 20, 102, 150, 199}) {
+    std::int64_t across = 0;
+    for (std::int64_t row = 0; row < grid.height; ++row)
+      across += classes[at(col, row)] == road;
+    EXPECT_EQ(across, 7) << "the road at column " << col << ", the break included";
+  }
+  for (std::int64_t row = 33; row < 39; ++row)
+    for (std::int64_t col = 49; col < 52; ++col)
+      EXPECT_EQ(classes[at(col, row)], 0) << "the whisker is gone: " << col << ", " << row;
+  EXPECT_EQ(classes[at(153, 93)], 0) << "the fragment is gone";
+  EXPECT_EQ(count_equal(std::vector<std::uint8_t>(classes.end() - 200, classes.end()), 255), 200u);
+  EXPECT_GE(result.pixels_removed, 64 + 6 * 3);
+  EXPECT_GE(result.pixels_added, 6 * 7);
+}
+
+TEST(Stitch, CleanRoadsWritesCentreLinesAndRefusesBadOptions) {
+  const std::string dir = test::fresh_directory("stitch-roads");
+  const auto scene = test::synthetic_scene(dir + "/scene", 256, 5);
+  write_prediction_from_truth(scene.truth_path, kClasses, dir + "/pred");
+  const auto run =
+      test::run_satunet({"stitch", "--pred", dir + "/pred", "--out", dir + "/mask.tif",
+                         "--clean-roads", "road", "--road-lines", dir + "/roads.gpkg", "-q"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.out.find("roads: road drawn along cleaned centre lines ("), std::string::npos)
+      << run.out;
+  // The truth's roads, cleaned, are still the truth's roads, and nothing else moved.
+  const auto mask = test::read_band_u8(dir + "/mask.tif");
+  const auto truth = test::read_band_u8(scene.truth_path);
+  std::size_t both = 0, either = 0, other_changes = 0;
+  for (std::size_t i = 0; i < mask.size(); ++i) {
+    both += mask[i] == 2 && truth[i] == 2;
+    either += mask[i] == 2 || truth[i] == 2;
+    other_changes += mask[i] != truth[i] && mask[i] != 2 && truth[i] != 2 && mask[i] != 0;
+  }
+  ASSERT_GT(either, 1000u);
+  EXPECT_GT(static_cast<double>(both) / static_cast<double>(either), 0.85);
+  EXPECT_EQ(other_changes, 0u);
+  geo::init_gdal();
+  GDALDatasetUniquePtr lines(GDALDataset::Open((dir + "/roads.gpkg").c_str(), GDAL_OF_VECTOR));
+  ASSERT_TRUE(lines);
+  OGRLayer* layer = lines->GetLayer(0);
+  EXPECT_TRUE(
+      layer->GetSpatialRef()->IsSame(&geo::Raster::open(scene.truth_path).info().srs().ogr()));
+  double length = 0;
+  for (auto& feature : *layer)
+    length += feature->GetFieldAsDouble("length_m");
+  EXPECT_GT(length, 100);
+
+  test::expect_failure(
+      test::run_satunet({"stitch", "--pred", dir + "/pred", "--out", dir + "/mask2.tif",
+                         "--road-lines", dir + "/lines.gpkg"}),
+      2, "--road-lines " + dir + "/lines.gpkg: the centre lines come from a road cleanup");
+  test::expect_failure(test::run_satunet({"stitch", "--pred", dir + "/pred", "--out",
+                                          dir + "/mask2.tif", "--clean-roads", "river"}),
+                       2, "--clean-roads: 'river' is not a class of the prediction");
+  EXPECT_FALSE(fs::exists(dir + "/mask2.tif"));
 }
 
 }  // namespace satunet

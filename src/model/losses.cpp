@@ -39,6 +39,58 @@ torch::Tensor dice_loss(const torch::Tensor& logits, const torch::Tensor& target
   return 1 - dice.mean();
 }
 
+namespace {
+
+torch::Tensor soft_erode(const torch::Tensor& x) {
+  // The minimum over a plus-shaped neighbourhood, as clDice erodes.
+  const torch::Tensor across =
+      -F::max_pool2d(-x, F::MaxPool2dFuncOptions({3, 1}).stride(1).padding({1, 0}));
+  const torch::Tensor down =
+      -F::max_pool2d(-x, F::MaxPool2dFuncOptions({1, 3}).stride(1).padding({0, 1}));
+  return torch::min(across, down);
+}
+
+torch::Tensor soft_dilate(const torch::Tensor& x) {
+  return F::max_pool2d(x, F::MaxPool2dFuncOptions(3).stride(1).padding(1));
+}
+
+torch::Tensor soft_open(const torch::Tensor& x) {
+  return soft_dilate(soft_erode(x));
+}
+
+}  // namespace
+
+torch::Tensor soft_skeleton(const torch::Tensor& masks, int iterations) {
+  torch::Tensor image = masks;
+  torch::Tensor skeleton = torch::relu(image - soft_open(image));
+  for (int i = 0; i < iterations; ++i) {
+    image = soft_erode(image);
+    const torch::Tensor delta = torch::relu(image - soft_open(image));
+    skeleton = skeleton + torch::relu(delta - skeleton * delta);
+  }
+  return skeleton;
+}
+
+torch::Tensor cldice_loss(const torch::Tensor& logits, const torch::Tensor& target,
+                          int iterations) {
+  const int64_t classes = logits.size(1);
+  const torch::Tensor mask = valid_mask(target).unsqueeze(1).to(logits.dtype());
+  const auto foreground = torch::indexing::Slice(1, classes);
+  const torch::Tensor predicted =
+      (torch::softmax(logits, 1) * mask).index({torch::indexing::Slice(), foreground});
+  const torch::Tensor truth =
+      (F::one_hot(indexable(target), classes).permute({0, 3, 1, 2}).to(logits.dtype()) * mask)
+          .index({torch::indexing::Slice(), foreground});
+  const std::vector<int64_t> sum_dims{0, 2, 3};
+  const torch::Tensor predicted_skeleton = soft_skeleton(predicted, iterations) * mask;
+  const torch::Tensor true_skeleton = soft_skeleton(truth, iterations) * mask;
+  const torch::Tensor precision =
+      ((predicted_skeleton * truth).sum(sum_dims) + 1) / (predicted_skeleton.sum(sum_dims) + 1);
+  const torch::Tensor sensitivity =
+      ((true_skeleton * predicted).sum(sum_dims) + 1) / (true_skeleton.sum(sum_dims) + 1);
+  return 1 - (2 * precision * sensitivity / (precision + sensitivity)).mean();
+}
+
 torch::Tensor focal_loss(const torch::Tensor& logits, const torch::Tensor& target, double gamma,
                          const torch::Tensor& class_weights) {
   const torch::Tensor valid = valid_mask(target);
@@ -63,6 +115,14 @@ torch::Tensor SegmentationLoss::operator()(const torch::Tensor& logits,
   // Copied to the logits' device once: a copy every step would make the host wait for the GPU.
   if (weights_.defined() && weights_.device() != logits.device())
     weights_ = weights_.to(logits.device());
+  torch::Tensor loss = base_loss(logits, target);
+  if (options_.cldice_weight > 0)
+    loss = loss + options_.cldice_weight * cldice_loss(logits, target, options_.cldice_iterations);
+  return loss;
+}
+
+torch::Tensor SegmentationLoss::base_loss(const torch::Tensor& logits,
+                                          const torch::Tensor& target) const {
   const torch::Tensor& weights = weights_;
   switch (options_.kind) {
     case LossKind::ce:

@@ -21,6 +21,14 @@ torch::Tensor dice_loss(const torch::Tensor& logits, const torch::Tensor& target
 torch::Tensor focal_loss(const torch::Tensor& logits, const torch::Tensor& target, double gamma,
                          const torch::Tensor& class_weights = {});
 
+// Soft skeletons by iterated min/max pooling (clDice's soft-skeleton) of `masks` [N, K, H, W]
+// in [0, 1], `iterations` erosions deep.
+torch::Tensor soft_skeleton(const torch::Tensor& masks, int iterations);
+// 1 - clDice of every class but the first (background), with soft P = softmax, on valid
+// pixels: the harmonic mean of topology precision (the predicted skeleton inside the truth)
+// and topology sensitivity (the true skeleton inside the prediction).
+torch::Tensor cldice_loss(const torch::Tensor& logits, const torch::Tensor& target, int iterations);
+
 class SegmentationLoss {
  public:
   explicit SegmentationLoss(LossOptions options);
@@ -28,6 +36,7 @@ class SegmentationLoss {
   const LossOptions& options() const { return options_; }
 
  private:
+  torch::Tensor base_loss(const torch::Tensor& logits, const torch::Tensor& target) const;
   LossOptions options_;
   mutable torch::Tensor weights_;  // on the device of the last logits
 };

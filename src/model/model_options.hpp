@@ -100,6 +100,10 @@ struct LossOptions {
   double ce_weight = 1.0;             // for ce+dice
   double dice_weight = 1.0;
   double focal_gamma = 2.0;
+  // clDice (Shit et al. 2021) of every class but the first, added with this weight (0: none):
+  // rewards thin, connected predictions of thin structures (roads).
+  double cldice_weight = 0.0;
+  int cldice_iterations = 10;  // soft-skeleton steps: about the widest half-width, in pixels
 };
 
 // What a new run takes over: every weight, or the encoder's alone (the contracting path and

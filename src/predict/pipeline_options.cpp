@@ -53,8 +53,9 @@ const options::Table<PipelineOptions>& pipeline_option_table() {
                  "LIST.csv|DIR")
           .value("part", &O::part, "with --scenes: predict part I of N (a job array's task)", "I/N")
           .value("products", &O::products,
-                 "with --scenes: also OUT/probabilities/NAME.tif and/or OUT/polygons/NAME.gpkg",
-                 "probabilities,polygons")
+                 "with --scenes: also OUT/probabilities/NAME.tif, OUT/polygons/NAME.gpkg and/or "
+                 "OUT/road-lines/NAME.gpkg (with --clean-roads)",
+                 "probabilities,polygons,road-lines")
           .flag("fail-fast", &O::fail_fast,
                 "with --scenes: a scene that fails ends the job (by default it is recorded and "
                 "the job goes on)");
@@ -68,17 +69,23 @@ void validate_region(const PipelineOptions& options) {
     throw UsageError("give --image or --scenes, not both");
   if (options.out.empty())
     throw UsageError("--scenes needs --out, the region's folder");
-  for (const std::string& beside_one_mask :
-       {options.stitch_to, options.outputs.probabilities, options.outputs.polygons})
+  for (const std::string& beside_one_mask : {options.stitch_to, options.outputs.probabilities,
+                                             options.outputs.polygons, options.outputs.roads.lines})
     if (!beside_one_mask.empty())
       throw UsageError(
           "with --scenes each scene's files are OUT/masks/NAME.tif and what --products "
-          "asks: --stitch-to, --probabilities and --polygons go with --image");
+          "asks: --stitch-to, --probabilities, --polygons and --road-lines go with --image");
   if (options.keep_probabilities)
     throw UsageError("--keep-probabilities goes with --stitch-to and --image");
-  for (const std::string& product : options.products)
-    if (product != "probabilities" && product != "polygons")
-      throw UsageError("--products: '" + product + "' is neither probabilities nor polygons");
+  for (const std::string& product : options.products) {
+    if (product != "probabilities" && product != "polygons" && product != "road-lines")
+      throw UsageError("--products: '" + product +
+                       "' is none of probabilities, polygons and road-lines");
+    if (product == "road-lines" && options.outputs.roads.road_class.empty())
+      throw UsageError(
+          "--products road-lines: the centre lines come from a road cleanup; give "
+          "--clean-roads CLASS");
+  }
   if (parse_part(options.part).count > 1 && options.overwrite)
     throw UsageError(
         "--overwrite with --part would let one part remove the others' scenes: clear the "

@@ -49,10 +49,10 @@ std::int64_t pixels_of(const std::string& image) {
 
 // Where a scene's products go.
 struct SceneFiles {
-  std::string mask, probabilities, polygons;
+  std::string mask, probabilities, polygons, road_lines;
   std::vector<std::string> all() const {
     std::vector<std::string> files = {mask};
-    for (const std::string& file : {probabilities, polygons})
+    for (const std::string& file : {probabilities, polygons, road_lines})
       if (!file.empty())
         files.push_back(file);
     return files;
@@ -66,7 +66,8 @@ SceneFiles files_of(const PipelineOptions& options, const std::string& name) {
   };
   return {options.out + "/masks/" + name + ".tif",
           wants("probabilities") ? options.out + "/probabilities/" + name + ".tif" : "",
-          wants("polygons") ? options.out + "/polygons/" + name + ".gpkg" : ""};
+          wants("polygons") ? options.out + "/polygons/" + name + ".gpkg" : "",
+          wants("road-lines") ? options.out + "/road-lines/" + name + ".gpkg" : ""};
 }
 
 // What makes two runs' masks comparable: a rerun with other settings is refused, not mixed in.
@@ -80,7 +81,11 @@ nlohmann::json settings_of(const PipelineOptions& options, const ModelSpec& spec
           {"products", options.products},
           {"polygon_classes", options.outputs.polygon_classes},
           {"simplify_m", options.outputs.simplify_m},
-          {"min_area_m2", options.outputs.min_area_m2}};
+          {"min_area_m2", options.outputs.min_area_m2},
+          {"clean_roads", options.outputs.roads.road_class},
+          {"road_spur_m", options.outputs.roads.spur_m},
+          {"road_gap_m", options.outputs.roads.gap_m},
+          {"road_min_length_m", options.outputs.roads.min_length_m}};
 }
 
 // The region's directory for this job: its settings recorded once (the same for every part),
@@ -99,7 +104,7 @@ void prepare_region(const PipelineOptions& options, const ModelSpec& spec,
   const Product region = {
       "a region's prediction",
       {kSettingsName},
-      {"masks", "probabilities", "polygons", "parts", kIndexName, kSettingsName}};
+      {"masks", "probabilities", "polygons", "road-lines", "parts", kIndexName, kSettingsName}};
   if (file_exists(settings_path) && options.overwrite) {
     check_replaceable(dir, region, inputs);
     remove_product(dir, region);
@@ -138,6 +143,7 @@ SceneOutcome predict_scene(const PipelineOptions& options, const ModelSpec& spec
   one.keep_probabilities = false;
   one.outputs.probabilities = files.probabilities;
   one.outputs.polygons = files.polygons;
+  one.outputs.roads.lines = files.road_lines;
   one.overwrite = true;  // what is there is an unfinished earlier try
   one.threads = threads;
   comm::SingleProcessCommunicator alone;

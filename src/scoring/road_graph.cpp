@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <optional>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 
@@ -382,6 +384,37 @@ class GraphEditor {
       remove(e);
   }
 
+  // Every connected piece whose edges add up to less than `min_length_m`.
+  void remove_short_pieces(double min_length_m) {
+    std::vector<int> piece(graph_.nodes.size(), -1);
+    std::vector<double> length;
+    for (int start = 0; start < static_cast<int>(graph_.nodes.size()); ++start) {
+      if (piece[start] >= 0 || ends_[start].empty())
+        continue;
+      const int id = static_cast<int>(length.size());
+      length.push_back(0);
+      std::vector<int> pending{start};
+      piece[start] = id;
+      while (!pending.empty()) {
+        const int node = pending.back();
+        pending.pop_back();
+        for (const int e : ends_[node]) {
+          const RoadGraph::Edge& edge = graph_.edges[e];
+          const int other = edge.from == node ? edge.to : edge.from;
+          if (other != node || edge.from == edge.to)
+            length[id] += edge.length_m / 2;  // each edge is met from both of its ends
+          if (piece[other] < 0) {
+            piece[other] = id;
+            pending.push_back(other);
+          }
+        }
+      }
+    }
+    for (int e = 0; e < static_cast<int>(graph_.edges.size()); ++e)
+      if (!removed_[e] && length[piece[graph_.edges[e].from]] < min_length_m)
+        remove(e);
+  }
+
   // Drops removed edges and nodes without edges, renumbering the rest in order.
   void compact() {
     std::vector<int> new_id(graph_.nodes.size(), -1);
@@ -523,6 +556,205 @@ void prune_spurs(RoadGraph& graph, double min_length_m) {
   editor.remove_spurs(min_length_m);
   editor.merge_degree_two();
   editor.compact();
+}
+
+void merge_chains(RoadGraph& graph) {
+  GraphEditor editor(graph);
+  editor.merge_degree_two();
+  editor.compact();
+}
+
+void drop_short_pieces(RoadGraph& graph, double min_length_m) {
+  GraphEditor editor(graph);
+  editor.remove_short_pieces(min_length_m);
+  editor.compact();
+}
+
+namespace {
+
+// Where a gap from a dead end lands: a point on segment `segment` (path[segment] to
+// path[segment + 1]) of edge `edge`, `along` of the way.
+struct PathPoint {
+  int edge = 0;
+  std::size_t segment = 0;
+  double along = 0;
+  geo::Point at;
+};
+
+// The direction a dead end points to: from a point about `reach` metres back along its edge
+// to the end (a unit vector; zero for an edge without length).
+geo::Point dead_end_direction(const RoadGraph::Edge& edge, int node, double reach) {
+  std::vector<geo::Point> path = edge.path;
+  if (edge.from == node)
+    std::reverse(path.begin(), path.end());  // ends at the dead end
+  const geo::Point end = path.back();
+  geo::Point back = path.front();
+  for (std::size_t i = path.size(); i-- > 0;)
+    if (distance(path[i], end) >= reach) {
+      back = path[i];
+      break;
+    }
+  const double length = distance(back, end);
+  if (length == 0)
+    return {0, 0};
+  return {(end.x - back.x) / length, (end.y - back.y) / length};
+}
+
+// The segments of every edge's path in square cells of `cell` metres (each in every cell its
+// bounding box touches), to find those near a point.
+class SegmentIndex {
+ public:
+  SegmentIndex(const RoadGraph& graph, double cell) : graph_(graph), cell_(cell) {
+    for (int e = 0; e < static_cast<int>(graph.edges.size()); ++e) {
+      const std::vector<geo::Point>& path = graph.edges[e].path;
+      for (std::size_t i = 0; i + 1 < path.size(); ++i) {
+        const auto [col0, row0] =
+            cell_of({std::min(path[i].x, path[i + 1].x), std::min(path[i].y, path[i + 1].y)});
+        const auto [col1, row1] =
+            cell_of({std::max(path[i].x, path[i + 1].x), std::max(path[i].y, path[i + 1].y)});
+        for (std::int64_t row = row0; row <= row1; ++row)
+          for (std::int64_t col = col0; col <= col1; ++col)
+            cells_[pack(col, row)].push_back({e, i});
+      }
+    }
+  }
+
+  // The nearest point of each segment near `at` (within a cell of it).
+  template <typename Visit>
+  void near(geo::Point at, Visit visit) const {
+    const auto [col, row] = cell_of(at);
+    for (std::int64_t dy = -1; dy <= 1; ++dy)
+      for (std::int64_t dx = -1; dx <= 1; ++dx) {
+        const auto found = cells_.find(pack(col + dx, row + dy));
+        if (found == cells_.end())
+          continue;
+        for (const auto& [edge, segment] : found->second)
+          visit(nearest_on(edge, segment, at));
+      }
+  }
+
+ private:
+  PathPoint nearest_on(int edge, std::size_t segment, geo::Point at) const {
+    const geo::Point a = graph_.edges[edge].path[segment];
+    const geo::Point b = graph_.edges[edge].path[segment + 1];
+    const double dx = b.x - a.x, dy = b.y - a.y;
+    const double squared = dx * dx + dy * dy;
+    const double along =
+        squared > 0 ? std::clamp(((at.x - a.x) * dx + (at.y - a.y) * dy) / squared, 0.0, 1.0) : 0.0;
+    return {edge, segment, along, {a.x + along * dx, a.y + along * dy}};
+  }
+  std::pair<std::int64_t, std::int64_t> cell_of(geo::Point at) const {
+    return {static_cast<std::int64_t>(std::floor(at.x / cell_)),
+            static_cast<std::int64_t>(std::floor(at.y / cell_))};
+  }
+  static std::int64_t pack(std::int64_t col, std::int64_t row) {
+    return (row << 32) ^ (col & 0xffffffff);
+  }
+
+  const RoadGraph& graph_;
+  double cell_;
+  std::unordered_map<std::int64_t, std::vector<std::pair<int, std::size_t>>> cells_;
+};
+
+// A gap found from a dead end to a point of another edge, `length` metres long.
+struct Gap {
+  int from_node = 0;
+  PathPoint to;
+  double length = 0;
+};
+
+// The node at a path point: an end of its edge, or a new node that splits the edge there (the
+// second part becomes a new edge; the edge keeps its first part).
+int node_at(RoadGraph& graph, const PathPoint& point) {
+  RoadGraph::Edge& edge = graph.edges[static_cast<std::size_t>(point.edge)];
+  const std::size_t vertex = point.along == 0 ? point.segment : point.segment + 1;
+  const geo::Point next = edge.path[vertex];
+  const bool inside = point.along > 0 && point.along < 1;
+  if (inside && (point.at.x != next.x || point.at.y != next.y))  // not split there already
+    edge.path.insert(edge.path.begin() + static_cast<std::ptrdiff_t>(vertex), point.at);
+  if (vertex == 0)
+    return edge.from;
+  if (vertex == edge.path.size() - 1)
+    return edge.to;
+  const int middle = graph.add_node(edge.path[vertex]);
+  std::vector<geo::Point> second(edge.path.begin() + static_cast<std::ptrdiff_t>(vertex),
+                                 edge.path.end());
+  const int to = edge.to;
+  edge.path.resize(vertex + 1);
+  edge.length_m = polyline_length(edge.path);
+  edge.to = middle;
+  graph.add_edge(middle, to, std::move(second));  // may move the edges: `edge` not used after
+  return middle;
+}
+
+}  // namespace
+
+std::vector<int> close_gaps(RoadGraph& graph, double max_gap_m,
+                            const std::vector<double>& allowance_m) {
+  if (max_gap_m <= 0)
+    return {};
+  // The cosine of the widest angle between a dead end's direction and its gap.
+  constexpr double kMinAlignment = 0.85;  // about 32 degrees
+  std::vector<int> degree(graph.nodes.size(), 0);
+  for (const RoadGraph::Edge& edge : graph.edges) {
+    ++degree[static_cast<std::size_t>(edge.from)];
+    ++degree[static_cast<std::size_t>(edge.to)];
+  }
+  std::vector<int> dead_end_edge(graph.nodes.size(), -1);
+  double longest = max_gap_m;
+  for (int e = 0; e < static_cast<int>(graph.edges.size()); ++e)
+    for (const int node : {graph.edges[e].from, graph.edges[e].to})
+      if (degree[static_cast<std::size_t>(node)] == 1) {
+        dead_end_edge[static_cast<std::size_t>(node)] = e;
+        if (static_cast<std::size_t>(node) < allowance_m.size())
+          longest = std::max(longest, max_gap_m + allowance_m[static_cast<std::size_t>(node)]);
+      }
+  const SegmentIndex index(graph, longest);
+  std::vector<Gap> gaps;
+  for (int node = 0; node < static_cast<int>(graph.nodes.size()); ++node) {
+    const int own = dead_end_edge[static_cast<std::size_t>(node)];
+    if (own < 0)
+      continue;
+    const double reach = max_gap_m + (static_cast<std::size_t>(node) < allowance_m.size()
+                                          ? allowance_m[static_cast<std::size_t>(node)]
+                                          : 0.0);
+    const geo::Point at = graph.nodes[static_cast<std::size_t>(node)].at;
+    const geo::Point direction = dead_end_direction(graph.edges[own], node, max_gap_m);
+    std::optional<Gap> best;
+    index.near(at, [&](const PathPoint& point) {
+      if (point.edge == own)
+        return;  // its own road: a gap to it would be a loop back
+      const double length = distance(at, point.at);
+      if (length == 0 || length > reach || (best && length >= best->length))
+        return;
+      const double alignment =
+          ((point.at.x - at.x) * direction.x + (point.at.y - at.y) * direction.y) / length;
+      if (alignment >= kMinAlignment)
+        best = Gap{node, point, length};
+    });
+    if (best)
+      gaps.push_back(*best);
+  }
+  // An edge reached inside is split there; splitting at the furthest points first keeps the
+  // places of the nearer ones valid, as the edge keeps its first part.
+  std::sort(gaps.begin(), gaps.end(), [](const Gap& a, const Gap& b) {
+    if (a.to.edge != b.to.edge)
+      return a.to.edge < b.to.edge;
+    return std::tie(a.to.segment, a.to.along) > std::tie(b.to.segment, b.to.along);
+  });
+  // Two dead ends facing each other find each other: one gap is enough.
+  std::vector<bool> joined(graph.nodes.size(), false);
+  std::vector<int> closed;
+  for (const Gap& gap : gaps) {
+    const int to = node_at(graph, gap.to);
+    const bool was_dead_end =
+        to < static_cast<int>(joined.size()) && dead_end_edge[static_cast<std::size_t>(to)] >= 0;
+    if (was_dead_end && joined[static_cast<std::size_t>(to)])
+      continue;
+    joined[static_cast<std::size_t>(gap.from_node)] = true;
+    closed.push_back(graph.add_edge(gap.from_node, to));
+  }
+  return closed;
 }
 
 }  // namespace satunet::scoring

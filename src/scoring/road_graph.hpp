@@ -65,4 +65,21 @@ std::vector<PixelIndex> skeleton_pixels(const std::vector<std::uint8_t>& image, 
 // so a dead end given as a chain of edges is judged by its whole length.
 void prune_spurs(RoadGraph& graph, double min_length_m);
 
+// Merges the two edges at each node of degree 2 into one, so every edge runs junction/end to
+// junction/end.
+void merge_chains(RoadGraph& graph);
+
+// Removes every connected piece whose edges add up to less than `min_length_m` (fragments
+// that a road map has no use for), and the nodes left without edges.
+void drop_short_pieces(RoadGraph& graph, double min_length_m);
+
+// Joins each dead end (a node of degree 1) to the nearest point of another edge at most
+// `max_gap_m` away in the direction its road runs (within about 30 degrees), with a straight
+// edge; the edge reached is split there when the point is inside it. A dead end may reach
+// `allowance_m[node]` further (a centre line stops short of its stroke's end: about half
+// the road's width on each side of a break). Two dead ends facing each other are joined
+// once. Returns the edges added across gaps.
+std::vector<int> close_gaps(RoadGraph& graph, double max_gap_m,
+                            const std::vector<double>& allowance_m = {});
+
 }  // namespace satunet::scoring

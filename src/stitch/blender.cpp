@@ -15,6 +15,7 @@
 #include "geo/polygonize.hpp"
 #include "geo/vector.hpp"
 #include "stitch/blend.hpp"
+#include "stitch/road_cleanup.hpp"
 
 namespace satunet::stitch {
 namespace {
@@ -148,7 +149,10 @@ class MaskOutputs {
       : width_(meta.scene_width),
         classes_(meta.classes()),
         polygon_class_(polygon_classes(outputs, meta.class_names)),
-        polygon_source_(outputs.polygons.empty() ? "" : mask + ".polygon-source.tif") {
+        polygon_source_(outputs.polygons.empty() ? "" : mask + ".polygon-source.tif"),
+        roads_(outputs.roads),
+        road_class_(road_class(outputs.roads, meta.class_names)),
+        grid_(grid_of(mask, meta)) {
     const geo::GeoTransform transform(meta.geotransform);
     const geo::SpatialRef srs = geo::SpatialRef::from_wkt(meta.crs_wkt);
     geo::GeoTiffOptions tiff;
@@ -162,6 +166,8 @@ class MaskOutputs {
                                                  GDT_Byte, transform, srs, tiff);
     mask_->set_nodata(kIgnoreLabel);
     mask_->set_classes(meta.class_names, geo::class_colours(meta.class_names));
+    if (road_class_)
+      whole_.reserve(static_cast<std::size_t>(meta.scene_width * meta.scene_height));
     if (!outputs.probabilities.empty()) {
       tiff.overview_resampling = "AVERAGE";
       probabilities_ = std::make_unique<geo::GeoTiffWriter>(outputs.probabilities, meta.scene_width,
@@ -209,6 +215,8 @@ class MaskOutputs {
 
   void commit() {
     flush();
+    if (road_class_)
+      write_cleaned_roads();
     mask_->commit();
     if (probabilities_)
       probabilities_->commit();
@@ -217,8 +225,58 @@ class MaskOutputs {
   }
 
   const std::string& polygon_source() const { return polygon_source_; }
+  const RoadCleanupResult& roads() const { return cleaned_; }
 
  private:
+  static std::optional<std::uint8_t> road_class(const RoadCleanupOptions& roads,
+                                                const std::vector<std::string>& classes) {
+    if (roads.road_class.empty())
+      return std::nullopt;
+    const auto found = std::find(classes.begin(), classes.end(), roads.road_class);
+    if (found == classes.end())
+      throw UsageError("--clean-roads: '" + roads.road_class +
+                       "' is not a class of the prediction (" + text::join(classes, ", ") + ")");
+    return static_cast<std::uint8_t>(found - classes.begin());
+  }
+
+  static geo::RasterInfo grid_of(const std::string& mask, const shards::PredictionMeta& meta) {
+    geo::RasterInfo grid;
+    grid.path = mask;
+    grid.width = meta.scene_width;
+    grid.height = meta.scene_height;
+    grid.crs_wkt = meta.crs_wkt;
+    grid.has_geotransform = true;
+    grid.transform = geo::GeoTransform(meta.geotransform);
+    return grid;
+  }
+
+  // The whole class map, held until now, with its road class cleaned; then written in strips.
+  void write_cleaned_roads() {
+    cleaned_ = clean_roads(whole_, *road_class_, grid_, roads_);
+    const auto width = static_cast<std::size_t>(width_);
+    for (std::int64_t top = 0; top < grid_.height; top += kBlock) {
+      const std::int64_t rows = std::min<std::int64_t>(kBlock, grid_.height - top);
+      write_classes({0, top, width_, rows}, whole_.data() + static_cast<std::size_t>(top) * width);
+    }
+    whole_ = {};
+    if (!roads_.lines.empty())
+      write_road_centre_lines(roads_.lines, cleaned_.graph, grid_);
+  }
+
+  // Class ids of a strip of rows; the polygon source gets the classes to polygonize only (the
+  // rest become nodata, which GDALPolygonize skips).
+  void write_classes(const geo::Window& window, std::uint8_t* labels) {
+    mask_->write(window, GDT_Byte, labels);
+    if (!polygons_)
+      return;
+    const std::size_t count =
+        static_cast<std::size_t>(window.width) * static_cast<std::size_t>(window.height);
+    for (std::size_t i = 0; i < count; ++i)
+      if (labels[i] != kIgnoreLabel && !polygon_class_[labels[i]])
+        labels[i] = kIgnoreLabel;
+    polygons_->write(window, GDT_Byte, labels);
+  }
+
   void add_probabilities(const float* sums, const float* weight) {
     const auto width = static_cast<std::size_t>(width_);
     // Band-sequential over the strip: [class][row][column]; rearranged at flush.
@@ -238,7 +296,10 @@ class MaskOutputs {
     if (strip_rows_ == 0)
       return;
     const geo::Window window{0, strip_top_, width_, strip_rows_};
-    mask_->write(window, GDT_Byte, mask_strip_.data());
+    if (road_class_)  // written once its roads are cleaned, at commit
+      whole_.insert(whole_.end(), mask_strip_.begin(), mask_strip_.end());
+    else
+      write_classes(window, mask_strip_.data());
     if (probabilities_) {
       const auto width = static_cast<std::size_t>(width_);
       const auto rows = static_cast<std::size_t>(strip_rows_);
@@ -248,13 +309,6 @@ class MaskOutputs {
           std::copy_n(&probability_rows_[(r * static_cast<std::size_t>(classes_) + c) * width],
                       width, &band_sequential_[(c * rows + r) * width]);
       probabilities_->write(window, GDT_Byte, band_sequential_.data());
-    }
-    if (polygons_) {
-      // Only the classes to polygonize; the rest become nodata, which GDALPolygonize skips.
-      for (std::uint8_t& value : mask_strip_)
-        if (value != kIgnoreLabel && !polygon_class_[value])
-          value = kIgnoreLabel;
-      polygons_->write(window, GDT_Byte, mask_strip_.data());
     }
     strip_rows_ = 0;
     mask_strip_.clear();
@@ -270,6 +324,11 @@ class MaskOutputs {
   std::int64_t strip_rows_ = 0;
   std::vector<std::uint8_t> mask_strip_, probability_rows_, band_sequential_;
   std::vector<float> best_sums_;  // of one row
+  RoadCleanupOptions roads_;
+  std::optional<std::uint8_t> road_class_;  // a road cleanup asked for
+  geo::RasterInfo grid_;                    // the class map's
+  std::vector<std::uint8_t> whole_;         // with a road cleanup: every row until commit
+  RoadCleanupResult cleaned_;
 };
 
 }  // namespace
@@ -451,6 +510,11 @@ StitchResult MaskBlender::finish() {
   blend.outputs.commit();
   StitchResult result;
   result.windows = blend.grid.count();
+  const RoadCleanupResult& roads = blend.outputs.roads();
+  result.road_gaps_closed = roads.gaps_closed;
+  result.road_pixels_removed = roads.pixels_removed;
+  result.road_pixels_added = roads.pixels_added;
+  result.road_lines = static_cast<std::int64_t>(roads.graph.edges.size());
   if (!blend.options.polygons.empty())
     result.polygons = blend.polygonize();
   return result;
@@ -460,12 +524,19 @@ void validate_outputs(const std::string& mask, const StitchOutputs& outputs) {
   stitch_output_option_table().check(outputs);
   if (!outputs.polygons.empty())
     geo::vector_driver_for(outputs.polygons);
-  check_distinct_outputs({mask, outputs.probabilities, outputs.polygons});
+  if (!outputs.roads.lines.empty()) {
+    if (outputs.roads.road_class.empty())
+      throw UsageError("--road-lines " + outputs.roads.lines +
+                       ": the centre lines come from a road cleanup; give --clean-roads CLASS");
+    geo::vector_driver_for(outputs.roads.lines);
+  }
+  check_distinct_outputs({mask, outputs.probabilities, outputs.polygons, outputs.roads.lines});
 }
 
 void check_outputs(const std::string& mask, const StitchOutputs& outputs, bool overwrite,
                    const std::vector<std::string>& inputs) {
-  for (const std::string& path : {mask, outputs.probabilities, outputs.polygons})
+  for (const std::string& path :
+       {mask, outputs.probabilities, outputs.polygons, outputs.roads.lines})
     if (!path.empty())
       check_output_path(path, overwrite, inputs);
 }

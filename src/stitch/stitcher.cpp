@@ -220,6 +220,32 @@ StitchResult stitch(const StitchOptions& options) {
   return result;
 }
 
+const options::Table<RoadCleanupOptions>& road_cleanup_option_table() {
+  using O = RoadCleanupOptions;
+  static const auto table =
+      options::Table<O>()
+          .value("clean-roads", &O::road_class,
+                 "draw this road class again along its cleaned centre lines: spurs pruned, "
+                 "short pieces dropped, gaps closed, each road as wide as predicted (holds the "
+                 "class map in memory, a byte per pixel)",
+                 "CLASS")
+          .value("road-spur", &O::spur_m,
+                 "with --clean-roads: prune dead ends shorter than this, in metres")
+          .at_least(0)
+          .value("road-gap", &O::gap_m,
+                 "with --clean-roads: close breaks up to this long, in metres, where a dead end "
+                 "points at another road")
+          .at_least(0)
+          .value("road-min-length", &O::min_length_m,
+                 "with --clean-roads: drop road pieces shorter than this in all, in metres")
+          .at_least(0)
+          .value("road-lines", &O::lines,
+                 "with --clean-roads: also write the cleaned centre lines (.gpkg or .geojson, the "
+                 "scene's CRS, fields length_m, from_node, to_node)",
+                 "LINES.gpkg");
+  return table;
+}
+
 const options::Table<StitchOutputs>& stitch_output_option_table() {
   using O = StitchOutputs;
   static const auto table =
@@ -240,7 +266,9 @@ const options::Table<StitchOutputs>& stitch_output_option_table() {
           .value("min-area", &O::min_area_m2, "drop polygons smaller than this, in square metres")
           .at_least(0)
           .value("format", &O::format,
-                 "GTiff (tiled, DEFLATE) or COG (Cloud Optimized GeoTIFF with overviews)");
+                 "GTiff (tiled, DEFLATE) or COG (Cloud Optimized GeoTIFF with overviews)")
+          .include(road_cleanup_option_table(),
+                   [](O& o) -> RoadCleanupOptions& { return o.roads; });
   return table;
 }
 
@@ -269,6 +297,13 @@ std::string describe(const StitchOptions& options, const StitchResult& result) {
     out << "probabilities: " << options.outputs.probabilities << "\n";
   if (!options.outputs.polygons.empty())
     out << "polygons: " << options.outputs.polygons << " (" << result.polygons << ")\n";
+  const RoadCleanupOptions& roads = options.outputs.roads;
+  if (!roads.road_class.empty())
+    out << "roads: " << roads.road_class << " drawn along cleaned centre lines ("
+        << result.road_gaps_closed << " gaps closed, " << result.road_pixels_removed
+        << " pixels taken away, " << result.road_pixels_added << " added)\n";
+  if (!roads.lines.empty())
+    out << "road lines: " << roads.lines << " (" << result.road_lines << ")\n";
   return out.str();
 }
 

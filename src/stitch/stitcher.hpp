@@ -18,6 +18,15 @@ inline const options::EnumNames<Format>& enum_names(Format) {
   return names;
 }
 
+// A road class drawn again along its cleaned centre lines (road_cleanup.hpp).
+struct RoadCleanupOptions {
+  std::string road_class;    // empty: no cleanup
+  double spur_m = 10;        // dead ends shorter than this are pruned
+  double gap_m = 12;         // breaks up to this long are closed
+  double min_length_m = 40;  // pieces shorter than this in all are dropped
+  std::string lines;         // the centre lines written here (.gpkg or .geojson); optional
+};
+
 // What is written beside the class map (also by `predict --stitch-to`).
 struct StitchOutputs {
   std::string probabilities;  // optional per-class probabilities (uint8, p * 255)
@@ -27,6 +36,7 @@ struct StitchOutputs {
   double simplify_m = 0;
   double min_area_m2 = 0;
   Format format = Format::gtiff;
+  RoadCleanupOptions roads;
 };
 
 struct StitchOptions {
@@ -37,12 +47,18 @@ struct StitchOptions {
   bool overwrite = false;  // replace existing output files
 };
 
+const options::Table<RoadCleanupOptions>& road_cleanup_option_table();
 const options::Table<StitchOutputs>& stitch_output_option_table();
 const options::Table<StitchOptions>& stitch_option_table();
 
 struct StitchResult {
   std::int64_t windows = 0;
   std::int64_t polygons = 0;
+  // With a road cleanup: gaps closed, road pixels taken away and added, centre lines.
+  int road_gaps_closed = 0;
+  std::int64_t road_pixels_removed = 0;
+  std::int64_t road_pixels_added = 0;
+  std::int64_t road_lines = 0;
   double seconds = 0;
 };
 

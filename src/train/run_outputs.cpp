@@ -49,6 +49,7 @@ void RunOutputs::start(const RunFacts& facts, bool resumed) const {
                                    {"warmup", o.warmup},
                                    {"scale_lr", o.scale_lr},
                                    {"loss", options::enum_name(o.loss.kind)},
+                                   {"cldice", o.loss.cldice_weight},
                                    {"class_weights", show(o.class_weights)},
                                    {"seed", o.seed},
                                    {"init_from", o.init_from},

@@ -104,6 +104,15 @@ const options::Table<TrainOptions>& train_option_table() {
               "loss", [](O & o) -> auto& { return o.loss.kind; }, "ce, dice, ce+dice or focal")
           .value("class-weights", &O::class_weights,
                  "none, auto (inverse pixel frequency of the train split) or a list")
+          .value_at(
+              "cldice", [](O & o) -> auto& { return o.loss.cldice_weight; },
+              "add clDice of every class but the first with this weight: thin, connected "
+              "predictions of thin structures (roads); 0: none")
+          .at_least(0)
+          .value_at(
+              "cldice-iterations", [](O & o) -> auto& { return o.loss.cldice_iterations; },
+              "clDice's soft-skeleton depth: about the widest half-width, in pixels")
+          .in_range(1, 100)
           .flag_with(
               "augment",
               [](O& o) {

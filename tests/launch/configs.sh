@@ -161,8 +161,10 @@ recipe() {  # recipe NAME ARGS...
     fail "datasets/$name.ini on real data: $(cat "$tmp/out")"
   fi
 }
-recipe spacenet-roads --image "$real/spacenet3_vegas_roads/image.tif" \
-  --labels "road=$real/spacenet3_vegas_roads/roads.geojson"
+for name in spacenet-roads roads; do
+  recipe "$name" --image "$real/spacenet3_vegas_roads/image.tif" \
+    --labels "road=$real/spacenet3_vegas_roads/roads.geojson"
+done
 recipe spacenet-buildings --image "$real/spacenet4_atlanta_buildings/image.tif" \
   --labels "building=$real/spacenet4_atlanta_buildings/buildings.geojson"
 for name in inria-buildings massachusetts-buildings kampala; do
