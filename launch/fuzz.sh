@@ -72,7 +72,10 @@ if [[ $(cat "$seeds/.complete" 2>/dev/null) != "$seeds_version" ]]; then
   for shard in "$work"/lz4/shards/*.h5; do cp "$shard" "$seeds/shard/lz4-$(basename "$shard")"; done
   cp "$work"/pred/shards/*.h5 "$seeds/shard/"
   cp "$work/run/checkpoints/last.pt" "$seeds/checkpoint/kampala.pt"
-  cp configs/*.ini datasets/*.ini "$seeds/config/"
+  # named by folder too: configs/roads.ini and datasets/roads.ini are different files
+  for config in configs/*.ini datasets/*.ini; do
+    cp "$config" "$seeds/config/${config%%/*}-${config##*/}"
+  done
   printf 'image,mask\n%s,%s\n' "$work/image.tif" "$work/mask.tif" >"$seeds/scene_list/masks.csv"
   printf 'image,labels\n%s,building=%s;road=%s\n' "$real/spacenet4_atlanta_buildings/image.tif" \
     "$real/spacenet4_atlanta_buildings/buildings.geojson" \
