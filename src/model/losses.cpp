@@ -17,6 +17,19 @@ torch::Tensor indexable(const torch::Tensor& target) {
   return torch::where(valid_mask(target), target, torch::zeros_like(target));
 }
 
+// What the overlap losses compare: the valid pixels [N, 1, H, W] and, on them, the soft
+// prediction (softmax) and the one-hot truth [N, C, H, W] (0 elsewhere).
+struct SoftOverlap {
+  torch::Tensor valid, predicted, truth;
+};
+
+SoftOverlap soft_overlap(const torch::Tensor& logits, const torch::Tensor& target) {
+  const torch::Tensor valid = valid_mask(target).unsqueeze(1).to(logits.dtype());
+  return {valid, torch::softmax(logits, 1) * valid,
+          F::one_hot(indexable(target), logits.size(1)).permute({0, 3, 1, 2}).to(logits.dtype()) *
+              valid};
+}
+
 }  // namespace
 
 torch::Tensor ce_loss(const torch::Tensor& logits, const torch::Tensor& target,
@@ -27,11 +40,7 @@ torch::Tensor ce_loss(const torch::Tensor& logits, const torch::Tensor& target,
 }
 
 torch::Tensor dice_loss(const torch::Tensor& logits, const torch::Tensor& target) {
-  const int64_t classes = logits.size(1);
-  const torch::Tensor mask = valid_mask(target).unsqueeze(1).to(logits.dtype());  // [N,1,H,W]
-  const torch::Tensor probabilities = torch::softmax(logits, 1) * mask;
-  const torch::Tensor truth =
-      F::one_hot(indexable(target), classes).permute({0, 3, 1, 2}).to(logits.dtype()) * mask;
+  const auto [mask, probabilities, truth] = soft_overlap(logits, target);
   const std::vector<int64_t> sum_dims{0, 2, 3};
   const torch::Tensor intersection = (probabilities * truth).sum(sum_dims);
   const torch::Tensor cardinality = probabilities.sum(sum_dims) + truth.sum(sum_dims);
@@ -73,14 +82,11 @@ torch::Tensor soft_skeleton(const torch::Tensor& masks, int iterations) {
 
 torch::Tensor cldice_loss(const torch::Tensor& logits, const torch::Tensor& target,
                           int iterations) {
-  const int64_t classes = logits.size(1);
-  const torch::Tensor mask = valid_mask(target).unsqueeze(1).to(logits.dtype());
-  const auto foreground = torch::indexing::Slice(1, classes);
-  const torch::Tensor predicted =
-      (torch::softmax(logits, 1) * mask).index({torch::indexing::Slice(), foreground});
-  const torch::Tensor truth =
-      (F::one_hot(indexable(target), classes).permute({0, 3, 1, 2}).to(logits.dtype()) * mask)
-          .index({torch::indexing::Slice(), foreground});
+  const SoftOverlap all = soft_overlap(logits, target);
+  const torch::Tensor& mask = all.valid;
+  const auto foreground = torch::indexing::Slice(1, logits.size(1));
+  const torch::Tensor predicted = all.predicted.index({torch::indexing::Slice(), foreground});
+  const torch::Tensor truth = all.truth.index({torch::indexing::Slice(), foreground});
   const std::vector<int64_t> sum_dims{0, 2, 3};
   const torch::Tensor predicted_skeleton = soft_skeleton(predicted, iterations) * mask;
   const torch::Tensor true_skeleton = soft_skeleton(truth, iterations) * mask;

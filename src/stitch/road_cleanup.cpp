@@ -162,19 +162,20 @@ RoadCleanupResult clean_roads(std::vector<std::uint8_t>& classes, std::uint8_t r
   // A gap is drawn as wide as the road that ends at it. A centre line stops about half the
   // road's width short of its stroke's end, on both sides of a break: a break of the mask
   // `gap_m` long is that much longer between centre lines.
-  std::vector<double> dead_end_half_width(graph.nodes.size(), 0), allowance(graph.nodes.size(), 0);
-  for (const scoring::RoadGraph::Edge& edge : graph.edges)
+  std::vector<double> end_half_width(graph.nodes.size(), 0), allowance(graph.nodes.size(), 0);
+  for (const scoring::RoadGraph::Edge& edge : graph.edges) {
+    const double measured = mask.half_width_along(edge.path);  // once for both of its ends
     for (const int node : {edge.from, edge.to}) {
-      dead_end_half_width[static_cast<std::size_t>(node)] = mask.half_width_along(edge.path);
-      allowance[static_cast<std::size_t>(node)] =
-          2 * dead_end_half_width[static_cast<std::size_t>(node)];
+      end_half_width[static_cast<std::size_t>(node)] = measured;
+      allowance[static_cast<std::size_t>(node)] = 2 * measured;
     }
+  }
   const std::vector<int> gaps = scoring::close_gaps(graph, options.gap_m, allowance);
   result.gaps_closed = static_cast<int>(gaps.size());
   std::vector<double> half_width(graph.edges.size(), -1);
   for (const int gap : gaps)
     half_width[static_cast<std::size_t>(gap)] =
-        dead_end_half_width[static_cast<std::size_t>(graph.edges[gap].from)];
+        end_half_width[static_cast<std::size_t>(graph.edges[gap].from)];
 
   std::fill(pixels.begin(), pixels.end(), 0);
   for (std::size_t e = 0; e < graph.edges.size(); ++e) {
