@@ -21,6 +21,7 @@
 #include "geo/window_grid.hpp"
 #include "model/checkpoint.hpp"
 #include "predict/bench.hpp"
+#include "predict/pixel_tensor.hpp"
 #include "predict/predictor.hpp"
 #include "predict/window_reader.hpp"
 #include "shards/prediction.hpp"
@@ -181,7 +182,8 @@ TEST(PredictGpu, CudaMaskAgreesWithTheCpuMask) {
 
 TEST(Predict, TrainingAndPredictionNormaliseAWindowBitwiseAlike) {
   // uint16 with nodata and a uint8 scene: the tile training reads, and the window prediction
-  // reads at the same place, must be the same tensor to the bit.
+  // reads at the same place and normalises where the model is, must be the same tensor to
+  // the bit.
   for (const auto dtype : {synth::SampleType::uint8, synth::SampleType::uint16}) {
     SCOPED_TRACE(options::enum_name(dtype));
     const std::string dir = test::fresh_directory("normalise-" + options::enum_name(dtype));
@@ -200,21 +202,54 @@ TEST(Predict, TrainingAndPredictionNormaliseAWindowBitwiseAlike) {
     const data::ShardDataset dataset(tiles.out_dir, "train");
     const geo::Raster raster = geo::Raster::open(scene.scene_path);
     const geo::InputBands bands = geo::choose_input_bands(raster.info(), {});
-    predict::WindowReader reader(raster, bands, data::BandNormaliser::of(dataset.manifest().bands),
-                                 64);
+    predict::WindowReader reader(raster, bands, 64);
+    EXPECT_EQ(reader.pixel_type(), dtype == synth::SampleType::uint8 ? predict::PixelType::uint8
+                                                                     : predict::PixelType::uint16);
+    const predict::PixelNormaliser normalise(data::BandNormaliser::of(dataset.manifest().bands),
+                                             torch::kCPU);
     const auto values = static_cast<std::size_t>(4 * 64 * 64);
-    std::vector<float> trained(values), predicted(values);
+    std::vector<float> trained(values);
+    std::vector<std::uint8_t> pixels(values * predict::pixel_bytes(reader.pixel_type()));
     std::vector<std::uint8_t> labels(64 * 64), valid(64 * 64);
     ASSERT_EQ(dataset.size(), 16);
     for (std::int64_t i = 0; i < dataset.size(); ++i) {
       dataset.read(i, trained.data(), labels.data());
       const shards::TileWindow window = dataset.window(i);
-      reader.read_window({window.x_off, window.y_off, window.width, window.height},
-                         predicted.data(), valid.data());
-      ASSERT_EQ(std::memcmp(trained.data(), predicted.data(), values * sizeof(float)), 0)
+      reader.read_window({window.x_off, window.y_off, window.width, window.height}, pixels.data(),
+                         valid.data());
+      const torch::Tensor predicted =
+          normalise(predict::pixel_tensor({pixels.data(), reader.pixel_type(), 1, 4, 64}),
+                    reader.pixel_type());
+      ASSERT_EQ(std::memcmp(trained.data(), predicted.data_ptr<float>(), values * sizeof(float)), 0)
           << "tile " << i << " at (" << window.x_off << ", " << window.y_off << ")";
     }
   }
+}
+
+TEST(Predict, PixelsNormaliseOnTheModelsSideAsTheHostNormalises) {
+  // Every pixel type, at the values where a conversion goes wrong: the top of uint16 (viewed
+  // as int16), negative int16, and non-finite floats (taken as 0).
+  const data::BandNormaliser host({3.25, -1000.5}, {7.1, 0.0});  // a constant band's std
+  const predict::PixelNormaliser normalise(host, torch::kCPU);
+  auto check = [&](auto sample, predict::PixelType type, std::vector<decltype(sample)> row) {
+    SCOPED_TRACE(static_cast<int>(type));
+    row.resize(9, row.front());  // a 3 x 3 window
+    std::vector<decltype(sample)> pixels = row;
+    pixels.insert(pixels.end(), row.rbegin(), row.rend());  // band 2: the same reversed
+    const torch::Tensor device =
+        normalise(predict::pixel_tensor({pixels.data(), type, 1, 2, 3}), type).contiguous();
+    for (std::size_t i = 0; i < pixels.size(); ++i) {
+      const float expected = host.apply(static_cast<int>(i / 9), static_cast<float>(pixels[i]));
+      const float got = device.data_ptr<float>()[i];
+      EXPECT_EQ(std::memcmp(&expected, &got, sizeof got), 0)
+          << "value " << static_cast<double>(pixels[i]) << ": " << got << " != " << expected;
+    }
+  };
+  check(std::uint8_t{}, predict::PixelType::uint8, {0, 1, 127, 128, 254, 255});
+  check(std::uint16_t{}, predict::PixelType::uint16, {0, 1, 32767, 32768, 40000, 65535});
+  check(std::int16_t{}, predict::PixelType::int16, {-32768, -1, 0, 1, 32767});
+  check(float{}, predict::PixelType::float32,
+        {0.5f, -3.75e9f, std::nanf(""), INFINITY, -INFINITY, 1e-30f});
 }
 
 TEST(Predict, BenchRunsThePipelineWithAnIdentityModel) {
@@ -245,6 +280,20 @@ TEST(Predict, BenchRunsThePipelineWithAnIdentityModel) {
       << shards.out;
   test::stitch_to(dir + "/pred", dir + "/stitched.tif");
   EXPECT_EQ(test::read_band_u8(dir + "/stitched.tif"), expected);
+
+  // The scene's values in other types reach the model as other pixels (16-bit integers as
+  // they are, the rest as floats) and must give the same map.
+  for (const std::string type : {"UInt16", "Int16", "Float32", "Float64"}) {
+    SCOPED_TRACE(type);
+    const std::string typed = dir + "/scene-" + type + ".tif";
+    ASSERT_EQ(
+        test::run_program({"gdal_translate", "-q", "-ot", type, scene.scene_path, typed}).exit_code,
+        0);
+    const auto run = test::run_satunet({"bench", "predict", "--image", typed, "--stitch-to",
+                                        dir + "/mask-" + type + ".tif", "--tile", "64", "-q"});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_EQ(test::read_band_u8(dir + "/mask-" + type + ".tif"), expected);
+  }
 
   test::expect_failure(test::run_satunet({"bench", "predict", "--image", scene.scene_path,
                                           "--stitch-to", dir + "/m.tif", "--classes", "4"}),

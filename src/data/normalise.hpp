@@ -29,6 +29,9 @@ class BandNormaliser {
   }
 
   int bands() const { return static_cast<int>(mean_.size()); }
+  // What apply subtracts and multiplies by, for a model that normalises on its device.
+  float mean(int band) const { return mean_[static_cast<std::size_t>(band)]; }
+  float scale(int band) const { return scale_[static_cast<std::size_t>(band)]; }
   float apply(int band, float value) const {
     const float measured = std::isfinite(value) ? value : 0.0f;
     return (measured - mean_[static_cast<std::size_t>(band)]) *

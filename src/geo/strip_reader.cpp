@@ -42,12 +42,25 @@ StripReader::StripReader(const Raster& raster, std::vector<int> bands, GDALDataT
 
 StripReader::~StripReader() = default;
 
-std::shared_ptr<StripReader::BlockRow> StripReader::allocate(std::int64_t index) const {
-  auto row = std::make_shared<BlockRow>();
+std::shared_ptr<StripReader::BlockRow> StripReader::allocate(std::int64_t index) {
+  std::shared_ptr<BlockRow> row;
+  if (spare_.empty()) {
+    row = std::make_shared<BlockRow>();
+  } else {  // pixels that are all overwritten: no fresh pages, nothing zeroed
+    row = std::move(spare_.back());
+    spare_.pop_back();
+  }
   row->first_row = index * block_height_;
   row->rows = std::min(block_height_, height_ - row->first_row);  // the last one may be partial
   row->pixels.resize(static_cast<std::size_t>(bands_.size() * row->rows * width_ * value_bytes_));
   return row;
+}
+
+void StripReader::recycle(std::shared_ptr<BlockRow> row) {
+  // Only a row nobody else holds (no view of it, its decoding job gone); two spares are what
+  // a reader going down a raster with one block row read ahead takes again.
+  if (row.use_count() == 1 && spare_.size() < 2)
+    spare_.push_back(std::move(row));
 }
 
 void StripReader::decode(BlockRow& row) const {
@@ -124,6 +137,7 @@ StripReader::View StripReader::view(std::int64_t first_row, std::int64_t rows) {
       continue;
     }
     finish(*cached);
+    recycle(std::move(cached->row));
     cached = cache_.erase(cached);
   }
   for (std::int64_t index = first_block; index <= last_block; ++index)

@@ -65,9 +65,11 @@ class StripReader {
     std::shared_ptr<JobHandle> decoding;  // set until its decoding was waited for
   };
   std::shared_ptr<const BlockRow> block_row(std::int64_t index);
-  // A block row's place, allocated on the calling thread (big buffers stay in its heap), and
-  // its pixels read into it.
-  std::shared_ptr<BlockRow> allocate(std::int64_t index) const;
+  // A block row's place, allocated on the calling thread (big buffers stay in its heap), or
+  // one dropped earlier taken again: in a VM a fresh page costs more than the pixels read
+  // into it.
+  std::shared_ptr<BlockRow> allocate(std::int64_t index);
+  void recycle(std::shared_ptr<BlockRow> row);
   void decode(BlockRow& row) const;
   void finish(Cached& cached);
   // Refuses strips outside the raster or too large to read at once, naming the file.
@@ -80,9 +82,10 @@ class StripReader {
   std::int64_t width_;
   std::int64_t height_;
   std::int64_t block_height_;
-  std::int64_t last_block_ = -1;           // of the last strip read
-  std::deque<Cached> cache_;               // ascending block rows, the oldest dropped first
-  std::unique_ptr<SerialWorker> reading_;  // started by read_ahead; last: stops first
+  std::int64_t last_block_ = -1;                  // of the last strip read
+  std::deque<Cached> cache_;                      // ascending block rows, the oldest dropped first
+  std::vector<std::shared_ptr<BlockRow>> spare_;  // dropped, for allocate to take again
+  std::unique_ptr<SerialWorker> reading_;         // started by read_ahead; last: stops first
 };
 
 }  // namespace satunet::geo

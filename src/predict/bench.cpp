@@ -2,9 +2,15 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
+#include <map>
+#include <type_traits>
+#include <typeinfo>
+#include <vector>
 
 #include "common/bench_record.hpp"
 #include "common/error.hpp"
+#include "data/normalise.hpp"
 #include "geo/raster.hpp"
 #include "shards/prediction.hpp"
 
@@ -17,42 +23,34 @@ constexpr int kIdentityTile = 256;
 // scenes, clamped for others.
 constexpr double kIdentityScale = 255;
 
-// Its first `classes` input bands as the class probabilities of each window, clamped to
-// [0, 1] and stored as a model's are: one pass over the batch, nothing a GPU's forward would
-// leave to the host. Pixels keep their own values, so the class map is the argmax of those
-// bands (ties to the lower class) wherever the windows overlap.
-// p * 255 rounded, p clamped to [0, 1]: clamped and converted in two loops over blocks, as
-// GCC vectorises each but not both in one.
-void quantise(std::uint8_t* __restrict out, const float* __restrict in, std::size_t count) {
-  constexpr std::size_t kBlock = 1024;
-  float clamped[kBlock];
-  for (std::size_t start = 0; start < count; start += kBlock) {
-    const std::size_t block = std::min(kBlock, count - start);
-    for (std::size_t i = 0; i < block; ++i)
-      clamped[i] = std::min(std::max(in[start + i], 0.0f), 1.0f);
-    for (std::size_t i = 0; i < block; ++i)
-      out[start + i] = static_cast<std::uint8_t>(static_cast<int>(clamped[i] * 255.0f + 0.5f));
-  }
+// p clamped to [0, 1] and stored as prediction shards store it: uint8 p * 255 rounded, or
+// float16 bits.
+template <typename Stored>
+Stored stored_probability(float p) {
+  const float clamped = std::min(std::max(p, 0.0f), 1.0f);
+  if constexpr (std::is_same_v<Stored, std::uint8_t>)
+    return static_cast<std::uint8_t>(static_cast<int>(clamped * 255.0f + 0.5f));
+  else
+    return shards::float_to_half(clamped);
 }
 
+// Its first `classes` input bands, normalised as a checkpoint normalises its inputs, as the
+// class probabilities of each window, so that the class map is the argmax of those bands
+// (ties to the lower class) wherever the windows overlap. It should cost the host nothing, as
+// a GPU's forward pass does, so that the rest of the pipeline is what is measured: 8- and
+// 16-bit pixels go through a table of every value's stored probability (the same numbers as
+// computing each), made once, and a table that gives every byte itself is a copy.
 class IdentityModel : public WindowModel {
  public:
-  IdentityModel(int bands, int classes) : bands_(bands), classes_(classes) {}
+  IdentityModel(data::BandNormaliser normaliser, int classes)
+      : normaliser_(std::move(normaliser)), classes_(classes) {}
 
-  void predict(float* images, int batch, int tile, shards::ProbabilityEncoding encoding,
+  void predict(const PixelBatch& images, shards::ProbabilityEncoding encoding,
                void* probabilities) override {
-    const auto plane = static_cast<std::size_t>(tile) * static_cast<std::size_t>(tile);
-    const auto values = static_cast<std::size_t>(classes_) * plane;
-    for (std::size_t n = 0; n < static_cast<std::size_t>(batch); ++n) {
-      const float* in = images + n * static_cast<std::size_t>(bands_) * plane;
-      if (encoding == shards::ProbabilityEncoding::uint8) {
-        quantise(static_cast<std::uint8_t*>(probabilities) + n * values, in, values);
-      } else {
-        auto* out = static_cast<std::uint16_t*>(probabilities) + n * values;
-        for (std::size_t i = 0; i < values; ++i)
-          out[i] = shards::float_to_half(std::clamp(in[i], 0.0f, 1.0f));
-      }
-    }
+    if (encoding == shards::ProbabilityEncoding::uint8)
+      predict_as(images, static_cast<std::uint8_t*>(probabilities));
+    else
+      predict_as(images, static_cast<std::uint16_t*>(probabilities));
   }
 
   std::string describe() const override {
@@ -60,8 +58,76 @@ class IdentityModel : public WindowModel {
   }
 
  private:
-  int bands_;
+  template <typename Stored>
+  void predict_as(const PixelBatch& images, Stored* probabilities) {
+    switch (images.type) {
+      case PixelType::uint8:
+        return each_plane<std::uint8_t>(images, probabilities, table_of<std::uint8_t, Stored>());
+      case PixelType::uint16:
+        return each_plane<std::uint16_t>(images, probabilities, table_of<std::uint16_t, Stored>());
+      case PixelType::int16:
+        return each_plane<std::int16_t>(images, probabilities, table_of<std::int16_t, Stored>());
+      case PixelType::float32:
+        return each_plane<float>(
+            images, probabilities, [&](int band, const float* in, Stored* out, std::size_t count) {
+              for (std::size_t i = 0; i < count; ++i)
+                out[i] = stored_probability<Stored>(normaliser_.apply(band, in[i]));
+            });
+    }
+  }
+
+  // `plane(band, pixels, stored, count)` for each window's class bands.
+  template <typename T, typename Stored, typename Plane>
+  void each_plane(const PixelBatch& images, Stored* probabilities, Plane plane) const {
+    const auto values =
+        static_cast<std::size_t>(images.tile) * static_cast<std::size_t>(images.tile);
+    const auto* pixels = static_cast<const T*>(images.pixels);
+    for (std::size_t n = 0; n < static_cast<std::size_t>(images.batch); ++n)
+      for (int c = 0; c < classes_; ++c) {
+        const std::size_t in = (n * static_cast<std::size_t>(images.bands) + c) * values;
+        const std::size_t out = (n * static_cast<std::size_t>(classes_) + c) * values;
+        plane(c, pixels + in, probabilities + out, values);
+      }
+  }
+
+  // What each value of a T becomes in each class band, as a plane function.
+  template <typename T, typename Stored>
+  auto table_of() {
+    using Index = std::make_unsigned_t<T>;
+    constexpr std::size_t kValues = std::size_t{1} << (8 * sizeof(T));
+    const std::size_t entries = static_cast<std::size_t>(classes_) * kValues;
+    Table& made = tables_[typeid(std::pair<T, Stored>).name()];
+    if (made.bytes.empty()) {
+      made.bytes.resize(entries * sizeof(Stored));
+      auto* table = reinterpret_cast<Stored*>(made.bytes.data());
+      for (std::size_t i = 0; i < entries; ++i)
+        table[i] = stored_probability<Stored>(
+            normaliser_.apply(static_cast<int>(i / kValues),
+                              static_cast<float>(static_cast<T>(static_cast<Index>(i % kValues)))));
+      made.copies = std::is_same_v<T, Stored>;
+      for (std::size_t i = 0; made.copies && i < entries; ++i)
+        made.copies = table[i] == static_cast<Stored>(i % kValues);
+    }
+    const auto* table = reinterpret_cast<const Stored*>(made.bytes.data());
+    return [table, copies = made.copies](int band, const T* in, Stored* out, std::size_t count) {
+      if (copies) {
+        std::memcpy(out, in, count * sizeof(T));
+        return;
+      }
+      const Stored* values = table + static_cast<std::size_t>(band) * kValues;
+      for (std::size_t i = 0; i < count; ++i)
+        out[i] = values[static_cast<Index>(in[i])];
+    };
+  }
+
+  struct Table {
+    std::vector<std::uint8_t> bytes;  // [class][value] of the stored type
+    bool copies = false;              // each value is stored as itself
+  };
+
+  data::BandNormaliser normaliser_;
   int classes_;
+  std::map<std::string, Table> tables_;  // by pixel and stored type
 };
 
 ModelSpec identity_spec(const PredictBenchOptions& options) {
@@ -106,7 +172,7 @@ void validate(const PredictBenchOptions& options) {
 void run_predict_bench(const PredictBenchOptions& options, comm::Communicator& comm) {
   validate(options);
   const ModelSpec spec = identity_spec(options);
-  IdentityModel model(static_cast<int>(spec.bands.size()), options.classes);
+  IdentityModel model(data::BandNormaliser::of(spec.bands), options.classes);
   const PredictResult result = run_prediction(options, spec, model, comm);
   if (comm.rank() != 0)
     return;

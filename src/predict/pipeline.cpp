@@ -22,7 +22,6 @@
 #include "common/stop_signals.hpp"
 #include "common/text.hpp"
 #include "common/timer.hpp"
-#include "data/normalise.hpp"
 #include "geo/gdal.hpp"
 #include "geo/raster.hpp"
 #include "geo/window_grid.hpp"
@@ -136,7 +135,7 @@ class StageClock {
 struct Batch {
   std::int64_t first = 0;
   std::int64_t count = 0;
-  HostBuffer images;                // [B, C, T, T] normalised floats, while read and predicted
+  HostBuffer images;                // [B, C, T, T] pixels, while read and predicted
   HostBuffer probabilities;         // [B, classes, T, T] as stored, while predicted and written
   std::vector<std::uint8_t> valid;  // [count, T, T]
 };
@@ -285,7 +284,9 @@ class ScenePrediction {
       return;
     const auto plane = static_cast<std::size_t>(tile_) * static_cast<std::size_t>(tile_);
     const auto windows = static_cast<std::size_t>(batch_size_);
-    const std::size_t image_bytes = windows * bands_.inputs.size() * plane * sizeof(float);
+    WindowReader reader(scene_, bands_, tile_);
+    const std::size_t image_bytes =
+        windows * bands_.inputs.size() * plane * pixel_bytes(reader.pixel_type());
     const std::size_t probability_bytes = windows * spec_.classes.size() * plane * value_bytes();
     BoundedQueue<std::unique_ptr<Batch>> batches(kBatches), read(kBatches), predicted(kBatches);
     BoundedQueue<HostBuffer> images(kBuffers), probabilities(kBuffers);
@@ -303,7 +304,6 @@ class ScenePrediction {
       for (auto* queue : {&images, &probabilities})
         queue->cancel(error);
     };
-    WindowReader reader(scene_, bands_, data::BandNormaliser::of(spec_.bands), tile_);
     StageClock reading_clock, model_clock, writing_clock;
     std::thread reading([&] {
       try {
@@ -317,8 +317,7 @@ class ScenePrediction {
           next.count = std::min<std::int64_t>(batch_size_, last - start);
           next.images = std::move(*buffer);
           const StageClock::Busy busy(reading_clock);
-          reader.fill(grid_, start, next.count, batch_size_, static_cast<float*>(next.images.data),
-                      next.valid);
+          reader.fill(grid_, start, next.count, batch_size_, next.images.data, next.valid);
           if (!read.push(std::move(*batch)))
             return;
         }
@@ -354,8 +353,9 @@ class ScenePrediction {
         current.probabilities = std::move(*buffer);
         {
           const StageClock::Busy busy(model_clock);
-          model_.predict(static_cast<float*>(current.images.data), batch_size_, tile_,
-                         options_.encoding, current.probabilities.data);
+          const PixelBatch pixels{current.images.data, reader.pixel_type(), batch_size_,
+                                  static_cast<int>(bands_.inputs.size()), tile_};
+          model_.predict(pixels, options_.encoding, current.probabilities.data);
         }
         progress.advance(current.count);
         if (!images.push(std::move(current.images)) || !predicted.push(std::move(*batch)))

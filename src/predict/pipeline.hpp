@@ -1,7 +1,7 @@
 #pragma once
 // Prediction as a pipeline of stages on threads, joined by bounded queues of recycled batches:
 //
-//   reader (GDAL strips -> normalised windows) -> model (this thread) -> sinks (blend, shards)
+//   reader (GDAL strips -> windows of pixels) -> model (this thread) -> sinks (blend, shards)
 //
 // so that reading, the forward pass and writing overlap, and memory stays at a few batches.
 // The model is behind an interface: `satunet predict` plugs in a checkpoint (predictor.hpp;
@@ -16,6 +16,7 @@
 
 #include "comm/communicator.hpp"
 #include "common/options.hpp"
+#include "predict/pixels.hpp"
 #include "shards/compression.hpp"
 #include "shards/prediction.hpp"
 #include "stitch/stitcher.hpp"
@@ -79,10 +80,10 @@ class WindowModel {
  public:
   virtual ~WindowModel() = default;
   virtual HostBuffer host_buffer(std::size_t bytes) { return plain_host_buffer(bytes); }
-  // `batch` windows of normalised `images` [batch, bands, tile, tile] into class
-  // probabilities [batch, classes, tile, tile] stored as `encoding` (uint8 p * 255 rounded,
-  // or float16 bits) in `probabilities`. `images` may be overwritten. Called from one thread.
-  virtual void predict(float* images, int batch, int tile, shards::ProbabilityEncoding encoding,
+  // Windows of pixels, normalised by the model as training normalised its tiles, into class
+  // probabilities [batch, classes, tile, tile] stored as `encoding` (uint8 p * 255 rounded, or
+  // float16 bits) in `probabilities`. Called from one thread.
+  virtual void predict(const PixelBatch& images, shards::ProbabilityEncoding encoding,
                        void* probabilities) = 0;
   // Where and how it runs, for the log ("device cuda:0, bf16 autocast").
   virtual std::string describe() const = 0;

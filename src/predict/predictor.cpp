@@ -9,6 +9,7 @@
 #include "model/checkpoint.hpp"
 #include "model/runtime.hpp"
 #include "model/torch_compat.hpp"
+#include "predict/pixel_tensor.hpp"
 
 namespace satunet::predict {
 namespace {
@@ -55,6 +56,7 @@ class CheckpointModel : public WindowModel {
     bf16_ = model::bf16_autocast(options.precision, placement.on_gpu);
     checkpoint_.model->to(device_);
     checkpoint_.model->eval();
+    normalise_.emplace(data::BandNormaliser::of(checkpoint_.meta.bands), device_);
   }
 
   ModelSpec spec() const {
@@ -81,12 +83,11 @@ class CheckpointModel : public WindowModel {
     return {pinned->data_ptr(), bytes, pinned};
   }
 
-  void predict(float* images, int batch, int tile, shards::ProbabilityEncoding encoding,
+  void predict(const PixelBatch& images, shards::ProbabilityEncoding encoding,
                void* probabilities) override {
     torch::InferenceMode inference;
-    const auto channels = static_cast<int64_t>(checkpoint_.meta.bands.size());
     const torch::Tensor input =
-        torch::from_blob(images, {batch, channels, tile, tile}).to(device_, /*non_blocking=*/true);
+        (*normalise_)(pixel_tensor(images).to(device_, /*non_blocking=*/true), images.type);
     const torch::Tensor encoded =
         encode(class_probabilities(checkpoint_.model, input, tta_, bf16_), encoding);
     // Synchronous: when it returns, both buffers are free for the pipeline again.
@@ -111,6 +112,7 @@ class CheckpointModel : public WindowModel {
   model::LoadedCheckpoint checkpoint_;
   shards::Tta tta_;
   torch::Device device_{torch::kCPU};
+  std::optional<PixelNormaliser> normalise_;  // on device_, once the model is there
   bool bf16_ = false;
 };
 

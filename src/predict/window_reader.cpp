@@ -54,12 +54,22 @@ void and_marks(std::uint8_t* __restrict marks, const std::uint8_t* __restrict ot
     marks[i] &= others[i];
 }
 
+// Pixels into the type the model takes them in: copied where it is theirs, else converted as
+// data::BandNormaliser converts them.
+template <typename T, typename P>
+void convert(P* __restrict out, const T* __restrict in, std::size_t count) {
+  if constexpr (std::is_same_v<T, P>)
+    std::memcpy(out, in, count * sizeof(T));
+  else
+    for (std::size_t i = 0; i < count; ++i)
+      out[i] = static_cast<P>(in[i]);
+}
+
 }  // namespace
 
 struct WindowReader::Impl {
   const geo::Raster& scene;
   const geo::InputBands& bands;
-  data::BandNormaliser normaliser;
   int tile;
   std::vector<int> read_bands;  // the inputs, then alpha
   GDALDataType type;
@@ -67,38 +77,40 @@ struct WindowReader::Impl {
   // The rows of the current row of windows, taken once for all of its windows.
   std::optional<geo::StripReader::View> rows;
   geo::Window rows_span{0, -1, 0, 0};  // y_off and height of `rows`
-  void (*cut)(Impl&, const geo::Window&, float*, std::uint8_t*) = nullptr;
+  PixelType pixel_type = PixelType::float32;
+  void (*cut)(Impl&, const geo::Window&, void*, std::uint8_t*) = nullptr;
 
-  Impl(const geo::Raster& raster, const geo::InputBands& input_bands,
-       data::BandNormaliser band_normaliser, int window)
+  Impl(const geo::Raster& raster, const geo::InputBands& input_bands, int window)
       : scene(raster),
         bands(input_bands),
-        normaliser(std::move(band_normaliser)),
         tile(window),
         read_bands(with_alpha(input_bands)),
         type(read_type(raster.info(), read_bands)),
         strips(raster, read_bands, type) {
     switch (type) {
       case GDT_Byte:
-        cut = &Impl::cut_window<std::uint8_t>;
+        pixel_type = PixelType::uint8;
+        cut = &Impl::cut_window<std::uint8_t, std::uint8_t>;
         break;
       case GDT_UInt16:
-        cut = &Impl::cut_window<std::uint16_t>;
+        pixel_type = PixelType::uint16;
+        cut = &Impl::cut_window<std::uint16_t, std::uint16_t>;
         break;
       case GDT_Int16:
-        cut = &Impl::cut_window<std::int16_t>;
+        pixel_type = PixelType::int16;
+        cut = &Impl::cut_window<std::int16_t, std::int16_t>;
         break;
       case GDT_UInt32:
-        cut = &Impl::cut_window<std::uint32_t>;
+        cut = &Impl::cut_window<std::uint32_t, float>;
         break;
       case GDT_Int32:
-        cut = &Impl::cut_window<std::int32_t>;
+        cut = &Impl::cut_window<std::int32_t, float>;
         break;
       case GDT_Float32:
-        cut = &Impl::cut_window<float>;
+        cut = &Impl::cut_window<float, float>;
         break;
       default:
-        cut = &Impl::cut_window<double>;
+        cut = &Impl::cut_window<double, float>;
     }
   }
 
@@ -160,8 +172,9 @@ struct WindowReader::Impl {
     }
   }
 
-  template <typename T>
-  static void cut_window(Impl& self, const geo::Window& window, float* image, std::uint8_t* valid) {
+  template <typename T, typename P>
+  static void cut_window(Impl& self, const geo::Window& window, void* pixels, std::uint8_t* valid) {
+    auto* image = static_cast<P*>(pixels);
     const geo::StripReader::View& view = self.rows_of(window);
     const auto tile = static_cast<std::size_t>(self.tile);
     const std::size_t plane = tile * tile;
@@ -177,7 +190,7 @@ struct WindowReader::Impl {
       std::uint8_t* valid_row = valid + y * tile;
       if (window.width == self.tile) {
         for (std::size_t b = 0; b < channels; ++b)
-          self.normaliser.apply(static_cast<int>(b), source[b], image + b * plane + y * tile, tile);
+          convert(image + b * plane + y * tile, source[b], tile);
         if (static_cast<std::int64_t>(y) < window.height)
           self.validity(source, nodata, tile, valid_row);
         else
@@ -189,10 +202,9 @@ struct WindowReader::Impl {
   }
 
   // One row of a window narrower than the tile: columns mirrored, padding invalid.
-  template <typename T>
+  template <typename T, typename P>
   void padded_row(const std::vector<const T*>& source, const std::vector<std::optional<T>>& nodata,
-                  const geo::Window& window, std::size_t y, float* image_row,
-                  std::uint8_t* valid_row) {
+                  const geo::Window& window, std::size_t y, P* image_row, std::uint8_t* valid_row) {
     const auto width = static_cast<std::size_t>(window.width);
     const std::size_t plane = static_cast<std::size_t>(tile) * static_cast<std::size_t>(tile);
     std::vector<std::uint8_t>& inside_valid = padding_;
@@ -204,39 +216,43 @@ struct WindowReader::Impl {
           static_cast<std::size_t>(geo::reflect_index(static_cast<std::int64_t>(x), window.width));
       valid_row[x] = inside_y && x < width ? inside_valid[source_x] : 0;
       for (std::size_t b = 0; b < bands.inputs.size(); ++b)
-        image_row[b * plane + x] =
-            normaliser.apply(static_cast<int>(b), static_cast<float>(source[b][source_x]));
+        image_row[b * plane + x] = static_cast<P>(source[b][source_x]);
     }
   }
 
   mutable std::vector<std::uint8_t> scratch_, padding_;
 };
 
-WindowReader::WindowReader(const geo::Raster& scene, const geo::InputBands& bands,
-                           data::BandNormaliser normaliser, int tile)
-    : impl_(std::make_unique<Impl>(scene, bands, std::move(normaliser), tile)) {}
+WindowReader::WindowReader(const geo::Raster& scene, const geo::InputBands& bands, int tile)
+    : impl_(std::make_unique<Impl>(scene, bands, tile)) {}
 
 WindowReader::~WindowReader() = default;
 
+PixelType WindowReader::pixel_type() const {
+  return impl_->pixel_type;
+}
+
 void WindowReader::fill(const geo::WindowGrid& grid, std::int64_t first, std::int64_t count,
-                        int batch_size, float* images, std::vector<std::uint8_t>& valid) {
+                        int batch_size, void* images, std::vector<std::uint8_t>& valid) {
   const auto plane = static_cast<std::size_t>(impl_->tile) * static_cast<std::size_t>(impl_->tile);
-  const std::size_t window_values = impl_->bands.inputs.size() * plane;
+  const std::size_t window_bytes =
+      impl_->bands.inputs.size() * plane * pixel_bytes(impl_->pixel_type);
+  auto* bytes = static_cast<std::uint8_t*>(images);
   valid.resize(static_cast<std::size_t>(count) * plane);
   for (std::int64_t i = 0; i < count; ++i) {
     const std::int64_t index = first + i;
     try {
-      read_window(grid.inside(index), images + static_cast<std::size_t>(i) * window_values,
+      read_window(grid.inside(index), bytes + static_cast<std::size_t>(i) * window_bytes,
                   valid.data() + static_cast<std::size_t>(i) * plane);
     } catch (const Error& error) {
       throw Error(impl_->scene.info().path + ", " + grid.describe(index) + ": " + error.what());
     }
   }
-  const auto padding = static_cast<std::size_t>(batch_size - count) * window_values;
-  std::memset(images + static_cast<std::size_t>(count) * window_values, 0, padding * sizeof(float));
+  std::memset(bytes + static_cast<std::size_t>(count) * window_bytes, 0,
+              static_cast<std::size_t>(batch_size - count) * window_bytes);
 }
 
-void WindowReader::read_window(const geo::Window& window, float* image, std::uint8_t* valid) {
+void WindowReader::read_window(const geo::Window& window, void* image, std::uint8_t* valid) {
   impl_->cut(*impl_, window, image, valid);
 }
 
