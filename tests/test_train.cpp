@@ -492,6 +492,19 @@ TEST(Train, EmaCheckpointsHoldTheAverageOfLiveWeightsAndResumeExactly) {
   expect_same_tensors(base + "/resume/straight/checkpoints/last.pt",
                       base + "/resume/resumed/checkpoints/last.pt", 1);
   EXPECT_EQ(last("resume/resumed").at("ema.updates").item<std::int64_t>(), 6);
+
+  // `satunet info` says which weights a checkpoint holds.
+  const auto info = test::run_satunet({"info", base + "/ema3/checkpoints/last.pt"});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_NE(info.out.find("weights:    the average of 3 updates (--ema); the live weights are "
+                          "kept for --resume"),
+            std::string::npos)
+      << info.out;
+  const auto json = test::run_satunet({"info", "--json", base + "/ema3/checkpoints/last.pt"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_EQ(nlohmann::json::parse(json.out).at("averaged_updates"), 3);
+  const auto plain_info = test::run_satunet({"info", base + "/plain/checkpoints/last.pt"});
+  EXPECT_EQ(plain_info.out.find("weights:"), std::string::npos) << plain_info.out;
 }
 
 TEST(Train, SameSeedTwiceGivesIdenticalCheckpoints) {

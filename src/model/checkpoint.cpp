@@ -98,6 +98,18 @@ void check_size_fits(const std::string& path, const UNetOptions& model, std::siz
 
 }  // namespace
 
+namespace {
+
+std::optional<int64_t> averaged_updates(torch::serialize::InputArchive& archive) {
+  torch::serialize::InputArchive average;
+  torch::Tensor updates;
+  if (!archive.try_read(kWeightAverage, average) || !average.try_read(kAveragedUpdates, updates))
+    return std::nullopt;
+  return updates.item<int64_t>();
+}
+
+}  // namespace
+
 LoadedCheckpoint load_checkpoint(const std::string& path) {
   if (!file_exists(path))
     throw Error(path + ": no such checkpoint");
@@ -145,6 +157,7 @@ LoadedCheckpoint load_checkpoint(const std::string& path) {
   meta.tile_size = static_cast<int>(read_int(archive, "tile_size", path));
   meta.created_by = read_string(archive, "created_by", path);
   meta.training = read_string(archive, "training", path);
+  meta.averaged_updates = averaged_updates(archive);
   loaded.model = UNet(meta.model);
   torch::serialize::InputArchive weights;
   try {
@@ -161,17 +174,20 @@ namespace {
 
 std::string checkpoint_json(const std::string& path, const LoadedCheckpoint& loaded) {
   const CheckpointMeta& meta = loaded.meta;
-  return nlohmann::json{{"kind", "checkpoint"},
-                        {"path", path},
-                        {"architecture", meta.model.describe()},
-                        {"model", nlohmann::json::parse(meta.model.to_json())},
-                        {"parameters", loaded.model->parameter_count()},
-                        {"classes", meta.classes},
-                        {"bands", bands_json(meta.bands)},
-                        {"tile_size", meta.tile_size},
-                        {"epoch", meta.epoch},
-                        {"step", meta.step},
-                        {"created_by", meta.created_by}}
+  return nlohmann::json{
+      {"kind", "checkpoint"},
+      {"path", path},
+      {"architecture", meta.model.describe()},
+      {"model", nlohmann::json::parse(meta.model.to_json())},
+      {"parameters", loaded.model->parameter_count()},
+      {"classes", meta.classes},
+      {"bands", bands_json(meta.bands)},
+      {"tile_size", meta.tile_size},
+      {"epoch", meta.epoch},
+      {"step", meta.step},
+      {"averaged_updates",
+       meta.averaged_updates ? nlohmann::json(*meta.averaged_updates) : nlohmann::json()},
+      {"created_by", meta.created_by}}
       .dump(2);
 }
 
@@ -191,6 +207,9 @@ std::string describe_checkpoint(const std::string& path, const LoadedCheckpoint&
         << meta.bands[b].mean << ", std " << meta.bands[b].std << ")";
   out << "\ntile size:  " << meta.tile_size << "\ntraining:   epoch " << meta.epoch << ", step "
       << meta.step << "\n";
+  if (meta.averaged_updates)
+    out << "weights:    the average of " << *meta.averaged_updates
+        << " updates (--ema); the live weights are kept for --resume\n";
   return out.str();
 }
 

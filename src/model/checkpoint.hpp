@@ -35,7 +35,14 @@ struct CheckpointMeta {
   // The rest of the trainer's state, as JSON the trainer alone writes and reads
   // (train::TrainingState); carried here as it is.
   std::string training;
+  // With --ema the weights are an average of this many updates (the live ones are kept in
+  // the kWeightAverage archive, for resuming); none for the weights as trained.
+  std::optional<int64_t> averaged_updates;
 };
+
+// The archive of a checkpoint written with --ema: its "live" weights and the "updates" count.
+constexpr const char* kWeightAverage = "ema";
+constexpr const char* kAveragedUpdates = "updates";
 
 // Optional parts a trainer adds: its optimizer (and anything else) as named sub-archives.
 struct CheckpointExtras {

@@ -126,7 +126,7 @@ void write_training_checkpoint(const std::string& path, const shards::Manifest& 
                                   {"buckets", &buckets}}};
   if (parts.average) {
     parts.average->write(average);
-    extras.archives.emplace_back("ema", &average);
+    extras.archives.emplace_back(model::kWeightAverage, &average);
   }
   model::save_checkpoint(path, net, meta, extras);
 }

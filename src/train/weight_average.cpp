@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/error.hpp"
+#include "model/checkpoint.hpp"
 
 namespace satunet::train {
 
@@ -42,12 +43,12 @@ void WeightAverage::write(torch::serialize::OutputArchive& archive) const {
   for (std::size_t i = 0; i < names_.size(); ++i)
     live.write(names_[i], average_[i].to(torch::kCPU));
   archive.write("live", live);
-  archive.write("updates", torch::tensor(updates_, torch::kInt64));
+  archive.write(model::kAveragedUpdates, torch::tensor(updates_, torch::kInt64));
 }
 
 std::int64_t restore_live_weights(torch::serialize::InputArchive& checkpoint, model::UNet& net) {
   torch::serialize::InputArchive ema, live;
-  if (!checkpoint.try_read("ema", ema))
+  if (!checkpoint.try_read(model::kWeightAverage, ema))
     return -1;
   ema.read("live", live);
   torch::NoGradGuard no_grad;
@@ -57,7 +58,7 @@ std::int64_t restore_live_weights(torch::serialize::InputArchive& checkpoint, mo
     item.value().detach().copy_(weights);
   }
   torch::Tensor updates;
-  ema.read("updates", updates);
+  ema.read(model::kAveragedUpdates, updates);
   return updates.item<std::int64_t>();
 }
 
