@@ -42,9 +42,10 @@ echo "== satunet predict on 2 ranks: overlapping windows over the whole unseen s
 mpirun -n 2 "$satunet" predict --checkpoint "$out/run/checkpoints/best.pt" \
   --image "$out/unseen/scene.tif" --out "$out/pred" --overwrite --batch 16
 
-echo "== satunet stitch: Gaussian blend -> class map, probabilities, building polygons"
+echo "== satunet stitch: Gaussian blend -> class map (roads cleaned into a road map), probabilities, building polygons"
 "$satunet" stitch --pred "$out/pred" --out "$out/mask.tif" --overwrite --probabilities "$out/probabilities.tif" \
-  --polygons "$out/buildings.geojson" --polygon-classes building --simplify 0.5 --min-area 4
+  --polygons "$out/buildings.geojson" --polygon-classes building --simplify 0.5 --min-area 4 \
+  --clean-roads road --road-lines "$out/road_lines.gpkg"
 
 echo "== satunet evaluate: the mask against the unseen scene's truth (pixels, buildings as objects, roads as a graph)"
 "$satunet" evaluate --pred "$out/mask.tif" --truth "$out/unseen/truth.tif" --json "$out/scores.json" \
@@ -64,6 +65,6 @@ echo "  run:     $out/run (checkpoints/best.pt and last.pt, metrics.csv, config.
 echo "  report:  $out/run/report.html (open it in a browser; curves as PNG in $out/run/report/)"
 echo "  prediction: $out/pred (satunet info $out/pred) for the unseen scene $out/unseen/scene.tif"
 echo "  mask:    $out/mask.tif (class map on the unseen scene's grid; 255 = nodata)"
-echo "  probabilities: $out/probabilities.tif; polygons: $out/buildings.geojson"
+echo "  probabilities: $out/probabilities.tif; polygons: $out/buildings.geojson; road centre lines: $out/road_lines.gpkg"
 echo "  scores:  $out/scores.json; quick-look: $out/quicklook.png"
 echo "  errors:  $out/errors.tif (TP/FP/FN per class, with a legend in QGIS); road graphs: $out/road_graph.gpkg"
