@@ -568,6 +568,10 @@ TEST(Predict, StitchToWritesEveryOutputAndInfoDescribesThePrediction) {
   }
   GDALDatasetUniquePtr cog(GDALDataset::Open((dir + "/mask.tif").c_str(), GDAL_OF_RASTER));
   EXPECT_STREQ(cog->GetMetadataItem("LAYOUT", "IMAGE_STRUCTURE"), "COG");
+  EXPECT_EQ(cog->GetMetadataItem("PREDICTOR", "IMAGE_STRUCTURE"), nullptr);  // class ids
+  GDALDatasetUniquePtr probabilities_cog(
+      GDALDataset::Open((dir + "/probs.tif").c_str(), GDAL_OF_RASTER));
+  EXPECT_STREQ(probabilities_cog->GetMetadataItem("PREDICTOR", "IMAGE_STRUCTURE"), "2");
 
   const auto info = test::run_satunet({"info", dir + "/pred", "--json"});
   ASSERT_EQ(info.exit_code, 0) << info.err;

@@ -117,10 +117,19 @@ TEST(Stitch, PerfectWindowsGiveBackTheTruthAndPolygonsRasterizeBackToIt) {
     }
   }
   // Simplification and a minimum area leave fewer, smaller-vertex polygons.
-  const auto simplified = test::run_satunet(
-      {"stitch", "--pred", dir + "/pred", "--out", dir + "/mask.tif", "--overwrite", "--polygons",
-       dir + "/simple.geojson", "--simplify", "0.5", "--min-area", "20", "-q"});
+  const auto simplified =
+      test::run_satunet({"stitch", "--pred", dir + "/pred", "--out", dir + "/mask.tif",
+                         "--overwrite", "--polygons", dir + "/simple.geojson", "--simplify", "0.5",
+                         "--min-area", "20", "--probabilities", dir + "/probabilities.tif", "-q"});
   ASSERT_EQ(simplified.exit_code, 0) << simplified.err;
+  // Class ids are categories, compressed as they are; probabilities as differences.
+  auto predictor = [](const std::string& path) {
+    GDALDatasetUniquePtr raster(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER));
+    const char* value = raster->GetMetadataItem("PREDICTOR", "IMAGE_STRUCTURE");
+    return std::string(value ? value : "none");
+  };
+  EXPECT_EQ(predictor(dir + "/mask.tif"), "none");
+  EXPECT_EQ(predictor(dir + "/probabilities.tif"), "2");
   GDALDatasetUniquePtr all(GDALDataset::Open((dir + "/buildings.geojson").c_str(), GDAL_OF_VECTOR));
   GDALDatasetUniquePtr simple(GDALDataset::Open((dir + "/simple.geojson").c_str(), GDAL_OF_VECTOR));
   EXPECT_LT(simple->GetLayer(0)->GetFeatureCount(), all->GetLayer(0)->GetFeatureCount());

@@ -46,7 +46,7 @@ GeoTiffWriter::GeoTiffWriter(const std::string& path, std::int64_t width, std::i
   if (options.compress == "DEFLATE") {
     creation.SetNameValue("ZLEVEL", std::to_string(options.level).c_str());
   }
-  if (options.compress != "NONE") {
+  if (options.compress != "NONE" && options.predictor) {
     const bool floating = type == GDT_Float32 || type == GDT_Float64;
     creation.SetNameValue("PREDICTOR", floating ? "3" : "2");
   }
@@ -138,6 +138,8 @@ void GeoTiffWriter::copy_to_cog() {
   if (options_.compress == "DEFLATE")
     creation.SetNameValue("LEVEL", std::to_string(options_.level).c_str());
   creation.SetNameValue("OVERVIEW_RESAMPLING", options_.overview_resampling.c_str());
+  if (options_.compress != "NONE" && options_.predictor)
+    creation.SetNameValue("PREDICTOR", "YES");  // 2, or 3 for floats, as the tiled file
   if (options_.multithreaded)
     creation.SetNameValue("NUM_THREADS", "ALL_CPUS");
   creation.SetNameValue("BIGTIFF", "IF_SAFER");

@@ -17,6 +17,9 @@ struct GeoTiffOptions {
   std::string compress = "DEFLATE";  // DEFLATE, LZW, ZSTD or NONE
   int level = 6;
   bool multithreaded = true;  // compress blocks on all cores
+  // Compressed as differences of neighbours (TIFF predictor 2, 3 for floats): smaller for
+  // measurements, larger and slower for class ids, which are categories.
+  bool predictor = true;
   // A Cloud Optimized GeoTIFF: written tiled first, then copied by GDAL's COG driver with
   // overviews made by `overview_resampling` (NEAREST or MODE suit class maps).
   bool cog = false;

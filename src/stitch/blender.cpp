@@ -193,6 +193,7 @@ class MaskOutputs {
     // DEFLATE level 1: class maps come out 13-20 % larger than at level 6 but compress 1.3x
     // (smooth maps) to 3.5x (noisy ones) faster, written as fast as windows are predicted.
     tiff.level = 1;
+    tiff.predictor = false;  // class ids
     tiff.cog = outputs.format == Format::cog;
     tiff.overview_resampling = "NEAREST";
     mask_ = std::make_unique<geo::GeoTiffWriter>(mask, meta.scene_width, meta.scene_height, 1,
@@ -203,6 +204,7 @@ class MaskOutputs {
       whole_.reserve(static_cast<std::size_t>(meta.scene_width * meta.scene_height));
     if (!outputs.probabilities.empty()) {
       tiff.overview_resampling = "AVERAGE";
+      tiff.predictor = true;
       probabilities_ = std::make_unique<geo::GeoTiffWriter>(outputs.probabilities, meta.scene_width,
                                                             meta.scene_height, classes_, GDT_Byte,
                                                             transform, srs, tiff);
