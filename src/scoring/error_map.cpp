@@ -50,8 +50,10 @@ ErrorMapWriter::ErrorMapWriter(const std::string& path, const geo::RasterInfo& g
     throw Error(path + ": an error map has codes for at most " +
                 std::to_string(kMaxErrorMapClasses) + " classes, not " +
                 std::to_string(classes.size()));
+  geo::GeoTiffOptions tiff;
+  tiff.predictor = false;  // codes are categories
   writer_ = std::make_unique<geo::GeoTiffWriter>(path, grid.width, grid.height, 1, GDT_Byte,
-                                                 grid.transform, grid.srs());
+                                                 grid.transform, grid.srs(), tiff);
   writer_->set_nodata(kIgnoreLabel);
   writer_->set_classes(error_categories(classes), error_colours(classes.size()));
 }
