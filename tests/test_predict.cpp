@@ -226,21 +226,26 @@ TEST(Predict, TrainingAndPredictionNormaliseAWindowBitwiseAlike) {
   }
 }
 
-TEST(Predict, PixelsNormaliseOnTheModelsSideAsTheHostNormalises) {
-  // Every pixel type, at the values where a conversion goes wrong: the top of uint16 (viewed
-  // as int16), negative int16, and non-finite floats (taken as 0).
+namespace {
+
+// Every pixel type, at the values where a conversion goes wrong (the top of uint16, viewed as
+// int16; negative int16; non-finite floats, taken as 0), normalised on `device` as the host
+// normalises them, to the bit.
+void expect_normalised_as_on_the_host(const torch::Device& device) {
   const data::BandNormaliser host({3.25, -1000.5}, {7.1, 0.0});  // a constant band's std
-  const predict::PixelNormaliser normalise(host, torch::kCPU);
+  const predict::PixelNormaliser normalise(host, device);
   auto check = [&](auto sample, predict::PixelType type, std::vector<decltype(sample)> row) {
     SCOPED_TRACE(static_cast<int>(type));
     row.resize(9, row.front());  // a 3 x 3 window
     std::vector<decltype(sample)> pixels = row;
     pixels.insert(pixels.end(), row.rbegin(), row.rend());  // band 2: the same reversed
-    const torch::Tensor device =
-        normalise(predict::pixel_tensor({pixels.data(), type, 1, 2, 3}), type).contiguous();
+    const torch::Tensor normalised =
+        normalise(predict::pixel_tensor({pixels.data(), type, 1, 2, 3}).to(device), type)
+            .to(torch::kCPU)
+            .contiguous();
     for (std::size_t i = 0; i < pixels.size(); ++i) {
       const float expected = host.apply(static_cast<int>(i / 9), static_cast<float>(pixels[i]));
-      const float got = device.data_ptr<float>()[i];
+      const float got = normalised.data_ptr<float>()[i];
       EXPECT_EQ(std::memcmp(&expected, &got, sizeof got), 0)
           << "value " << static_cast<double>(pixels[i]) << ": " << got << " != " << expected;
     }
@@ -250,6 +255,18 @@ TEST(Predict, PixelsNormaliseOnTheModelsSideAsTheHostNormalises) {
   check(std::int16_t{}, predict::PixelType::int16, {-32768, -1, 0, 1, 32767});
   check(float{}, predict::PixelType::float32,
         {0.5f, -3.75e9f, std::nanf(""), INFINITY, -INFINITY, 1e-30f});
+}
+
+}  // namespace
+
+TEST(Predict, PixelsNormaliseOnTheModelsSideAsTheHostNormalises) {
+  expect_normalised_as_on_the_host(torch::kCPU);
+}
+
+TEST(PredictGpu, PixelsNormaliseOnTheGpuAsOnTheHost) {
+  if (!torch::cuda::is_available())
+    GTEST_SKIP() << "no CUDA device: the pixels cannot be normalised on one here";
+  expect_normalised_as_on_the_host(torch::Device(torch::kCUDA, 0));
 }
 
 TEST(Predict, BenchRunsThePipelineWithAnIdentityModel) {
