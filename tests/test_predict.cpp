@@ -209,7 +209,8 @@ TEST(Predict, TrainingAndPredictionNormaliseAWindowBitwiseAlike) {
                                              torch::kCPU);
     const auto values = static_cast<std::size_t>(4 * 64 * 64);
     std::vector<float> trained(values);
-    std::vector<std::uint8_t> pixels(values * predict::pixel_bytes(reader.pixel_type()));
+    std::vector<std::uint8_t> pixels(
+        values * static_cast<std::size_t>(shards::pixel_type_bytes(reader.pixel_type())));
     std::vector<std::uint8_t> labels(64 * 64), valid(64 * 64);
     ASSERT_EQ(dataset.size(), 16);
     for (std::int64_t i = 0; i < dataset.size(); ++i) {

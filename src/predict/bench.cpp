@@ -5,7 +5,7 @@
 #include <cstring>
 #include <map>
 #include <type_traits>
-#include <typeinfo>
+#include <utility>
 #include <vector>
 
 #include "common/bench_record.hpp"
@@ -62,17 +62,22 @@ class IdentityModel : public WindowModel {
   void predict_as(const PixelBatch& images, Stored* probabilities) {
     switch (images.type) {
       case PixelType::uint8:
-        return each_plane<std::uint8_t>(images, probabilities, table_of<std::uint8_t, Stored>());
+        return each_plane<std::uint8_t>(images, probabilities,
+                                        table_of<std::uint8_t, Stored>(images.type));
       case PixelType::uint16:
-        return each_plane<std::uint16_t>(images, probabilities, table_of<std::uint16_t, Stored>());
+        return each_plane<std::uint16_t>(images, probabilities,
+                                         table_of<std::uint16_t, Stored>(images.type));
       case PixelType::int16:
-        return each_plane<std::int16_t>(images, probabilities, table_of<std::int16_t, Stored>());
+        return each_plane<std::int16_t>(images, probabilities,
+                                        table_of<std::int16_t, Stored>(images.type));
       case PixelType::float32:
         return each_plane<float>(
             images, probabilities, [&](int band, const float* in, Stored* out, std::size_t count) {
               for (std::size_t i = 0; i < count; ++i)
                 out[i] = stored_probability<Stored>(normaliser_.apply(band, in[i]));
             });
+      default:
+        throw unsupported_pixels(images.type);
     }
   }
 
@@ -90,13 +95,13 @@ class IdentityModel : public WindowModel {
       }
   }
 
-  // What each value of a T becomes in each class band, as a plane function.
+  // What each value of a T (pixels of `type`) becomes in each class band, as a plane function.
   template <typename T, typename Stored>
-  auto table_of() {
+  auto table_of(PixelType type) {
     using Index = std::make_unsigned_t<T>;
     constexpr std::size_t kValues = std::size_t{1} << (8 * sizeof(T));
     const std::size_t entries = static_cast<std::size_t>(classes_) * kValues;
-    Table& made = tables_[typeid(std::pair<T, Stored>).name()];
+    Table& made = tables_[{type, sizeof(Stored)}];
     if (made.bytes.empty()) {
       made.bytes.resize(entries * sizeof(Stored));
       auto* table = reinterpret_cast<Stored*>(made.bytes.data());
@@ -127,7 +132,7 @@ class IdentityModel : public WindowModel {
 
   data::BandNormaliser normaliser_;
   int classes_;
-  std::map<std::string, Table> tables_;  // by pixel and stored type
+  std::map<std::pair<PixelType, std::size_t>, Table> tables_;  // by pixel type, stored bytes
 };
 
 ModelSpec identity_spec(const PredictBenchOptions& options) {

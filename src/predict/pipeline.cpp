@@ -286,7 +286,8 @@ class ScenePrediction {
     const auto windows = static_cast<std::size_t>(batch_size_);
     WindowReader reader(scene_, bands_, tile_);
     const std::size_t image_bytes =
-        windows * bands_.inputs.size() * plane * pixel_bytes(reader.pixel_type());
+        windows * bands_.inputs.size() * plane *
+        static_cast<std::size_t>(shards::pixel_type_bytes(reader.pixel_type()));
     const std::size_t probability_bytes = windows * spec_.classes.size() * plane * value_bytes();
     BoundedQueue<std::unique_ptr<Batch>> batches(kBatches), read(kBatches), predicted(kBatches);
     BoundedQueue<HostBuffer> images(kBuffers), probabilities(kBuffers);

@@ -13,9 +13,10 @@ torch::ScalarType scalar_type(PixelType type) {
     case PixelType::uint16:
       return torch::kInt16;
     case PixelType::float32:
-      break;
+      return torch::kFloat32;
+    default:
+      throw unsupported_pixels(type);
   }
-  return torch::kFloat32;
 }
 
 torch::Tensor per_band(const std::vector<float>& values, const torch::Device& device) {

@@ -1,26 +1,23 @@
 #pragma once
 // Windows of a scene as the pipeline hands them to a model (pipeline.hpp): pixels, not yet
 // normalised.
-#include <cstddef>
+#include "common/error.hpp"
+#include "common/options.hpp"
+#include "shards/shard.hpp"
 
 namespace satunet::predict {
 
 // The type a batch's pixels reach the model in, chosen by the window reader from the scene:
-// its own where a tensor holds it (8- and 16-bit integers), so that a batch is 1 or 2 bytes a
+// its own where a tensor holds it (uint8, uint16, int16), so that a batch is 1 or 2 bytes a
 // value, not a float's 4 (less for the host to write and for a GPU's copy to move), and the
-// model normalises on its device; other types become float, as data::BandNormaliser takes them.
-enum class PixelType { uint8, int16, uint16, float32 };
-inline std::size_t pixel_bytes(PixelType type) {
-  switch (type) {
-    case PixelType::uint8:
-      return 1;
-    case PixelType::int16:
-    case PixelType::uint16:
-      return 2;
-    case PixelType::float32:
-      break;
-  }
-  return 4;
+// model normalises on its device; other types become float32, as data::BandNormaliser takes
+// them. The shards' names for pixel types (and shards::pixel_type_bytes).
+using PixelType = shards::PixelType;
+
+// What a model says of a type the window reader never gives.
+inline Error unsupported_pixels(PixelType type) {
+  return Error("windows of " + options::enum_name(type) +
+               " pixels: the window reader gives uint8, uint16, int16 or float32 only");
 }
 
 // `batch` windows of `bands` bands as the scene holds them: [batch, bands, tile, tile].

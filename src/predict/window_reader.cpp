@@ -236,7 +236,8 @@ void WindowReader::fill(const geo::WindowGrid& grid, std::int64_t first, std::in
                         int batch_size, void* images, std::vector<std::uint8_t>& valid) {
   const auto plane = static_cast<std::size_t>(impl_->tile) * static_cast<std::size_t>(impl_->tile);
   const std::size_t window_bytes =
-      impl_->bands.inputs.size() * plane * pixel_bytes(impl_->pixel_type);
+      impl_->bands.inputs.size() * plane *
+      static_cast<std::size_t>(shards::pixel_type_bytes(impl_->pixel_type));
   auto* bytes = static_cast<std::uint8_t*>(images);
   valid.resize(static_cast<std::size_t>(count) * plane);
   for (std::int64_t i = 0; i < count; ++i) {

@@ -47,30 +47,30 @@ void add_weights(float* __restrict sums, const float* __restrict weights, std::s
     sums[i] += weights[i];
 }
 
-// The blend's innermost work, where nearly all of its time goes: one row of a window whose
-// probabilities are stored as uint8 (the default), weighted into its scene row's sums
-// ([class 0 .. class C-1, weight], `stride` floats apart). The build targets any x86-64 (SSE2);
-// a copy for AVX2 (twice the floats per instruction, bytes widened in one) is chosen at run
-// time where the CPU has it. AVX2 without FMA: multiplications and additions are rounded
-// apart, as in the SSE2 copy, so sums are the same to the bit on either.
+// One row of a window into its scene row's sums ([class 0 .. class C-1, weight], `stride`
+// floats apart): `stored` the window's probabilities as stored (class planes `plane` apart),
+// `decode(value)` their float in [0, 1], `weighed` the blend's weights (0 where nodata). Class
+// by class along the row, so that the loops vectorise; each sum gets `weight * p` added once.
+template <typename Stored, typename Decode>
+void add_weighted_row(float* sums, std::size_t stride, const Stored* stored, std::size_t plane,
+                      const float* weighed, int classes, std::size_t count, Decode decode) {
+  for (std::size_t c = 0; c < static_cast<std::size_t>(classes); ++c)
+    accumulate(sums + c * stride, weighed, stored + c * plane, decode, count);
+  add_weights(sums + static_cast<std::size_t>(classes) * stride, weighed, count);
+}
+
+// The same for probabilities stored as uint8 (the default), where nearly all of the blend's
+// time goes. The build targets any x86-64 (SSE2); a copy for AVX2 (twice the floats per
+// instruction, bytes widened in one) is chosen at run time where the CPU has it. AVX2 without
+// FMA: multiplications and additions are rounded apart, as in the SSE2 copy, so sums are the
+// same to the bit on either.
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target_clones("avx2", "default")))
 #endif
-void add_byte_window_row(float* __restrict sums, std::size_t stride,
-                         const std::uint8_t* __restrict stored, std::size_t plane,
-                         const std::uint8_t* __restrict valid, const float* __restrict weights,
-                         float* __restrict masked, int classes, std::size_t count) {
-  // Where every pixel has data (nearly everywhere), the weights as they are.
-  const float* weighed = weights;
-  if (std::memchr(valid, 0, count) != nullptr) {
-    mask_weights(masked, weights, valid, count);
-    weighed = masked;
-  }
-  for (std::size_t c = 0; c < static_cast<std::size_t>(classes); ++c)
-    accumulate(
-        sums + c * stride, weighed, stored + c * plane,
-        [](std::uint8_t value) { return shards::uint8_probability(value); }, count);
-  add_weights(sums + static_cast<std::size_t>(classes) * stride, weighed, count);
+void add_byte_window_row(float* sums, std::size_t stride, const std::uint8_t* stored,
+                         std::size_t plane, const float* weighed, int classes, std::size_t count) {
+  add_weighted_row(sums, stride, stored, plane, weighed, classes, count,
+                   [](std::uint8_t value) { return shards::uint8_probability(value); });
 }
 
 // The argmax of a row, one class at a time: the label where the class's sum is larger, then
@@ -120,10 +120,9 @@ class RowAccumulator {
 
   void drop_front() { ++top_; }
 
-  // Row `ty` of a window into its scene row: `stored` is the window's C*T*T probabilities as
-  // stored, `decode(value)` their float in [0, 1]. Class by class along the row, so that the
-  // loops vectorise; each sum still gets `weight * p` added once per window. Rows may be added
-  // on several threads at once, each its own; `masked` holds T floats of the caller's.
+  // Row `ty` of a window into its scene row (add_weighted_row): `stored` is the window's
+  // C*T*T probabilities as stored, `decode(value)` their float in [0, 1]. Rows may be added on
+  // several threads at once, each its own; `masked` holds T floats of the caller's.
   template <typename Stored, typename Decode>
   void add_window_row(const geo::Window& window, std::int64_t ty, int tile, const Stored* stored,
                       Decode decode, const std::uint8_t* valid, const float* weights,
@@ -133,16 +132,17 @@ class RowAccumulator {
     const auto columns = static_cast<std::size_t>(window.width);
     float* sums = row(window.y_off + ty) + window.x_off;
     const std::size_t offset = static_cast<std::size_t>(ty) * static_cast<std::size_t>(tile);
-    // Nodata pixels get no weight, so they stay nodata however many windows cover them.
-    if constexpr (std::is_same_v<Stored, std::uint8_t>) {
-      add_byte_window_row(sums, width, stored + offset, plane, valid + offset, weights + offset,
-                          masked, classes_, columns);
-      return;
+    // Nodata pixels get no weight, so they stay nodata however many windows cover them; where
+    // every pixel has data (nearly everywhere), the weights are taken as they are.
+    const float* weighed = weights + offset;
+    if (std::memchr(valid + offset, 0, columns) != nullptr) {
+      mask_weights(masked, weighed, valid + offset, columns);
+      weighed = masked;
     }
-    mask_weights(masked, weights + offset, valid + offset, columns);
-    for (std::size_t c = 0; c < static_cast<std::size_t>(classes_); ++c)
-      accumulate(sums + c * width, masked, stored + c * plane + offset, decode, columns);
-    add_weights(sums + static_cast<std::size_t>(classes_) * width, masked, columns);
+    if constexpr (std::is_same_v<Stored, std::uint8_t>)
+      add_byte_window_row(sums, width, stored + offset, plane, weighed, classes_, columns);
+    else
+      add_weighted_row(sums, width, stored + offset, plane, weighed, classes_, columns, decode);
   }
 
  private:
