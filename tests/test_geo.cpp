@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -9,6 +10,7 @@
 
 #include "common/error.hpp"
 #include "geo/georef.hpp"
+#include "geo/geotiff.hpp"
 #include "geo/labels.hpp"
 #include "geo/raster.hpp"
 #include "geo/strip_reader.hpp"
@@ -173,6 +175,49 @@ TEST(StripReader, ViewsWithTheNextBlockRowReadAheadHoldTheRasterRows) {
       }
     }
     EXPECT_LE(reader.cached_block_rows(), blocks_spanned(reader, row, rows) + 1) << "row " << row;
+  }
+}
+
+// Uncompressed GeoTIFFs are read from the file straight into the strips (GTIFF_DIRECT_IO, set
+// by Raster::open), not copied through GDAL's block cache first; compressed ones go through
+// the cache as before. The same pixels either way.
+TEST(StripReader, UncompressedGeoTiffsAreReadPastGdalsBlockCache) {
+  const std::string dir = test::fresh_directory("strips-direct");
+  const std::int64_t width = 300, height = 200;
+  std::vector<std::uint8_t> pixels(3 * width * height);  // band-sequential
+  for (std::size_t i = 0; i < pixels.size(); ++i)
+    pixels[i] = static_cast<std::uint8_t>(i * 7 + i / 300);
+  for (const std::string compress : {"NONE", "DEFLATE"}) {
+    SCOPED_TRACE(compress);
+    const std::string path = dir + "/" + compress + ".tif";
+    GeoTiffOptions options;
+    options.block_size = 64;
+    options.compress = compress;
+    {
+      GeoTiffWriter writer(path, width, height, 3, GDT_Byte,
+                           GeoTransform::north_up(500000, 4000000, 1, 1),
+                           SpatialRef::from_epsg(32633), options);
+      writer.write({0, 0, width, height}, GDT_Byte, pixels.data());
+      writer.commit();
+    }
+    const Raster raster = Raster::open(path);
+    StripReader reader(raster, {1, 2, 3}, GDT_Byte);
+    const GIntBig cached_before = GDALGetCacheUsed64();
+    std::vector<std::uint8_t> strip;
+    for (std::int64_t row = 0; row < height; row += 50) {
+      reader.read(row, 50, strip);
+      for (std::size_t band = 0; band < 3; ++band)
+        for (std::int64_t y = 0; y < 50; ++y)
+          ASSERT_EQ(
+              0, std::memcmp(&strip[(band * 50 + static_cast<std::size_t>(y)) * width],
+                             &pixels[(band * height + static_cast<std::size_t>(row + y)) * width],
+                             static_cast<std::size_t>(width)))
+              << "band " << band + 1 << ", row " << row + y;
+    }
+    if (compress == "NONE")
+      EXPECT_EQ(GDALGetCacheUsed64(), cached_before) << "read through the block cache";
+    else
+      EXPECT_GT(GDALGetCacheUsed64(), cached_before) << "the usual path, through the cache";
   }
 }
 

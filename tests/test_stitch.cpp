@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <ogrsf_frmts.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -397,6 +398,92 @@ TEST(Stitch, BatchesBlendedInPlaceEqualWindowsAddedOneByOne) {
   const auto one = test::read_band_u8(dir + "/one.tif");
   EXPECT_GT(count_equal(one, 1), one.size() / 10) << "random windows give every class";
   EXPECT_EQ(test::read_band_u8(dir + "/batched.tif"), one);
+}
+
+// The blend against the definition, computed here the plain way: every pixel's sums start at
+// zero and get weight * p from each window covering it, in grid order; its class is the largest
+// sum (ties to the lower id), nodata where no window weighed it; its probabilities the sums over
+// the weight. The blender stores each pixel's first term instead of adding it to zeroed sums,
+// and labels few classes in one pass: both must give these bytes, for 2, 3 and 5 classes.
+TEST(Stitch, TheBlendEqualsWeightedSumsComputedThePlainWay) {
+  const std::string dir = test::fresh_directory("stitch-definition");
+  const std::int64_t width = 230, height = 170;
+  const geo::WindowGrid grid(width, height, 64, 16);
+  const std::vector<float> weights = stitch::blend_weights(Blend::gaussian, 64);
+  const std::size_t plane = 64 * 64;
+  std::uint32_t state = 777;
+  auto next_random = [&] { return state = state * 1664525u + 1013904223u; };
+  for (const int classes : {2, 3, 5}) {
+    SCOPED_TRACE(std::to_string(classes) + " classes");
+    shards::PredictionMeta meta = blend_meta(dir, width, height);
+    meta.class_names.clear();
+    for (int c = 0; c < classes; ++c)
+      meta.class_names.push_back("class" + std::to_string(c));
+    const std::size_t window_bytes = static_cast<std::size_t>(classes) * plane;
+    const auto windows = static_cast<std::size_t>(grid.count());
+    std::vector<std::uint8_t> probabilities(windows * window_bytes), valid(windows * plane);
+    for (std::uint8_t& p : probabilities)
+      p = static_cast<std::uint8_t>(next_random() >> 24);
+    for (std::uint8_t& v : valid)
+      v = (next_random() >> 28) != 0;        // one pixel in 16 without data
+    for (std::size_t i = 0; i < plane; ++i)  // and a patch no window of the corner has data in
+      valid[i] = 0;
+
+    const auto pixels = static_cast<std::size_t>(width * height);
+    std::vector<float> sums(pixels * static_cast<std::size_t>(classes + 1), 0.0f);
+    for (std::size_t i = 0; i < windows; ++i) {
+      const geo::Window window = grid.inside(static_cast<std::int64_t>(i));
+      for (std::int64_t ty = 0; ty < window.height; ++ty)
+        for (std::int64_t tx = 0; tx < window.width; ++tx) {
+          const std::size_t at = static_cast<std::size_t>(ty * 64 + tx);
+          const float weight = valid[i * plane + at] ? weights[at] : 0.0f;
+          const auto pixel =
+              static_cast<std::size_t>((window.y_off + ty) * width + window.x_off + tx);
+          for (int c = 0; c < classes; ++c)
+            sums[pixel * static_cast<std::size_t>(classes + 1) + static_cast<std::size_t>(c)] +=
+                weight *
+                shards::uint8_probability(
+                    probabilities[i * window_bytes + static_cast<std::size_t>(c) * plane + at]);
+          sums[pixel * static_cast<std::size_t>(classes + 1) + static_cast<std::size_t>(classes)] +=
+              weight;
+        }
+    }
+    std::vector<std::uint8_t> expected(pixels, kIgnoreLabel);
+    std::vector<std::vector<std::uint8_t>> expected_probabilities(
+        static_cast<std::size_t>(classes), std::vector<std::uint8_t>(pixels, 0));
+    for (std::size_t pixel = 0; pixel < pixels; ++pixel) {
+      const float* sum = &sums[pixel * static_cast<std::size_t>(classes + 1)];
+      float best = -1.0f;
+      for (int c = 0; c < classes; ++c)
+        if (sum[c] > best) {
+          best = sum[c];
+          if (sum[classes] > 0)
+            expected[pixel] = static_cast<std::uint8_t>(c);
+        }
+      for (int c = 0; c < classes; ++c)
+        expected_probabilities[static_cast<std::size_t>(c)][pixel] =
+            sum[classes] > 0 ? static_cast<std::uint8_t>(
+                                   std::lround(std::clamp(sum[c] / sum[classes], 0.0f, 1.0f) * 255))
+                             : 0;
+    }
+    ASSERT_GT(count_equal(expected, kIgnoreLabel), 0u) << "the test has nodata pixels";
+
+    const std::string mask = dir + "/mask" + std::to_string(classes) + ".tif";
+    stitch::StitchOutputs outputs;
+    outputs.probabilities = dir + "/probabilities" + std::to_string(classes) + ".tif";
+    stitch::MaskBlender blender(mask, outputs, false, meta, Blend::gaussian, 2);
+    const std::int64_t batch = 3;
+    for (std::int64_t first = 0; first < grid.count(); first += batch)
+      blender.add_windows(first, std::min(batch, grid.count() - first),
+                          probabilities.data() + static_cast<std::size_t>(first) * window_bytes,
+                          valid.data() + static_cast<std::size_t>(first) * plane);
+    blender.finish();
+    EXPECT_EQ(test::read_band_u8(mask), expected);
+    for (int c = 0; c < classes; ++c)
+      EXPECT_EQ(test::read_band_u8(outputs.probabilities, c + 1),
+                expected_probabilities[static_cast<std::size_t>(c)])
+          << "class " << c;
+  }
 }
 
 // A road with a break, a whisker and a fragment beside it, on 1 m pixels: cleaned, it is one

@@ -110,6 +110,14 @@ void GeoTiffWriter::write(const Window& window, GDALDataType type, const void* b
     throw Error(path() + ": write failed: " + last_gdal_error());
 }
 
+void GeoTiffWriter::flush() {
+  GEO_CHECK(dataset_ != nullptr, path(), ": flush after commit");
+  clear_gdal_error();
+  dataset_->FlushCache(false);
+  if (CPLGetLastErrorType() == CE_Failure || CPLGetLastErrorType() == CE_Fatal)
+    throw Error(path() + ": write failed: " + last_gdal_error());
+}
+
 void GeoTiffWriter::commit() {
   GEO_CHECK(dataset_ != nullptr, path(), ": committed twice");
   clear_gdal_error();

@@ -47,6 +47,9 @@ class GeoTiffWriter {
 
   // Writes a band-sequential buffer of all bands of `window`, holding values of `type`.
   void write(const Window& window, GDALDataType type, const void* buffer);
+  // Writes out now what GDAL still holds of the windows written (compressing it on GDAL's
+  // threads), rather than when its cache fills or at commit, where nothing overlaps it.
+  void flush();
   // Flushes, closes and renames into place.
   void commit();
 

@@ -6,12 +6,14 @@
 #include <cstring>
 #include <optional>
 #include <type_traits>
+#include <utility>
 
 #include "common/error.hpp"
 #include "common/files.hpp"
 #include "common/huge_pages.hpp"
 #include "common/labels.hpp"
 #include "common/parallel_for.hpp"
+#include "common/serial_worker.hpp"
 #include "common/text.hpp"
 #include "geo/geotiff.hpp"
 #include "geo/polygonize.hpp"
@@ -21,6 +23,18 @@
 
 namespace satunet::stitch {
 namespace {
+
+// The build targets any x86-64 (SSE2); the blend's hot loops get a second copy for AVX2 (twice
+// the floats per instruction), chosen at run time where the CPU has it.
+// The loops they call are inlined into both copies (INLINED): a loop left out of line would
+// be built for SSE2 only.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define ALSO_FOR_AVX2 __attribute__((target_clones("avx2", "default")))
+#define INLINED inline __attribute__((always_inline))
+#else
+#define ALSO_FOR_AVX2
+#define INLINED inline
+#endif
 
 // Output blocks are square; finished rows are gathered into strips of whole block rows.
 constexpr int kBlock = 256;
@@ -35,48 +49,59 @@ void mask_weights(float* __restrict masked, const float* __restrict weights,
   }
 }
 
-template <typename Stored, typename Decode>
-void accumulate(float* __restrict sums, const float* __restrict weights,
-                const Stored* __restrict stored, Decode decode, std::size_t count) {
-  for (std::size_t i = 0; i < count; ++i)
-    sums[i] += weights[i] * decode(stored[i]);
+// A pixel's first window stores its term (`kFirst`), later ones add theirs: the same sums to
+// the bit as adding to zeros (0 + x is x), without zeroing the sums first or reading them back.
+template <bool kFirst, typename Stored, typename Decode>
+INLINED void accumulate(float* __restrict sums, const float* __restrict weights,
+                        const Stored* __restrict stored, Decode decode, std::size_t count) {
+  for (std::size_t i = 0; i < count; ++i) {
+    const float term = weights[i] * decode(stored[i]);
+    sums[i] = kFirst ? term : sums[i] + term;
+  }
 }
 
-void add_weights(float* __restrict sums, const float* __restrict weights, std::size_t count) {
+template <bool kFirst>
+INLINED void add_weights(float* __restrict sums, const float* __restrict weights,
+                         std::size_t count) {
   for (std::size_t i = 0; i < count; ++i)
-    sums[i] += weights[i];
+    sums[i] = kFirst ? weights[i] : sums[i] + weights[i];
 }
 
 // One row of a window into its scene row's sums ([class 0 .. class C-1, weight], `stride`
 // floats apart): `stored` the window's probabilities as stored (class planes `plane` apart),
-// `decode(value)` their float in [0, 1], `weighed` the blend's weights (0 where nodata). Class
-// by class along the row, so that the loops vectorise; each sum gets `weight * p` added once.
+// `decode(value)` their float in [0, 1], `weighed` the blend's weights (0 where nodata); the
+// columns from `first_from` on get their first window here. Class by class along the row, so
+// that the loops vectorise; each sum gets `weight * p` once.
 template <typename Stored, typename Decode>
-void add_weighted_row(float* sums, std::size_t stride, const Stored* stored, std::size_t plane,
-                      const float* weighed, int classes, std::size_t count, Decode decode) {
-  for (std::size_t c = 0; c < static_cast<std::size_t>(classes); ++c)
-    accumulate(sums + c * stride, weighed, stored + c * plane, decode, count);
-  add_weights(sums + static_cast<std::size_t>(classes) * stride, weighed, count);
+INLINED void add_weighted_row(float* sums, std::size_t stride, const Stored* stored,
+                              std::size_t plane, const float* weighed, int classes,
+                              std::size_t count, std::size_t first_from, Decode decode) {
+  const std::size_t fresh = count - first_from;
+  for (std::size_t c = 0; c < static_cast<std::size_t>(classes); ++c) {
+    float* row = sums + c * stride;
+    const Stored* values = stored + c * plane;
+    accumulate<false>(row, weighed, values, decode, first_from);
+    accumulate<true>(row + first_from, weighed + first_from, values + first_from, decode, fresh);
+  }
+  float* weight_sums = sums + static_cast<std::size_t>(classes) * stride;
+  add_weights<false>(weight_sums, weighed, first_from);
+  add_weights<true>(weight_sums + first_from, weighed + first_from, fresh);
 }
 
 // The same for probabilities stored as uint8 (the default), where nearly all of the blend's
-// time goes. The build targets any x86-64 (SSE2); a copy for AVX2 (twice the floats per
-// instruction, bytes widened in one) is chosen at run time where the CPU has it. AVX2 without
-// FMA: multiplications and additions are rounded apart, as in the SSE2 copy, so sums are the
-// same to the bit on either.
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target_clones("avx2", "default")))
-#endif
-void add_byte_window_row(float* sums, std::size_t stride, const std::uint8_t* stored,
-                         std::size_t plane, const float* weighed, int classes, std::size_t count) {
-  add_weighted_row(sums, stride, stored, plane, weighed, classes, count,
+// time goes. Also built for AVX2 (ALSO_FOR_AVX2), without FMA: multiplications and additions
+// are rounded apart, as in the SSE2 copy, so sums are the same to the bit on either.
+ALSO_FOR_AVX2 void add_byte_window_row(float* sums, std::size_t stride, const std::uint8_t* stored,
+                                       std::size_t plane, const float* weighed, int classes,
+                                       std::size_t count, std::size_t first_from) {
+  add_weighted_row(sums, stride, stored, plane, weighed, classes, count, first_from,
                    [](std::uint8_t value) { return shards::uint8_probability(value); });
 }
 
 // The argmax of a row, one class at a time: the label where the class's sum is larger, then
 // the larger sum (two loops: GCC vectorises each, not both in one).
-void take_larger(float* __restrict best_sums, std::uint8_t* __restrict best,
-                 const float* __restrict sums, std::uint8_t label, std::size_t count) {
+INLINED void take_larger(float* __restrict best_sums, std::uint8_t* __restrict best,
+                         const float* __restrict sums, std::uint8_t label, std::size_t count) {
   for (std::size_t i = 0; i < count; ++i)
     best[i] = sums[i] > best_sums[i] ? label : best[i];
   for (std::size_t i = 0; i < count; ++i)
@@ -84,14 +109,57 @@ void take_larger(float* __restrict best_sums, std::uint8_t* __restrict best,
 }
 
 // Pixels no window weighed (nodata) are nodata in the class map.
-void unless_weighed(std::uint8_t* __restrict labels, const float* __restrict weights,
-                    std::size_t count) {
+INLINED void unless_weighed(std::uint8_t* __restrict labels, const float* __restrict weights,
+                            std::size_t count) {
   for (std::size_t i = 0; i < count; ++i)
     labels[i] = weights[i] > 0 ? labels[i] : kIgnoreLabel;
 }
 
+// The class ids of a row from its sums ([class 0 .. class C-1, weight] x width): the class
+// with the largest sum, ties to the lower id. For the usual few classes, one pass over the
+// pixels (the class count known when compiled, so the pass vectorises); for more, class by
+// class over the row. Both take classes in order from a best sum of -1, so they agree.
+template <int kClasses>
+INLINED void label_pixels(std::uint8_t* __restrict labels, const float* __restrict sums,
+                          std::size_t width) {
+  const float* __restrict weights = sums + kClasses * width;
+  for (std::size_t x = 0; x < width; ++x) {
+    float best_sum = -1.0f;
+    std::uint32_t best = kIgnoreLabel;
+    for (int c = 0; c < kClasses; ++c) {
+      const float sum = sums[static_cast<std::size_t>(c) * width + x];
+      best = sum > best_sum ? static_cast<std::uint32_t>(c) : best;
+      best_sum = std::max(best_sum, sum);
+    }
+    labels[x] = static_cast<std::uint8_t>(weights[x] > 0 ? best : kIgnoreLabel);
+  }
+}
+
+// `best_sums` holds `width` floats of the caller's.
+ALSO_FOR_AVX2 void label_row(std::uint8_t* labels, float* best_sums, const float* sums, int classes,
+                             std::size_t width) {
+  switch (classes) {
+    case 2:
+      return label_pixels<2>(labels, sums, width);
+    case 3:
+      return label_pixels<3>(labels, sums, width);
+    case 4:
+      return label_pixels<4>(labels, sums, width);
+    default:
+      break;
+  }
+  std::fill_n(best_sums, width, -1.0f);
+  std::fill_n(labels, width, kIgnoreLabel);
+  for (int c = 0; c < classes; ++c)
+    take_larger(best_sums, labels, sums + static_cast<std::size_t>(c) * width,
+                static_cast<std::uint8_t>(c), width);
+  unless_weighed(labels, sums + static_cast<std::size_t>(classes) * width, width);
+}
+
 // Weighted sums of class probabilities, and of the weights, for a band of at most `capacity`
 // scene rows, in a ring allocated once. Row layout: [class 0 ... class C-1, weight] x width.
+// Rows are not zeroed when they enter the band: each pixel's first window stores its terms
+// (the grid covers every pixel, and says which window is first: FirstTouch).
 class RowAccumulator {
  public:
   RowAccumulator(std::int64_t width, int classes, std::int64_t capacity)
@@ -114,19 +182,19 @@ class RowAccumulator {
       if (bottom_ - top_ >= capacity_)
         throw Error("blend: more than " + std::to_string(capacity_) +
                     " rows of windows pending (a window grid with gaps?)");
-      std::fill_n(row(bottom_), row_values_, 0.0f);
     }
   }
 
   void drop_front() { ++top_; }
 
   // Row `ty` of a window into its scene row (add_weighted_row): `stored` is the window's
-  // C*T*T probabilities as stored, `decode(value)` their float in [0, 1]. Rows may be added on
-  // several threads at once, each its own; `masked` holds T floats of the caller's.
+  // C*T*T probabilities as stored, `decode(value)` their float in [0, 1], `first_from` the
+  // first of its columns no earlier window covered. Rows may be added on several threads at
+  // once, each its own; `masked` holds T floats of the caller's.
   template <typename Stored, typename Decode>
   void add_window_row(const geo::Window& window, std::int64_t ty, int tile, const Stored* stored,
                       Decode decode, const std::uint8_t* valid, const float* weights,
-                      float* masked) {
+                      std::size_t first_from, float* masked) {
     const auto plane = static_cast<std::size_t>(tile) * static_cast<std::size_t>(tile);
     const auto width = static_cast<std::size_t>(width_);
     const auto columns = static_cast<std::size_t>(window.width);
@@ -140,9 +208,11 @@ class RowAccumulator {
       weighed = masked;
     }
     if constexpr (std::is_same_v<Stored, std::uint8_t>)
-      add_byte_window_row(sums, width, stored + offset, plane, weighed, classes_, columns);
+      add_byte_window_row(sums, width, stored + offset, plane, weighed, classes_, columns,
+                          first_from);
     else
-      add_weighted_row(sums, width, stored + offset, plane, weighed, classes_, columns, decode);
+      add_weighted_row(sums, width, stored + offset, plane, weighed, classes_, columns, first_from,
+                       decode);
   }
 
  private:
@@ -153,6 +223,31 @@ class RowAccumulator {
   std::shared_ptr<void> storage_;
   std::int64_t top_ = 0;
   std::int64_t bottom_ = 0;
+};
+
+// Where a window of the grid is the first to cover pixels: in its rows from `row` on (those
+// below the row of windows above), its columns from `column` on (those right of the window
+// before it). Windows come in grid order and their offsets grow, so nothing else is first.
+struct FirstTouch {
+  std::int64_t row = 0;
+  std::int64_t column = 0;
+
+  FirstTouch(const geo::WindowGrid& grid, std::int64_t index) {
+    const geo::Window window = grid.inside(index);
+    if (index >= grid.columns()) {
+      const geo::Window above = grid.inside(index - grid.columns());
+      row = above.y_off + above.height - window.y_off;
+    }
+    if (index % grid.columns() != 0) {
+      const geo::Window left = grid.inside(index - 1);
+      column = left.x_off + left.width - window.x_off;
+    }
+  }
+
+  // The first of row `ty`'s columns that gets its first window.
+  std::size_t in_row(std::int64_t ty, std::int64_t width) const {
+    return static_cast<std::size_t>(ty >= row ? column : width);
+  }
 };
 
 std::vector<bool> polygon_classes(const StitchOutputs& outputs,
@@ -232,17 +327,10 @@ class MaskOutputs {
     const auto width = static_cast<std::size_t>(width_);
     const std::size_t at = static_cast<std::size_t>(strip_rows_) * width;
     mask_strip_.resize(at + width);
-    const float* weight = sums + static_cast<std::size_t>(classes_) * width;
-    std::uint8_t* best = mask_strip_.data() + at;
-    best_sums_.assign(width, -1.0f);
-    std::fill_n(best, width, kIgnoreLabel);
-    // Class by class over the row (vectorised): ties go to the lower class id.
-    for (int c = 0; c < classes_; ++c)
-      take_larger(best_sums_.data(), best, sums + static_cast<std::size_t>(c) * width,
-                  static_cast<std::uint8_t>(c), width);
-    unless_weighed(best, weight, width);
+    best_sums_.resize(width);
+    label_row(mask_strip_.data() + at, best_sums_.data(), sums, classes_, width);
     if (probabilities_)
-      add_probabilities(sums, weight);
+      add_probabilities(sums, sums + static_cast<std::size_t>(classes_) * width);
     ++strip_rows_;
     if ((y + 1) % kBlock == 0)
       flush();
@@ -250,6 +338,7 @@ class MaskOutputs {
 
   void commit() {
     flush();
+    wait_for_writing();
     if (road_class_)
       write_cleaned_roads();
     mask_->commit();
@@ -327,14 +416,19 @@ class MaskOutputs {
       }
   }
 
+  // The strip gathered so far goes to the outputs on the writing thread, while the next one
+  // is blended: GDAL's write waits whenever its compression threads are behind, and the blend
+  // would wait with it.
   void flush() {
     if (strip_rows_ == 0)
       return;
+    wait_for_writing();  // the strip before is written: its buffers are free
     const geo::Window window{0, strip_top_, width_, strip_rows_};
+    const bool classes_now = !road_class_;
     if (road_class_)  // written once its roads are cleaned, at commit
       whole_.insert(whole_.end(), mask_strip_.begin(), mask_strip_.end());
     else
-      write_classes(window, mask_strip_.data());
+      std::swap(mask_strip_, writing_strip_);
     if (probabilities_) {
       const auto width = static_cast<std::size_t>(width_);
       const auto rows = static_cast<std::size_t>(strip_rows_);
@@ -343,11 +437,26 @@ class MaskOutputs {
         for (std::size_t c = 0; c < static_cast<std::size_t>(classes_); ++c)
           std::copy_n(&probability_rows_[(r * static_cast<std::size_t>(classes_) + c) * width],
                       width, &band_sequential_[(c * rows + r) * width]);
-      probabilities_->write(window, GDT_Byte, band_sequential_.data());
     }
+    writing_ = writer_.submit([this, window, classes_now] {
+      if (classes_now)
+        write_classes(window, writing_strip_.data());
+      if (probabilities_)
+        probabilities_->write(window, GDT_Byte, band_sequential_.data());
+      // Compressed now, beside the blend of the next strip, not in a heap at commit.
+      for (geo::GeoTiffWriter* output : {mask_.get(), probabilities_.get(), polygons_.get()})
+        if (output)
+          output->flush();
+    });
     strip_rows_ = 0;
     mask_strip_.clear();
     probability_rows_.clear();
+  }
+
+  // Rethrows what the last strip's writing threw.
+  void wait_for_writing() {
+    if (const std::shared_ptr<JobHandle> writing = std::exchange(writing_, nullptr))
+      writing->wait();
   }
 
   std::int64_t width_;
@@ -364,6 +473,9 @@ class MaskOutputs {
   geo::RasterInfo grid_;                    // the class map's
   std::vector<std::uint8_t> whole_;         // with a road cleanup: every row until commit
   RoadCleanupResult cleaned_;
+  std::vector<std::uint8_t> writing_strip_;  // the class ids being written
+  std::shared_ptr<JobHandle> writing_;
+  SerialWorker writer_;  // last: stopped first, when what it writes from still exists
 };
 
 }  // namespace
@@ -474,14 +586,18 @@ struct MaskBlender::Impl {
   void blend_run_as(std::int64_t first, std::int64_t count, std::int64_t height,
                     const std::uint8_t* probabilities, const std::uint8_t* valid, Decode decode) {
     std::vector<geo::Window> windows;
-    for (std::int64_t i = 0; i < count; ++i)
+    std::vector<FirstTouch> firsts;
+    for (std::int64_t i = 0; i < count; ++i) {
       windows.push_back(grid.inside(first + i));
+      firsts.emplace_back(grid, first + i);
+    }
     parallel_for(height, threads, [&](std::int64_t ty) {
       std::vector<float> masked(static_cast<std::size_t>(meta.tile_size));
       for (std::size_t i = 0; i < windows.size(); ++i)
         sums.add_window_row(windows[i], ty, meta.tile_size,
                             reinterpret_cast<const Stored*>(probabilities + i * window_bytes()),
-                            decode, valid + i * plane(), weights.data(), masked.data());
+                            decode, valid + i * plane(), weights.data(),
+                            firsts[i].in_row(ty, windows[i].width), masked.data());
     });
   }
 
