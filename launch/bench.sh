@@ -237,6 +237,8 @@ bench_predict() {
     scene="$dir/$name.tif"
     cat "$scene" >/dev/null  # from the page cache, as the second run reads it anyway
     twice "$name" direct "$satunet" "${bench[@]}" --image "$scene" --stitch-to "$work/predict-mask.tif"
+    twice "$name" direct-zstd "$satunet" "${bench[@]}" --image "$scene" \
+      --stitch-to "$work/predict-mask-zstd.tif" --map-compress zstd
     twice "$name" shards "$satunet" "${bench[@]}" --image "$scene" --out "$work/predict-shards" --compress lz4
     measure_best "$work/predict-stitch.time" "$satunet" stitch --pred "$work/predict-shards" \
       --out "$work/predict-stitched.tif" --overwrite -q

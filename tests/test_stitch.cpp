@@ -131,6 +131,24 @@ TEST(Stitch, PerfectWindowsGiveBackTheTruthAndPolygonsRasterizeBackToIt) {
   };
   EXPECT_EQ(predictor(dir + "/mask.tif"), "none");
   EXPECT_EQ(predictor(dir + "/probabilities.tif"), "2");
+  // Another codec, the user's choice for both rasters: the same pixels.
+  auto compression = [](const std::string& path) {
+    GDALDatasetUniquePtr raster(GDALDataset::Open(path.c_str(), GDAL_OF_RASTER));
+    return std::string(raster->GetMetadataItem("COMPRESSION", "IMAGE_STRUCTURE"));
+  };
+  EXPECT_EQ(compression(dir + "/mask.tif"), "DEFLATE") << "the default";
+  for (const std::string codec : {"zstd", "lzw"}) {
+    const auto recompressed = test::run_satunet(
+        {"stitch", "--pred", dir + "/pred", "--out", dir + "/" + codec + ".tif", "--probabilities",
+         dir + "/" + codec + "-probabilities.tif", "--map-compress", codec, "--overwrite", "-q"});
+    ASSERT_EQ(recompressed.exit_code, 0) << recompressed.err;
+    EXPECT_EQ(test::read_band_u8(dir + "/" + codec + ".tif"),
+              test::read_band_u8(dir + "/mask.tif"));
+    EXPECT_EQ(test::read_band_u8(dir + "/" + codec + "-probabilities.tif", 2),
+              test::read_band_u8(dir + "/probabilities.tif", 2));
+    for (const std::string& written : {codec + ".tif", codec + "-probabilities.tif"})
+      EXPECT_EQ(compression(dir + "/" + written), codec == "zstd" ? "ZSTD" : "LZW") << written;
+  }
   GDALDatasetUniquePtr all(GDALDataset::Open((dir + "/buildings.geojson").c_str(), GDAL_OF_VECTOR));
   GDALDatasetUniquePtr simple(GDALDataset::Open((dir + "/simple.geojson").c_str(), GDAL_OF_VECTOR));
   EXPECT_LT(simple->GetLayer(0)->GetFeatureCount(), all->GetLayer(0)->GetFeatureCount());
@@ -191,6 +209,9 @@ TEST(Stitch, BadInputFailsWithAClearMessage) {
   expect_failure(test::run_satunet({"stitch", "--pred", dir + "/pred", "--out", dir + "/mask.tif",
                                     "--format", "JPEG"}),
                  2, "--format must be GTiff or COG");
+  expect_failure(test::run_satunet({"stitch", "--pred", dir + "/pred", "--out", dir + "/mask.tif",
+                                    "--map-compress", "lz4"}),
+                 2, "--map-compress must be deflate, zstd, lzw or none (got 'lz4')");
   expect_failure(test::run_satunet({"stitch", "--pred", dir + "/pred", "--out", dir + "/mask.tif",
                                     "--simplify", "-1"}),
                  2, "--simplify must not be negative, got -1");

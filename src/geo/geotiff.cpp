@@ -43,9 +43,10 @@ GeoTiffWriter::GeoTiffWriter(const std::string& path, std::int64_t width, std::i
   creation.SetNameValue("BLOCKXSIZE", std::to_string(options.block_size).c_str());
   creation.SetNameValue("BLOCKYSIZE", std::to_string(options.block_size).c_str());
   creation.SetNameValue("COMPRESS", options.compress.c_str());
-  if (options.compress == "DEFLATE") {
+  if (options.compress == "DEFLATE")
     creation.SetNameValue("ZLEVEL", std::to_string(options.level).c_str());
-  }
+  if (options.compress == "ZSTD")
+    creation.SetNameValue("ZSTD_LEVEL", std::to_string(options.level).c_str());
   if (options.compress != "NONE" && options.predictor) {
     const bool floating = type == GDT_Float32 || type == GDT_Float64;
     creation.SetNameValue("PREDICTOR", floating ? "3" : "2");
@@ -133,6 +134,17 @@ void GeoTiffWriter::commit() {
   pending_.commit();
 }
 
+bool geotiff_can_compress(const std::string& codec) {
+  init_gdal();
+  for (const char* name : {"GTiff", "COG"}) {
+    GDALDriver* driver = GetGDALDriverManager()->GetDriverByName(name);
+    const char* options = driver ? driver->GetMetadataItem(GDAL_DMD_CREATIONOPTIONLIST) : nullptr;
+    if (!options || std::string(options).find("<Value>" + codec + "</Value>") == std::string::npos)
+      return false;
+  }
+  return true;
+}
+
 void GeoTiffWriter::copy_to_cog() {
   GDALDriver* driver = GetGDALDriverManager()->GetDriverByName("COG");
   GEO_CHECK(driver != nullptr, "the GDAL COG driver is not available (GDAL >= 3.1 has it)");
@@ -143,7 +155,7 @@ void GeoTiffWriter::copy_to_cog() {
   CPLStringList creation;
   creation.SetNameValue("BLOCKSIZE", std::to_string(options_.block_size).c_str());
   creation.SetNameValue("COMPRESS", options_.compress.c_str());
-  if (options_.compress == "DEFLATE")
+  if (options_.compress == "DEFLATE" || options_.compress == "ZSTD")
     creation.SetNameValue("LEVEL", std::to_string(options_.level).c_str());
   creation.SetNameValue("OVERVIEW_RESAMPLING", options_.overview_resampling.c_str());
   if (options_.compress != "NONE" && options_.predictor)

@@ -15,8 +15,8 @@ namespace satunet::geo {
 struct GeoTiffOptions {
   int block_size = 256;
   std::string compress = "DEFLATE";  // DEFLATE, LZW, ZSTD or NONE
-  int level = 6;
-  bool multithreaded = true;  // compress blocks on all cores
+  int level = 6;                     // DEFLATE's or ZSTD's
+  bool multithreaded = true;         // compress blocks on all cores
   // Compressed as differences of neighbours (TIFF predictor 2, 3 for floats): smaller for
   // measurements, larger and slower for class ids, which are categories.
   bool predictor = true;
@@ -29,6 +29,10 @@ struct GeoTiffOptions {
 // Colours for class maps: well-known names get their usual colour (background black, building
 // red, road yellow, water blue, vegetation green, ...), others one of a fixed palette.
 std::vector<GDALColorEntry> class_colours(const std::vector<std::string>& names);
+
+// Whether this GDAL writes GeoTIFFs (and COGs) compressed by `codec` (GDAL's name: ZSTD, ...):
+// ZSTD, for one, needs a libtiff built with zstd.
+bool geotiff_can_compress(const std::string& codec);
 
 class GeoTiffWriter {
  public:

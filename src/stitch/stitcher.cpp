@@ -1,6 +1,7 @@
 #include "stitch/stitcher.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -266,7 +267,12 @@ const options::Table<StitchOutputs>& stitch_output_option_table() {
           .value("min-area", &O::min_area_m2, "drop polygons smaller than this, in square metres")
           .at_least(0)
           .value("format", &O::format,
-                 "GTiff (tiled, DEFLATE) or COG (Cloud Optimized GeoTIFF with overviews)")
+                 "GTiff (tiled) or COG (Cloud Optimized GeoTIFF with overviews)")
+          .value("map-compress", &O::compression,
+                 "compression of the class map and the probabilities: deflate (read by every "
+                 "TIFF reader), zstd (faster to write and smaller; read by GDAL 2.3 or later "
+                 "built with zstd, as QGIS and rasterio are), lzw or none",
+                 "CODEC")
           .include(road_cleanup_option_table(),
                    [](O& o) -> RoadCleanupOptions& { return o.roads; });
   return table;
@@ -287,6 +293,13 @@ const options::Table<StitchOptions>& stitch_option_table() {
           .flag("overwrite", &O::overwrite, "replace existing output files")
           .include(stitch_output_option_table(), [](O& o) -> StitchOutputs& { return o.outputs; });
   return table;
+}
+
+std::string gdal_compression(MapCompression compression) {
+  std::string name = options::enum_name(compression);
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return name;
 }
 
 std::string describe(const StitchOptions& options, const StitchResult& result) {

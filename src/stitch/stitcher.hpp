@@ -18,6 +18,18 @@ inline const options::EnumNames<Format>& enum_names(Format) {
   return names;
 }
 
+// How the class map and the probabilities are compressed: GeoTIFF's COMPRESS, in lower case.
+enum class MapCompression { deflate, zstd, lzw, none };
+inline const options::EnumNames<MapCompression>& enum_names(MapCompression) {
+  static const options::EnumNames<MapCompression> names{{MapCompression::deflate, "deflate"},
+                                                        {MapCompression::zstd, "zstd"},
+                                                        {MapCompression::lzw, "lzw"},
+                                                        {MapCompression::none, "none"}};
+  return names;
+}
+// GDAL's name for it (DEFLATE, ZSTD, ...).
+std::string gdal_compression(MapCompression compression);
+
 // A road class drawn again along its cleaned centre lines (road_cleanup.hpp).
 struct RoadCleanupOptions {
   std::string road_class;    // empty: no cleanup
@@ -36,6 +48,7 @@ struct StitchOutputs {
   double simplify_m = 0;
   double min_area_m2 = 0;
   Format format = Format::gtiff;
+  MapCompression compression = MapCompression::deflate;
   RoadCleanupOptions roads;
 };
 
