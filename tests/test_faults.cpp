@@ -654,6 +654,37 @@ TEST(FaultsPredict, TwoJobsOnOneOutput) {
   two_jobs_on_one_output(predict_job());
 }
 
+// The class map fills its file system while it is blended: straight from the pipeline
+// (`bench predict --stitch-to`, the identity model; one rank) and from shards (`stitch`). Its
+// strips are written on a thread of their own: the failure must still end the job with the
+// cause, and leave neither a mask nor a temporary.
+TEST(FaultsPredict, TheFileSystemFullUnderTheClassMap) {
+  const std::string dir = test::fresh_directory("full-mask");
+  const std::string scene = scene_of("FaultsPredict", 4096).image;
+  ASSERT_EQ(test::run_satunet({"bench", "predict", "--image", scene, "--out", dir + "/shards",
+                               "--tile", "256", "--overlap", "64", "-q"})
+                .exit_code,
+            0);
+  const std::vector<std::vector<std::string>> jobs = {
+      {"bench", "predict", "--image", scene, "--tile", "256", "--overlap", "64", "--stitch-to",
+       dir + "/disk/mask.tif", "--threads", "1", "-q"},
+      {"stitch", "--pred", dir + "/shards", "--out", dir + "/disk/mask.tif", "-q"}};
+  for (const std::vector<std::string>& args : jobs) {
+    const long bytes = 128 * 1024;  // the map takes several times that
+    Report report(1, full_disk().describe(bytes) + " under " + args[0] + "'s class map");
+    fs::remove_all(dir + "/disk");
+    fs::remove_all(dir + "/after");
+    const auto result =
+        full_disk().run(job(1, args), dir + "/disk", "", bytes, dir + "/after", report);
+    EXPECT_EQ(result.exit_code, 1) << result.err;
+    says(result, dir + "/disk/mask.tif: ", report);
+    says(result, full_disk().tmpfs ? "No space left on device" : "File too large", report);
+    EXPECT_FALSE(fs::exists(dir + "/after/mask.tif"));
+    report.checked("no mask.tif");
+    nothing_partial(dir + "/after", report);
+  }
+}
+
 TEST(FaultsPredict, ACheckpointDamagedBetweenRuns) {
   for (int ranks : {1, 2}) {
     const std::string dir = test::fresh_directory("checkpoint-" + std::to_string(ranks));
