@@ -10,6 +10,14 @@
 #include "geo/gdal.hpp"
 
 namespace satunet::geo {
+namespace {
+
+// Whether GDAL's last call on this thread failed: flushes and closes report only this way.
+bool gdal_failed() {
+  return CPLGetLastErrorType() == CE_Failure || CPLGetLastErrorType() == CE_Fatal;
+}
+
+}  // namespace
 
 std::vector<GDALColorEntry> class_colours(const std::vector<std::string>& names) {
   const std::vector<std::pair<std::string, GDALColorEntry>> known = {
@@ -115,7 +123,7 @@ void GeoTiffWriter::flush() {
   GEO_CHECK(dataset_ != nullptr, path(), ": flush after commit");
   clear_gdal_error();
   dataset_->FlushCache(false);
-  if (CPLGetLastErrorType() == CE_Failure || CPLGetLastErrorType() == CE_Fatal)
+  if (gdal_failed())
     throw Error(path() + ": write failed: " + last_gdal_error());
 }
 
@@ -123,7 +131,7 @@ void GeoTiffWriter::commit() {
   GEO_CHECK(dataset_ != nullptr, path(), ": committed twice");
   clear_gdal_error();
   dataset_.reset();  // GDAL 3.6 reports errors of the final flush only through CPLGetLastError
-  if (CPLGetLastErrorType() == CE_Failure || CPLGetLastErrorType() == CE_Fatal)
+  if (gdal_failed())
     throw Error(path() + ": cannot finish GeoTIFF: " + last_gdal_error());
   if (options_.cog)
     copy_to_cog();
@@ -168,7 +176,7 @@ void GeoTiffWriter::copy_to_cog() {
   if (!cog)
     throw Error(path() + ": cannot write a Cloud Optimized GeoTIFF: " + last_gdal_error());
   cog.reset();
-  if (CPLGetLastErrorType() == CE_Failure || CPLGetLastErrorType() == CE_Fatal)
+  if (gdal_failed())
     throw Error(path() + ": cannot finish the Cloud Optimized GeoTIFF: " + last_gdal_error());
   tiles.reset();
   std::remove(work_path_.c_str());
