@@ -14,8 +14,12 @@
 #   buildings-to-train  train: kampala_buildings; test: the whole of kampala_train
 #                       (cross-area).
 #   banepa              (after the others) every trained model on banepa_buildings, a Nepali
-#                       town at about 13 cm (another country: no training tile is like it), as
-#                       it is and warped to Kampala's 7.5 cm (banepa_7.5cm).
+#                       town at about 13 cm (another country: no training tile is like it):
+#                       as it is (banepa-native), predicted at Kampala's 7.44 cm
+#                       (banepa-at-7.5cm, --pixel-size 0.0744, for checkpoints that do not
+#                       record their pixel size), at the checkpoint's own (banepa, the default
+#                       --pixel-size auto), and warped to 7.5 cm with gdalwarp (banepa_7.5cm,
+#                       scored on the warped mask).
 #   postprocessing      (after train-to-buildings) its model's footprint F1 on the block for
 #                       each polygon --min-area x --simplify of a grid, and the best (ties: the
 #                       smallest): how the recipe's [predict] values were chosen, on ground the
@@ -89,15 +93,16 @@ evaluate() {
     --objects building --roads none --json "$4" --overwrite -q
 }
 
-# score EXPERIMENT TEST: predicts the scene TEST with the experiment's model and scores it.
+# score EXPERIMENT TEST [NAME PREDICT_ARGUMENT...]: predicts the scene TEST with the
+# experiment's model (and the arguments) and scores it, as NAME (default: TEST).
 score() {
-  local dir="$out/$1" test=$2
+  local dir="$out/$1" test=$2 name=${3:-$2}
   "$satunet" predict --config datasets/kampala.ini --checkpoint "$dir/run/checkpoints/last.pt" \
-    --image "$out/$test-image.tif" --stitch-to "$dir/$test-prediction.tif" \
-    --polygons "$dir/$test-buildings.gpkg" --overwrite -q
-  evaluate "$dir/$test-prediction.tif" "$dir/$test-buildings.gpkg" "$test" \
-    "$dir/$test-scores.json" >"$dir/$test-scores.txt"
-  python3 - "$1" "$test" "$dir/$test-scores.json" <<'PY' | tee -a "$out/scores.txt"
+    --image "$out/$test-image.tif" --stitch-to "$dir/$name-prediction.tif" \
+    --polygons "$dir/$name-buildings.gpkg" --overwrite -q "${@:4}"
+  evaluate "$dir/$name-prediction.tif" "$dir/$name-buildings.gpkg" "$test" \
+    "$dir/$name-scores.json" >"$dir/$name-scores.txt"
+  python3 - "$1" "$name" "$dir/$name-scores.json" <<'PY' | tee -a "$out/scores.txt"
 import json, sys
 experiment, test, path = sys.argv[1:]
 scores = json.load(open(path))
@@ -157,6 +162,8 @@ for experiment in "${experiments[@]}"; do
       warp_banepa
       for trained in in-scene train-to-buildings buildings-to-train; do
         if [[ -f $out/$trained/run/checkpoints/last.pt ]]; then
+          score "$trained" banepa banepa-native --pixel-size native
+          score "$trained" banepa banepa-at-7.5cm --pixel-size 0.0744
           score "$trained" banepa
           score "$trained" banepa_7.5cm
         fi

@@ -12,6 +12,7 @@
 #include "geo/georef.hpp"
 #include "geo/geotiff.hpp"
 #include "geo/labels.hpp"
+#include "geo/metric_plane.hpp"
 #include "geo/raster.hpp"
 #include "geo/strip_reader.hpp"
 #include "geo/window_grid.hpp"
@@ -90,6 +91,23 @@ TEST(Georef, SameGridTolerance) {
   const auto c = GeoTransform::north_up(100.25, 200, 0.5, 0.5);
   EXPECT_TRUE(a.same_grid(b));
   EXPECT_FALSE(a.same_grid(c));
+}
+
+// A pixel's size on the ground, what predict matches to a model's: the CRS's own units where it
+// is projected, metres on the ground where it is geographic (Kampala's 6.7e-7 degrees near the
+// equator: 7.46 cm east-west by 7.41 cm north-south; Banepa's at 27.6 degrees north), none
+// without georeferencing.
+TEST(Georef, PixelSizeOnTheGroundInAnyCrs) {
+  const std::string dir = test::fresh_directory("geo-pixel-size");
+  const auto scene = test::synthetic_scene(dir + "/scene", 64, 5);
+  const auto pixel_size = [](const std::string& path) {
+    return ground_pixel_size_m(Raster::open(path).info());
+  };
+  EXPECT_DOUBLE_EQ(pixel_size(scene.scene_path).value(), 0.5);
+  EXPECT_NEAR(pixel_size(test::real_data("kampala_buildings/image.tif")).value(), 0.07439, 1e-4);
+  EXPECT_NEAR(pixel_size(test::real_data("banepa_buildings/image.tif")).value(), 0.1320, 4e-4);
+  EXPECT_FALSE(
+      pixel_size(test::ungeoreferenced_copy(scene.scene_path, dir + "/plain.tif")).has_value());
 }
 
 TEST(WindowGrid, OffsetsCoverTheSceneWithAtLeastTheOverlap) {

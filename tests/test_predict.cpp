@@ -21,6 +21,7 @@
 #include "geo/window_grid.hpp"
 #include "model/checkpoint.hpp"
 #include "predict/bench.hpp"
+#include "predict/pixel_size.hpp"
 #include "predict/pixel_tensor.hpp"
 #include "predict/predictor.hpp"
 #include "predict/window_reader.hpp"
@@ -318,6 +319,67 @@ TEST(Predict, BenchRunsThePipelineWithAnIdentityModel) {
                        2, "--classes 4: the identity model's classes are its input bands");
   test::expect_failure(test::run_satunet({"bench", "predict", "--image", scene.scene_path}), 2,
                        "--out is required (or --stitch-to)");
+  test::expect_failure(
+      test::run_satunet({"bench", "predict", "--image", scene.scene_path, "--stitch-to",
+                         dir + "/m.tif", "--pixel-size", "0.3"}),
+      2, "--pixel-size 0.3: the identity model sees the scene's own pixels (auto or native)");
+}
+
+// --pixel-size: a scene within a tenth of the training scenes' range is predicted as it is;
+// one outside it at the nearest end of the range; native and metres as asked.
+TEST(Predict, PixelSizeIsTheTrainingScenesForScenesOutsideTheirRange) {
+  using Mode = predict::PixelSize::Mode;
+  auto parsed = [](const std::string& text) {
+    predict::PixelSize size;
+    parse(text, "--pixel-size", size);
+    return size;
+  };
+  EXPECT_EQ(parsed("auto").mode, Mode::automatic);
+  EXPECT_EQ(parsed("native").mode, Mode::native);
+  EXPECT_EQ(parsed("0.3").mode, Mode::metres);
+  EXPECT_EQ(parsed("0.3").metres, 0.3);
+  EXPECT_EQ(show(parsed("0.3")), "0.3");
+  for (const std::string bad : {"0", "-1", "nan", "inf", "fine", ""})
+    EXPECT_THROW(parsed(bad), UsageError) << bad;
+
+  const predict::PixelSize automatic, native = parsed("native"), metres = parsed("0.3");
+  const std::optional<PixelSizeRange> trained = PixelSizeRange{0.3, 0.5};
+  auto scale = [&](const predict::PixelSize& choice, double scene_m,
+                   const std::optional<PixelSizeRange>& range) {
+    return predict::model_pixels(choice, scene_m, range).scale;
+  };
+  EXPECT_EQ(scale(automatic, 0.4, trained), 1);    // inside
+  EXPECT_EQ(scale(automatic, 0.54, trained), 1);   // within a tenth of 0.5
+  EXPECT_EQ(scale(automatic, 0.28, trained), 1);   // within a tenth of 0.3
+  EXPECT_EQ(scale(automatic, 1.0, trained), 0.5);  // coarser: each scene pixel grows to two
+  EXPECT_EQ(predict::model_pixels(automatic, 1.0, trained).metres, 0.5);
+  EXPECT_DOUBLE_EQ(scale(automatic, 0.1, trained), 3);  // finer: three scene pixels per one
+  EXPECT_EQ(scale(automatic, 0.1, std::nullopt), 1);    // a checkpoint that does not say
+  EXPECT_EQ(scale(native, 0.1, trained), 1);
+  EXPECT_DOUBLE_EQ(scale(metres, 0.1, trained), 3);
+  EXPECT_DOUBLE_EQ(scale(metres, 0.6, std::nullopt), 0.5);
+}
+
+// Windows resampled for the model keep their corners where they are: a ramp shrunk to half and
+// grown back is the ramp again inside the window (a half-pixel slip would move it by half); a
+// window shrunk by two is the means of its 2 x 2 blocks.
+TEST(Predict, ResampledWindowsKeepTheirCornersAndAverageWhenShrunk) {
+  const torch::Tensor ramp =
+      torch::arange(64, torch::kFloat32).view({1, 1, 1, 64}).expand({2, 3, 64, 64}).contiguous();
+  const torch::Tensor half = predict::resampled(ramp, 32);
+  ASSERT_EQ(half.sizes(), (std::vector<int64_t>{2, 3, 32, 32}));
+  EXPECT_TRUE(torch::allclose(half, torch::avg_pool2d(ramp, {2, 2})));
+  const torch::Tensor back = predict::resampled(half, 64);
+  const auto inside = torch::indexing::Slice(1, 63);
+  EXPECT_LT((back - ramp).index({"...", inside}).abs().max().item<float>(), 1e-4);
+  const torch::Tensor noise = torch::rand({1, 2, 40, 40});
+  EXPECT_TRUE(predict::resampled(noise, 40).is_same(noise));
+  EXPECT_TRUE(torch::allclose(predict::resampled(noise, 20), torch::avg_pool2d(noise, {2, 2})));
+  const torch::Tensor constant = torch::full({1, 2, 24, 24}, 0.25f);
+  for (const int side : {17, 64})
+    EXPECT_TRUE(
+        torch::equal(predict::resampled(constant, side), torch::full({1, 2, side, side}, 0.25f)))
+        << side;
 }
 
 TEST(Predict, StitchToChecksItsOutputsBeforePredicting) {
@@ -485,7 +547,12 @@ TEST(Predict, BadInputFailsWithAClearMessage) {
       {"--threads", "100000", "--threads must be 0 (automatic) to 1024"},
       {"--tile", "32768", "--tile must be 1 to 4096 (or 0: the checkpoint's tile size)"},
       {"--precision", "bf16", "--precision bf16 needs a GPU"},
-      {"--precision", "fp16", "--precision must be auto, fp32 or bf16 (got 'fp16')"}};
+      {"--precision", "fp16", "--precision must be auto, fp32 or bf16 (got 'fp16')"},
+      {"--pixel-size", "fine",
+       "--pixel-size: 'fine' is none of auto, native and a ground pixel size in metres"},
+      {"--pixel-size", "40",
+       ": windows of 64 of the model's pixels are 5120 of the scene's, outside 8 to 4096 px: "
+       "change --tile or --pixel-size (native: the scene as it is)"}};
   for (const auto& [option, value, message] : bad_options)
     expect_failure(predict(scene.scene_path, checkpoint, {option, value}), 2, message);
   expect_failure(predict(scene.scene_path, checkpoint, {"--bands", "1,2,7"}), 1,
@@ -661,6 +728,20 @@ TEST(Predict, ConstantModelGivesAConstantMaskAtEveryOverlapAndBlend) {
   // softmax(0, 2, 0) for building, quantised as predict stores it.
   const double building = std::exp(2.0) / (std::exp(2.0) + 2.0);
   const auto expected_building = static_cast<std::uint8_t>(std::lround(building * 255));
+  auto expect_constant = [&](const predict::PredictOptions& options) {
+    predict_alone(options, dir + "/mask.tif", dir + "/probabilities.tif");
+    expect_same_grid(dir + "/mask.tif", scene.scene_path);
+    const auto mask = test::read_band_u8(dir + "/mask.tif");
+    const auto probabilities = test::read_band_u8(dir + "/probabilities.tif", 2);
+    ASSERT_EQ(mask.size(), valid.size());
+    std::size_t wrong = 0, seams = 0;
+    for (std::size_t i = 0; i < mask.size(); ++i) {
+      wrong += mask[i] != (valid[i] ? 1 : 255);
+      seams += valid[i] && probabilities[i] != expected_building;
+    }
+    EXPECT_EQ(wrong, 0u);
+    EXPECT_EQ(seams, 0u) << "blended probability differs from the windows' own";
+  };
   for (int overlap : {0, 8, 16, 32}) {
     for (const shards::Blend blend :
          {shards::Blend::gaussian, shards::Blend::cosine, shards::Blend::uniform}) {
@@ -668,18 +749,16 @@ TEST(Predict, ConstantModelGivesAConstantMaskAtEveryOverlapAndBlend) {
       auto options = predict_options(checkpoint, scene.scene_path, dir + "/pred");
       options.overlap = overlap;
       options.blend = blend;
-      predict_alone(options, dir + "/mask.tif", dir + "/probabilities.tif");
-      const auto mask = test::read_band_u8(dir + "/mask.tif");
-      const auto probabilities = test::read_band_u8(dir + "/probabilities.tif", 2);
-      ASSERT_EQ(mask.size(), valid.size());
-      std::size_t wrong = 0, seams = 0;
-      for (std::size_t i = 0; i < mask.size(); ++i) {
-        wrong += mask[i] != (valid[i] ? 1 : 255);
-        seams += valid[i] && probabilities[i] != expected_building;
-      }
-      EXPECT_EQ(wrong, 0u);
-      EXPECT_EQ(seams, 0u) << "blended probability differs from the windows' own";
+      expect_constant(options);
     }
+  }
+  // Windows resampled to other pixel sizes (the scene's are 0.5 m): fewer or more of the
+  // scene's pixels per window, the same constant everywhere.
+  for (const std::string pixel_size : {"0.3", "0.9"}) {
+    SCOPED_TRACE("--pixel-size " + pixel_size);
+    auto options = predict_options(checkpoint, scene.scene_path, dir + "/pred");
+    parse(pixel_size, "--pixel-size", options.pixel_size);
+    expect_constant(options);
   }
 }
 

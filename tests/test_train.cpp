@@ -31,6 +31,7 @@
 #include "data/dataset.hpp"
 #include "geo/gdal.hpp"
 #include "model/checkpoint.hpp"
+#include "model/checkpoint_info.hpp"
 #include "model/losses.hpp"
 #include "model/runtime.hpp"
 #include "model/torch_compat.hpp"
@@ -291,6 +292,51 @@ TEST(MpiTrain, ReportTilesArePredictedWithTheStatisticsAveragedOverTheRanks) {
 
 namespace satunet::train {
 
+namespace {
+
+// The checkpoint holds its training scenes' pixel size (0.5 m), and a scene of the same kind
+// of ground at 0.25 m is predicted at 0.5 m: each window of the scene shrunk to the model's
+// pixels and its probabilities grown back onto the scene's grid, which scores better than the
+// scene as it is, whose roofs and roads are twice the size the model learnt.
+void expect_finer_scenes_predicted_at_the_training_pixel_size(const std::string& checkpoint,
+                                                              const std::string& base) {
+  const std::optional<PixelSizeRange> trained = model::load_checkpoint(checkpoint).meta.pixel_size;
+  ASSERT_TRUE(trained);
+  EXPECT_DOUBLE_EQ(trained->min_m, 0.5);
+  EXPECT_DOUBLE_EQ(trained->max_m, 0.5);
+  EXPECT_NE(model::describe_checkpoint_file(checkpoint, false)
+                .find("pixel size: 0.5 m on the ground (its training scenes')"),
+            std::string::npos);
+  synth::SynthOptions fine;
+  fine.out_dir = base + "/fine";
+  fine.size = 512;
+  fine.seed = 7;
+  fine.gsd = 0.25;
+  fine.overwrite = true;
+  const synth::SynthResult scene = synth::synthesize(fine);
+  auto building_and_road_iou = [&](const std::string& pixel_size) {
+    auto options = test::predict_options(checkpoint, scene.scene_path, base + "/fine-pred");
+    parse(pixel_size, "--pixel-size", options.pixel_size);
+    const std::string mask = base + "/fine-" + pixel_size + ".tif";
+    test::predict_alone(options, mask);
+    test::expect_same_grid(mask, scene.scene_path);
+    scoring::EvaluateOptions evaluate;
+    evaluate.prediction = mask;
+    evaluate.truth = scene.truth_path;
+    comm::SingleProcessCommunicator alone;
+    const scoring::Evaluation scores = scoring::evaluate(evaluate, alone);
+    return std::pair{scores.matrix.iou(1), scores.matrix.iou(2)};
+  };
+  const auto [native_building, native_road] = building_and_road_iou("native");
+  const auto [building, road] = building_and_road_iou("auto");
+  EXPECT_GE(building, native_building + 0.05);
+  EXPECT_GE(road, native_road + 0.05);
+  EXPECT_GE(building, 0.6);
+  EXPECT_GE(road, 0.6);
+}
+
+}  // namespace
+
 TEST(MpiLearn, TinyModelSegmentsBuildingsAndRoads) {
   comm::MpiCommunicator world;
   const std::string base =
@@ -344,6 +390,8 @@ TEST(MpiLearn, TinyModelSegmentsBuildingsAndRoads) {
   const scoring::Evaluation scores = scoring::evaluate(evaluate, alone);
   EXPECT_GE(scores.matrix.iou(1), 0.65) << "building IoU over the whole scene";
   EXPECT_GE(scores.matrix.iou(2), 0.65) << "road IoU over the whole scene";
+  if (world.size() == 2)
+    expect_finer_scenes_predicted_at_the_training_pixel_size(prediction.checkpoint, base);
 }
 
 }  // namespace satunet::train

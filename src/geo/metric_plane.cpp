@@ -7,7 +7,9 @@
 namespace satunet::geo {
 
 MetricPlane::MetricPlane(const RasterInfo& raster)
-    : transform_(raster.transform), middle_column_(raster.width / 2) {
+    : transform_(raster.transform),
+      middle_column_(raster.width / 2),
+      middle_row_(raster.height / 2) {
   if (!raster.georeferenced())
     throw Error(raster.path +
                 ": not georeferenced (no CRS or geotransform): distances and "
@@ -45,6 +47,16 @@ double MetricPlane::pixel_area_m2(std::int64_t row) const {
   const Point c = to_metres(col, top + 1);
   // The parallelogram spanned by the pixel's two edges.
   return std::abs((b.x - a.x) * (c.y - a.y) - (b.y - a.y) * (c.x - a.x));
+}
+
+double MetricPlane::pixel_size_m() const {
+  return std::sqrt(pixel_area_m2(middle_row_));
+}
+
+std::optional<double> ground_pixel_size_m(const RasterInfo& raster) {
+  if (!raster.georeferenced())
+    return std::nullopt;
+  return MetricPlane(raster).pixel_size_m();
 }
 
 }  // namespace satunet::geo

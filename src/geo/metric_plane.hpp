@@ -24,6 +24,9 @@ class MetricPlane {
   // The ground area of one pixel of `row` (at the middle column; it changes along a row only
   // in a rotated geographic grid, and there by far less than a pixel's own error).
   double pixel_area_m2(std::int64_t row) const;
+  // The side of a square of a pixel's ground area at the raster's centre, in metres: its
+  // ground sample distance, as a model sees it.
+  double pixel_size_m() const;
 
   const SpatialRef& srs() const { return srs_; }
 
@@ -32,8 +35,12 @@ class MetricPlane {
   SpatialRef srs_;
   double metres_per_unit_ = 1;
   std::int64_t middle_column_ = 0;
+  std::int64_t middle_row_ = 0;
   std::optional<CoordinateTransform> to_local_;
   std::optional<CoordinateTransform> from_local_;
 };
+
+// MetricPlane(raster).pixel_size_m(), or none for a raster without a CRS or geotransform.
+std::optional<double> ground_pixel_size_m(const RasterInfo& raster);
 
 }  // namespace satunet::geo

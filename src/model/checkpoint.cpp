@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <iomanip>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -29,6 +30,19 @@ std::vector<BandNormalisation> bands_from_json(const std::string& text) {
     bands.push_back(
         {band.at("name"), band.at("mean"), band.at("std"), band.value("dtype", std::string())});
   return bands;
+}
+
+nlohmann::json pixel_size_json(const PixelSizeRange& range) {
+  return {{"min", range.min_m}, {"max", range.max_m}};
+}
+
+// Absent from checkpoints written before it was recorded.
+std::optional<PixelSizeRange> read_pixel_size(torch::serialize::InputArchive& archive) {
+  c10::IValue value;
+  if (!archive.try_read("pixel_size_m", value) || !value.isString())
+    return std::nullopt;
+  const auto json = nlohmann::json::parse(value.toStringRef());
+  return PixelSizeRange{json.at("min").get<double>(), json.at("max").get<double>()};
 }
 
 std::string read_string(torch::serialize::InputArchive& archive, const std::string& key,
@@ -59,6 +73,8 @@ void save_checkpoint(const std::string& path, UNet& model, const CheckpointMeta&
   archive.write("epoch", c10::IValue(meta.epoch));
   archive.write("step", c10::IValue(meta.step));
   archive.write("tile_size", c10::IValue(static_cast<int64_t>(meta.tile_size)));
+  if (meta.pixel_size)
+    archive.write("pixel_size_m", c10::IValue(pixel_size_json(*meta.pixel_size).dump()));
   archive.write("created_by", c10::IValue(meta.created_by));
   archive.write("training", c10::IValue(meta.training));
   torch::serialize::OutputArchive weights;
@@ -146,6 +162,7 @@ LoadedCheckpoint load_checkpoint(const std::string& path) {
     meta.classes = nlohmann::json::parse(read_string(archive, "classes", path))
                        .get<std::vector<std::string>>();
     meta.bands = bands_from_json(read_string(archive, "bands", path));
+    meta.pixel_size = read_pixel_size(archive);
   } catch (const nlohmann::json::exception& error) {
     throw Error(path + ": corrupt checkpoint metadata: " + error.what());
   } catch (const Error& error) {
@@ -183,12 +200,22 @@ std::string checkpoint_json(const std::string& path, const LoadedCheckpoint& loa
       {"classes", meta.classes},
       {"bands", bands_json(meta.bands)},
       {"tile_size", meta.tile_size},
+      {"pixel_size_m", meta.pixel_size ? pixel_size_json(*meta.pixel_size) : nlohmann::json()},
       {"epoch", meta.epoch},
       {"step", meta.step},
       {"averaged_updates",
        meta.averaged_updates ? nlohmann::json(*meta.averaged_updates) : nlohmann::json()},
       {"created_by", meta.created_by}}
       .dump(2);
+}
+
+std::string describe_pixel_size(const PixelSizeRange& range) {
+  std::ostringstream out;
+  out << std::setprecision(3) << range.min_m;
+  if (range.max_m > range.min_m)
+    out << " to " << range.max_m;
+  out << " m";
+  return out.str();
 }
 
 std::string describe_checkpoint(const std::string& path, const LoadedCheckpoint& loaded) {
@@ -205,8 +232,11 @@ std::string describe_checkpoint(const std::string& path, const LoadedCheckpoint&
     out << (b ? ", " : "") << meta.bands[b].name << " ("
         << (meta.bands[b].dtype.empty() ? "" : meta.bands[b].dtype + ", ") << "mean "
         << meta.bands[b].mean << ", std " << meta.bands[b].std << ")";
-  out << "\ntile size:  " << meta.tile_size << "\ntraining:   epoch " << meta.epoch << ", step "
-      << meta.step << "\n";
+  out << "\ntile size:  " << meta.tile_size;
+  if (meta.pixel_size)
+    out << "\npixel size: " << describe_pixel_size(*meta.pixel_size)
+        << " on the ground (its training scenes')";
+  out << "\ntraining:   epoch " << meta.epoch << ", step " << meta.step << "\n";
   if (meta.averaged_updates)
     out << "weights:    the average of " << *meta.averaged_updates
         << " updates (--ema); the live weights are kept for --resume\n";

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/pixel_size_range.hpp"
 #include "model/unet.hpp"
 
 namespace satunet::model {
@@ -31,6 +32,9 @@ struct CheckpointMeta {
   int64_t epoch = 0;  // of training: the epoch being run, and optimizer steps done
   int64_t step = 0;
   int tile_size = 0;
+  // The ground sample distances of its training scenes; none where they were not
+  // georeferenced, and in checkpoints written before it was recorded.
+  std::optional<PixelSizeRange> pixel_size;
   std::string created_by;
   // The rest of the trainer's state, as JSON the trainer alone writes and reads
   // (train::TrainingState); carried here as it is.

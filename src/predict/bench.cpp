@@ -171,6 +171,10 @@ void validate(const PredictBenchOptions& options) {
   predict_bench_option_table().check(options);
   if (!options.scenes.empty())
     throw UsageError("bench predict measures one scene: give --image, not --scenes");
+  // Its spec has no training pixel size, so auto is native too.
+  if (options.pixel_size.mode == PixelSize::Mode::metres)
+    throw UsageError("--pixel-size " + show(options.pixel_size) +
+                     ": the identity model sees the scene's own pixels (auto or native)");
   validate(static_cast<const PipelineOptions&>(options));
 }
 

@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
+#include <iomanip>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "comm/placement.hpp"
@@ -23,6 +26,7 @@
 #include "common/text.hpp"
 #include "common/timer.hpp"
 #include "geo/gdal.hpp"
+#include "geo/metric_plane.hpp"
 #include "geo/raster.hpp"
 #include "geo/window_grid.hpp"
 #include "predict/window_reader.hpp"
@@ -33,6 +37,8 @@ namespace satunet::predict {
 namespace {
 
 constexpr std::int64_t kMaxBatchBytes = std::int64_t{8} << 30;
+// Windows of fewer of the scene's pixels say nothing a model could use.
+constexpr int kMinWindow = 8;
 // Batches in flight: one being read, one waiting for the model, one in it, one being written;
 // buffers of images (read, predicted) and of probabilities (predicted, written) for two.
 constexpr std::size_t kBatches = 4;
@@ -150,8 +156,11 @@ class ScenePrediction {
         comm_(comm),
         scene_(open_scene(options.image)),
         bands_(choose_bands(scene_.info(), options.bands, spec)),
-        tile_(options.tile > 0 ? options.tile : spec.tile_size),
-        overlap_(options.overlap.value_or(tile_ / 4)),
+        scene_pixel_m_(geo::MetricPlane(scene_.info()).pixel_size_m()),
+        model_pixels_(model_pixels(options.pixel_size, scene_pixel_m_, spec.pixel_size)),
+        model_tile_(options.tile > 0 ? options.tile : spec.tile_size),
+        tile_(in_scene_pixels(model_tile_)),
+        overlap_(options.overlap ? in_scene_pixels(*options.overlap) : tile_ / 4),
         grid_(scene_.info().width, scene_.info().height, tile_, overlap_),
         // No batch larger than the scene's windows (the same on every rank: shapes must not
         // depend on the rank count).
@@ -180,8 +189,8 @@ class ScenePrediction {
     const std::int64_t last = total * (comm_.rank() + 1) / comm_.size();
     if (comm_.rank() == 0)
       log::info("predict: ", scene_.info().path, ": ", total, " windows of ", tile_,
-                " px (overlap >= ", overlap_, ") on ", comm_.size(), " ranks, batch ",
-                options_.batch, ", ", model_.describe(),
+                " px (overlap >= ", overlap_, ")", resampling(), " on ", comm_.size(),
+                " ranks, batch ", options_.batch, ", ", model_.describe(),
                 direct_ ? ", blended straight into " + options_.stitch_to : "");
     if (direct_ && !writes_shards_ && !options_.out.empty())
       log::info("predict: nothing written to ", options_.out,
@@ -235,11 +244,12 @@ class ScenePrediction {
 
   // Limits checked before anything is allocated, naming the limit.
   void check_batch_memory() const {
+    const int side = std::max(tile_, model_tile_);
     const double bytes = static_cast<double>(batch_size_) *
-                         static_cast<double>(bands_.inputs.size()) * tile_ * tile_ * sizeof(float);
+                         static_cast<double>(bands_.inputs.size()) * side * side * sizeof(float);
     if (bytes > kMaxBatchBytes)
       throw UsageError("--batch " + std::to_string(batch_size_) + " windows of " +
-                       std::to_string(tile_) + " px in " + std::to_string(bands_.inputs.size()) +
+                       std::to_string(side) + " px in " + std::to_string(bands_.inputs.size()) +
                        " bands take " + std::to_string(static_cast<std::int64_t>(bytes) >> 20) +
                        " MiB, more than the " + std::to_string(kMaxBatchBytes >> 20) +
                        " MiB of one forward pass satunet allows; lower --batch");
@@ -247,10 +257,33 @@ class ScenePrediction {
 
   void check_tile() const {
     const auto multiple = std::int64_t{1} << spec_.levels;
-    if (tile_ % multiple != 0)
-      throw UsageError("--tile " + std::to_string(tile_) + " is not a multiple of " +
+    if (model_tile_ % multiple != 0)
+      throw UsageError("--tile " + std::to_string(model_tile_) + " is not a multiple of " +
                        std::to_string(multiple) + ", which the model's " +
                        std::to_string(spec_.levels) + " levels need");
+    if (tile_ < kMinWindow || tile_ > shards::kMaxTileSize)
+      throw UsageError(scene_.info().path + ": windows of " + std::to_string(model_tile_) +
+                       " of the model's pixels are " + std::to_string(tile_) +
+                       " of the scene's, outside " + std::to_string(kMinWindow) + " to " +
+                       std::to_string(shards::kMaxTileSize) +
+                       " px: change --tile or --pixel-size (native: the scene as it is)");
+  }
+
+  // Sides in the model's pixels as the scene's.
+  int in_scene_pixels(int model_side) const {
+    if (model_pixels_.scale == 1)
+      return model_side;
+    return std::max(1, static_cast<int>(std::lround(model_side * model_pixels_.scale)));
+  }
+
+  // For the log: how the model sees the scene, where not as it is.
+  std::string resampling() const {
+    if (model_pixels_.scale == 1)
+      return "";
+    std::ostringstream out;
+    out << std::setprecision(3) << ", each resampled to " << model_tile_ << " px of "
+        << model_pixels_.metres << " m (the scene's pixels: " << scene_pixel_m_ << " m)";
+    return out.str();
   }
 
   shards::PredictionHeader shard_header(std::int64_t total) const {
@@ -354,8 +387,12 @@ class ScenePrediction {
         current.probabilities = std::move(*buffer);
         {
           const StageClock::Busy busy(model_clock);
-          const PixelBatch pixels{current.images.data, reader.pixel_type(), batch_size_,
-                                  static_cast<int>(bands_.inputs.size()), tile_};
+          const PixelBatch pixels{current.images.data,
+                                  reader.pixel_type(),
+                                  batch_size_,
+                                  static_cast<int>(bands_.inputs.size()),
+                                  tile_,
+                                  model_tile_};
           model_.predict(pixels, options_.encoding, current.probabilities.data);
         }
         progress.advance(current.count);
@@ -450,7 +487,10 @@ class ScenePrediction {
   comm::Communicator& comm_;
   geo::Raster scene_;
   geo::InputBands bands_;
-  int tile_;
+  double scene_pixel_m_;  // on the ground
+  ModelPixels model_pixels_;
+  int model_tile_;  // the side of the model's input
+  int tile_;        // of the windows, in the scene's pixels (model_tile_ where not resampled)
   int overlap_;
   geo::WindowGrid grid_;
   int batch_size_;

@@ -16,6 +16,7 @@
 
 #include "comm/communicator.hpp"
 #include "common/options.hpp"
+#include "predict/pixel_size.hpp"
 #include "predict/pixels.hpp"
 #include "shards/compression.hpp"
 #include "shards/prediction.hpp"
@@ -27,8 +28,9 @@ namespace satunet::predict {
 struct PipelineOptions {
   std::string image;
   std::string out;  // the prediction directory; with --stitch-to, MASK.prediction by default
-  int tile = 0;     // 0: the model's tile size
-  std::optional<int> overlap;  // none: a quarter of the tile
+  int tile = 0;     // the model's input, in its pixels; 0: the model's tile size
+  std::optional<int> overlap;  // in the model's pixels; none: a quarter of the tile
+  PixelSize pixel_size;        // the ground size of the model's pixels
   int batch = 8;
   shards::Blend blend = shards::Blend::gaussian;  // recorded for the stitcher
   shards::ProbabilityEncoding encoding = shards::ProbabilityEncoding::uint8;
@@ -64,7 +66,8 @@ struct ModelSpec {
   int levels = 0;                // windows must be a multiple of 2^levels
   std::vector<ModelBand> bands;  // its inputs, with training's normalisation
   std::vector<std::string> classes;
-  shards::Tta tta = shards::Tta::none;  // how it predicts a window: recorded in the prediction
+  std::optional<PixelSizeRange> pixel_size;  // of its training scenes, where known
+  shards::Tta tta = shards::Tta::none;       // how it predicts a window: recorded in the prediction
 };
 
 // Host memory a batch lives in; the model chooses it (a CUDA model pins it, so that copies to

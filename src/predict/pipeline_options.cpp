@@ -20,13 +20,19 @@ const options::Table<PipelineOptions>& pipeline_option_table() {
                  "prediction directory: prediction.json + shards/rank-R-of-N.h5 (with "
                  "--stitch-to: only with --keep-probabilities; default MASK.tif.prediction)",
                  "PRED")
-          .value("tile", &O::tile, "window size in pixels (0: the checkpoint's tile size)")
+          .value("tile", &O::tile,
+                 "window size in the model's pixels (0: the checkpoint's tile size)")
           .in_range(1, shards::kMaxTileSize)
           .meaning(0, "the checkpoint's tile size")
           .value("overlap", &O::overlap,
-                 "minimum overlap of neighbouring windows in pixels (default: a quarter of the "
-                 "window)")
+                 "minimum overlap of neighbouring windows in the model's pixels (default: a "
+                 "quarter of the window)")
           .at_least(0)
+          .value("pixel-size", &O::pixel_size,
+                 "ground size of the pixels the model sees: auto (its training scenes', for a "
+                 "scene more than 10 % outside their range), native (the scene's own) or metres; "
+                 "windows are resampled to it and the outputs back to the scene's grid",
+                 "auto|native|M")
           .value("batch", &O::batch, "windows per forward pass")
           .at_least(1)
           .value("blend", &O::blend,

@@ -56,4 +56,17 @@ torch::Tensor PixelNormaliser::operator()(const torch::Tensor& pixels, PixelType
   return values.sub_(mean_).mul_(scale_);
 }
 
+torch::Tensor resampled(const torch::Tensor& windows, int side) {
+  if (windows.size(-1) == side)
+    return windows;
+  namespace F = torch::nn::functional;
+  const bool shrinking = side < windows.size(-1);
+  auto options = F::InterpolateFuncOptions().size(std::vector<int64_t>{side, side});
+  if (shrinking)
+    options.mode(torch::kArea);
+  else
+    options.mode(torch::kBilinear).align_corners(false);
+  return F::interpolate(windows, options);
+}
+
 }  // namespace satunet::predict

@@ -25,4 +25,11 @@ class PixelNormaliser {
   torch::Tensor mean_, scale_;  // [1, C, 1, 1] float, on the device
 };
 
+// Windows [B, C, H, W] resampled to side x side (pixel_size.hpp): grown bilinearly between
+// pixel centres (the window's corners stay where they are, so georeferencing is kept), shrunk
+// by averaging the pixels each new one covers (GDAL's "average"). Not the smoother antialiased
+// bilinear: its blur cost a model trained on sharp pixels most of its road IoU where
+// averaging cost little.
+torch::Tensor resampled(const torch::Tensor& windows, int side);
+
 }  // namespace satunet::predict

@@ -27,6 +27,9 @@ struct PixelBatch {
   int batch = 0;
   int bands = 0;
   int tile = 0;
+  // The side the model sees each window at: `tile`, or the window resampled to the model's
+  // pixel size (pixel_size.hpp), its probabilities then resampled back to `tile`.
+  int model_tile = 0;
 };
 
 }  // namespace satunet::predict

@@ -68,6 +68,7 @@ class CheckpointModel : public WindowModel {
     for (const model::BandNormalisation& band : meta.bands)
       spec.bands.push_back({band.name, band.mean, band.std, band.dtype});
     spec.classes = meta.classes;
+    spec.pixel_size = meta.pixel_size;
     spec.tta = tta_;
     return spec;
   }
@@ -86,10 +87,12 @@ class CheckpointModel : public WindowModel {
   void predict(const PixelBatch& images, shards::ProbabilityEncoding encoding,
                void* probabilities) override {
     torch::InferenceMode inference;
-    const torch::Tensor input =
-        (*normalise_)(pixel_tensor(images).to(device_, /*non_blocking=*/true), images.type);
+    const torch::Tensor input = resampled(
+        (*normalise_)(pixel_tensor(images).to(device_, /*non_blocking=*/true), images.type),
+        images.model_tile);
     const torch::Tensor encoded =
-        encode(class_probabilities(checkpoint_.model, input, tta_, bf16_), encoding);
+        encode(resampled(class_probabilities(checkpoint_.model, input, tta_, bf16_), images.tile),
+               encoding);
     // Synchronous: when it returns, both buffers are free for the pipeline again.
     torch::from_blob(probabilities, encoded.sizes(),
                      torch::TensorOptions().dtype(encoded.scalar_type()))

@@ -75,6 +75,7 @@ nlohmann::json settings_of(const PipelineOptions& options, const ModelSpec& spec
   return {{"checkpoint", spec.name},
           {"tile", options.tile},
           {"overlap", options.overlap ? nlohmann::json(*options.overlap) : nlohmann::json()},
+          {"pixel_size", show(options.pixel_size)},
           {"blend", options::show(options.blend)},
           {"tta", options::show(spec.tta)},
           {"bands", options.bands},

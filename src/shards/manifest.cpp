@@ -1,7 +1,9 @@
 #include "shards/manifest.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <iomanip>
 #include <sstream>
 
 #include "common/error.hpp"
@@ -40,6 +42,8 @@ nlohmann::json Manifest::to_json() const {
          {"geotransform", scene.geotransform},
          {"georeferenced", scene.georeferenced},
          {"nodata", scene.nodata ? nlohmann::json(*scene.nodata) : nlohmann::json()},
+         {"pixel_size_m",
+          scene.pixel_size_m ? nlohmann::json(*scene.pixel_size_m) : nlohmann::json()},
          {"labels", scene.labels},
          {"tiles", scene.tiles}});
   nlohmann::json shards_json = nlohmann::json::array();
@@ -90,6 +94,8 @@ Manifest Manifest::from_json(const nlohmann::json& json, const std::string& orig
       entry.georeferenced = scene.at("georeferenced");
       if (!scene.at("nodata").is_null())
         entry.nodata = scene.at("nodata").get<double>();
+      if (scene.contains("pixel_size_m") && !scene.at("pixel_size_m").is_null())
+        entry.pixel_size_m = scene.at("pixel_size_m").get<double>();
       entry.labels = scene.value("labels", "");
       entry.tiles = scene.value("tiles", 0);
       manifest.scenes.push_back(entry);
@@ -162,6 +168,18 @@ std::int64_t Manifest::total_tiles() const {
   return total;
 }
 
+std::optional<PixelSizeRange> Manifest::pixel_size_range() const {
+  std::optional<PixelSizeRange> range;
+  for (const SceneEntry& scene : scenes) {
+    if (!scene.pixel_size_m)
+      continue;
+    const double size = *scene.pixel_size_m;
+    range = range ? PixelSizeRange{std::min(range->min_m, size), std::max(range->max_m, size)}
+                  : PixelSizeRange{size, size};
+  }
+  return range;
+}
+
 std::string Manifest::describe(const std::string& dir) const {
   std::ostringstream out;
   out.precision(6);
@@ -194,9 +212,12 @@ std::string Manifest::describe(const std::string& dir) const {
     out << "  " << band.source_band << " " << band.name << " (" << band.dtype << "): mean "
         << band.mean << ", std " << band.std << " over " << band.count << " px\n";
   out << "scenes:\n";
-  for (const SceneEntry& scene : scenes)
-    out << "  " << scene.path << ": " << scene.width << " x " << scene.height << ", " << scene.tiles
-        << " tiles, labels from " << scene.labels << "\n";
+  for (const SceneEntry& scene : scenes) {
+    out << "  " << scene.path << ": " << scene.width << " x " << scene.height << ", ";
+    if (scene.pixel_size_m)
+      out << std::setprecision(3) << *scene.pixel_size_m << std::setprecision(6) << " m pixels, ";
+    out << scene.tiles << " tiles, labels from " << scene.labels << "\n";
+  }
   return out.str();
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/output_directory.hpp"
+#include "common/pixel_size_range.hpp"
 
 namespace satunet::shards {
 
@@ -40,6 +41,9 @@ struct SceneEntry {
   std::array<double, 6> geotransform{};
   bool georeferenced = false;
   std::optional<double> nodata;
+  // Its ground sample distance (geo::ground_pixel_size_m); none where not georeferenced, and
+  // in manifests written before it was recorded.
+  std::optional<double> pixel_size_m;
   std::string labels;  // where the labels came from, for people
   std::int64_t tiles = 0;
 };
@@ -77,6 +81,9 @@ struct Manifest {
   // Sizes and counts that readers rely on, checked before anything is allocated for them.
   void check(const std::string& origin) const;
   std::int64_t total_tiles() const;
+  // The ground sample distances of its scenes, from the smallest to the largest of those
+  // recorded; none when no scene's is.
+  std::optional<PixelSizeRange> pixel_size_range() const;
   // What the dataset holds, for `satunet tile` and `satunet info DATASET`.
   std::string describe(const std::string& dir) const;
 };

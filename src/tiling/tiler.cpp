@@ -12,6 +12,7 @@
 #include "common/stop_signals.hpp"
 #include "common/text.hpp"
 #include "geo/gdal.hpp"
+#include "geo/metric_plane.hpp"
 #include "geo/srs.hpp"
 #include "tiling/grid.hpp"
 #include "tiling/rank_tiler.hpp"
@@ -165,6 +166,7 @@ shards::SceneEntry scene_entry(const Scene& scene, std::int64_t tiles) {
   entry.geotransform = scene.info().transform.coefficients();
   entry.georeferenced = scene.info().georeferenced();
   entry.nodata = scene.bands.nodata.front();
+  entry.pixel_size_m = geo::ground_pixel_size_m(scene.info());
   entry.labels = describe_labels(scene.input);
   entry.tiles = tiles;
   return entry;

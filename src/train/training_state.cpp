@@ -111,6 +111,7 @@ void write_training_checkpoint(const std::string& path, const shards::Manifest& 
   for (const auto& band : dataset.bands)
     meta.bands.push_back({band.name, band.mean, band.std, band.dtype});
   meta.tile_size = dataset.tile_size;
+  meta.pixel_size = dataset.pixel_size_range();
   meta.created_by = std::string("satunet ") + SATUNET_VERSION;
   state.save(meta);
   torch::serialize::OutputArchive optimizer_state, rng, statistics, buckets, average;
